@@ -1,0 +1,99 @@
+"""Learning-rate schedules as pure functions of the step.
+
+Shared by trainers/ (which applies them) and, in later work, by the schedule-loss laws (which integrate
+them). A schedule maps a step to a multiplier of the peak learning rate; every schedule starts with a
+linear warmup from ``1 / warmup_steps`` of the peak to the peak.
+
+WSD (warmup-stable-decay) follows Hu et al. 2024 (MiniCPM, arXiv 2404.06395): constant at the peak,
+then a decay over the final ``decay_frac`` of training.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Literal
+
+import numpy as np
+
+__all__ = ["SCHEDULES", "ScheduleName", "Schedule", "lr_multipliers"]
+
+ScheduleName = Literal["constant", "cosine", "wsd", "linear"]
+
+
+def _constant(progress: float, decay_frac: float, min_ratio: float) -> float:
+    return 1.0
+
+
+def _cosine(progress: float, decay_frac: float, min_ratio: float) -> float:
+    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def _linear(progress: float, decay_frac: float, min_ratio: float) -> float:
+    return min_ratio + (1.0 - min_ratio) * (1.0 - progress)
+
+
+def _wsd(progress: float, decay_frac: float, min_ratio: float) -> float:
+    start = 1.0 - decay_frac
+    if progress <= start:
+        return 1.0
+    frac = (progress - start) / decay_frac
+    return min_ratio + (1.0 - min_ratio) * (1.0 - frac)
+
+
+#: Post-warmup shapes: ``f(progress in [0, 1], decay_frac, min_ratio) -> multiplier``.
+SCHEDULES: dict[str, Callable[[float, float, float], float]] = {
+    "constant": _constant,
+    "cosine": _cosine,
+    "wsd": _wsd,
+    "linear": _linear,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """A learning-rate schedule over ``total_steps`` optimizer steps.
+
+    Attributes:
+        name: One of :data:`SCHEDULES`.
+        total_steps: Number of optimizer steps in the run.
+        warmup_steps: Steps of linear warmup (0 for none).
+        decay_frac: For ``wsd``: fraction of the post-warmup steps spent decaying.
+        min_ratio: Final multiplier of the peak LR for decaying schedules.
+    """
+
+    name: str
+    total_steps: int
+    warmup_steps: int = 0
+    decay_frac: float = 0.2
+    min_ratio: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.name not in SCHEDULES:
+            raise ValueError(
+                f"schedule: unknown name {self.name!r}; choose one of {sorted(SCHEDULES)}."
+            )
+        if self.total_steps < 1:
+            raise ValueError(f"schedule: total_steps must be >= 1, got {self.total_steps}.")
+        if not 0 <= self.warmup_steps <= self.total_steps:
+            raise ValueError(
+                f"schedule: warmup_steps must be in [0, total_steps={self.total_steps}], "
+                f"got {self.warmup_steps}."
+            )
+        if not 0.0 < self.decay_frac <= 1.0:
+            raise ValueError(f"schedule: decay_frac must be in (0, 1], got {self.decay_frac}.")
+        if not 0.0 <= self.min_ratio <= 1.0:
+            raise ValueError(f"schedule: min_ratio must be in [0, 1], got {self.min_ratio}.")
+
+    def __call__(self, step: int) -> float:
+        """Multiplier of the peak LR at optimizer step ``step`` (0-based)."""
+        if step < self.warmup_steps:
+            return (step + 1) / self.warmup_steps
+        span = max(self.total_steps - self.warmup_steps, 1)
+        progress = min(max((step - self.warmup_steps) / span, 0.0), 1.0)
+        return SCHEDULES[self.name](progress, self.decay_frac, self.min_ratio)
+
+
+def lr_multipliers(schedule: Schedule) -> np.ndarray:
+    """All multipliers of ``schedule``, one per step, as float64."""
+    return np.array([schedule(s) for s in range(schedule.total_steps)], dtype=np.float64)

@@ -1,0 +1,183 @@
+"""Step Law: power laws of the optimal peak LR and batch size.
+
+Li et al. 2025, "Predictable Scale: Part I -- Optimal Hyperparameter Scaling Law in Large Language Model
+Pretraining" (arXiv 2503.04715), Eq. (1)-(2):
+
+    eta*(N, D) = a * N**alpha * D**beta          (N non-embedding parameters, D tokens)
+    B*(D)      = b * D**gamma                    (B in tokens)
+
+with published a = 1.79, alpha = -0.713, beta = 0.307, b = 0.58, gamma = 0.571, fitted by least squares on
+logs. The published law is the prior; :func:`fit_step_law` refits the same form to a user's optima. The
+sign of each exponent is left to the data: other published laws have the LR falling with D.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import stats
+
+__all__ = ["PUBLISHED", "StepLaw", "StepLawFit", "fit_step_law"]
+
+
+@dataclass(frozen=True, slots=True)
+class StepLaw:
+    """Coefficients of the Step Law (see module docstring)."""
+
+    a: float
+    alpha: float
+    beta: float
+    b: float
+    gamma: float
+
+    def lr(self, N: float | np.ndarray, D: float | np.ndarray) -> np.ndarray | float:
+        """Optimal peak LR at N non-embedding parameters and D tokens."""
+        return self.a * np.power(N, self.alpha) * np.power(D, self.beta)
+
+    def batch_tokens(self, D: float | np.ndarray) -> np.ndarray | float:
+        """Optimal batch size in tokens at D training tokens."""
+        return self.b * np.power(D, self.gamma)
+
+
+#: The published coefficients (arXiv 2503.04715, Eq. 1-2).
+PUBLISHED = StepLaw(a=1.79, alpha=-0.713, beta=0.307, b=0.58, gamma=0.571)
+
+
+@dataclass(frozen=True, slots=True)
+class StepLawFit:
+    """A Step Law refitted to per-scale optima.
+
+    Attributes:
+        law: The fitted coefficients.
+        intervals: 95% intervals per coefficient name; absent for a fixed coefficient or a fit with no
+            residual degrees of freedom.
+        fixed: Coefficients held at the prior because the data cannot identify them (e.g. one D only).
+        n_scales: Number of optima fitted.
+        lr_rms_log2: RMS residual of log2(lr*) in octaves.
+        batch_rms_log2: RMS residual of log2(B*) in octaves.
+    """
+
+    law: StepLaw
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+    fixed: tuple[str, ...] = ()
+    n_scales: int = 0
+    lr_rms_log2: float = float("nan")
+    batch_rms_log2: float = float("nan")
+
+
+def _ols(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """Least squares with coefficient standard errors (None when there is no residual dof)."""
+    coef, *_ = np.linalg.lstsq(X, y, rcond=None)
+    resid = y - X @ coef
+    dof = X.shape[0] - X.shape[1]
+    if dof <= 0:
+        return coef, None, resid
+    sigma2 = float(resid @ resid) / dof
+    cov = sigma2 * np.linalg.inv(X.T @ X)
+    return coef, np.sqrt(np.diag(cov)), resid
+
+
+def _interval(est: float, se: float, dof: int) -> tuple[float, float]:
+    t = stats.t.ppf(0.975, dof)
+    return (est - t * se, est + t * se)
+
+
+def fit_step_law(
+    N: np.ndarray,
+    D: np.ndarray,
+    lr: np.ndarray,
+    batch_tokens: np.ndarray,
+    *,
+    prior: StepLaw = PUBLISHED,
+) -> StepLawFit:
+    """Refit the Step Law to per-scale optima by OLS on logs (arXiv 2503.04715, Sec. 3).
+
+    Exponents the data cannot identify are held at ``prior``: beta when the scales do not vary D
+    independently of N, alpha when they do not vary N, gamma when D takes one value.
+
+    Args:
+        N: Non-embedding parameters of each scale.
+        D: Tokens of each scale.
+        lr: Optimal peak LR of each scale.
+        batch_tokens: Optimal batch (tokens) of each scale.
+        prior: Coefficients used for exponents the data cannot identify.
+
+    Returns:
+        The fit, with 95% intervals where there are residual degrees of freedom.
+
+    Raises:
+        ValueError: for mismatched lengths, fewer than 2 scales, or non-positive values.
+    """
+    arrs = [np.asarray(v, dtype=np.float64) for v in (N, D, lr, batch_tokens)]
+    N, D, lr, batch_tokens = arrs
+    if len({a.shape for a in arrs}) != 1 or N.ndim != 1:
+        raise ValueError("fit_step_law: N, D, lr and batch_tokens must be 1-D with one entry per scale.")
+    if N.size < 2:
+        raise ValueError(
+            f"fit_step_law: need optima at >= 2 scales, got {N.size}; add scales to the sweep."
+        )
+    for name, a in zip(("N", "D", "lr", "batch_tokens"), arrs):
+        if not np.all(np.isfinite(a)) or np.any(a <= 0):
+            raise ValueError(f"fit_step_law: {name} must be finite and positive, got {a.tolist()}.")
+
+    lN, lD, ly, lb = np.log(N), np.log(D), np.log(lr), np.log(batch_tokens)
+    fixed: list[str] = []
+    intervals: dict[str, tuple[float, float]] = {}
+
+    # LR law: pick the identifiable columns of [1, log N, log D].
+    cols = {"alpha": lN, "beta": lD}
+    full = np.column_stack([np.ones_like(lN), lN, lD])
+    if np.linalg.matrix_rank(full) < 3:
+        if np.ptp(lN) > 1e-9:
+            cols.pop("beta")
+            fixed.append("beta")
+        elif np.ptp(lD) > 1e-9:
+            cols.pop("alpha")
+            fixed.append("alpha")
+        else:
+            raise ValueError("fit_step_law: all scales share one (N, D); add scales of other sizes.")
+    offset = sum(getattr(prior, k) * v for k, v in (("alpha", lN), ("beta", lD)) if k not in cols)
+    X = np.column_stack([np.ones_like(lN), *cols.values()])
+    coef, se, resid_lr = _ols(X, ly - offset)
+    est = {"alpha": prior.alpha, "beta": prior.beta}
+    est.update(dict(zip(cols, coef[1:])))
+    a = float(np.exp(coef[0]))
+    dof = X.shape[0] - X.shape[1]
+    if se is not None:
+        lo, hi = _interval(coef[0], se[0], dof)
+        intervals["a"] = (float(np.exp(lo)), float(np.exp(hi)))
+        for k, c, s in zip(cols, coef[1:], se[1:]):
+            intervals[k] = tuple(float(v) for v in _interval(c, s, dof))  # type: ignore[assignment]
+
+    # Batch law: B* = b D^gamma.
+    if np.ptp(lD) > 1e-9:
+        Xb = np.column_stack([np.ones_like(lD), lD])
+        cb, seb, resid_b = _ols(Xb, lb)
+        b, gamma = float(np.exp(cb[0])), float(cb[1])
+        if seb is not None:
+            dofb = Xb.shape[0] - 2
+            lo, hi = _interval(cb[0], seb[0], dofb)
+            intervals["b"] = (float(np.exp(lo)), float(np.exp(hi)))
+            intervals["gamma"] = tuple(float(v) for v in _interval(cb[1], seb[1], dofb))  # type: ignore[assignment]
+    else:
+        fixed.append("gamma")
+        gamma = prior.gamma
+        lb0 = lb - gamma * lD
+        b = float(np.exp(lb0.mean()))
+        resid_b = lb0 - lb0.mean()
+        if lb0.size > 1:
+            se_b = float(np.std(lb0, ddof=1) / np.sqrt(lb0.size))
+            lo, hi = _interval(float(lb0.mean()), se_b, lb0.size - 1)
+            intervals["b"] = (float(np.exp(lo)), float(np.exp(hi)))
+
+    law = StepLaw(a=a, alpha=float(est["alpha"]), beta=float(est["beta"]), b=b, gamma=float(gamma))
+    ln2 = np.log(2.0)
+    return StepLawFit(
+        law=law,
+        intervals=intervals,
+        fixed=tuple(fixed),
+        n_scales=int(N.size),
+        lr_rms_log2=float(np.sqrt(np.mean(resid_lr**2)) / ln2),
+        batch_rms_log2=float(np.sqrt(np.mean(resid_b**2)) / ln2),
+    )

@@ -1,0 +1,103 @@
+"""From a whole sweep (many runs at many scales) to per-scale optima and the Step Law.
+
+Groups runs by (N, D), estimates each scale's optimum (laws.optimum), and refits the Step Law
+(laws.steplaw) to the optima that the grid brackets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from laws.optimum import ScaleOptimum, scale_optimum
+from laws.steplaw import PUBLISHED, StepLaw, StepLawFit, fit_step_law
+
+__all__ = ["SweepFit", "fit_sweep", "per_scale_optima"]
+
+
+@dataclass(frozen=True, slots=True)
+class SweepFit:
+    """Per-scale optima of a sweep and the Step Law fitted to them.
+
+    Attributes:
+        scales: One optimum per (N, D), sorted by compute N * D.
+        step_law: The refit, or None when fewer than two scales have a usable optimum.
+        used_on_edge: True when on-edge optima had to be used for the fit (too few bracketed ones).
+        note: Why the law could not be fitted, when ``step_law`` is None.
+    """
+
+    scales: tuple[ScaleOptimum, ...]
+    step_law: StepLawFit | None
+    used_on_edge: bool = False
+    note: str = ""
+
+
+def per_scale_optima(
+    N: np.ndarray, D: np.ndarray, lr: np.ndarray, batch_tokens: np.ndarray, loss: np.ndarray
+) -> tuple[ScaleOptimum, ...]:
+    """Optimum of every (N, D) cell that has at least one finished run, sorted by N * D."""
+    N, D = np.asarray(N, dtype=np.float64), np.asarray(D, dtype=np.float64)
+    lr, bt, loss = (np.asarray(v, dtype=np.float64) for v in (lr, batch_tokens, loss))
+    out = []
+    for n, d in sorted({(float(a), float(b)) for a, b in zip(N, D)}, key=lambda t: (t[0] * t[1], t)):
+        m = (N == n) & (D == d)
+        if np.isfinite(loss[m]).any():
+            out.append(scale_optimum(n, d, lr[m], bt[m], loss[m]))
+    return tuple(out)
+
+
+def fit_sweep(
+    N: np.ndarray,
+    D: np.ndarray,
+    lr: np.ndarray,
+    batch_tokens: np.ndarray,
+    loss: np.ndarray,
+    *,
+    prior: StepLaw = PUBLISHED,
+) -> SweepFit:
+    """Per-scale optima, then the Step Law on the bracketed ones.
+
+    The LR law is fitted to the scales whose LR optimum the grid brackets and the batch law to those
+    whose batch optimum it brackets; when fewer than two scales qualify for a law, all scales are used
+    for it and ``used_on_edge`` says so.
+
+    Args:
+        N, D, lr, batch_tokens, loss: One entry per run (the sweep table's columns); NaN loss = not ok.
+        prior: Exponents held fixed where the scales cannot identify them.
+    """
+    scales = per_scale_optima(N, D, lr, batch_tokens, loss)
+    if len(scales) < 2:
+        return SweepFit(
+            scales=scales,
+            step_law=None,
+            note=f"need optima at >= 2 scales to fit the Step Law, have {len(scales)}",
+        )
+    lr_use = [s for s in scales if not s.lr_on_edge]
+    bt_use = [s for s in scales if not s.batch_on_edge]
+    used_edge = False
+    if len(lr_use) < 2:
+        lr_use, used_edge = list(scales), True
+    if len(bt_use) < 2:
+        bt_use, used_edge = list(scales), True
+    lr_fit = fit_step_law(*_arrays(lr_use), prior=prior)
+    bt_fit = lr_fit if bt_use == lr_use else fit_step_law(*_arrays(bt_use), prior=prior)
+    law = StepLaw(
+        a=lr_fit.law.a, alpha=lr_fit.law.alpha, beta=lr_fit.law.beta, b=bt_fit.law.b, gamma=bt_fit.law.gamma
+    )
+    intervals = {k: v for k, v in lr_fit.intervals.items() if k in ("a", "alpha", "beta")}
+    intervals.update({k: v for k, v in bt_fit.intervals.items() if k in ("b", "gamma")})
+    fixed = tuple(k for k in lr_fit.fixed if k in ("alpha", "beta")) + tuple(k for k in bt_fit.fixed if k == "gamma")
+    fit = StepLawFit(
+        law=law,
+        intervals=intervals,
+        fixed=fixed,
+        n_scales=len({(s.N, s.D) for s in lr_use + bt_use}),
+        lr_rms_log2=lr_fit.lr_rms_log2,
+        batch_rms_log2=bt_fit.batch_rms_log2,
+    )
+    return SweepFit(scales=scales, step_law=fit, used_on_edge=used_edge)
+
+
+def _arrays(opt: list[ScaleOptimum]) -> tuple[np.ndarray, ...]:
+    return tuple(np.array([getattr(s, k) for s in opt]) for k in ("N", "D", "lr", "batch_tokens"))

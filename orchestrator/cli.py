@@ -1,0 +1,217 @@
+"""The ``lawsweep`` command: run, plan, fit, predict, report, resume.
+
+Exit status: 0 success, 1 a run that failed or a command not built yet, 2 bad input (config, file,
+flag), with a message naming the field, the value and the fix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from typing import Any, Sequence
+
+__all__ = ["main"]
+
+
+class UsageError(ValueError):
+    """Bad input on the command line or in a file it names."""
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from orchestrator.config import load_config
+
+    cfg = load_config(args.config)
+    if args.address is not None:
+        cfg.ray.address = args.address
+    from orchestrator.summary import format_summary
+    from orchestrator.tune_runner import run_sweep
+
+    out = run_sweep(cfg)
+    print(format_summary(out.summary))
+    print()
+    print(f"wall time {out.wall_s:.0f} s; sweep table {out.table_path}")
+    print(f"MLflow: parent run {out.parent_run_id} in experiment {cfg.tracking.experiment!r} at {cfg.tracking.uri}")
+    print(f"        view with: mlflow ui --backend-store-uri {cfg.tracking.uri}")
+    return 0 if out.summary.fit.scales else 1
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from orchestrator.config import load_config
+    from search.plan import plan_grid
+
+    cfg = load_config(args.config)
+    rows = plan_grid(cfg.grids(), n_seeds=len(cfg.sweep.seeds))
+    if args.json:
+        print(json.dumps([_plan_json(r) for r in rows], indent=2))
+        return 0
+    print(f"plan for {cfg.source} (policy {cfg.sweep.policy}, seeds {cfg.sweep.seeds})")
+    print(f"{'scale':<20} {'N':>9} {'D':>10} {'trials':>6} {'FLOPs':>10}  LR grid (octaves)  batch (tokens)")
+    for r in rows:
+        lo, hi = math.log2(min(r.lrs)), math.log2(max(r.lrs))
+        print(
+            f"{r.scale:<20} {r.N:>9,} {r.D:>10,} {r.trials:>6} {r.flops:>10.3e}  "
+            f"{len(r.lrs)} LRs 2^{lo:+.1f}..2^{hi:+.1f}  {list(r.batch_tokens)}"
+        )
+    print(f"total: {sum(r.trials for r in rows)} trials, {sum(r.flops for r in rows):.3e} FLOPs (6 N D per trial)")
+    return 0
+
+
+def _plan_json(r: Any) -> dict[str, Any]:
+    return {"scale": r.scale, "N": r.N, "D": r.D, "lrs": list(r.lrs), "batch_tokens": list(r.batch_tokens),
+            "trials": r.trials, "flops": r.flops}
+
+
+def _interval(fit: Any, key: str) -> list[float] | None:
+    v = fit.intervals.get(key)
+    return [float(v[0]), float(v[1])] if v else None
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from orchestrator.records import read_table
+    from orchestrator.summary import format_summary, summarize
+
+    try:
+        table = read_table(args.table)
+    except FileNotFoundError as e:
+        raise UsageError(f"fit: {e} Give a sweep table (.csv or .parquet), e.g. lawsweep_results/demo-*/sweep.csv.") from None
+    if "flops" not in table:
+        table["flops"] = 6.0 * table["N"] * table["D"]
+    table["loss"] = np.where(table["status"] == "ok", table["loss"], np.nan)
+    s = summarize(table)
+    if not args.json:
+        print(format_summary(s))
+        return 0 if s.fit.step_law else 1
+    fit = s.fit.step_law
+    out: dict[str, Any] = {
+        "scales": [
+            {"N": o.N, "D": o.D, "lr": o.lr, "batch_tokens": o.batch_tokens, "loss": o.loss,
+             "on_edge": o.on_edge, "lr_on_edge": o.lr_on_edge, "batch_on_edge": o.batch_on_edge}
+            for o in s.fit.scales
+        ]
+    }
+    if fit is not None:
+        law = fit.law
+        out["lr_law"] = {"a": law.a, "alpha": law.alpha, "beta": law.beta,
+                         "intervals": {k: _interval(fit, k) for k in ("a", "alpha", "beta")}}
+        out["batch_law"] = {"b": law.b, "gamma": law.gamma,
+                            "intervals": {k: _interval(fit, k) for k in ("b", "gamma")}}
+        out["fixed"] = list(fit.fixed)
+    else:
+        out["lr_law"] = out["batch_law"] = None
+        out["note"] = s.fit.note
+    print(json.dumps(out, indent=2))
+    return 0 if fit else 1
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from laws import PUBLISHED
+
+    for k in ("n", "d"):
+        v = getattr(args, k)
+        if not (v > 0 and math.isfinite(v)):
+            raise UsageError(f"predict: --{k} must be a positive number, got {v!r}.")
+    law, source, fit = PUBLISHED, "published Step Law (arXiv 2503.04715)", None
+    if args.from_table:
+        import numpy as np
+
+        from orchestrator.records import read_table
+        from orchestrator.summary import summarize
+
+        try:
+            table = read_table(args.from_table)
+        except FileNotFoundError as e:
+            raise UsageError(f"predict --from: {e}") from None
+        table["loss"] = np.where(table["status"] == "ok", table["loss"], np.nan)
+        if "flops" not in table:
+            table["flops"] = 6.0 * table["N"] * table["D"]
+        fit = summarize(table).fit.step_law
+        if fit is None:
+            raise UsageError(f"predict --from {args.from_table}: the table has too few scales to fit the Step Law.")
+        law, source = fit.law, f"Step Law refit on {fit.n_scales} scales of {args.from_table}"
+    lr = float(law.lr(args.n, args.d))
+    bt = float(law.batch_tokens(args.d))
+    lr_iv = bt_iv = None
+    if fit is not None and {"a", "alpha", "beta"} <= fit.intervals.keys():
+        # Coefficient-wise interval ends: a conservative envelope until bootstrap intervals land (laws issue).
+        ends = [ (a * args.n**al * args.d**be) for a in fit.intervals["a"] for al in fit.intervals["alpha"] for be in fit.intervals["beta"]]
+        lr_iv = [min(ends), max(ends)]
+    if fit is not None and {"b", "gamma"} <= fit.intervals.keys():
+        ends = [b * args.d**g for b in fit.intervals["b"] for g in fit.intervals["gamma"]]
+        bt_iv = [min(ends), max(ends)]
+    if args.json:
+        print(json.dumps({"lr": lr, "batch_tokens": bt, "lr_interval": lr_iv, "batch_interval": bt_iv, "law": source}))
+    else:
+        print(f"target N={args.n:.4g}, D={args.d:.4g}: peak LR {lr:.4g}, batch {bt:.0f} tokens  ({source})")
+    return 0
+
+
+def _cmd_not_yet(name: str, what: str) -> Any:
+    def run(args: argparse.Namespace) -> int:
+        print(f"lawsweep {name}: not implemented yet. {what}", file=sys.stderr)
+        return 1
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="lawsweep",
+        description="Choose LR, batch size and schedule for a large run from scaling laws fitted on proxy sweeps.",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    r = sub.add_parser("run", help="run a sweep (default: the bundled demo recipe)")
+    r.add_argument("config", nargs="?", default=None, help="sweep TOML file or bundled recipe name (default: demo)")
+    r.add_argument("--address", default=None, help="join the Ray cluster at this address ('auto' or host:port)")
+    r.set_defaults(func=_cmd_run)
+
+    pl = sub.add_parser("plan", help="dry run: scales, grid and compute per scale")
+    pl.add_argument("config", nargs="?", default=None)
+    pl.add_argument("--json", action="store_true")
+    pl.set_defaults(func=_cmd_plan)
+
+    f = sub.add_parser("fit", help="fit per-scale optima and the Step Law to a sweep table")
+    f.add_argument("table", help="sweep table (.csv or .parquet)")
+    f.add_argument("--json", action="store_true")
+    f.set_defaults(func=_cmd_fit)
+
+    pr = sub.add_parser("predict", help="optimal LR and batch for a target (N, D)")
+    pr.add_argument("--n", type=float, required=True, help="non-embedding parameters of the target")
+    pr.add_argument("--d", type=float, required=True, help="training tokens of the target")
+    pr.add_argument("--from", dest="from_table", default=None, help="fit the law on this sweep table first")
+    pr.add_argument("--json", action="store_true")
+    pr.set_defaults(func=_cmd_predict)
+
+    rp = sub.add_parser("report", help="(not implemented yet) HTML report of a sweep")
+    rp.add_argument("sweep", nargs="?")
+    rp.set_defaults(func=_cmd_not_yet("report", "Until it lands, `lawsweep fit TABLE` prints the fitted laws."))
+
+    rs = sub.add_parser("resume", help="(not implemented yet) continue an interrupted sweep")
+    rs.add_argument("sweep", nargs="?")
+    rs.set_defaults(
+        func=_cmd_not_yet("resume", "Completed trials of an interrupted sweep are kept in its sweep.csv and in MLflow.")
+    )
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``lawsweep`` console command."""
+    from orchestrator.config import ConfigError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (ConfigError, UsageError) as e:
+        print(f"lawsweep {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("lawsweep: interrupted; finished trials are in the sweep table and MLflow.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,416 @@
+"""The sweep config: one TOML file, one validated dataclass per section.
+
+Every error names the field, the value and the fix, and is raised before Ray starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from search.policy import POLICIES
+from search.space import Scale, ScaleGrid, build_grid
+from trainers.config import DataConfig, ModelConfig, TrainConfig
+
+__all__ = [
+    "ConfigError",
+    "GridConfig",
+    "RayConfig",
+    "ScaleConfig",
+    "SweepConfig",
+    "SweepSection",
+    "TargetConfig",
+    "TrackingConfig",
+    "load_config",
+    "parse_config",
+]
+
+_RECIPES = Path(__file__).parent / "recipes"
+
+
+class ConfigError(ValueError):
+    """A sweep config that cannot run; the message names the field, the value and the fix."""
+
+
+@dataclass(kw_only=True, slots=True)
+class SweepSection:
+    """[sweep]: what the sweep is called and how it runs."""
+
+    name: str = "sweep"
+    """Name of the sweep (MLflow parent run, results folder)."""
+    policy: str = "grid"
+    """Search policy, one of search.POLICIES."""
+    seeds: list[int] = field(default_factory=lambda: [0])
+    """Seeds each grid point is run with."""
+    cpus_per_trial: float = 1.0
+    """CPUs Ray reserves per trial (fractions allowed)."""
+    gpus_per_trial: float = 0.0
+    """GPUs Ray reserves per trial (fractions allowed)."""
+    max_concurrent: int = 0
+    """Most trials at once; 0 lets the cluster's free resources decide."""
+    results_dir: str = "lawsweep_results"
+    """Folder (relative to the working directory) for Tune results and the sweep table."""
+
+    def __post_init__(self) -> None:
+        if not self.name or not all(c.isalnum() or c in "-_." for c in self.name):
+            raise ConfigError(
+                f"sweep.name must be a non-empty name of letters, digits, '-', '_' or '.', got {self.name!r}."
+            )
+        if self.policy not in POLICIES:
+            raise ConfigError(
+                f"sweep.policy: unknown policy {self.policy!r}; choose one of {sorted(POLICIES)}."
+            )
+        if not self.seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in self.seeds):
+            raise ConfigError(f"sweep.seeds must be a non-empty list of integers, got {self.seeds!r}.")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"sweep.seeds has repeats: {self.seeds!r}; list each seed once.")
+        if not self.cpus_per_trial > 0:
+            raise ConfigError(f"sweep.cpus_per_trial must be > 0, got {self.cpus_per_trial!r}.")
+        if self.gpus_per_trial < 0:
+            raise ConfigError(f"sweep.gpus_per_trial must be >= 0, got {self.gpus_per_trial!r}.")
+        if self.max_concurrent < 0:
+            raise ConfigError(
+                f"sweep.max_concurrent must be >= 0 (0 = as many as fit), got {self.max_concurrent!r}."
+            )
+
+
+@dataclass(kw_only=True, slots=True)
+class ScaleConfig:
+    """[[scales]]: one proxy scale; model fields here override [model]."""
+
+    d_model: int
+    """Width of the model at this scale."""
+    tokens: int
+    """Training tokens D at this scale."""
+    n_layer: int = 0
+    """Depth at this scale; 0 keeps [model].n_layer."""
+    name: str = ""
+    """Label of the scale; empty gives 'd{d_model}-L{n_layer}-D{tokens}'."""
+
+
+@dataclass(kw_only=True, slots=True)
+class GridConfig:
+    """[grid]: the LR x batch grid run at every scale."""
+
+    lr: list[float] | None = None
+    """Explicit peak LRs (the same at every scale)."""
+    lr_octaves: list[float] | None = None
+    """Octave offsets around the Step Law prior eta*(N, D) at each scale; e.g. [-2, -1, 0, 1, 2]."""
+    batch_size: list[int] = field(default_factory=lambda: [16])
+    """Sequences per step (powers of two); batch in tokens = batch_size * model.context."""
+
+    def __post_init__(self) -> None:
+        if (self.lr is None) == (self.lr_octaves is None):
+            raise ConfigError(
+                "grid: give exactly one of grid.lr (explicit LRs, e.g. [0.001, 0.003]) or grid.lr_octaves "
+                "(offsets around the Step Law prior, e.g. [-2, -1, 0, 1, 2])."
+            )
+        if self.lr is not None:
+            if not self.lr:
+                raise ConfigError("grid.lr is empty; give at least one peak LR, e.g. [0.001, 0.003].")
+            for v in self.lr:
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not (v > 0) or math.isinf(v):
+                    raise ConfigError(f"grid.lr: every LR must be a positive number, got {v!r}.")
+            if len(set(self.lr)) != len(self.lr):
+                raise ConfigError(f"grid.lr has repeats: {self.lr!r}; list each LR once.")
+        if self.lr_octaves is not None:
+            if not self.lr_octaves:
+                raise ConfigError("grid.lr_octaves is empty; give offsets, e.g. [-2, -1, 0, 1, 2].")
+            for v in self.lr_octaves:
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                    raise ConfigError(f"grid.lr_octaves: every offset must be a finite number, got {v!r}.")
+            if len(set(self.lr_octaves)) != len(self.lr_octaves):
+                raise ConfigError(f"grid.lr_octaves has repeats: {self.lr_octaves!r}.")
+        if not self.batch_size:
+            raise ConfigError("grid.batch_size is empty; give at least one batch size, e.g. [8, 16, 32].")
+        for b in self.batch_size:
+            if isinstance(b, bool) or not isinstance(b, int) or b < 1:
+                raise ConfigError(
+                    f"grid.batch_size: every batch size must be a positive integer (sequences), got {b!r}."
+                )
+        if len(set(self.batch_size)) != len(self.batch_size):
+            raise ConfigError(f"grid.batch_size has repeats: {self.batch_size!r}.")
+
+
+@dataclass(kw_only=True, slots=True)
+class TrackingConfig:
+    """[tracking]: where runs are recorded."""
+
+    uri: str = "sqlite:///mlflow.db"
+    """MLflow tracking URI (sqlite file in the working directory by default, or http://host:port)."""
+    experiment: str = "lawsweep"
+    """MLflow experiment the sweep's runs go to."""
+
+    def __post_init__(self) -> None:
+        if not self.uri:
+            raise ConfigError("tracking.uri is empty; use 'sqlite:///mlflow.db' or an http:// server.")
+        if not self.experiment:
+            raise ConfigError("tracking.experiment is empty; name the MLflow experiment.")
+
+
+@dataclass(kw_only=True, slots=True)
+class RayConfig:
+    """[ray]: which cluster runs the trials."""
+
+    address: str = ""
+    """Empty starts a local cluster on 127.0.0.1; 'auto' or 'host:port' joins a running one."""
+    num_cpus: int = 0
+    """CPUs of a local cluster; 0 uses every core."""
+
+    def __post_init__(self) -> None:
+        if self.num_cpus < 0:
+            raise ConfigError(f"ray.num_cpus must be >= 0 (0 = all cores), got {self.num_cpus!r}.")
+
+
+@dataclass(kw_only=True, slots=True)
+class TargetConfig:
+    """[target]: the large run the sweep is for."""
+
+    N: float = 0.0
+    """Non-embedding parameters of the target (0: no recommendation printed)."""
+    D: float = 0.0
+    """Training tokens of the target."""
+
+    def __post_init__(self) -> None:
+        for k in ("N", "D"):
+            v = getattr(self, k)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 or not math.isfinite(v):
+                raise ConfigError(f"target.{k} must be a positive number, got {v!r}.")
+        if (self.N > 0) != (self.D > 0):
+            raise ConfigError("target: give both target.N and target.D, or neither.")
+
+
+@dataclass(kw_only=True, slots=True)
+class SweepConfig:
+    """A whole sweep, as read from TOML."""
+
+    sweep: SweepSection
+    model: dict[str, Any]
+    train: dict[str, Any]
+    data: DataConfig
+    scales: list[ScaleConfig]
+    grid: GridConfig
+    tracking: TrackingConfig
+    ray: RayConfig
+    target: TargetConfig
+    source: str = ""
+    """Where the config came from (path or recipe name)."""
+
+    def model_config(self, scale: ScaleConfig) -> ModelConfig:
+        """The model of one scale: [model] with the scale's overrides."""
+        kw = dict(self.model)
+        kw["d_model"] = scale.d_model
+        if scale.n_layer:
+            kw["n_layer"] = scale.n_layer
+        return ModelConfig(**kw)
+
+    def scale_key(self, scale: ScaleConfig) -> str:
+        if scale.name:
+            return scale.name
+        m = self.model_config(scale)
+        return f"d{m.d_model}-L{m.n_layer}-D{scale.tokens}"
+
+    def search_scales(self) -> list[Scale]:
+        out = []
+        for s in self.scales:
+            m = self.model_config(s)
+            out.append(Scale(key=self.scale_key(s), N=m.non_embedding_params(), D=s.tokens, context=m.context))
+        return out
+
+    def grids(self) -> list[ScaleGrid]:
+        return build_grid(
+            self.search_scales(),
+            lrs=self.grid.lr,
+            lr_octaves=self.grid.lr_octaves,
+            batch_sizes=self.grid.batch_size,
+        )
+
+    def trial_config(self, scale_key: str, lr: float, batch_size: int, seed: int) -> dict[str, Any]:
+        """Everything one trial needs, as a plain dict (what travels to a Ray worker)."""
+        scale = next(s for s in self.scales if self.scale_key(s) == scale_key)
+        model = dataclasses.asdict(self.model_config(scale))
+        train = dict(self.train, lr=lr, batch_size=batch_size, tokens=scale.tokens, seed=seed)
+        return {
+            "scale": scale_key,
+            "model": model,
+            "train": train,
+            "data": dataclasses.asdict(self.data),
+        }
+
+
+_SECTIONS = ("sweep", "model", "train", "data", "scales", "grid", "tracking", "ray", "target")
+
+
+def _fields(cls: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+def _check_keys(where: str, given: dict[str, Any], allowed: list[str]) -> None:
+    for k in given:
+        if k not in allowed:
+            close = difflib.get_close_matches(k, allowed, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else f" Known keys: {', '.join(sorted(allowed))}."
+            raise ConfigError(f"{where}: unknown key {k!r}.{hint}")
+
+
+def _build(cls: type, where: str, raw: Any, **extra: Any) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"[{where}] must be a table of keys, got {type(raw).__name__}: {raw!r}.")
+    _check_keys(f"[{where}]", raw, _fields(cls))
+    try:
+        return cls(**raw, **extra)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"[{where}] {e}") from None
+
+
+def _type_check(where: str, raw: dict[str, Any], cls: type) -> None:
+    """Catch wrong value types (TOML strings for numbers and the like) before a dataclass sees them."""
+    hints = {f.name: f.type for f in dataclasses.fields(cls)}
+    for k, v in raw.items():
+        t = str(hints.get(k, ""))
+        if t in ("int",) and (isinstance(v, bool) or not isinstance(v, int)):
+            raise ConfigError(f"{where}.{k} must be an integer, got {v!r}.")
+        if t in ("float",) and (isinstance(v, bool) or not isinstance(v, (int, float))):
+            raise ConfigError(f"{where}.{k} must be a number, got {v!r}.")
+        if t in ("bool",) and not isinstance(v, bool):
+            raise ConfigError(f"{where}.{k} must be true or false, got {v!r}.")
+        if t in ("str",) and not isinstance(v, str):
+            raise ConfigError(f"{where}.{k} must be a string, got {v!r}.")
+
+
+def parse_config(raw: dict[str, Any], source: str = "") -> SweepConfig:
+    """Validate a parsed TOML document into a :class:`SweepConfig`.
+
+    Raises:
+        ConfigError: naming the first bad field, its value and the fix.
+    """
+    _check_keys("sweep config", raw, list(_SECTIONS))
+    sections = {k: raw.get(k, {}) for k in _SECTIONS if k != "scales"}
+    for k, cls in (
+        ("sweep", SweepSection),
+        ("grid", GridConfig),
+        ("tracking", TrackingConfig),
+        ("ray", RayConfig),
+        ("target", TargetConfig),
+        ("data", DataConfig),
+        ("model", ModelConfig),
+        ("train", TrainConfig),
+    ):
+        if not isinstance(sections[k], dict):
+            raise ConfigError(f"[{k}] must be a table of keys, got {sections[k]!r}.")
+        _type_check(k, sections[k], cls)
+
+    sweep = _build(SweepSection, "sweep", sections["sweep"])
+    grid = _build(GridConfig, "grid", sections["grid"])
+    tracking = _build(TrackingConfig, "tracking", sections["tracking"])
+    ray_cfg = _build(RayConfig, "ray", sections["ray"])
+    target = _build(TargetConfig, "target", sections["target"])
+    data = _build(DataConfig, "data", sections["data"])
+    if data.source != "pydoc" and not Path(data.source).is_file():
+        raise ConfigError(
+            f"data.source: no such file {data.source!r}; give a UTF-8 text file or 'pydoc' (bundled text)."
+        )
+
+    model = dict(sections["model"])
+    model_keys = [k for k in _fields(ModelConfig) if k != "d_model"]
+    _check_keys("[model]", model, model_keys)
+    train = dict(sections["train"])
+    train_keys = [k for k in _fields(TrainConfig) if k not in ("lr", "batch_size", "tokens", "seed")]
+    _check_keys("[train]", train, train_keys)
+    if "betas" in train:
+        train["betas"] = list(train["betas"])
+    try:
+        TrainConfig(lr=1e-3, batch_size=1, tokens=1, **train)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"[train] {e}") from None
+
+    raw_scales = raw.get("scales", [])
+    if not isinstance(raw_scales, list) or not raw_scales:
+        raise ConfigError(
+            "scales: the sweep has no scales; add [[scales]] tables, e.g.\n"
+            "  [[scales]]\n  d_model = 64\n  tokens = 200000"
+        )
+    scales = []
+    for i, s in enumerate(raw_scales):
+        where = f"scales[{i}]"
+        if not isinstance(s, dict):
+            raise ConfigError(f"[[scales]] entry {i} must be a table, got {s!r}.")
+        _check_keys(f"[{where}]", s, _fields(ScaleConfig))
+        for k in ("d_model", "tokens"):
+            if k not in s:
+                raise ConfigError(f"{where}.{k} is missing; every scale needs d_model and tokens.")
+        _type_check(where, s, ScaleConfig)
+        for k in ("d_model", "tokens"):
+            if s[k] < 1:
+                raise ConfigError(f"{where}.{k} must be a positive integer, got {s[k]!r}.")
+        if s.get("n_layer", 0) < 0:
+            raise ConfigError(f"{where}.n_layer must be >= 0 (0 = [model].n_layer), got {s['n_layer']!r}.")
+        scales.append(ScaleConfig(**s))
+
+    cfg = SweepConfig(
+        sweep=sweep,
+        model=model,
+        train=train,
+        data=data,
+        scales=scales,
+        grid=grid,
+        tracking=tracking,
+        ray=ray_cfg,
+        target=target,
+        source=source,
+    )
+    keys = []
+    for i, s in enumerate(scales):
+        try:
+            m = cfg.model_config(s)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"[model] with scales[{i}]: {e}") from None
+        if s.tokens < m.context * min(grid.batch_size):
+            raise ConfigError(
+                f"scales[{i}].tokens={s.tokens} is less than one step of the smallest batch "
+                f"({min(grid.batch_size)} x {m.context} tokens); raise tokens."
+            )
+        keys.append(cfg.scale_key(s))
+    dup = {k for k in keys if keys.count(k) > 1}
+    if dup:
+        raise ConfigError(f"scales: {sorted(dup)} appear twice; give each scale once (or distinct names).")
+    return cfg
+
+
+def load_config(path_or_recipe: str | None) -> SweepConfig:
+    """Read a sweep TOML file, or a bundled recipe by name (``demo``); None means ``demo``.
+
+    Raises:
+        ConfigError: missing file, TOML syntax error, or any invalid field.
+    """
+    name = path_or_recipe or "demo"
+    path = Path(name)
+    if not path.is_file():
+        bundled = _RECIPES / f"{name}.toml"
+        if bundled.is_file():
+            path = bundled
+        else:
+            known = sorted(p.stem for p in _RECIPES.glob("*.toml"))
+            raise ConfigError(
+                f"sweep config: no such file {name!r} and no bundled recipe of that name; "
+                f"give a path to a .toml file or one of {known}."
+            )
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"sweep config {str(path)!r} is not valid TOML: {e}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"sweep config {str(path)!r} cannot be read: {e}") from None
+    return parse_config(raw, source=str(path))
+
+
+def recipes() -> list[str]:
+    """Names of the bundled recipes."""
+    return sorted(p.stem for p in _RECIPES.glob("*.toml"))

@@ -1,0 +1,126 @@
+"""The end-of-sweep summary: per-scale optima, the refitted Step Law, the recommendation."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from laws import PUBLISHED, SweepFit, fit_sweep
+
+__all__ = ["SweepSummary", "format_summary", "summarize"]
+
+
+@dataclass(frozen=True)
+class SweepSummary:
+    """What a finished sweep says."""
+
+    fit: SweepFit
+    per_scale: pd.DataFrame
+    """One row per scale: N, D, trials, ok, diverged, failed, flops, best loss/LR/batch, optimum."""
+    target: tuple[float, float] | None
+    recommendation: dict[str, float] | None
+
+
+def summarize(table: pd.DataFrame, target: tuple[float, float] | None = None) -> SweepSummary:
+    """Summarise a sweep table; failed and diverged runs count as spent compute, never as optima."""
+    loss = np.where(table["status"] == "ok", table["loss"].astype(float), np.nan)
+    fit = fit_sweep(
+        table["N"].to_numpy(float),
+        table["D"].to_numpy(float),
+        table["lr"].to_numpy(float),
+        table["batch_tokens"].to_numpy(float),
+        loss,
+    )
+    opt = {(s.N, s.D): s for s in fit.scales}
+    rows = []
+    for (n, d), g in table.groupby(["N", "D"], sort=False):
+        s = opt.get((float(n), float(d)))
+        rows.append(
+            {
+                "N": int(n),
+                "D": int(d),
+                "trials": len(g),
+                "ok": int((g["status"] == "ok").sum()),
+                "diverged": int((g["status"] == "diverged").sum()),
+                "failed": int((g["status"] == "failed").sum()),
+                "flops": float(g["flops"].sum()) if "flops" in g else 6.0 * n * d * len(g),
+                "best_loss": s.loss if s else math.nan,
+                "best_lr": s.grid_lr if s else math.nan,
+                "best_batch_tokens": s.grid_batch_tokens if s else math.nan,
+                "opt_lr": s.lr if s else math.nan,
+                "opt_batch_tokens": s.batch_tokens if s else math.nan,
+                "on_edge": s.on_edge if s else True,
+                "edge": ("+".join(k for k, e in (("LR", s.lr_on_edge), ("B", s.batch_on_edge)) if e) or "no")
+                if s
+                else "no run",
+            }
+        )
+    cols = ["N", "D", "trials", "ok", "diverged", "failed", "flops", "best_loss", "best_lr",
+            "best_batch_tokens", "opt_lr", "opt_batch_tokens", "on_edge", "edge"]
+    per_scale = pd.DataFrame(rows, columns=cols).sort_values(["N", "D"]).reset_index(drop=True)
+    rec = None
+    if target is not None and fit.step_law is not None:
+        n, d = target
+        law = fit.step_law.law
+        rec = {
+            "N": n,
+            "D": d,
+            "lr": float(law.lr(n, d)),
+            "batch_tokens": float(law.batch_tokens(d)),
+            "published_lr": float(PUBLISHED.lr(n, d)),
+            "published_batch_tokens": float(PUBLISHED.batch_tokens(d)),
+        }
+    return SweepSummary(fit=fit, per_scale=per_scale, target=target, recommendation=rec)
+
+
+def _lr(v: float) -> str:
+    return "-" if not math.isfinite(v) else f"{v:.3g} (2^{math.log2(v):+.1f})"
+
+
+def format_summary(s: SweepSummary) -> str:
+    """Plain-text tables a person reads at a glance."""
+    lines = ["", "Per-scale optima (grid best; vertex of the fitted bowl; edge: axes whose optimum the grid does not bracket)"]
+    hdr = f"{'N':>9} {'D':>10} {'trials':>6} {'ok/div/fail':>11} {'PFLOP':>8}  {'best loss':>9}  {'best LR':>17} {'best B':>7}  {'fitted LR*':>17} {'B*':>7}  edge"
+    lines.append(hdr)
+    lines.append("-" * len(hdr))
+    for r in s.per_scale.itertuples():
+        lines.append(
+            f"{r.N:>9,} {r.D:>10,} {r.trials:>6} {f'{r.ok}/{r.diverged}/{r.failed}':>11} {r.flops / 1e15:>8.3f}  "
+            f"{r.best_loss:>9.4f}  {_lr(r.best_lr):>17} {r.best_batch_tokens:>7.0f}  {_lr(r.opt_lr):>17} "
+            f"{r.opt_batch_tokens:>7.0f}  {r.edge}"
+        )
+    total = s.per_scale["flops"].sum()
+    lines.append(f"total compute: {total:.3e} FLOPs (6 N D per trial)")
+    fit = s.fit.step_law
+    lines.append("")
+    if fit is None:
+        lines.append(f"Step Law not fitted: {s.fit.note}.")
+        return "\n".join(lines)
+    law = fit.law
+
+    def iv(k: str) -> str:
+        if k in fit.fixed:
+            return "(held at published value)"
+        if k in fit.intervals:
+            lo, hi = fit.intervals[k]
+            return f"[{lo:.3g}, {hi:.3g}]"
+        return "(no interval: as many scales as coefficients)"
+
+    lines.append(f"Step Law refit on {fit.n_scales} scales (published: a=1.79 alpha=-0.713 beta=0.307 b=0.58 gamma=0.571)")
+    lines.append(f"  eta*(N, D) = a N^alpha D^beta:  a={law.a:.4g} {iv('a')}  alpha={law.alpha:.3f} {iv('alpha')}  beta={law.beta:.3f} {iv('beta')}")
+    lines.append(f"  B*(D) = b D^gamma (tokens):     b={law.b:.4g} {iv('b')}  gamma={law.gamma:.3f} {iv('gamma')}")
+    lines.append(f"  residual RMS: LR {fit.lr_rms_log2:.2f} octaves, batch {fit.batch_rms_log2:.2f} octaves")
+    if s.fit.used_on_edge:
+        lines.append(
+            "  warning: fewer than two scales bracket the LR or the batch optimum; on-edge optima were used "
+            "for that law. Extend the grid on the side the edge column names."
+        )
+    if s.recommendation:
+        r = s.recommendation
+        lines.append("")
+        lines.append(f"Recommended for the target N={r['N']:.3g}, D={r['D']:.3g}:")
+        lines.append(f"  peak LR {r['lr']:.4g}, batch {r['batch_tokens']:.0f} tokens   (published Step Law: LR {r['published_lr']:.4g}, batch {r['published_batch_tokens']:.0f})")
+    return "\n".join(lines)

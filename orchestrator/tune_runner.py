@@ -1,0 +1,282 @@
+"""Ray Tune wiring: a search policy as a Tune Searcher, tracking and the table as a Tune Callback.
+
+The policy decides what runs (search/), the trainable runs it (orchestrator.trial -> trainers/), the
+callback records it (MLflow, the sweep table, the progress line). All of it runs in the driver
+except the trainable.
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+from ray import tune
+from ray.tune.search import Searcher
+
+from cluster.local import ray_session
+from orchestrator.config import SweepConfig
+from orchestrator.records import TrialRecord, write_table
+from orchestrator.summary import SweepSummary, format_summary, summarize
+from orchestrator.tracking import MlflowTracker, Tracker
+from orchestrator.trial import run_trial
+from search.policy import Observation, Proposal, SearchPolicy, make_policy
+
+__all__ = ["PolicySearcher", "SweepCallback", "SweepOutcome", "run_sweep"]
+
+_CURVE_KEYS = ("train_loss", "val_loss", "lr", "tokens", "step")
+
+
+class PolicySearcher(Searcher):
+    """Adapts a :class:`search.SearchPolicy` to Tune's Searcher interface."""
+
+    def __init__(self, policy: SearchPolicy, materialize: Callable[[Proposal], dict[str, Any]]) -> None:
+        super().__init__(metric="val_loss", mode="min")
+        self.policy = policy
+        self._materialize = materialize
+        self._live: dict[str, Proposal] = {}
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
+        return True  # the space lives in the policy, not in Tune's param_space
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        p = self.policy.suggest()
+        if p is None:
+            return Searcher.FINISHED
+        self._live[trial_id] = p
+        return self._materialize(p)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        p = self._live.pop(trial_id, None)
+        if p is None:
+            return
+        if error or not result or not result.get("done"):
+            obs = Observation(p, math.nan, "failed")
+        elif result.get("diverged"):
+            obs = Observation(p, math.nan, "diverged")
+        else:
+            obs = Observation(p, float(result["val_loss"]), "ok")
+        self.policy.observe(obs)
+
+    def save(self, checkpoint_path: str) -> None:
+        # The policy is rebuilt from its config plus the recorded trials; Tune's copy is a convenience.
+        with open(checkpoint_path, "wb") as f:
+            pickle.dump(self.policy, f)
+
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "rb") as f:
+            self.policy = pickle.load(f)
+
+
+class SweepCallback(tune.Callback):
+    """Records every trial in the tracker and the sweep table, and prints progress."""
+
+    def __init__(
+        self,
+        tracker: Tracker,
+        table_path: Path,
+        total: int,
+        echo: Callable[[str], None] = print,
+    ) -> None:
+        self.tracker = tracker
+        self.table_path = table_path
+        self.total = total
+        self.echo = echo
+        self.records: list[TrialRecord] = []
+        self._curves: dict[str, list[tuple[float, float]]] = {}
+        self._best: dict[str, tuple[float, float, int]] = {}
+        self._t0 = time.monotonic()
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        c = trial.config
+        m, t = c["model"], c["train"]
+        params = {
+            "scale": c["scale"],
+            "N": _n(c),
+            "D": t["tokens"],
+            "lr": t["lr"],
+            "batch_size": t["batch_size"],
+            "batch_tokens": t["batch_size"] * m["context"],
+            "seed": t["seed"],
+            "schedule": t.get("schedule", "cosine"),
+            **{f"model.{k}": v for k, v in m.items()},
+            **{f"train.{k}": v for k, v in t.items() if k not in ("lr", "batch_size", "tokens", "seed")},
+            "data.source": c["data"]["source"],
+        }
+        self._curves[trial.trial_id] = []
+        self.tracker.start_trial(trial.trial_id, f"{c['scale']}-lr{t['lr']:.3g}-bs{t['batch_size']}", params)
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        if result.get("done"):
+            return  # the final report is handled in on_trial_complete
+        metrics = {k: result[k] for k in _CURVE_KEYS if k in result}
+        self.tracker.log_metrics(trial.trial_id, metrics, step=int(result.get("tokens", 0)))
+        self._curves.setdefault(trial.trial_id, []).append((result.get("tokens", 0), result.get("val_loss", math.nan)))
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        res = trial.last_result or {}
+        status = "diverged" if res.get("diverged") else ("ok" if res.get("done") else "failed")
+        if status == "ok":
+            self._curves.setdefault(trial.trial_id, []).append((res.get("tokens", 0), res["val_loss"]))
+            self.tracker.log_metrics(
+                trial.trial_id, {k: res[k] for k in _CURVE_KEYS if k in res}, step=int(res.get("tokens", 0))
+            )
+        self._finish(trial, status, res)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._finish(trial, "failed", trial.last_result or {})
+
+    def _finish(self, trial: Any, status: str, res: dict) -> None:
+        c = trial.config
+        t = c["train"]
+        loss = float(res["val_loss"]) if status == "ok" else math.nan
+        n = _n(c)
+        tokens = int(res.get("tokens", 0))
+        rec = TrialRecord(
+            trial_id=trial.trial_id,
+            scale=c["scale"],
+            N=n,
+            D=int(t["tokens"]),
+            lr=float(t["lr"]),
+            batch_tokens=int(t["batch_size"] * c["model"]["context"]),
+            batch_size=int(t["batch_size"]),
+            loss=loss,
+            status=status,
+            seed=int(t["seed"]),
+            schedule=str(t.get("schedule", "cosine")),
+            tokens=tokens,
+            flops=6.0 * n * tokens,
+            wall_s=float(res.get("time_total_s", math.nan)),
+            curve=TrialRecord.curve_json(self._curves.pop(trial.trial_id, [])),
+        )
+        self.records.append(rec)
+        write_table(self.records, self.table_path)
+        self.tracker.end_trial(
+            trial.trial_id,
+            status,
+            {"val_loss": loss, "tokens": tokens, "flops": rec.flops, "tokens_per_s": res.get("tokens_per_s", math.nan)},
+        )
+        best = self._best.get(rec.scale)
+        if status == "ok" and (best is None or loss < best[0]):
+            self._best[rec.scale] = best = (loss, rec.lr, rec.batch_tokens)
+        best_txt = f"best {best[0]:.4f} @ lr {best[1]:.3g}, B {best[2]}" if best else "no finished run yet"
+        loss_txt = f"{loss:.4f}" if status == "ok" else status.upper()
+        self.echo(
+            f"[{len(self.records):>3}/{self.total}] {time.monotonic() - self._t0:6.0f}s  {rec.scale:<18} "
+            f"lr {rec.lr:<9.3g} B {rec.batch_tokens:<5} -> {loss_txt:<9} | {rec.scale}: {best_txt}"
+        )
+
+
+def _n(config: dict[str, Any]) -> int:
+    from trainers.config import ModelConfig
+
+    return ModelConfig(**config["model"]).non_embedding_params()
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    """What :func:`run_sweep` leaves behind."""
+
+    summary: SweepSummary
+    records: list[TrialRecord]
+    table_path: Path
+    results_dir: Path
+    parent_run_id: str
+    wall_s: float
+
+
+def run_sweep(cfg: SweepConfig, *, echo: Callable[[str], None] = print) -> SweepOutcome:
+    """Run a whole sweep on Ray Tune, record it in MLflow, and fit the laws at the end."""
+    t0 = time.monotonic()
+    grids = cfg.grids()
+    policy = make_policy(cfg.sweep.policy, grids, tuple(cfg.sweep.seeds))
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    results_dir = (Path(cfg.sweep.results_dir) / f"{cfg.sweep.name}-{stamp}").resolve()
+    results_dir.mkdir(parents=True, exist_ok=True)
+    table_path = results_dir / "sweep.csv"
+
+    tracker = MlflowTracker(cfg.tracking.uri, cfg.tracking.experiment)
+    parent = tracker.start_sweep(
+        cfg.sweep.name,
+        params={
+            "config": cfg.source,
+            "policy": cfg.sweep.policy,
+            "scales": ",".join(g.scale.key for g in grids),
+            "trials_planned": policy.budget,
+            "results_dir": str(results_dir),
+        },
+        tags={"lawsweep.results_dir": str(results_dir)},
+    )
+    echo(f"sweep {cfg.sweep.name!r}: {policy.budget} trials over {len(grids)} scales; MLflow run {parent} at {cfg.tracking.uri}")
+    callback = SweepCallback(tracker, table_path, policy.budget, echo)
+    searcher = PolicySearcher(policy, lambda p: cfg.trial_config(p.scale, p.lr, p.batch_size, p.seed))
+    resources = {"cpu": cfg.sweep.cpus_per_trial, "gpu": cfg.sweep.gpus_per_trial}
+    status = "FAILED"
+    try:
+        with ray_session(cfg.ray.address, cfg.ray.num_cpus) as res:
+            echo(f"ray: {res.get('CPU', 0):g} CPUs, {res.get('GPU', 0):g} GPUs")
+            tuner = tune.Tuner(
+                tune.with_resources(run_trial, resources),
+                tune_config=tune.TuneConfig(
+                    search_alg=searcher,
+                    num_samples=policy.budget,
+                    max_concurrent_trials=cfg.sweep.max_concurrent or None,
+                    reuse_actors=True,  # a fresh worker per trial costs seconds of imports on CPU
+                ),
+                run_config=tune.RunConfig(
+                    name="tune",
+                    storage_path=str(results_dir),
+                    verbose=0,
+                    callbacks=[callback],
+                    failure_config=tune.FailureConfig(max_failures=0),
+                ),
+            )
+            tuner.fit()
+        status = "FINISHED"
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        if status != "FINISHED":
+            tracker.end_sweep(status)
+    table = pd.DataFrame([asdict(r) for r in callback.records], columns=list(TrialRecord.__slots__))
+    target = (cfg.target.N, cfg.target.D) if cfg.target.N > 0 else None
+    summary = summarize(table, target)
+    _log_summary(tracker, summary, table_path, results_dir)
+    tracker.end_sweep("FINISHED")
+    return SweepOutcome(
+        summary=summary,
+        records=callback.records,
+        table_path=table_path,
+        results_dir=results_dir,
+        parent_run_id=parent,
+        wall_s=time.monotonic() - t0,
+    )
+
+
+def _log_summary(tracker: Tracker, summary: SweepSummary, table_path: Path, results_dir: Path) -> None:
+    metrics: dict[str, float] = {
+        "trials_ok": float(summary.per_scale["ok"].sum()),
+        "trials_diverged": float(summary.per_scale["diverged"].sum()),
+        "trials_failed": float(summary.per_scale["failed"].sum()),
+        "compute_flops": float(summary.per_scale["flops"].sum()),
+    }
+    params: dict[str, Any] = {}
+    fit = summary.fit.step_law
+    if fit is not None:
+        for k in ("a", "alpha", "beta", "b", "gamma"):
+            metrics[f"law_{k}"] = getattr(fit.law, k)
+        params["law_fixed"] = ",".join(fit.fixed) or "none"
+    if summary.recommendation:
+        metrics["recommended_lr"] = summary.recommendation["lr"]
+        metrics["recommended_batch_tokens"] = summary.recommendation["batch_tokens"]
+    tracker.log_sweep(metrics, params)
+    text = results_dir / "summary.txt"
+    text.write_text(format_summary(summary) + "\n", encoding="utf-8")
+    tracker.log_artifact(str(table_path))
+    tracker.log_artifact(str(text))

@@ -1,0 +1,155 @@
+"""Configs of the proxy trainer: one validated dataclass per component."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from laws.schedules import SCHEDULES
+
+__all__ = ["DataConfig", "ModelConfig", "TrainConfig"]
+
+
+def _positive_int(owner: str, name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{owner}.{name} must be a positive integer, got {value!r}.")
+
+
+@dataclass(kw_only=True, slots=True)
+class ModelConfig:
+    """A GPT-style decoder (pre-LN, causal self-attention, GELU MLP)."""
+
+    n_layer: int = 2
+    """Number of transformer blocks."""
+    d_model: int = 64
+    """Residual stream width."""
+    n_head: int = 0
+    """Attention heads; 0 picks ``max(1, d_model // 32)`` (head size 32, as in the CPU-scale probes)."""
+    context: int = 64
+    """Sequence length in tokens."""
+    vocab_size: int = 256
+    """Vocabulary size (256 for the byte-level tokenizer)."""
+    positions: Literal["rope", "learned"] = "rope"
+    """Rotary position embeddings (RoFormer, arXiv 2104.09864) or a learned table."""
+    tie_embeddings: bool = True
+    """Share the token embedding with the output head."""
+    mlp_ratio: int = 4
+    """Hidden width of the MLP as a multiple of ``d_model``."""
+
+    def __post_init__(self) -> None:
+        for name in ("n_layer", "d_model", "context", "vocab_size", "mlp_ratio"):
+            _positive_int("model", name, getattr(self, name))
+        if self.n_head == 0:
+            self.n_head = max(1, self.d_model // 32)
+        _positive_int("model", "n_head", self.n_head)
+        if self.d_model % self.n_head:
+            raise ValueError(
+                f"model.d_model={self.d_model} must be divisible by model.n_head={self.n_head}; "
+                "pick a width that is a multiple of the head count."
+            )
+        if self.positions == "rope" and (self.d_model // self.n_head) % 2:
+            raise ValueError(
+                f"model.positions='rope' needs an even head size, got {self.d_model // self.n_head}."
+            )
+        if self.positions not in ("rope", "learned"):
+            raise ValueError(
+                f"model.positions must be 'rope' or 'learned', got {self.positions!r}."
+            )
+
+    def non_embedding_params(self) -> int:
+        """Parameters outside the token/position embeddings and the output head (Kaplan et al. 2020).
+
+        Per block: attention 4 d^2 + 4 d (QKV and output projections with biases), MLP
+        2 r d^2 + (r + 1) d, two LayerNorms 4 d; plus the final LayerNorm 2 d.
+        """
+        d, r = self.d_model, self.mlp_ratio
+        block = 4 * d * d + 4 * d + 2 * r * d * d + (r + 1) * d + 4 * d
+        return self.n_layer * block + 2 * d
+
+    def flops_per_token(self) -> int:
+        """Training FLOPs per token, 6 N (Kaplan et al. 2020, Sec. 2.1); attention is left out."""
+        return 6 * self.non_embedding_params()
+
+
+@dataclass(kw_only=True, slots=True)
+class TrainConfig:
+    """One proxy training run: optimizer, schedule, token budget."""
+
+    lr: float
+    """Peak learning rate (AdamW)."""
+    batch_size: int
+    """Sequences per optimizer step; tokens per step = batch_size * model.context."""
+    tokens: int
+    """Training tokens D; the run takes ceil(tokens / tokens per step) steps."""
+    schedule: str = "cosine"
+    """LR schedule after warmup: one of laws.schedules.SCHEDULES."""
+    warmup_frac: float = 0.1
+    """Fraction of steps of linear warmup."""
+    decay_frac: float = 0.2
+    """For wsd: fraction of post-warmup steps spent decaying."""
+    min_lr_ratio: float = 0.0
+    """Final LR as a fraction of the peak for decaying schedules."""
+    weight_decay: float = 0.1
+    """Decoupled weight decay on matrices (not on biases, gains or embeddings)."""
+    betas: tuple[float, float] = (0.9, 0.95)
+    """AdamW betas."""
+    grad_clip: float = 1.0
+    """Max global gradient norm; 0 disables clipping."""
+    seed: int = 0
+    """Seeds the init and the data order."""
+    eval_every: int = 0
+    """Steps between validation evaluations; 0 picks about 8 evaluations per run."""
+    eval_windows: int = 128
+    """Held-out windows per validation evaluation, fixed across evaluations and runs (128 x 64 tokens
+    keeps the evaluation noise well under the LR effects a sweep resolves)."""
+    device: str = "cpu"
+    """torch device: cpu, cuda, cuda:1, or auto (cuda when available)."""
+    threads: int = 1
+    """torch intra-op CPU threads (one per trial keeps concurrent trials from fighting)."""
+    divergence_factor: float = 3.0
+    """A train loss above this multiple of the initial loss ends the run as diverged."""
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.lr, (int, float)) and self.lr > 0) or self.lr != self.lr:
+            raise ValueError(f"train.lr must be a positive number, got {self.lr!r}.")
+        _positive_int("train", "batch_size", self.batch_size)
+        _positive_int("train", "tokens", self.tokens)
+        _positive_int("train", "eval_windows", self.eval_windows)
+        _positive_int("train", "threads", self.threads)
+        if self.schedule not in SCHEDULES:
+            raise ValueError(
+                f"train.schedule: unknown schedule {self.schedule!r}; choose one of {sorted(SCHEDULES)}."
+            )
+        for name, lo, hi in (("warmup_frac", 0.0, 1.0), ("min_lr_ratio", 0.0, 1.0)):
+            v = getattr(self, name)
+            if not lo <= v <= hi:
+                raise ValueError(f"train.{name} must be in [{lo}, {hi}], got {v!r}.")
+        if not 0.0 < self.decay_frac <= 1.0:
+            raise ValueError(f"train.decay_frac must be in (0, 1], got {self.decay_frac!r}.")
+        if self.weight_decay < 0:
+            raise ValueError(f"train.weight_decay must be >= 0, got {self.weight_decay!r}.")
+        if self.grad_clip < 0:
+            raise ValueError(f"train.grad_clip must be >= 0 (0 disables), got {self.grad_clip!r}.")
+        if self.eval_every < 0:
+            raise ValueError(f"train.eval_every must be >= 0 (0 = automatic), got {self.eval_every!r}.")
+        if self.divergence_factor <= 1:
+            raise ValueError(
+                f"train.divergence_factor must be > 1, got {self.divergence_factor!r}."
+            )
+        self.betas = tuple(self.betas)  # type: ignore[assignment]
+
+
+@dataclass(kw_only=True, slots=True)
+class DataConfig:
+    """Where the text comes from and how it is split."""
+
+    source: str = "pydoc"
+    """'pydoc' for the text that ships with Python (pydoc_data.topics), or a path to a UTF-8 text file."""
+    val_frac: float = 0.05
+    """Held-out fraction, taken from the end of the corpus."""
+    extra: dict[str, str] = field(default_factory=dict)
+    """Reserved for data options of later tokenizers."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.val_frac < 0.5:
+            raise ValueError(f"data.val_frac must be in (0, 0.5), got {self.val_frac!r}.")

@@ -1,0 +1,247 @@
+"""The plain-PyTorch proxy training loop: no Ray, no tracking; metrics go to a callback.
+
+Runs anywhere torch runs (a laptop CPU, a GPU box with torch only). The orchestrator passes
+``report=ray.tune.report``-like callables; tests pass a list's ``append``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Literal
+
+import numpy as np
+import torch
+
+from laws.schedules import Schedule
+from trainers.config import DataConfig, ModelConfig, TrainConfig
+from trainers.data import Corpus, load_corpus
+from trainers.model import GPT
+
+__all__ = ["TrialResult", "train"]
+
+Status = Literal["ok", "diverged", "failed"]
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """Outcome of one proxy run.
+
+    Attributes:
+        status: ok, diverged (NaN/inf or a loss blow-up) or failed.
+        val_loss: Final validation loss (NaN unless ok).
+        train_loss: Mean train loss over the last evaluation interval.
+        N: Non-embedding parameters.
+        tokens: Tokens actually trained on (steps x batch tokens).
+        flops: Training compute, 6 N tokens.
+        steps: Optimizer steps taken.
+        curve: One dict per evaluation: step, tokens, train_loss, val_loss, lr.
+        wall_s: Wall time of the loop.
+        reason: Why a run did not finish ok.
+    """
+
+    status: Status
+    val_loss: float
+    train_loss: float
+    N: int
+    tokens: int
+    flops: float
+    steps: int
+    curve: list[dict[str, float]] = field(default_factory=list)
+    wall_s: float = 0.0
+    reason: str = ""
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.wall_s if self.wall_s > 0 else float("nan")
+
+
+def _resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _param_groups(model: GPT, weight_decay: float) -> list[dict]:
+    # Decay matrices only; biases, LayerNorm gains and embeddings are left undecayed (nanoGPT, GPT-3).
+    emb = {id(p) for p in model.embedding_parameters()}
+    decay = [p for p in model.parameters() if p.ndim >= 2 and id(p) not in emb]
+    rest = [p for p in model.parameters() if p.ndim < 2 or id(p) in emb]
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": rest, "weight_decay": 0.0},
+    ]
+
+
+@torch.no_grad()
+def evaluate(model: GPT, corpus: Corpus, n_windows: int, device: torch.device, autocast) -> float:
+    """Mean next-token loss (nats) over fixed held-out windows."""
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    for x, y in corpus.val_batches(n_windows, model.cfg.context):
+        with autocast():
+            _, loss = model(x.to(device), y.to(device))
+        total += float(loss) * x.shape[0]
+        count += x.shape[0]
+    model.train(was_training)
+    return total / count
+
+
+def train(
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    corpus: Corpus,
+    *,
+    report: Callable[[dict[str, float]], None] | None = None,
+) -> TrialResult:
+    """Train one proxy model and return its result; never raises for a diverging run.
+
+    Args:
+        model_cfg: The model to build.
+        train_cfg: Optimizer, schedule, budget, seed.
+        corpus: Tokenized data with its validation split.
+        report: Called with a metrics dict at every evaluation (and once at the end with ``done``).
+    """
+    device = _resolve_device(train_cfg.device)
+    prev_threads = torch.get_num_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(train_cfg.threads)
+    try:
+        return _train(model_cfg, train_cfg, corpus, device, report)
+    finally:
+        torch.set_num_threads(prev_threads)
+
+
+def _train(model_cfg, train_cfg, corpus, device, report) -> TrialResult:
+    torch.manual_seed(train_cfg.seed)
+    rng = np.random.default_rng(train_cfg.seed)
+    model = GPT(model_cfg).to(device)
+    N = model.count_non_embedding()
+    tokens_per_step = train_cfg.batch_size * model_cfg.context
+    steps = max(1, round(train_cfg.tokens / tokens_per_step))
+    sched = Schedule(
+        name=train_cfg.schedule,
+        total_steps=steps,
+        warmup_steps=int(train_cfg.warmup_frac * steps),
+        decay_frac=train_cfg.decay_frac,
+        min_ratio=train_cfg.min_lr_ratio,
+    )
+    opt = torch.optim.AdamW(
+        _param_groups(model, train_cfg.weight_decay),
+        lr=train_cfg.lr,
+        betas=train_cfg.betas,
+        fused=device.type == "cuda",
+    )
+    if device.type == "cuda":
+        autocast = lambda: torch.autocast("cuda", dtype=torch.bfloat16)  # noqa: E731
+    else:
+        autocast = contextlib.nullcontext
+    eval_every = train_cfg.eval_every or max(1, steps // 8)
+
+    curve: list[dict[str, float]] = []
+    window: list[float] = []
+    initial_loss = math.log(model_cfg.vocab_size)
+    status: Status = "ok"
+    reason = ""
+    t0 = time.perf_counter()
+    step = 0
+    for step in range(steps):
+        lr = train_cfg.lr * sched(step)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        x, y = corpus.batch(rng, train_cfg.batch_size, model_cfg.context)
+        with autocast():
+            _, loss = model(x.to(device, non_blocking=True), y.to(device, non_blocking=True))
+        loss_v = float(loss.detach())
+        if not math.isfinite(loss_v) or loss_v > train_cfg.divergence_factor * initial_loss:
+            status, reason = "diverged", f"train loss {loss_v:.4g} at step {step}"
+            break
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if train_cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
+        opt.step()
+        window.append(loss_v)
+        last = step == steps - 1
+        if (step + 1) % eval_every == 0 or last:
+            val = evaluate(model, corpus, train_cfg.eval_windows, device, autocast)
+            point = {
+                "step": step + 1,
+                "tokens": (step + 1) * tokens_per_step,
+                "train_loss": float(np.mean(window)),
+                "val_loss": val,
+                "lr": lr,
+            }
+            window = []
+            if not math.isfinite(val):
+                status, reason = "diverged", f"validation loss {val} at step {step + 1}"
+                break
+            curve.append(point)
+            if report is not None and not last:
+                report(dict(point, done=0.0))
+    wall = time.perf_counter() - t0
+    done_steps = step + 1 if status == "ok" else step
+    tokens = done_steps * tokens_per_step
+    train_loss = curve[-1]["train_loss"] if curve else float("nan")
+    result = TrialResult(
+        status=status,
+        val_loss=curve[-1]["val_loss"] if status == "ok" else float("nan"),
+        train_loss=train_loss if status == "ok" else float("nan"),
+        N=N,
+        tokens=tokens,
+        flops=6.0 * N * tokens,
+        steps=done_steps,
+        curve=curve,
+        wall_s=wall,
+        reason=reason,
+    )
+    if report is not None:
+        final = dict(curve[-1]) if curve and status == "ok" else {"step": done_steps, "tokens": tokens}
+        final.update(
+            done=1.0,
+            val_loss=result.val_loss,
+            diverged=float(status == "diverged"),
+            flops=result.flops,
+            tokens_per_s=result.tokens_per_s,
+        )
+        report(final)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Train one proxy run without Ray: ``python -m trainers --d-model 64 --lr 0.01``."""
+    p = argparse.ArgumentParser(prog="python -m trainers", description=main.__doc__)
+    p.add_argument("--d-model", type=int, default=64)
+    p.add_argument("--n-layer", type=int, default=2)
+    p.add_argument("--context", type=int, default=64)
+    p.add_argument("--lr", type=float, default=2**-6)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--tokens", type=int, default=300_000)
+    p.add_argument("--schedule", default="cosine")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--data", default="pydoc")
+    args = p.parse_args(argv)
+    mcfg = ModelConfig(d_model=args.d_model, n_layer=args.n_layer, context=args.context)
+    tcfg = TrainConfig(
+        lr=args.lr,
+        batch_size=args.batch_size,
+        tokens=args.tokens,
+        schedule=args.schedule,
+        seed=args.seed,
+        device=args.device,
+        threads=args.threads,
+    )
+    res = train(mcfg, tcfg, load_corpus(DataConfig(source=args.data)))
+    out = asdict(res)
+    out["tokens_per_s"] = res.tokens_per_s
+    out["device"] = str(_resolve_device(args.device))
+    out.pop("curve")
+    print(json.dumps(out, indent=2))
+    return 0 if res.status == "ok" else 1

@@ -2,9 +2,9 @@
 
 Follows the Step Law paper (Li et al. 2025, arXiv 2503.04715, Sec. 2): the loss landscape in
 (log LR, log batch) is convex with a broad optimum, and every run within 0.25% of the grid minimum is
-"near optimal". Here the vertex of a quadratic in log2(LR) (at the best batch) and in log2(batch) (at the
-best LR) refines the grid optimum; a vertex outside the sampled range or a non-positive curvature flags
-the scale ``on_edge``: the grid must be extended before the optimum can be trusted.
+"near optimal". Here the vertex of a parabola in log2(LR) (at the best batch) and in log2(batch) (at the best
+LR) through the best run and its two neighbours refines the grid optimum; a best run on the boundary of
+the sampled range flags the scale ``on_edge``: the grid must be extended before the optimum is trusted.
 """
 
 from __future__ import annotations
@@ -53,23 +53,22 @@ class ScaleOptimum:
 
 
 def _vertex_1d(x: np.ndarray, y: np.ndarray, x_best: float) -> tuple[float, bool]:
-    """Vertex of a quadratic through up to 5 points around ``x_best``; (x*, on_edge)."""
+    """Vertex of the parabola through the best point and its two neighbours; (x*, on_edge).
+
+    Three points, not a wider window: the high-LR side of a bowl often rises as a cliff (divergence
+    onset), and a wider quadratic would drag the vertex away from the minimum. With the best point
+    in the middle the vertex stays within half a grid step of it.
+    """
     order = np.argsort(x)
     x, y = x[order], y[order]
     i = int(np.searchsorted(x, x_best))
-    if x.size < 3:
-        return x_best, True
-    if i == 0 or i == x.size - 1:
-        return x_best, True  # best point sits on the sampled boundary
-    lo, hi = max(0, i - 2), min(x.size, i + 3)
-    xs, ys = x[lo:hi], y[lo:hi]
+    if x.size < 3 or i == 0 or i == x.size - 1:
+        return x_best, True  # too few points, or the best point sits on the sampled boundary
+    xs, ys = x[i - 1 : i + 2], y[i - 1 : i + 2]
     c2, c1, _ = np.polyfit(xs, ys, 2)
     if c2 <= 0:
         return x_best, True
-    v = -c1 / (2 * c2)
-    if not x[0] <= v <= x[-1]:
-        return x_best, True
-    return float(v), False
+    return float(-c1 / (2 * c2)), False
 
 
 def scale_optimum(

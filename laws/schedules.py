@@ -89,7 +89,8 @@ class Schedule:
         """Multiplier of the peak LR at optimizer step ``step`` (0-based)."""
         if step < self.warmup_steps:
             return (step + 1) / self.warmup_steps
-        span = max(self.total_steps - self.warmup_steps, 1)
+        # The last step (total_steps - 1) lands exactly on the end of the decay.
+        span = max(self.total_steps - self.warmup_steps - 1, 1)
         progress = min(max((step - self.warmup_steps) / span, 0.0), 1.0)
         return SCHEDULES[self.name](progress, self.decay_frac, self.min_ratio)
 

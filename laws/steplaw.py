@@ -90,11 +90,13 @@ def fit_step_law(
     batch_tokens: np.ndarray,
     *,
     prior: StepLaw = PUBLISHED,
+    fix: tuple[str, ...] = (),
+    min_span_octaves: float = 1.0,
 ) -> StepLawFit:
     """Refit the Step Law to per-scale optima by OLS on logs (arXiv 2503.04715, Sec. 3).
 
-    Exponents the data cannot identify are held at ``prior``: beta when the scales do not vary D
-    independently of N, alpha when they do not vary N, gamma when D takes one value.
+    Exponents the data cannot identify are held at ``prior``: alpha when N spans less than
+    ``min_span_octaves``, beta and gamma when D does, beta also when D does not vary independently of N.
 
     Args:
         N: Non-embedding parameters of each scale.
@@ -102,6 +104,8 @@ def fit_step_law(
         lr: Optimal peak LR of each scale.
         batch_tokens: Optimal batch (tokens) of each scale.
         prior: Coefficients used for exponents the data cannot identify.
+        fix: Exponents ('alpha', 'beta', 'gamma') to hold at ``prior`` regardless of the data.
+        min_span_octaves: Least log2 range of N (or D) that identifies its exponent.
 
     Returns:
         The fit, with 95% intervals where there are residual degrees of freedom.
@@ -121,22 +125,22 @@ def fit_step_law(
         if not np.all(np.isfinite(a)) or np.any(a <= 0):
             raise ValueError(f"fit_step_law: {name} must be finite and positive, got {a.tolist()}.")
 
+    unknown = set(fix) - {"alpha", "beta", "gamma"}
+    if unknown:
+        raise ValueError(f"fit_step_law: fix may name alpha, beta, gamma; got {sorted(unknown)}.")
     lN, lD, ly, lb = np.log(N), np.log(D), np.log(lr), np.log(batch_tokens)
-    fixed: list[str] = []
     intervals: dict[str, tuple[float, float]] = {}
-
-    # LR law: pick the identifiable columns of [1, log N, log D].
-    cols = {"alpha": lN, "beta": lD}
-    full = np.column_stack([np.ones_like(lN), lN, lD])
-    if np.linalg.matrix_rank(full) < 3:
-        if np.ptp(lN) > 1e-9:
-            cols.pop("beta")
-            fixed.append("beta")
-        elif np.ptp(lD) > 1e-9:
-            cols.pop("alpha")
-            fixed.append("alpha")
-        else:
-            raise ValueError("fit_step_law: all scales share one (N, D); add scales of other sizes.")
+    span = min_span_octaves * np.log(2.0)
+    n_varies, d_varies = np.ptp(lN) >= span, np.ptp(lD) >= span
+    fixed = set(fix)
+    if not n_varies:
+        fixed.add("alpha")
+    if not d_varies:
+        fixed.update(("beta", "gamma"))
+    cols = {k: v for k, v in (("alpha", lN), ("beta", lD)) if k not in fixed}
+    if len(cols) == 2 and np.linalg.matrix_rank(np.column_stack([np.ones_like(lN), lN, lD])) < 3:
+        cols.pop("beta")  # D moves in lockstep with N: only one exponent is identified
+        fixed.add("beta")
     offset = sum(getattr(prior, k) * v for k, v in (("alpha", lN), ("beta", lD)) if k not in cols)
     X = np.column_stack([np.ones_like(lN), *cols.values()])
     coef, se, resid_lr = _ols(X, ly - offset)
@@ -151,7 +155,7 @@ def fit_step_law(
             intervals[k] = tuple(float(v) for v in _interval(c, s, dof))  # type: ignore[assignment]
 
     # Batch law: B* = b D^gamma.
-    if np.ptp(lD) > 1e-9:
+    if "gamma" not in fixed:
         Xb = np.column_stack([np.ones_like(lD), lD])
         cb, seb, resid_b = _ols(Xb, lb)
         b, gamma = float(np.exp(cb[0])), float(cb[1])
@@ -161,7 +165,6 @@ def fit_step_law(
             intervals["b"] = (float(np.exp(lo)), float(np.exp(hi)))
             intervals["gamma"] = tuple(float(v) for v in _interval(cb[1], seb[1], dofb))  # type: ignore[assignment]
     else:
-        fixed.append("gamma")
         gamma = prior.gamma
         lb0 = lb - gamma * lD
         b = float(np.exp(lb0.mean()))
@@ -176,7 +179,7 @@ def fit_step_law(
     return StepLawFit(
         law=law,
         intervals=intervals,
-        fixed=tuple(fixed),
+        fixed=tuple(k for k in ("alpha", "beta", "gamma") if k in fixed),
         n_scales=int(N.size),
         lr_rms_log2=float(np.sqrt(np.mean(resid_lr**2)) / ln2),
         batch_rms_log2=float(np.sqrt(np.mean(resid_b**2)) / ln2),

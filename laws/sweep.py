@@ -59,8 +59,8 @@ def fit_sweep(
     """Per-scale optima, then the Step Law on the bracketed ones.
 
     The LR law is fitted to the scales whose LR optimum the grid brackets and the batch law to those
-    whose batch optimum it brackets; when fewer than two scales qualify for a law, all scales are used
-    for it and ``used_on_edge`` says so.
+    whose batch optimum it brackets; when fewer than two scales qualify for a law, its exponents are
+    held at ``prior``, its prefactor is fitted to all scales, and ``used_on_edge`` says so.
 
     Args:
         N, D, lr, batch_tokens, loss: One entry per run (the sweep table's columns); NaN loss = not ok.
@@ -73,15 +73,19 @@ def fit_sweep(
             step_law=None,
             note=f"need optima at >= 2 scales to fit the Step Law, have {len(scales)}",
         )
+    # A law is fitted to the scales whose grid brackets its optimum. With fewer than two such scales its
+    # exponents are held at the prior and only the prefactor is fitted, to all scales (flagged).
     lr_use = [s for s in scales if not s.lr_on_edge]
     bt_use = [s for s in scales if not s.batch_on_edge]
+    lr_fix: tuple[str, ...] = ()
+    bt_fix: tuple[str, ...] = ()
     used_edge = False
     if len(lr_use) < 2:
-        lr_use, used_edge = list(scales), True
+        lr_use, lr_fix, used_edge = list(scales), ("alpha", "beta"), True
     if len(bt_use) < 2:
-        bt_use, used_edge = list(scales), True
-    lr_fit = fit_step_law(*_arrays(lr_use), prior=prior)
-    bt_fit = lr_fit if bt_use == lr_use else fit_step_law(*_arrays(bt_use), prior=prior)
+        bt_use, bt_fix, used_edge = list(scales), ("gamma",), True
+    lr_fit = fit_step_law(*_arrays(lr_use), prior=prior, fix=lr_fix)
+    bt_fit = fit_step_law(*_arrays(bt_use), prior=prior, fix=bt_fix + ("alpha", "beta"))
     law = StepLaw(
         a=lr_fit.law.a, alpha=lr_fit.law.alpha, beta=lr_fit.law.beta, b=bt_fit.law.b, gamma=bt_fit.law.gamma
     )

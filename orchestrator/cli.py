@@ -68,20 +68,28 @@ def _interval(fit: Any, key: str) -> list[float] | None:
     return [float(v[0]), float(v[1])] if v else None
 
 
-def _cmd_fit(args: argparse.Namespace) -> int:
+def _load_table(path: str, where: str) -> Any:
+    """A sweep table ready to summarise: only ok runs keep their loss; compute defaults to 6 N D."""
     import numpy as np
 
     from orchestrator.records import read_table
-    from orchestrator.summary import format_summary, summarize
 
     try:
-        table = read_table(args.table)
-    except FileNotFoundError as e:
-        raise UsageError(f"fit: {e} Give a sweep table (.csv or .parquet), e.g. lawsweep_results/demo-*/sweep.csv.") from None
+        table = read_table(path)
+    except (FileNotFoundError, ValueError) as e:
+        raise UsageError(
+            f"{where}: {e} Give a sweep table (.csv or .parquet), e.g. lawsweep_results/demo-*/sweep.csv."
+        ) from None
     if "flops" not in table:
         table["flops"] = 6.0 * table["N"] * table["D"]
     table["loss"] = np.where(table["status"] == "ok", table["loss"], np.nan)
-    s = summarize(table)
+    return table
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    from orchestrator.summary import format_summary, summarize
+
+    s = summarize(_load_table(args.table, "fit"))
     if not args.json:
         print(format_summary(s))
         return 0 if s.fit.step_law else 1
@@ -116,19 +124,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             raise UsageError(f"predict: --{k} must be a positive number, got {v!r}.")
     law, source, fit = PUBLISHED, "published Step Law (arXiv 2503.04715)", None
     if args.from_table:
-        import numpy as np
-
-        from orchestrator.records import read_table
         from orchestrator.summary import summarize
 
-        try:
-            table = read_table(args.from_table)
-        except FileNotFoundError as e:
-            raise UsageError(f"predict --from: {e}") from None
-        table["loss"] = np.where(table["status"] == "ok", table["loss"], np.nan)
-        if "flops" not in table:
-            table["flops"] = 6.0 * table["N"] * table["D"]
-        fit = summarize(table).fit.step_law
+        fit = summarize(_load_table(args.from_table, "predict --from")).fit.step_law
         if fit is None:
             raise UsageError(f"predict --from {args.from_table}: the table has too few scales to fit the Step Law.")
         law, source = fit.law, f"Step Law refit on {fit.n_scales} scales of {args.from_table}"

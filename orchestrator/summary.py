@@ -103,7 +103,7 @@ def format_summary(s: SweepSummary) -> str:
 
     def iv(k: str) -> str:
         if k in fit.fixed:
-            return "(held at published value)"
+            return "(held at published value: not identified by these scales)"
         if k in fit.intervals:
             lo, hi = fit.intervals[k]
             return f"[{lo:.3g}, {hi:.3g}]"
@@ -115,12 +115,12 @@ def format_summary(s: SweepSummary) -> str:
     lines.append(f"  residual RMS: LR {fit.lr_rms_log2:.2f} octaves, batch {fit.batch_rms_log2:.2f} octaves")
     if s.fit.used_on_edge:
         lines.append(
-            "  warning: fewer than two scales bracket the LR or the batch optimum; on-edge optima were used "
-            "for that law. Extend the grid on the side the edge column names."
+            "  warning: fewer than two scales bracket the LR or the batch optimum; that law keeps the published "
+            "exponents and only its prefactor is fitted. Extend the grid on the side the edge column names."
         )
     if s.recommendation:
         r = s.recommendation
         lines.append("")
         lines.append(f"Recommended for the target N={r['N']:.3g}, D={r['D']:.3g}:")
-        lines.append(f"  peak LR {r['lr']:.4g}, batch {r['batch_tokens']:.0f} tokens   (published Step Law: LR {r['published_lr']:.4g}, batch {r['published_batch_tokens']:.0f})")
+        lines.append(f"  peak LR {r['lr']:.4g}, batch {r['batch_tokens']:.4g} tokens   (published Step Law: LR {r['published_lr']:.4g}, batch {r['published_batch_tokens']:.4g})")
     return "\n".join(lines)

@@ -99,9 +99,11 @@ class TrainConfig:
     """Seeds the init and the data order."""
     eval_every: int = 0
     """Steps between validation evaluations; 0 picks about 8 evaluations per run."""
-    eval_windows: int = 128
-    """Held-out windows per validation evaluation, fixed across evaluations and runs (128 x 64 tokens
-    keeps the evaluation noise well under the LR effects a sweep resolves)."""
+    eval_windows: int = 32
+    """Held-out windows per intermediate validation evaluation (the loss curve)."""
+    final_eval_windows: int = 256
+    """Held-out windows for the final validation loss, the number a sweep ranks runs by. The windows are
+    fixed across runs; 256 x 64 tokens keeps evaluation noise well under the LR effects a sweep resolves."""
     device: str = "cpu"
     """torch device: cpu, cuda, cuda:1, or auto (cuda when available)."""
     threads: int = 1
@@ -115,6 +117,7 @@ class TrainConfig:
         _positive_int("train", "batch_size", self.batch_size)
         _positive_int("train", "tokens", self.tokens)
         _positive_int("train", "eval_windows", self.eval_windows)
+        _positive_int("train", "final_eval_windows", self.final_eval_windows)
         _positive_int("train", "threads", self.threads)
         if self.schedule not in SCHEDULES:
             raise ValueError(

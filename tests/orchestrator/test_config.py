@@ -1,0 +1,81 @@
+import copy
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from orchestrator.config import ConfigError, load_config, parse_config, recipes
+
+RECIPES = Path(__file__).resolve().parents[2] / "orchestrator" / "recipes"
+
+
+def _raw(name="tiny"):
+    return tomllib.loads((RECIPES / f"{name}.toml").read_text())
+
+
+@pytest.mark.parametrize("name", recipes())
+def test_every_bundled_recipe_loads(name):
+    cfg = load_config(name)
+    assert cfg.scales and cfg.grids()
+
+
+def test_demo_spans_the_sizes_the_issue_asks_for():
+    cfg = load_config(None)
+    Ns = sorted(s.N for s in cfg.search_scales())
+    assert 30_000 <= Ns[0] and Ns[-1] <= 1_000_000
+    assert len({s.D for s in cfg.search_scales()}) >= 2  # D varies, so beta and gamma are identified
+
+
+def test_trial_config_is_plain_data_with_the_scale_overrides():
+    cfg = load_config("tiny")
+    key = cfg.search_scales()[1].key
+    tc = cfg.trial_config(key, 0.01, 8, 3)
+    assert tc["model"]["d_model"] == 64 and tc["train"]["lr"] == 0.01 and tc["train"]["seed"] == 3
+    assert tc["train"]["tokens"] == 4096 and tc["data"]["source"] == "pydoc"
+
+
+def _bad(mutate):
+    raw = copy.deepcopy(_raw())
+    mutate(raw)
+    with pytest.raises(ConfigError) as e:
+        parse_config(raw)
+    return str(e.value)
+
+
+@pytest.mark.parametrize(
+    "mutate, expected",
+    [
+        (lambda r: r["grid"].update(lr=[-0.01, 0.02]), "grid.lr: every LR must be a positive number, got -0.01"),
+        (lambda r: r["grid"].update(lr=[]), "grid.lr is empty"),
+        (lambda r: r["grid"].update(batch_size=[8.5]), "grid.batch_size: every batch size must be a positive integer"),
+        (lambda r: r["grid"].update(batch_size=[0]), "got 0"),
+        (lambda r: r["grid"].update(lr_octaves=[0]), "exactly one of grid.lr"),
+        (lambda r: r["train"].update(schedule="cosinus"), "unknown schedule 'cosinus'"),
+        (lambda r: r["train"].update(scheduel="cosine"), "Did you mean 'schedule'"),
+        (lambda r: r["train"].update(warmup_frac="0.1"), "train.warmup_frac must be a number"),
+        (lambda r: r["sweep"].update(policy="bayes"), "unknown policy 'bayes'"),
+        (lambda r: r["sweep"].update(cpus_per_trial=0), "sweep.cpus_per_trial must be > 0"),
+        (lambda r: r["sweep"].update(seeds=[]), "sweep.seeds must be a non-empty list"),
+        (lambda r: r.update(scales=[]), "no scales"),
+        (lambda r: r["scales"][0].pop("tokens"), "scales[0].tokens is missing"),
+        (lambda r: r["scales"][0].update(d_model=-32), "scales[0].d_model must be a positive integer"),
+        (lambda r: r["scales"][1].update(d_model=32), "appear twice"),
+        (lambda r: r["scales"][0].update(tokens=10), "less than one step"),
+        (lambda r: r["model"].update(n_head=5), "divisible"),
+        (lambda r: r.update(gird={}), "unknown key 'gird'. Did you mean 'grid'"),
+        (lambda r: r.setdefault("data", {}).update(source="/no/such/corpus.txt"), "data.source: no such file"),
+        (lambda r: r.setdefault("target", {}).update(N=1e9), "give both target.N and target.D"),
+        (lambda r: r.update(sweep=[1, 2]), "[sweep] must be a table"),
+    ],
+)
+def test_bad_configs_name_field_value_and_fix(mutate, expected):
+    assert expected in _bad(mutate)
+
+
+def test_missing_file_and_bad_toml(tmp_path):
+    with pytest.raises(ConfigError, match="no such file"):
+        load_config(str(tmp_path / "nope.toml"))
+    p = tmp_path / "bad.toml"
+    p.write_text("[sweep\nname = 1")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(str(p))

@@ -1,0 +1,93 @@
+"""A real sweep on a real local Ray cluster, recorded in a real MLflow sqlite store."""
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.ray
+
+RECIPES = Path(__file__).resolve().parents[2] / "orchestrator" / "recipes"
+
+
+@pytest.fixture(scope="module")
+def sweep_dir(tmp_path_factory):
+    """Run the tiny recipe plus one exploding LR through the CLI, once for the module."""
+    work = tmp_path_factory.mktemp("sweep")
+    toml = (RECIPES / "tiny.toml").read_text().replace("lr = [0.004, 0.016]", "lr = [0.004, 0.016, 300.0]")
+    (work / "sweep.toml").write_text(toml)
+    r = subprocess.run(
+        [sys.executable, "-m", "orchestrator", "run", "sweep.toml"],
+        cwd=work, capture_output=True, text=True, timeout=600,
+    )
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return work, r.stdout
+
+
+def test_every_trial_is_in_the_sweep_table_with_its_status(sweep_dir):
+    work, stdout = sweep_dir
+    (table,) = work.glob("lawsweep_results/tiny-*/sweep.csv")
+    df = pd.read_csv(table)
+    assert len(df) == 6
+    assert set(df.columns) >= {"N", "D", "lr", "batch_tokens", "loss", "status", "curve", "flops"}
+    diverged = df[df.lr == 300.0]
+    assert (diverged.status == "diverged").all() and diverged.loss.isna().all()
+    ok = df[df.lr != 300.0]
+    assert (ok.status == "ok").all() and ok.loss.between(1.0, 6.0).all()
+    assert (ok.batch_tokens == 8 * 32).all() and (ok.D == 4096).all()
+    assert (ok.flops == 6 * ok.N * 4096).all()
+    for curve in ok.curve:
+        pts = json.loads(curve)
+        assert len(pts) >= 2 and pts[-1][0] == 4096
+
+
+def test_summary_table_and_law_are_printed(sweep_dir):
+    _, stdout = sweep_dir
+    assert "Per-scale optima" in stdout
+    assert "Step Law refit on 2 scales" in stdout
+    assert "2/1/0" in stdout  # ok/diverged/failed per scale
+    assert "[  6/6]" in stdout  # progress lines
+
+
+def test_mlflow_holds_the_parent_and_every_child_with_metrics(sweep_dir):
+    work, _ = sweep_dir
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{work / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("lawsweep")
+    runs = client.search_runs([exp.experiment_id], max_results=100)
+    parents = [r for r in runs if r.data.tags.get("lawsweep.kind") == "sweep"]
+    children = [r for r in runs if r.data.tags.get("lawsweep.kind") == "trial"]
+    assert len(parents) == 1 and len(children) == 6
+    parent = parents[0]
+    assert parent.info.status == "FINISHED"
+    assert "law_alpha" in parent.data.metrics and parent.data.metrics["trials_diverged"] == 2
+    arts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"sweep.csv", "summary.txt"} <= arts
+    for c in children:
+        assert c.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert c.info.status == "FINISHED"
+        assert {"N", "D", "lr", "batch_size", "batch_tokens", "seed", "schedule"} <= c.data.params.keys()
+        status = c.data.tags["lawsweep.status"]
+        if status == "ok":
+            hist = client.get_metric_history(c.info.run_id, "val_loss")
+            assert len(hist) >= 2 and all(math.isfinite(m.value) for m in hist)
+            assert [m.step for m in hist] == sorted(m.step for m in hist)
+            assert {"train_loss", "lr", "tokens"} <= c.data.metrics.keys()
+            assert c.data.metrics["final_val_loss"] == hist[-1].value
+        else:
+            assert status == "diverged" and float(c.data.params["lr"]) == 300.0
+
+
+def test_fit_reads_the_recorded_table(sweep_dir):
+    work, _ = sweep_dir
+    (table,) = work.glob("lawsweep_results/tiny-*/sweep.csv")
+    r = subprocess.run([sys.executable, "-m", "orchestrator", "fit", str(table), "--json"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert len(out["scales"]) == 2 and out["lr_law"] is not None

@@ -1,0 +1,62 @@
+import math
+
+import pytest
+
+from laws.steplaw import PUBLISHED
+from search import GridPolicy, Observation, Proposal, Scale, build_grid, make_policy, plan_grid
+
+SCALES = [Scale(key="big", N=400_000, D=300_000, context=64), Scale(key="small", N=100_000, D=300_000, context=64)]
+
+
+def _drain(policy):
+    out = []
+    while (p := policy.suggest()) is not None:
+        out.append(p)
+    return out
+
+
+def test_grid_policy_proposes_every_point_once_cheapest_scale_first():
+    grids = build_grid(SCALES, lrs=[1e-3, 2e-3, 4e-3], batch_sizes=[8, 16])
+    policy = GridPolicy(grids, seeds=(0, 1))
+    points = _drain(policy)
+    assert policy.budget == len(points) == 2 * 3 * 2 * 2
+    assert len(set(points)) == len(points)
+    assert points[0].scale == "small" and points[-1].scale == "big"
+    assert policy.suggest() is None
+
+
+def test_rebuilt_policy_skips_what_was_recorded():
+    grids = build_grid(SCALES, lrs=[1e-3, 2e-3], batch_sizes=[8])
+    first = GridPolicy(grids)
+    done = [first.suggest(), first.suggest()]
+    rebuilt = GridPolicy(grids)
+    rebuilt.observe(Observation(done[0], 2.0, "ok"))
+    rebuilt.observe(Observation(done[1], math.nan, "diverged"))
+    rest = _drain(rebuilt)
+    assert len(rest) == 2 and not set(rest) & set(done)
+
+
+def test_lr_octaves_centre_on_the_prior_at_each_scale():
+    grids = build_grid(SCALES, lr_octaves=[-1, 0, 1], batch_sizes=[16])
+    for g in grids:
+        centre = PUBLISHED.lr(g.scale.N, g.scale.D)
+        assert g.lrs == pytest.approx((centre / 2, centre, centre * 2))
+
+
+def test_grid_errors():
+    with pytest.raises(ValueError, match="exactly one"):
+        build_grid(SCALES, batch_sizes=[8])
+    with pytest.raises(ValueError, match="batch_size is empty"):
+        build_grid(SCALES, lrs=[1e-3], batch_sizes=[])
+    with pytest.raises(ValueError, match="unknown policy 'tpe'"):
+        make_policy("tpe", build_grid(SCALES, lrs=[1e-3], batch_sizes=[8]), (0,))
+    with pytest.raises(ValueError, match="status 'ok' needs a finite loss"):
+        Observation(Proposal("small", 1e-3, 8), math.nan, "ok")
+
+
+def test_plan_counts_trials_and_compute():
+    rows = plan_grid(build_grid(SCALES, lrs=[1e-3, 2e-3], batch_sizes=[8, 16]), n_seeds=3)
+    assert [r.scale for r in rows] == ["small", "big"]
+    assert rows[0].trials == 12
+    assert rows[0].flops == 12 * 6 * 100_000 * 300_000
+    assert rows[0].batch_tokens == (512, 1024)

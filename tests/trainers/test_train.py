@@ -1,0 +1,90 @@
+import math
+
+import numpy as np
+import pytest
+
+from trainers import Corpus, DataConfig, ModelConfig, TrainConfig, load_corpus, train
+
+
+@pytest.fixture(scope="module")
+def corpus() -> Corpus:
+    return load_corpus(DataConfig())
+
+
+def _tiny(**kw):
+    base = dict(lr=2**-6, batch_size=8, tokens=8 * 32 * 40, eval_windows=16, seed=0)
+    base.update(kw)
+    return ModelConfig(d_model=32, n_layer=1, context=32), TrainConfig(**base)
+
+
+def test_bundled_corpus_is_real_text_with_a_held_out_split(corpus):
+    assert corpus.train.size > 400_000 and corpus.val.size > 20_000
+    text = bytes(corpus.train[:20_000]).decode("utf-8", errors="ignore")
+    assert "the" in text and "Python" in text
+    assert corpus.train.size + corpus.val.size == len(bytes(corpus.train)) + len(bytes(corpus.val))
+
+
+def test_training_lowers_the_validation_loss_and_reports_a_curve(corpus):
+    reports = []
+    m, t = _tiny()
+    res = train(m, t, corpus, report=reports.append)
+    assert res.status == "ok"
+    assert res.steps == 40 and res.tokens == 40 * 8 * 32
+    assert res.flops == 6 * m.non_embedding_params() * res.tokens
+    assert res.val_loss < math.log(256) - 1.0
+    assert [p["step"] for p in res.curve] == [5, 10, 15, 20, 25, 30, 35, 40]
+    assert reports[-1]["done"] == 1.0 and reports[-1]["val_loss"] == res.val_loss
+    assert all(r["done"] == 0.0 for r in reports[:-1])
+    lrs = [p["lr"] for p in res.curve]
+    assert lrs[0] > lrs[-1]  # cosine decay
+
+
+def test_same_seed_same_result_other_seed_other_result(corpus):
+    m, t = _tiny(tokens=8 * 32 * 10)
+    a, b = train(m, t, corpus), train(m, t, corpus)
+    assert a.val_loss == b.val_loss
+    m, t2 = _tiny(tokens=8 * 32 * 10, seed=1)
+    assert train(m, t2, corpus).val_loss != a.val_loss
+
+
+def test_exploding_lr_ends_the_run_as_diverged_without_raising(corpus):
+    m, t = _tiny(lr=300.0, warmup_frac=0.0, grad_clip=0.0)
+    res = train(m, t, corpus)
+    assert res.status == "diverged"
+    assert math.isnan(res.val_loss)
+    assert "step" in res.reason
+    assert res.steps < 40
+
+
+def test_text_file_source_and_missing_file(tmp_path):
+    p = tmp_path / "c.txt"
+    p.write_text("hello world, this is text. " * 1000, encoding="utf-8")
+    c = load_corpus(DataConfig(source=str(p)))
+    assert c.val.size == int(27_000 * 0.05)
+    with pytest.raises(FileNotFoundError, match="data.source"):
+        load_corpus(DataConfig(source=str(tmp_path / "nope.txt")))
+
+
+def test_validation_windows_are_fixed(corpus):
+    a = [x for x, _ in corpus.val_batches(32, 16)]
+    b = [x for x, _ in corpus.val_batches(32, 16)]
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+@pytest.mark.parametrize(
+    "kw, field",
+    [
+        (dict(lr=-1e-3), "train.lr"),
+        (dict(lr=float("nan")), "train.lr"),
+        (dict(batch_size=0), "train.batch_size"),
+        (dict(batch_size=2.5), "train.batch_size"),
+        (dict(schedule="cosinus"), "train.schedule"),
+        (dict(warmup_frac=1.5), "train.warmup_frac"),
+        (dict(divergence_factor=1.0), "train.divergence_factor"),
+    ],
+)
+def test_bad_train_configs_name_the_field(kw, field):
+    base = dict(lr=1e-3, batch_size=4, tokens=1000)
+    base.update(kw)
+    with pytest.raises(ValueError, match=field):
+        TrainConfig(**base)

@@ -91,3 +91,45 @@ def test_fit_reads_the_recorded_table(sweep_dir):
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert len(out["scales"]) == 2 and out["lr_law"] is not None
+
+
+def test_mlflow_ui_serves_the_sweep_and_all_its_trials(sweep_dir):
+    """What a user sees after `mlflow ui` in the working directory, read through the server's REST API."""
+    import os
+    import socket
+    import time
+    import urllib.request
+
+    work, _ = sweep_dir
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", "sqlite:///mlflow.db",
+         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"{base}/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.5)
+        with urllib.request.urlopen(f"{base}/api/2.0/mlflow/experiments/get-by-name?experiment_name=lawsweep") as r:
+            exp_id = json.load(r)["experiment"]["experiment_id"]
+        req = urllib.request.Request(
+            f"{base}/api/2.0/mlflow/runs/search",
+            data=json.dumps({"experiment_ids": [exp_id], "max_results": 100}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(req) as r:
+            runs = json.load(r)["runs"]
+        tags = [{t["key"]: t["value"] for t in run["data"].get("tags", [])} for run in runs]
+        parent = [t for t in tags if t.get("lawsweep.kind") == "sweep"]
+        assert len(parent) == 1 and sum(t.get("lawsweep.kind") == "trial" for t in tags) == 6
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(timeout=30)

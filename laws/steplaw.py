@@ -66,15 +66,30 @@ class StepLawFit:
     batch_rms_log2: float = float("nan")
 
 
-def _ols(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-    """Least squares with coefficient standard errors (None when there is no residual dof)."""
+def _ols(X: np.ndarray, y: np.ndarray, delta: float = 0.17) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """Huber regression by iteratively reweighted least squares, with coefficient standard errors.
+
+    Starts from OLS; points with a log residual beyond ``delta`` (0.17 = a quarter octave) are
+    down-weighted by delta/|r|, so a few optima from a bad grid cannot drag the exponents. Standard errors
+    are None when there are no residual degrees of freedom.
+    """
     coef, *_ = np.linalg.lstsq(X, y, rcond=None)
+    w = np.ones_like(y)
+    for _ in range(50):
+        r = y - X @ coef
+        w = np.minimum(1.0, delta / np.maximum(np.abs(r), 1e-12))
+        sw = np.sqrt(w)
+        new, *_ = np.linalg.lstsq(X * sw[:, None], y * sw, rcond=None)
+        if np.allclose(new, coef, rtol=0, atol=1e-12):
+            coef = new
+            break
+        coef = new
     resid = y - X @ coef
     dof = X.shape[0] - X.shape[1]
     if dof <= 0:
         return coef, None, resid
-    sigma2 = float(resid @ resid) / dof
-    cov = sigma2 * np.linalg.inv(X.T @ X)
+    sigma2 = float(np.sum(w * resid**2)) / dof
+    cov = sigma2 * np.linalg.pinv(X.T @ (X * w[:, None]))
     return coef, np.sqrt(np.diag(cov)), resid
 
 

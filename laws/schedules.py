@@ -16,37 +16,55 @@ from typing import Callable, Literal
 
 import numpy as np
 
-__all__ = ["SCHEDULES", "ScheduleName", "Schedule", "lr_multipliers"]
+__all__ = ["SCHEDULES", "DecayShape", "ScheduleName", "Schedule", "lr_multipliers"]
 
-ScheduleName = Literal["constant", "cosine", "wsd", "linear"]
+ScheduleName = Literal["constant", "cosine", "wsd", "linear", "rsqrt"]
+DecayShape = Literal["linear", "cosine", "sqrt"]
 
 
-def _constant(progress: float, decay_frac: float, min_ratio: float) -> float:
+def _decay(frac: float, shape: str) -> float:
+    """Fraction of the way from the peak to the floor after ``frac`` of a decay phase."""
+    if shape == "cosine":
+        return 0.5 * (1.0 - math.cos(math.pi * frac))
+    if shape == "sqrt":
+        return math.sqrt(frac)  # "1 - sqrt" cooldown (Hagele et al. 2024, arXiv 2405.18392)
+    return frac
+
+
+def _constant(progress: float, s: "Schedule") -> float:
     return 1.0
 
 
-def _cosine(progress: float, decay_frac: float, min_ratio: float) -> float:
-    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+def _cosine(progress: float, s: "Schedule") -> float:
+    return s.min_ratio + (1.0 - s.min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def _linear(progress: float, decay_frac: float, min_ratio: float) -> float:
-    return min_ratio + (1.0 - min_ratio) * (1.0 - progress)
+def _linear(progress: float, s: "Schedule") -> float:
+    return s.min_ratio + (1.0 - s.min_ratio) * (1.0 - progress)
 
 
-def _wsd(progress: float, decay_frac: float, min_ratio: float) -> float:
-    start = 1.0 - decay_frac
+def _wsd(progress: float, s: "Schedule") -> float:
+    start = 1.0 - s.decay_frac
     if progress <= start:
         return 1.0
-    frac = (progress - start) / decay_frac
-    return min_ratio + (1.0 - min_ratio) * (1.0 - frac)
+    frac = min((progress - start) / s.decay_frac, 1.0)
+    return 1.0 - (1.0 - s.min_ratio) * _decay(frac, s.decay_shape)
 
 
-#: Post-warmup shapes: ``f(progress in [0, 1], decay_frac, min_ratio) -> multiplier``.
-SCHEDULES: dict[str, Callable[[float, float, float], float]] = {
+def _rsqrt(progress: float, s: "Schedule") -> float:
+    # eta ~ 1/sqrt(step) after warmup (Vaswani et al. 2017), continuous at the end of warmup.
+    w = max(s.warmup_steps, 1)
+    step = s.warmup_steps + progress * max(s.total_steps - s.warmup_steps - 1, 1)
+    return math.sqrt(w / max(step, w))
+
+
+#: Post-warmup shapes: ``f(progress in [0, 1], schedule) -> multiplier of the peak``.
+SCHEDULES: dict[str, Callable[[float, "Schedule"], float]] = {
     "constant": _constant,
     "cosine": _cosine,
     "wsd": _wsd,
     "linear": _linear,
+    "rsqrt": _rsqrt,
 }
 
 
@@ -60,6 +78,7 @@ class Schedule:
         warmup_steps: Steps of linear warmup (0 for none).
         decay_frac: For ``wsd``: fraction of the post-warmup steps spent decaying.
         min_ratio: Final multiplier of the peak LR for decaying schedules.
+        decay_shape: For ``wsd``: linear, cosine or sqrt ("1 - sqrt") decay.
     """
 
     name: str
@@ -67,6 +86,7 @@ class Schedule:
     warmup_steps: int = 0
     decay_frac: float = 0.2
     min_ratio: float = 0.0
+    decay_shape: str = "linear"
 
     def __post_init__(self) -> None:
         if self.name not in SCHEDULES:
@@ -82,6 +102,10 @@ class Schedule:
             )
         if not 0.0 < self.decay_frac <= 1.0:
             raise ValueError(f"schedule: decay_frac must be in (0, 1], got {self.decay_frac}.")
+        if self.decay_shape not in ("linear", "cosine", "sqrt"):
+            raise ValueError(
+                f"schedule: decay_shape must be linear, cosine or sqrt, got {self.decay_shape!r}."
+            )
         if not 0.0 <= self.min_ratio <= 1.0:
             raise ValueError(f"schedule: min_ratio must be in [0, 1], got {self.min_ratio}.")
 
@@ -92,7 +116,7 @@ class Schedule:
         # The last step (total_steps - 1) lands exactly on the end of the decay.
         span = max(self.total_steps - self.warmup_steps - 1, 1)
         progress = min(max((step - self.warmup_steps) / span, 0.0), 1.0)
-        return SCHEDULES[self.name](progress, self.decay_frac, self.min_ratio)
+        return SCHEDULES[self.name](progress, self)
 
 
 def lr_multipliers(schedule: Schedule) -> np.ndarray:

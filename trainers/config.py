@@ -87,6 +87,8 @@ class TrainConfig:
     """Fraction of steps of linear warmup."""
     decay_frac: float = 0.2
     """For wsd: fraction of post-warmup steps spent decaying."""
+    decay_shape: str = "linear"
+    """For wsd: linear, cosine or sqrt decay."""
     min_lr_ratio: float = 0.0
     """Final LR as a fraction of the peak for decaying schedules."""
     weight_decay: float = 0.1
@@ -122,6 +124,10 @@ class TrainConfig:
         if self.schedule not in SCHEDULES:
             raise ValueError(
                 f"train.schedule: unknown schedule {self.schedule!r}; choose one of {sorted(SCHEDULES)}."
+            )
+        if self.decay_shape not in ("linear", "cosine", "sqrt"):
+            raise ValueError(
+                f"train.decay_shape must be linear, cosine or sqrt, got {self.decay_shape!r}."
             )
         for name, lo, hi in (("warmup_frac", 0.0, 1.0), ("min_lr_ratio", 0.0, 1.0)):
             v = getattr(self, name)

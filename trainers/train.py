@@ -129,6 +129,7 @@ def _train(model_cfg, train_cfg, corpus, device, report) -> TrialResult:
         total_steps=steps,
         warmup_steps=int(train_cfg.warmup_frac * steps),
         decay_frac=train_cfg.decay_frac,
+        decay_shape=train_cfg.decay_shape,
         min_ratio=train_cfg.min_lr_ratio,
     )
     opt = torch.optim.AdamW(

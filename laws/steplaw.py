@@ -66,24 +66,26 @@ class StepLawFit:
     batch_rms_log2: float = float("nan")
 
 
-def _ols(X: np.ndarray, y: np.ndarray, delta: float = 0.17) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-    """Huber regression by iteratively reweighted least squares, with coefficient standard errors.
+def _ols(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """Huber M-estimation by iteratively reweighted least squares, with coefficient standard errors.
 
-    Starts from OLS; points with a log residual beyond ``delta`` (0.17 = a quarter octave) are
-    down-weighted by delta/|r|, so a few optima from a bad grid cannot drag the exponents. Standard errors
-    are None when there are no residual degrees of freedom.
+    Starts from OLS; the Huber threshold is 1.345 robust standard deviations of the residuals (MAD,
+    re-estimated every iteration), the usual 95%-efficiency tuning, so a few optima from a bad grid
+    cannot drag the exponents. Standard errors are None when there are no residual degrees of freedom.
     """
     coef, *_ = np.linalg.lstsq(X, y, rcond=None)
     w = np.ones_like(y)
-    for _ in range(50):
+    for _ in range(100):
         r = y - X @ coef
+        scale = 1.4826 * float(np.median(np.abs(r - np.median(r))))
+        delta = 1.345 * max(scale, 1e-3)
         w = np.minimum(1.0, delta / np.maximum(np.abs(r), 1e-12))
         sw = np.sqrt(w)
         new, *_ = np.linalg.lstsq(X * sw[:, None], y * sw, rcond=None)
-        if np.allclose(new, coef, rtol=0, atol=1e-12):
-            coef = new
-            break
+        done = np.allclose(new, coef, rtol=0, atol=1e-12)
         coef = new
+        if done:
+            break
     resid = y - X @ coef
     dof = X.shape[0] - X.shape[1]
     if dof <= 0:

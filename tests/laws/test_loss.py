@@ -1,0 +1,135 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from laws.cpt import predict_cpt
+from laws.fitting import FitError
+from laws.loss import fit_chinchilla, fit_loss_compute
+from laws.power import fit_power_law
+
+TRUE_LC = dict(E=1.7, A=900.0, alpha=0.15)
+
+
+def _lc_data(seed, n=40, noise=0.003):
+    rng = np.random.default_rng(seed)
+    C = np.logspace(16, 21, n)
+    L = (TRUE_LC["E"] + TRUE_LC["A"] * C ** -TRUE_LC["alpha"]) * np.exp(noise * rng.standard_normal(n))
+    return C, L
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_loss_compute_recovery_within_2_percent(seed):
+    C, L = _lc_data(seed)
+    f = fit_loss_compute(C, L, n_boot=0)
+    assert f.alpha == pytest.approx(TRUE_LC["alpha"], rel=0.02)
+    assert f.E == pytest.approx(TRUE_LC["E"], rel=0.02)
+    assert f.converged and f.r2 > 0.99
+
+
+def test_loss_compute_robust_to_10_percent_outliers():
+    C, L = _lc_data(0)
+    clean = fit_loss_compute(C, L, n_boot=0)
+    bad = L.copy()
+    idx = np.random.default_rng(1).choice(L.size, size=L.size // 10, replace=False)
+    bad[idx] *= 1.3
+    dirty = fit_loss_compute(C, bad, n_boot=0)
+    assert dirty.alpha == pytest.approx(clean.alpha, rel=0.05)
+
+
+def test_inverse_recovers_the_compute_and_refuses_loss_below_E():
+    C, L = _lc_data(2)
+    f = fit_loss_compute(C, L, n_boot=50)
+    L0 = TRUE_LC["E"] + TRUE_LC["A"] * 1e20 ** -TRUE_LC["alpha"]
+    eq = f.equivalent_compute(L0)
+    assert eq.C_eq == pytest.approx(1e20, rel=0.15)
+    assert eq.interval[0] <= eq.C_eq <= eq.interval[1]
+    with pytest.raises(ValueError, match="at or below the fitted irreducible loss"):
+        f.equivalent_compute(f.E * 0.99)
+    for k in ("E", "A", "alpha"):
+        lo, hi = f.intervals[k]
+        assert lo <= getattr(f, k) <= hi
+
+
+def test_loss_compute_clear_errors():
+    with pytest.raises(FitError, match="at least 4"):
+        fit_loss_compute([1e18, 1e19], [3.0, 2.9])
+    with pytest.raises(FitError, match="finite and positive"):
+        fit_loss_compute([1e18, 1e19, 1e20, -1], [3.0, 2.9, 2.8, 2.7])
+
+
+@settings(max_examples=15, deadline=None)
+@given(scale=st.floats(1e-3, 1e3), seed=st.integers(0, 1000))
+def test_loss_compute_units_and_order_invariance(scale, seed):
+    C, L = _lc_data(seed % 5, n=25)
+    base = fit_loss_compute(C, L, n_boot=0)
+    scaled = fit_loss_compute(C * scale, L, n_boot=0)  # FLOPs in other units: only A moves
+    assert scaled.alpha == pytest.approx(base.alpha, rel=1e-3)
+    assert scaled.E == pytest.approx(base.E, rel=1e-3)
+    assert scaled.A == pytest.approx(base.A * scale**base.alpha, rel=1e-2)
+    perm = np.random.default_rng(seed).permutation(C.size)
+    shuffled = fit_loss_compute(C[perm], L[perm], n_boot=0)
+    assert shuffled.alpha == pytest.approx(base.alpha, rel=1e-4)
+
+
+TRUE_ND = dict(E=1.8, A=480.0, B=2100.0, alpha=0.34, beta=0.37)
+
+
+def _nd_data(seed, noise=0.003):
+    rng = np.random.default_rng(seed)
+    N = np.repeat(np.logspace(7, 10, 8), 8)
+    D = np.tile(np.logspace(9, 12, 8), 8)
+    L = TRUE_ND["E"] + TRUE_ND["A"] * N ** -TRUE_ND["alpha"] + TRUE_ND["B"] * D ** -TRUE_ND["beta"]
+    return N, D, L * np.exp(noise * rng.standard_normal(L.size))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_chinchilla_recovery_within_2_percent(seed):
+    f = fit_chinchilla(*_nd_data(seed), n_boot=0)
+    assert f.alpha == pytest.approx(TRUE_ND["alpha"], rel=0.02)
+    assert f.beta == pytest.approx(TRUE_ND["beta"], rel=0.02)
+    assert f.E == pytest.approx(TRUE_ND["E"], rel=0.02)
+
+
+def test_chinchilla_robust_to_10_percent_outliers_and_gives_intervals():
+    N, D, L = _nd_data(0)
+    bad = L.copy()
+    idx = np.random.default_rng(3).choice(L.size, size=L.size // 10, replace=False)
+    bad[idx] *= np.random.default_rng(4).choice([0.8, 1.25], size=idx.size)
+    f = fit_chinchilla(N, D, bad, n_boot=20)
+    assert f.alpha == pytest.approx(TRUE_ND["alpha"], rel=0.05)
+    assert f.beta == pytest.approx(TRUE_ND["beta"], rel=0.05)
+    for k in ("alpha", "beta", "E"):
+        lo, hi = f.intervals[k]
+        assert lo <= getattr(f, k) <= hi
+    n_opt = f.compute_optimal_n(1e21)
+    assert 1e8 < n_opt < 1e11
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_power_law_recovery_and_robustness(seed):
+    rng = np.random.default_rng(seed)
+    C = np.logspace(18, 23, 30)
+    y = 0.31 * C**-0.125 * np.exp(0.01 * rng.standard_normal(C.size))
+    f = fit_power_law(C, y, n_boot=0)
+    assert f.p == pytest.approx(-0.125, rel=0.02)
+    y[rng.choice(C.size, 3, replace=False)] *= 4.0
+    g = fit_power_law(C, y, n_boot=0)
+    assert g.p == pytest.approx(-0.125, rel=0.05)
+
+
+def test_cpt_prediction_reads_the_laws_at_c_eq_plus_budget():
+    C, L = _lc_data(5)
+    loss_law = fit_loss_compute(C, L, n_boot=50)
+    rng = np.random.default_rng(0)
+    lr_law = fit_power_law(C, 0.31 * C**-0.125 * np.exp(0.05 * rng.standard_normal(C.size)), n_boot=50)
+    bt_law = fit_power_law(C, 0.29 * C**0.327 * np.exp(0.05 * rng.standard_normal(C.size)), n_boot=50)
+    L0 = TRUE_LC["E"] + TRUE_LC["A"] * 1e19 ** -TRUE_LC["alpha"]
+    p = predict_cpt(loss_law, lr_law, bt_law, L0, 1e19)
+    assert p.C_eq == pytest.approx(1e19, rel=0.2)
+    assert p.C_total == pytest.approx(p.C_eq + 1e19)
+    assert p.lr == pytest.approx(0.31 * p.C_total**-0.125, rel=0.1)
+    assert p.lr_interval[0] <= p.lr <= p.lr_interval[1]
+    assert p.batch_interval[0] <= p.batch_tokens <= p.batch_interval[1]
+    with pytest.raises(ValueError, match="budget_flops"):
+        predict_cpt(loss_law, lr_law, bt_law, L0, -1)

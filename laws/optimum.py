@@ -36,6 +36,8 @@ class ScaleOptimum:
         n_band: Runs within :data:`NEAR_OPTIMAL_BAND` of the lowest loss.
         grid_lr: LR of the best grid run.
         grid_batch_tokens: Batch of the best grid run.
+        lr_interval: 95% bootstrap interval of ``lr`` (resampling runs); (nan, nan) without bootstrap.
+        batch_interval: Same for ``batch_tokens``.
     """
 
     N: float
@@ -50,6 +52,8 @@ class ScaleOptimum:
     n_band: int
     grid_lr: float
     grid_batch_tokens: float
+    lr_interval: tuple[float, float] = (float("nan"), float("nan"))
+    batch_interval: tuple[float, float] = (float("nan"), float("nan"))
 
 
 def _vertex_1d(x: np.ndarray, y: np.ndarray, x_best: float) -> tuple[float, bool]:
@@ -59,8 +63,9 @@ def _vertex_1d(x: np.ndarray, y: np.ndarray, x_best: float) -> tuple[float, bool
     onset), and a wider quadratic would drag the vertex away from the minimum. With the best point
     in the middle the vertex stays within half a grid step of it.
     """
-    order = np.argsort(x)
-    x, y = x[order], y[order]
+    # Repeated points (seeds, bootstrap draws) are averaged first.
+    x, inv = np.unique(x, return_inverse=True)
+    y = np.bincount(inv, weights=y) / np.bincount(inv)
     i = int(np.searchsorted(x, x_best))
     if x.size < 3 or i == 0 or i == x.size - 1:
         return x_best, True  # too few points, or the best point sits on the sampled boundary
@@ -77,6 +82,10 @@ def scale_optimum(
     lr: np.ndarray,
     batch_tokens: np.ndarray,
     loss: np.ndarray,
+    *,
+    method: str = "vertex",
+    n_boot: int = 0,
+    seed: int = 0,
 ) -> ScaleOptimum:
     """Estimate the optimal (LR, batch) from the runs at one scale.
 
@@ -86,6 +95,10 @@ def scale_optimum(
         lr: Peak LR of each run.
         batch_tokens: Batch size in tokens of each run.
         loss: Final validation loss of each run; NaN/inf marks a diverged or failed run (excluded).
+        method: "vertex" (parabola through the best run and its neighbours, per axis) or "band" (geometric
+            mean of every run within 0.25% of the best, the Step Law paper's near-optimal set).
+        n_boot: Bootstrap replicates over runs for the intervals (0: none).
+        seed: Seeds the bootstrap.
 
     Returns:
         The scale's optimum.
@@ -110,18 +123,22 @@ def scale_optimum(
             "lower the LR grid."
         )
     lr, bt, loss = lr[ok], bt[ok], loss[ok]
+    if method not in ("vertex", "band"):
+        raise ValueError(f"scale_optimum: method must be 'vertex' or 'band', got {method!r}.")
+    v_lr, v_bt, edge_lr, edge_bt = _estimate(lr, bt, loss, method)
     best = int(np.argmin(loss))
     best_loss = float(loss[best])
-    lr_b, bt_b = float(lr[best]), float(bt[best])
-
-    at_batch = bt == bt_b
-    v_lr, edge_lr = _vertex_1d(np.log2(lr[at_batch]), loss[at_batch], np.log2(lr_b))
-    at_lr = lr == lr_b
-    if np.unique(bt).size == 1:
-        v_bt, edge_bt = np.log2(bt_b), False  # batch not swept: nothing to bracket
-    else:
-        v_bt, edge_bt = _vertex_1d(np.log2(bt[at_lr]), loss[at_lr], np.log2(bt_b))
-
+    lr_iv = bt_iv = (float("nan"), float("nan"))
+    if n_boot:
+        rng = np.random.default_rng(seed)
+        draws = []
+        for _ in range(n_boot):
+            idx = rng.integers(0, loss.size, size=loss.size)
+            a, b, _, _ = _estimate(lr[idx], bt[idx], loss[idx], method)
+            draws.append((a, b))
+        d = 2.0 ** np.array(draws)
+        lr_iv = tuple(float(v) for v in np.percentile(d[:, 0], [2.5, 97.5]))  # type: ignore[assignment]
+        bt_iv = tuple(float(v) for v in np.percentile(d[:, 1], [2.5, 97.5]))  # type: ignore[assignment]
     n_band = int(np.sum(loss <= best_loss * (1 + NEAR_OPTIMAL_BAND)))
     return ScaleOptimum(
         N=float(N),
@@ -134,6 +151,26 @@ def scale_optimum(
         batch_on_edge=bool(edge_bt),
         n_runs=int(loss.size),
         n_band=n_band,
-        grid_lr=lr_b,
-        grid_batch_tokens=bt_b,
+        grid_lr=float(lr[best]),
+        grid_batch_tokens=float(bt[best]),
+        lr_interval=lr_iv,
+        batch_interval=bt_iv,
     )
+
+
+def _estimate(lr: np.ndarray, bt: np.ndarray, loss: np.ndarray, method: str) -> tuple[float, float, bool, bool]:
+    """(log2 lr*, log2 B*, lr on edge, batch on edge) of finished runs at one scale."""
+    best = int(np.argmin(loss))
+    lr_b, bt_b = float(lr[best]), float(bt[best])
+    at_batch = bt == bt_b
+    v_lr, edge_lr = _vertex_1d(np.log2(lr[at_batch]), loss[at_batch], np.log2(lr_b))
+    at_lr = lr == lr_b
+    if np.unique(bt).size == 1:
+        v_bt, edge_bt = float(np.log2(bt_b)), False  # batch not swept: nothing to bracket
+    else:
+        v_bt, edge_bt = _vertex_1d(np.log2(bt[at_lr]), loss[at_lr], np.log2(bt_b))
+    if method == "band":
+        band = loss <= loss[best] * (1 + NEAR_OPTIMAL_BAND)
+        v_lr = float(np.mean(np.log2(lr[band])))
+        v_bt = float(np.mean(np.log2(bt[band])))
+    return v_lr, v_bt, edge_lr, edge_bt

@@ -87,7 +87,8 @@ def fit_power_law(
             if np.ptp(lx[idx]) == 0:
                 raise FitError("degenerate resample")
             tt = _fit(lx[idx], ly[idx], delta)
-            return [float(np.exp(tt[0])), float(tt[1])]
+            with np.errstate(over="ignore"):
+                return [float(np.exp(tt[0])), float(tt[1])]
 
         boot = bootstrap(refit, x.size, ("k", "p"), n_boot=n_boot, seed=seed)
         intervals = boot.intervals()

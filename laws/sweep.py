@@ -11,9 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from laws.optimum import ScaleOptimum, scale_optimum
+from laws.power import PowerLaw, fit_power_law
 from laws.steplaw import PUBLISHED, StepLaw, StepLawFit, fit_step_law
 
-__all__ = ["SweepFit", "fit_sweep", "per_scale_optima"]
+__all__ = ["SweepFit", "fit_compute_laws", "fit_sweep", "per_scale_optima"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +35,8 @@ class SweepFit:
 
 
 def per_scale_optima(
-    N: np.ndarray, D: np.ndarray, lr: np.ndarray, batch_tokens: np.ndarray, loss: np.ndarray
+    N: np.ndarray, D: np.ndarray, lr: np.ndarray, batch_tokens: np.ndarray, loss: np.ndarray,
+    *, method: str = "vertex", n_boot: int = 0,
 ) -> tuple[ScaleOptimum, ...]:
     """Optimum of every (N, D) cell that has at least one finished run, sorted by N * D."""
     N, D = np.asarray(N, dtype=np.float64), np.asarray(D, dtype=np.float64)
@@ -43,7 +45,7 @@ def per_scale_optima(
     for n, d in sorted({(float(a), float(b)) for a, b in zip(N, D)}, key=lambda t: (t[0] * t[1], t)):
         m = (N == n) & (D == d)
         if np.isfinite(loss[m]).any():
-            out.append(scale_optimum(n, d, lr[m], bt[m], loss[m]))
+            out.append(scale_optimum(n, d, lr[m], bt[m], loss[m], method=method, n_boot=n_boot))
     return tuple(out)
 
 
@@ -55,6 +57,8 @@ def fit_sweep(
     loss: np.ndarray,
     *,
     prior: StepLaw = PUBLISHED,
+    method: str = "vertex",
+    n_boot: int = 0,
 ) -> SweepFit:
     """Per-scale optima, then the Step Law on the bracketed ones.
 
@@ -65,8 +69,11 @@ def fit_sweep(
     Args:
         N, D, lr, batch_tokens, loss: One entry per run (the sweep table's columns); NaN loss = not ok.
         prior: Exponents held fixed where the scales cannot identify them.
+        method: Per-scale estimator, "vertex" or "band" (see laws.optimum.scale_optimum).
+        n_boot: Bootstrap replicates for the per-scale intervals (0: none; the law's own intervals are
+            always given).
     """
-    scales = per_scale_optima(N, D, lr, batch_tokens, loss)
+    scales = per_scale_optima(N, D, lr, batch_tokens, loss, method=method, n_boot=n_boot)
     if len(scales) < 2:
         return SweepFit(
             scales=scales,
@@ -105,3 +112,18 @@ def fit_sweep(
 
 def _arrays(opt: list[ScaleOptimum]) -> tuple[np.ndarray, ...]:
     return tuple(np.array([getattr(s, k) for s in opt]) for k in ("N", "D", "lr", "batch_tokens"))
+
+
+def fit_compute_laws(scales: tuple[ScaleOptimum, ...], *, n_boot: int = 200) -> tuple[PowerLaw, PowerLaw]:
+    """The compute form eta*(C) = k C^p, B*(C) = m C^q (DeepSeek LLM, arXiv 2401.02954), C = 6 N D.
+
+    Fitted to the bracketed optima (all optima when fewer than three are bracketed).
+    """
+    use = [s for s in scales if not s.on_edge]
+    if len(use) < 3:
+        use = list(scales)
+    C = np.array([6.0 * s.N * s.D for s in use])
+    return (
+        fit_power_law(C, np.array([s.lr for s in use]), n_boot=n_boot),
+        fit_power_law(C, np.array([s.batch_tokens for s in use]), n_boot=n_boot),
+    )

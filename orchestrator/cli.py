@@ -68,39 +68,72 @@ def _interval(fit: Any, key: str) -> list[float] | None:
     return [float(v[0]), float(v[1])] if v else None
 
 
-def _load_table(path: str, where: str) -> Any:
-    """A sweep table ready to summarise: only ok runs keep their loss; compute defaults to 6 N D."""
+def _warn(msg: str) -> None:
+    print(f"lawsweep: warning: {msg}", file=sys.stderr)
+
+
+def _load_table(source: str, where: str, tracking_uri: str = "sqlite:///mlflow.db") -> Any:
+    """A sweep table from a CSV/Parquet file, a lawsweep results or Tune experiment folder, or
+    ``mlflow:EXPERIMENT``; rows that cannot be fitted are skipped with a warning; only ok runs keep a loss."""
+    from pathlib import Path
+
     import numpy as np
+    import pandas as pd
 
-    from orchestrator.records import read_table
+    from orchestrator.records import clean_table, read_table, read_tune_experiment
 
+    hint = ("Give a sweep table (.csv or .parquet), a results folder (lawsweep_results/demo-*), a Tune "
+            "experiment folder, or mlflow:EXPERIMENT.")
     try:
-        table = read_table(path)
-    except (FileNotFoundError, ValueError) as e:
-        raise UsageError(
-            f"{where}: {e} Give a sweep table (.csv or .parquet), e.g. lawsweep_results/demo-*/sweep.csv."
-        ) from None
+        if source.startswith("mlflow:"):
+            from orchestrator.tracking import load_trials
+
+            table = pd.DataFrame(load_trials(tracking_uri, source.removeprefix("mlflow:")))
+        elif Path(source).is_dir():
+            csv = Path(source) / "sweep.csv"
+            table = read_table(csv) if csv.is_file() else read_tune_experiment(source)
+        else:
+            table = read_table(source)
+    except (FileNotFoundError, ValueError, KeyError) as e:
+        raise UsageError(f"{where}: {e} {hint}") from None
+    table = clean_table(table, _warn)
+    if table.empty:
+        raise UsageError(f"{where}: {source!r} has no usable rows. {hint}")
     if "flops" not in table:
         table["flops"] = 6.0 * table["N"] * table["D"]
-    table["loss"] = np.where(table["status"] == "ok", table["loss"], np.nan)
+    table["flops"] = pd.to_numeric(table["flops"], errors="coerce").fillna(6.0 * table["N"] * table["D"])
+    table["loss"] = np.where((table["status"] == "ok") & np.isfinite(table["loss"]), table["loss"], np.nan)
     return table
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
     from orchestrator.summary import format_summary, summarize
 
-    s = summarize(_load_table(args.table, "fit"))
+    s = summarize(_load_table(args.table, "fit", args.tracking_uri))
     if not args.json:
         print(format_summary(s))
         return 0 if s.fit.step_law else 1
     fit = s.fit.step_law
+    from laws import fit_compute_laws, per_scale_optima
+
+    t = s.table
+    boot = per_scale_optima(t["N"].to_numpy(float), t["D"].to_numpy(float), t["lr"].to_numpy(float),
+                            t["batch_tokens"].to_numpy(float), t["loss"].to_numpy(float), n_boot=200)
     out: dict[str, Any] = {
         "scales": [
             {"N": o.N, "D": o.D, "lr": o.lr, "batch_tokens": o.batch_tokens, "loss": o.loss,
-             "on_edge": o.on_edge, "lr_on_edge": o.lr_on_edge, "batch_on_edge": o.batch_on_edge}
-            for o in s.fit.scales
+             "on_edge": o.on_edge, "lr_on_edge": o.lr_on_edge, "batch_on_edge": o.batch_on_edge,
+             "lr_interval": list(o.lr_interval), "batch_interval": list(o.batch_interval), "n_runs": o.n_runs}
+            for o in boot
         ]
     }
+    if len(boot) >= 2:
+        lr_c, bt_c = fit_compute_laws(boot)
+        out["compute_law"] = {
+            "lr": {"k": lr_c.k, "p": lr_c.p, "intervals": {k: list(v) for k, v in lr_c.intervals.items()}},
+            "batch_tokens": {"k": bt_c.k, "p": bt_c.p, "intervals": {k: list(v) for k, v in bt_c.intervals.items()}},
+            "C": "6 N D",
+        }
     if fit is not None:
         law = fit.law
         out["lr_law"] = {"a": law.a, "alpha": law.alpha, "beta": law.beta,
@@ -111,8 +144,19 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     else:
         out["lr_law"] = out["batch_law"] = None
         out["note"] = s.fit.note
-    print(json.dumps(out, indent=2))
+    print(json.dumps(_json_safe(out), indent=2))
     return 0 if fit else 1
+
+
+def _json_safe(v: Any) -> Any:
+    """Non-finite floats become null: JSON has no NaN or Infinity."""
+    if isinstance(v, dict):
+        return {k: _json_safe(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_json_safe(x) for x in v]
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
@@ -126,7 +170,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if args.from_table:
         from orchestrator.summary import summarize
 
-        fit = summarize(_load_table(args.from_table, "predict --from")).fit.step_law
+        fit = summarize(_load_table(args.from_table, "predict --from", args.tracking_uri)).fit.step_law
         if fit is None:
             raise UsageError(f"predict --from {args.from_table}: the table has too few scales to fit the Step Law.")
         law, source = fit.law, f"Step Law refit on {fit.n_scales} scales of {args.from_table}"
@@ -173,14 +217,18 @@ def build_parser() -> argparse.ArgumentParser:
     pl.set_defaults(func=_cmd_plan)
 
     f = sub.add_parser("fit", help="fit per-scale optima and the Step Law to a sweep table")
-    f.add_argument("table", help="sweep table (.csv or .parquet)")
+    f.add_argument("table", metavar="SOURCE",
+                   help="sweep table (.csv/.parquet), results or Tune experiment folder, or mlflow:EXPERIMENT")
     f.add_argument("--json", action="store_true")
+    f.add_argument("--tracking-uri", default="sqlite:///mlflow.db", help="MLflow store for mlflow:EXPERIMENT")
     f.set_defaults(func=_cmd_fit)
 
     pr = sub.add_parser("predict", help="optimal LR and batch for a target (N, D)")
     pr.add_argument("--n", type=float, required=True, help="non-embedding parameters of the target")
     pr.add_argument("--d", type=float, required=True, help="training tokens of the target")
-    pr.add_argument("--from", dest="from_table", default=None, help="fit the law on this sweep table first")
+    pr.add_argument("--from", dest="from_table", default=None,
+                    help="fit the law on this source first (as for `fit`)")
+    pr.add_argument("--tracking-uri", default="sqlite:///mlflow.db", help="MLflow store for mlflow:EXPERIMENT")
     pr.add_argument("--json", action="store_true")
     pr.set_defaults(func=_cmd_predict)
 

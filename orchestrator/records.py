@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["TABLE_COLUMNS", "TrialRecord", "read_table", "write_table"]
+__all__ = ["TABLE_COLUMNS", "TrialRecord", "clean_table", "read_table", "read_tune_experiment", "write_table"]
 
 #: Required columns of the sweep table (shared/data/README.md).
 TABLE_COLUMNS = ("N", "D", "lr", "batch_tokens", "loss", "status")
@@ -72,3 +72,60 @@ def read_table(path: str | Path) -> pd.DataFrame:
             f"(see the README's 'sweep table' section)."
         )
     return df
+
+
+def read_tune_experiment(path: str | Path) -> pd.DataFrame:
+    """A sweep table rebuilt from a Ray Tune experiment folder written by lawsweep (params.json + result.json).
+
+    Raises:
+        ValueError: when the folder holds no lawsweep trial.
+    """
+    from trainers.config import ModelConfig
+
+    rows = []
+    for params in sorted(Path(path).rglob("params.json")):
+        try:
+            cfg = json.loads(params.read_text())
+            model, train = cfg["model"], cfg["train"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # not a lawsweep trial, or a trial that died before writing its config
+        last: dict = {}
+        result = params.with_name("result.json")
+        if result.is_file():
+            for line in result.read_text().splitlines():
+                try:
+                    last = json.loads(line)
+                except ValueError:
+                    break  # a truncated last line from a killed trial
+        status = "diverged" if last.get("diverged") else ("ok" if last.get("done") else "failed")
+        rows.append({
+            "N": ModelConfig(**model).non_embedding_params(),
+            "D": train["tokens"],
+            "lr": train["lr"],
+            "batch_tokens": train["batch_size"] * model.get("context", 64),
+            "loss": last.get("val_loss", math.nan) if status == "ok" else math.nan,
+            "status": status,
+            "flops": last.get("flops", math.nan),
+            "scale": cfg.get("scale", ""),
+        })
+    if not rows:
+        raise ValueError(f"{str(path)!r} holds no lawsweep trials (no params.json with a model and train config).")
+    return pd.DataFrame(rows)
+
+
+def clean_table(df: pd.DataFrame, warn) -> pd.DataFrame:
+    """Drop rows that cannot be fitted (non-numeric or non-positive N, D, lr, batch), saying how many."""
+    out = df.copy()
+    for c in ("N", "D", "lr", "batch_tokens", "loss"):
+        out[c] = pd.to_numeric(out[c], errors="coerce")
+    bad = ~(out[["N", "D", "lr", "batch_tokens"]].gt(0).all(axis=1))
+    if bad.any():
+        warn(f"skipped {int(bad.sum())} of {len(out)} rows with a missing, non-numeric or non-positive "
+             "N, D, lr or batch_tokens")
+    out = out[~bad].copy()
+    out["status"] = out["status"].astype(str)
+    odd = ~out["status"].isin(["ok", "diverged", "failed"])
+    if odd.any():
+        warn(f"{int(odd.sum())} rows have an unknown status (not ok/diverged/failed); they are treated as failed")
+        out.loc[odd, "status"] = "failed"
+    return out

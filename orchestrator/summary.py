@@ -22,6 +22,8 @@ class SweepSummary:
     """One row per scale: N, D, trials, ok, diverged, failed, flops, best loss/LR/batch, optimum."""
     target: tuple[float, float] | None
     recommendation: dict[str, float] | None
+    table: pd.DataFrame | None = None
+    """The runs summarised (only ok runs carry a loss)."""
 
 
 def summarize(table: pd.DataFrame, target: tuple[float, float] | None = None) -> SweepSummary:
@@ -73,7 +75,8 @@ def summarize(table: pd.DataFrame, target: tuple[float, float] | None = None) ->
             "published_lr": float(PUBLISHED.lr(n, d)),
             "published_batch_tokens": float(PUBLISHED.batch_tokens(d)),
         }
-    return SweepSummary(fit=fit, per_scale=per_scale, target=target, recommendation=rec)
+    return SweepSummary(fit=fit, per_scale=per_scale, target=target, recommendation=rec,
+                        table=table.assign(loss=loss))
 
 
 def _lr(v: float) -> str:

@@ -119,3 +119,41 @@ def _now_ms() -> int:
     import time
 
     return int(time.time() * 1000)
+
+
+def load_trials(uri: str, experiment: str) -> list[dict[str, Any]]:
+    """Every recorded trial of an MLflow experiment as a sweep-table row (N, D, lr, batch_tokens, loss, status).
+
+    Raises:
+        ValueError: when the experiment does not exist or holds no lawsweep trial.
+    """
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        raise ValueError(f"MLflow experiment {experiment!r} not found at {uri}; check --tracking-uri and the name.")
+    rows: list[dict[str, Any]] = []
+    token = None
+    while True:
+        page = client.search_runs([exp.experiment_id], "tags.`lawsweep.kind` = 'trial'", max_results=1000,
+                                  page_token=token)
+        for r in page:
+            p, m, t = r.data.params, r.data.metrics, r.data.tags
+            status = t.get("lawsweep.status", "failed")
+            rows.append({
+                "N": float(p.get("N", "nan")),
+                "D": float(p.get("D", "nan")),
+                "lr": float(p.get("lr", "nan")),
+                "batch_tokens": float(p.get("batch_tokens", "nan")),
+                "loss": m.get("final_val_loss", math.nan) if status == "ok" else math.nan,
+                "status": status,
+                "flops": m.get("final_flops", math.nan),
+                "trial_id": t.get("lawsweep.trial_id", r.info.run_id),
+            })
+        token = page.token
+        if not token:
+            break
+    if not rows:
+        raise ValueError(f"MLflow experiment {experiment!r} at {uri} holds no lawsweep trial runs.")
+    return rows

@@ -64,4 +64,15 @@ def test_point_order_does_not_matter():
     perm = np.random.default_rng(1).permutation(lr.size)
     a = scale_optimum(1, 1, lr, bt, loss)
     b = scale_optimum(1, 1, lr[perm], bt[perm], loss[perm])
-    assert a == b
+    assert (a.lr, a.batch_tokens, a.loss, a.on_edge, a.n_band) == (b.lr, b.batch_tokens, b.loss, b.on_edge, b.n_band)
+
+
+def test_bootstrap_interval_covers_the_true_optimum_and_band_method():
+    lr, bt, loss = _bowl(lr_opt=2**-6.3, b_opt=2**9.4, noise=0.003, seed=5)
+    o = scale_optimum(1, 1, lr, bt, loss, n_boot=200)
+    assert o.lr_interval[0] <= 2**-6.3 <= o.lr_interval[1]
+    assert o.batch_interval[0] <= o.batch_tokens <= o.batch_interval[1]
+    band = scale_optimum(1, 1, lr, bt, loss, method="band")
+    assert abs(np.log2(band.lr) + 6.3) < 0.6
+    with pytest.raises(ValueError, match="method"):
+        scale_optimum(1, 1, lr, bt, loss, method="median")

@@ -109,3 +109,14 @@ def test_fit_rejects_a_table_without_the_required_columns(tmp_path):
 def test_commands_not_built_yet_say_so(cmd):
     r = lawsweep(cmd)
     assert r.returncode == 1 and "not implemented yet" in r.stderr
+
+
+def test_fit_skips_corrupted_rows_with_a_warning(tmp_path):
+    table = tmp_path / "sweep.csv"
+    _synthetic_table(table)
+    with open(table, "a") as f:
+        f.write("not-a-number,1e6,0.01,512,2.0,ok\n-5,1e6,0.01,512,2.0,ok\n1e5,1e6,0.01,512,2.0,weird\n")
+    r = lawsweep("fit", str(table), "--json")
+    assert r.returncode == 0, r.stderr
+    assert "skipped 2 of" in r.stderr and "unknown status" in r.stderr
+    assert len(json.loads(r.stdout)["scales"]) == 5

@@ -133,3 +133,22 @@ def test_mlflow_ui_serves_the_sweep_and_all_its_trials(sweep_dir):
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(timeout=30)
+
+
+@pytest.mark.parametrize("source", ["tune", "mlflow"])
+def test_fit_reads_the_tune_folder_and_the_mlflow_experiment(sweep_dir, source):
+    work, _ = sweep_dir
+    if source == "tune":
+        (folder,) = work.glob("lawsweep_results/tiny-*/tune")
+        args = [str(folder)]
+    else:
+        args = ["mlflow:lawsweep", "--tracking-uri", f"sqlite:///{work / 'mlflow.db'}"]
+    r = subprocess.run([sys.executable, "-m", "orchestrator", "fit", *args, "--json"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    (table,) = work.glob("lawsweep_results/tiny-*/sweep.csv")
+    ref = json.loads(subprocess.run([sys.executable, "-m", "orchestrator", "fit", str(table), "--json"],
+                                    capture_output=True, text=True, timeout=120).stdout)
+    assert [s["lr"] for s in out["scales"]] == pytest.approx([s["lr"] for s in ref["scales"]])
+    assert [s["loss"] for s in out["scales"]] == pytest.approx([s["loss"] for s in ref["scales"]], rel=1e-6)

@@ -54,22 +54,29 @@ def test_schedule_ranking_prefers_annealed_schedules_over_constant():
     assert ranked[-1] == "constant"
 
 
-def test_multipower_law_recovers_a_curve_family_it_generated():
-    # Generate with known multi-power parameters, fit on three schedules, predict a fourth.
+@pytest.mark.parametrize("seed", range(2))
+def test_multipower_law_recovery(seed):
+    # Generate with known multi-power parameters plus noise, fit on three schedules, predict a fourth.
+    # The power part (L0, A, alpha) is recovered within 2%; the decay term's four parameters trade off
+    # against each other (weakly identified, as in the paper), so it is judged by its predictions.
     from laws.schedule_laws import _blocks, _mpl
 
     theta = np.array([2.5, np.log(0.5), 0.5, np.log(400.0), np.log(2.0), 0.6, 0.4])
+    rng = np.random.default_rng(seed)
+
     def curve(name, total, **kw):
         lrs = _sched(name, total, **kw)
         steps = np.arange(400, total + 1, 128)
-        loss = _mpl(theta, _blocks(lrs, 200, steps, 128))
+        loss = _mpl(theta, _blocks(lrs, 200, steps, 128)) + 0.002 * rng.standard_normal(steps.size)
         return LossCurve(lrs=lrs, steps=steps, loss=loss, warmup_steps=200, name=name)
 
     fit = fit_multipower([curve("cosine", 8000), curve("constant", 8000), curve("wsd", 8000, decay_frac=0.5)])
+    assert fit.alpha == pytest.approx(0.5, rel=0.02)
+    assert fit.L0 == pytest.approx(2.5, rel=0.02)
+    assert fit.A == pytest.approx(0.5, rel=0.02)
     test = curve("linear", 8000)
     pred = fit.predict(test.lrs, test.steps, warmup_steps=200)
-    assert np.max(np.abs(pred - test.loss)) < 0.01
-    assert fit.alpha == pytest.approx(0.5, rel=0.2)
+    assert np.max(np.abs(pred - test.loss)) < 0.015
 
 
 def test_loss_curve_validation():

@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from laws.steplaw import PUBLISHED, StepLaw, fit_step_law
 from laws.sweep import fit_sweep
@@ -111,3 +113,21 @@ def test_step_law_refit_robust_to_10_percent_outlier_optima():
     dirty = fit_step_law(N, D, bad, PUBLISHED.batch_tokens(D))
     assert dirty.law.alpha == pytest.approx(clean.law.alpha, rel=0.05)
     assert dirty.law.beta == pytest.approx(clean.law.beta, rel=0.05)
+
+
+@settings(max_examples=30, deadline=None)
+@given(k=st.floats(1e-3, 1e3), seed=st.integers(0, 10_000))
+def test_step_law_invariances_units_and_order(k, seed):
+    rng = np.random.default_rng(seed)
+    N = np.repeat(np.logspace(7, 9, 4), 3)
+    D = np.tile(np.logspace(9, 11, 3), 4)
+    lr = PUBLISHED.lr(N, D) * np.exp(0.05 * rng.standard_normal(N.size))
+    bt = PUBLISHED.batch_tokens(D) * np.exp(0.05 * rng.standard_normal(N.size))
+    base = fit_step_law(N, D, lr, bt)
+    scaled = fit_step_law(N, D, lr * k, bt * k)  # other LR / batch units: only the prefactors move
+    assert scaled.law.alpha == pytest.approx(base.law.alpha, abs=1e-6)
+    assert scaled.law.gamma == pytest.approx(base.law.gamma, abs=1e-6)
+    assert scaled.law.a == pytest.approx(base.law.a * k, rel=1e-6)
+    perm = rng.permutation(N.size)
+    shuffled = fit_step_law(N[perm], D[perm], lr[perm], bt[perm])
+    assert shuffled.law.beta == pytest.approx(base.law.beta, abs=1e-9)

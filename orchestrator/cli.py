@@ -191,6 +191,31 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from search.bench import BENCH_POLICIES, bench_table, summarize_results
+
+    if args.seeds < 1:
+        raise UsageError(f"bench: --seeds must be >= 1, got {args.seeds}.")
+    policies = tuple(p for p in args.policies.split(",") if p) if args.policies else BENCH_POLICIES
+    if args.table is None:
+        from search.bench import main as bench_main
+
+        return bench_main(["--seeds", str(args.seeds)] + (["--json"] if args.json else []))
+    table = _load_table(args.table, "bench", args.tracking_uri)
+    try:
+        rows = summarize_results(bench_table(table, policies=policies, seeds=args.seeds))
+    except ValueError as e:
+        raise UsageError(f"bench: {e}") from None
+    if args.json:
+        print(json.dumps(_json_safe(rows), indent=2))
+    else:
+        print(f"{'policy':<16} {'compute share to band':>22} {'gap at 10% budget':>18} {'seeds':>6}")
+        for r in rows:
+            print(f"{r['policy']:<16} {100 * r['median_compute_share_to_band']:>21.1f}% "
+                  f"{100 * r['median_final_gap']:>17.3f}% {r['seeds']:>6}")
+    return 0
+
+
 def _cmd_not_yet(name: str, what: str) -> Any:
     def run(args: argparse.Namespace) -> int:
         print(f"lawsweep {name}: not implemented yet. {what}", file=sys.stderr)
@@ -231,6 +256,15 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--tracking-uri", default="sqlite:///mlflow.db", help="MLflow store for mlflow:EXPERIMENT")
     pr.add_argument("--json", action="store_true")
     pr.set_defaults(func=_cmd_predict)
+
+    b = sub.add_parser("bench", help="replay every search policy on recorded sweeps at equal compute")
+    b.add_argument("--table", default=None, help="sweep table or folder; target = its largest-compute cell "
+                   "(default: the Step Law held-out cells and the reference grid)")
+    b.add_argument("--seeds", type=int, default=10)
+    b.add_argument("--policies", default=None, help="comma-separated, e.g. law_prior,random,tpe")
+    b.add_argument("--json", action="store_true")
+    b.add_argument("--tracking-uri", default="sqlite:///mlflow.db", help="MLflow store for mlflow:EXPERIMENT")
+    b.set_defaults(func=_cmd_bench)
 
     rp = sub.add_parser("report", help="(not implemented yet) HTML report of a sweep")
     rp.add_argument("sweep", nargs="?")

@@ -53,6 +53,8 @@ class SweepSection:
     """GPUs Ray reserves per trial (fractions allowed)."""
     max_concurrent: int = 0
     """Most trials at once; 0 lets the cluster's free resources decide."""
+    trials_per_scale: int | None = None
+    """Most trials per scale (None: the policy's default)."""
     results_dir: str = "lawsweep_results"
     """Folder (relative to the working directory) for Tune results and the sweep table."""
 
@@ -61,9 +63,18 @@ class SweepSection:
             raise ConfigError(
                 f"sweep.name must be a non-empty name of letters, digits, '-', '_' or '.', got {self.name!r}."
             )
-        if self.policy not in POLICIES:
+        base = self.policy.partition(":")[2] if self.policy.startswith("law_prior") else self.policy
+        if self.policy.startswith("law_prior") and self.policy not in ("law_prior",) and ":" not in self.policy:
+            base = "?"
+        if (base or "grid") not in POLICIES:
             raise ConfigError(
-                f"sweep.policy: unknown policy {self.policy!r}; choose one of {sorted(POLICIES)}."
+                f"sweep.policy: unknown policy {self.policy!r}; choose one of {sorted(POLICIES)}, law_prior, "
+                "or law_prior:BASE (e.g. law_prior:tpe)."
+            )
+        if not (self.trials_per_scale is None or (isinstance(self.trials_per_scale, int) and self.trials_per_scale > 0)):
+            raise ConfigError(
+                f"sweep.trials_per_scale must be a positive integer, got {self.trials_per_scale!r}; "
+                "leave it out for the policy's default (the whole grid; 10% of it for law_prior)."
             )
         if not self.seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in self.seeds):
             raise ConfigError(f"sweep.seeds must be a non-empty list of integers, got {self.seeds!r}.")

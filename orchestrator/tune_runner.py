@@ -194,7 +194,7 @@ def run_sweep(cfg: SweepConfig, *, echo: Callable[[str], None] = print) -> Sweep
     """Run a whole sweep on Ray Tune, record it in MLflow, and fit the laws at the end."""
     t0 = time.monotonic()
     grids = cfg.grids()
-    policy = make_policy(cfg.sweep.policy, grids, tuple(cfg.sweep.seeds))
+    policy = make_policy(cfg.sweep.policy, grids, tuple(cfg.sweep.seeds), trials_per_scale=cfg.sweep.trials_per_scale)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     results_dir = (Path(cfg.sweep.results_dir) / f"{cfg.sweep.name}-{stamp}").resolve()
     results_dir.mkdir(parents=True, exist_ok=True)

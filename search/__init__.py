@@ -1,17 +1,33 @@
-"""search: what to try next (policies), how much to run (planning). Depends on laws/ only."""
+"""search: what to try next (policies), how much to run (planning), and the replay benchmark.
+
+Depends on laws/ only.
+"""
 
 from __future__ import annotations
 
+from search.law_prior import LawPrior
 from search.plan import PlanRow, plan_grid
-from search.policy import POLICIES, GridPolicy, Observation, Proposal, SearchPolicy, make_policy
+from search.policy import (
+    POLICIES,
+    GridPolicy,
+    Observation,
+    OptunaPolicy,
+    Proposal,
+    RandomPolicy,
+    SearchPolicy,
+    make_policy,
+)
 from search.space import Scale, ScaleGrid, build_grid
 
 __all__ = [
     "POLICIES",
     "GridPolicy",
+    "LawPrior",
     "Observation",
+    "OptunaPolicy",
     "PlanRow",
     "Proposal",
+    "RandomPolicy",
     "Scale",
     "ScaleGrid",
     "SearchPolicy",

@@ -48,8 +48,8 @@ def test_grid_errors():
         build_grid(SCALES, batch_sizes=[8])
     with pytest.raises(ValueError, match="batch_size is empty"):
         build_grid(SCALES, lrs=[1e-3], batch_sizes=[])
-    with pytest.raises(ValueError, match="unknown policy 'tpe'"):
-        make_policy("tpe", build_grid(SCALES, lrs=[1e-3], batch_sizes=[8]), (0,))
+    with pytest.raises(ValueError, match="unknown policy 'bayes'"):
+        make_policy("bayes", build_grid(SCALES, lrs=[1e-3], batch_sizes=[8]), (0,))
     with pytest.raises(ValueError, match="status 'ok' needs a finite loss"):
         Observation(Proposal("small", 1e-3, 8), math.nan, "ok")
 

@@ -1,0 +1,215 @@
+"""Replay benchmark: every policy against recorded sweeps, at equal compute, over many seeds.
+
+    python -m search.bench [--seeds 10] [--json]           # Step Law held-out cells + the reference grid
+    lawsweep bench --table TABLE [--json]                  # any sweep table: target = its largest-compute cell
+
+A replay runner serves the recorded loss of each (LR, batch) point of the target cell instead of training;
+the policies are the same objects a live sweep uses. The law prior sees only laws fitted on the *other*
+cells of the table (no peeking at the target). Compute is counted as 6 N D per run, so the share of the
+target grid's compute is the share of its runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from laws.optimum import NEAR_OPTIMAL_BAND
+from laws.steplaw import PUBLISHED, StepLaw
+from laws.sweep import fit_sweep
+from search.policy import Observation, SearchPolicy, make_policy
+from search.space import Scale, ScaleGrid
+
+__all__ = ["BENCH_POLICIES", "CellResult", "ReplayCell", "bench_table", "replay", "summarize_results"]
+
+BENCH_POLICIES = ("law_prior", "law_prior:tpe", "random", "tpe", "gp", "grid")
+
+
+@dataclass(frozen=True)
+class ReplayCell:
+    """The recorded runs of one (N, D) cell, served as a trial runner."""
+
+    N: float
+    D: float
+    results: dict[tuple[float, int], tuple[float, str]]
+    """(lr, batch_tokens) -> (loss, status)."""
+
+    @property
+    def best(self) -> float:
+        return min(l for l, s in self.results.values() if s == "ok")
+
+    def grid(self) -> ScaleGrid:
+        lrs = tuple(sorted({k[0] for k in self.results}))
+        bts = tuple(sorted({k[1] for k in self.results}))
+        # Batch is in tokens here: context 1 makes batch_size == batch_tokens.
+        return ScaleGrid(scale=Scale(key="target", N=int(self.N), D=int(self.D), context=1), lrs=lrs, batch_sizes=bts)
+
+    def run(self, lr: float, batch_tokens: int) -> tuple[float, str]:
+        return self.results[(lr, batch_tokens)]
+
+
+def cell_from_table(table: pd.DataFrame, N: float, D: float) -> ReplayCell:
+    g = table[(table.N == N) & (table.D == D)]
+    res: dict[tuple[float, int], tuple[float, str]] = {}
+    for lr, bt, loss, st in zip(g.lr, g.batch_tokens, g.loss, g.status):
+        key = (float(lr), int(bt))
+        ok = st == "ok" and math.isfinite(loss)
+        cur = res.get(key)
+        if cur is None or (ok and (cur[1] != "ok" or loss < cur[0])):
+            res[key] = (float(loss) if ok else math.nan, "ok" if ok else str(st))
+    return ReplayCell(N=float(N), D=float(D), results=res)
+
+
+@dataclass
+class CellResult:
+    policy: str
+    seed: int
+    share_to_band: float
+    gap_at_budget: float
+    trials_to_band: int
+    grid_size: int
+
+
+def replay(policy: SearchPolicy, cell: ReplayCell, *, budget_share: float = 0.1) -> tuple[float, float, int]:
+    """Run ``policy`` on ``cell`` until a run lands in the 0.25% band (or the grid is exhausted).
+
+    Returns:
+        (share of the grid's compute spent to reach the band, relative loss gap of the best run after
+        ``budget_share`` of the grid, trials to the band).
+    """
+    g = cell.grid()
+    policy.restrict_to({"target": {(lr, bt, 0) for lr, bt in cell.results}})
+    n = len(cell.results)
+    budget = max(1, math.ceil(budget_share * n))
+    band = cell.best * (1 + NEAR_OPTIMAL_BAND)
+    best, gap, trials, to_band = math.inf, math.nan, 0, -1
+    while trials < n:
+        p = policy.suggest()
+        if p is None:
+            break
+        loss, status = cell.run(p.lr, p.batch_size)
+        policy.observe(Observation(p, loss if status == "ok" else math.nan, status))  # type: ignore[arg-type]
+        trials += 1
+        if status == "ok":
+            best = min(best, loss)
+        if trials == budget:
+            gap = best / cell.best - 1 if math.isfinite(best) else math.inf
+        if to_band < 0 and best <= band:
+            to_band = trials
+        if to_band > 0 and trials >= budget:
+            break
+    del g
+    share = to_band / n if to_band > 0 else math.inf
+    return share, gap, to_band
+
+
+def _prior_from(table: pd.DataFrame, exclude: list[tuple[float, float]]) -> StepLaw:
+    rest = table[~pd.Series([(n, d) in exclude for n, d in zip(table.N, table.D)], index=table.index)]
+    loss = np.where(rest.status == "ok", rest.loss, np.nan)
+    fit = fit_sweep(rest.N.to_numpy(float), rest.D.to_numpy(float), rest.lr.to_numpy(float),
+                    rest.batch_tokens.to_numpy(float), loss)
+    return fit.step_law.law if fit.step_law is not None else PUBLISHED
+
+
+def bench_table(
+    table: pd.DataFrame,
+    targets: list[tuple[float, float]] | None = None,
+    *,
+    policies: tuple[str, ...] = BENCH_POLICIES,
+    seeds: int = 10,
+    budget_share: float = 0.1,
+) -> list[CellResult]:
+    """Replay every policy on each target cell of ``table`` (default: its largest-compute cell)."""
+    cells = sorted({(float(n), float(d)) for n, d in zip(table.N, table.D)}, key=lambda c: c[0] * c[1])
+    targets = targets or [cells[-1]]
+    out: list[CellResult] = []
+    for target in targets:
+        cell = cell_from_table(table, *target)
+        prior = _prior_from(table, targets)
+        grid = cell.grid()
+        for name in policies:
+            n_seeds = 1 if name in ("grid", "law_prior") else (min(seeds, 3) if "gp" in name else seeds)
+            for seed in range(n_seeds):
+                kw = {"prior": prior, "trials_per_scale": len(cell.results)} if name.startswith("law_prior") else {}
+                policy = make_policy(name, [grid], (0,), rng_seed=seed, **kw)
+                share, gap, to_band = replay(policy, cell, budget_share=budget_share)
+                out.append(CellResult(policy=name, seed=seed, share_to_band=share, gap_at_budget=gap,
+                                      trials_to_band=to_band, grid_size=len(cell.results)))
+    return out
+
+
+def summarize_results(results: list[CellResult]) -> list[dict]:
+    """One row per policy: medians over seeds and cells (the JSON of ``lawsweep bench``)."""
+    rows = []
+    for name in dict.fromkeys(r.policy for r in results):
+        rs = [r for r in results if r.policy == name]
+        rows.append({
+            "policy": name,
+            "median_compute_share_to_band": float(np.median([r.share_to_band for r in rs])),
+            "median_final_gap": float(np.median([r.gap_at_budget for r in rs])),
+            "share_reaching_band_within_10pct": float(np.mean([r.share_to_band <= 0.1 for r in rs])),
+            "seeds": len({r.seed for r in rs}),
+            "runs": len(rs),
+        })
+    return rows
+
+
+def _steplaw_targets(table: pd.DataFrame) -> list[list[tuple[float, float]]]:
+    cells = sorted({(float(n), float(d)) for n, d in zip(table.N, table.D)})
+    n_max = max(n for n, _ in cells)
+    return [[c for c in cells if c[0] == n_max], [c for c in cells if c[1] == 1e11]]
+
+
+def main(argv: list[str] | None = None) -> int:
+    from laws.bench import default_data_dir, steplaw_table
+
+    p = argparse.ArgumentParser(prog="python -m search.bench", description=__doc__.splitlines()[0])
+    p.add_argument("--data", type=Path, default=default_data_dir())
+    p.add_argument("--reference", type=Path, default=Path(__file__).resolve().parents[1] / "bench" / "data" /
+                   "reference_grid.csv")
+    p.add_argument("--seeds", type=int, default=10)
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    sections = []
+    dense = steplaw_table(args.data / "steplaw" / "dense_lr_bs_loss.csv")
+    res = []
+    for held in _steplaw_targets(dense):
+        # Each held-out group is predicted from a law fitted on the other cells only.
+        for c in held:
+            res += bench_table(dense, [c], seeds=args.seeds) if len(held) == 1 else _bench_group(dense, held, c, args.seeds)
+    sections.append(("Step Law dense grid, held-out cells (largest N; D = 100B)", res))
+    if args.reference.is_file():
+        ref = pd.read_csv(args.reference)
+        sections.append(("lawsweep reference grid (largest-compute cell held out)", bench_table(ref, seeds=args.seeds)))
+    if args.json:
+        print(json.dumps({name: summarize_results(r) for name, r in sections}, indent=2))
+        return 0
+    for name, r in sections:
+        print(f"## {name}\n")
+        print("| policy | median compute share to the 0.25% band | median loss gap at 10% of the grid | "
+              "runs reaching the band within 10% | seeds |")
+        print("|---|---|---|---|---|")
+        for row in summarize_results(r):
+            print(f"| {row['policy']} | {100 * row['median_compute_share_to_band']:.1f}% | "
+                  f"{100 * row['median_final_gap']:.3f}% | {100 * row['share_reaching_band_within_10pct']:.0f}% | "
+                  f"{row['seeds']} |")
+        print()
+    return 0
+
+
+def _bench_group(table: pd.DataFrame, held: list[tuple[float, float]], target: tuple[float, float],
+                 seeds: int) -> list[CellResult]:
+    """Bench one target cell while every cell of its held-out group stays hidden from the prior."""
+    hidden = table[~pd.Series([(n, d) in held and (n, d) != target for n, d in zip(table.N, table.D)],
+                              index=table.index)]
+    return bench_table(hidden, [target], seeds=seeds)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,148 @@
+"""LawPrior: the fitted law as a prior that shrinks the LR x batch grid, wrapped around any policy.
+
+Like Optuna's PartialFixedSampler or Tune's ConcurrencyLimiter, it wraps a base policy instead of being an
+``if`` in the orchestrator. At each scale it works in law-relative coordinates (log2 of LR / predicted LR,
+log2 of batch / predicted batch) and hands the base policy only the grid points within a radius of the
+predicted optimum, nearest first. After every observation it moves the region to the best run so far at
+that scale (so an optimum on the region's edge pulls the region over it), widens the region when it is used
+up, and refits the cross-scale law from the optima seen so far (Step Law form, laws.fit_sweep), so later
+scales start from the refitted prediction. It never proposes a point it has already run.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from laws.steplaw import PUBLISHED, StepLaw
+from laws.sweep import fit_sweep
+from search.policy import Observation, Point, Proposal, SearchPolicy
+
+__all__ = ["LawPrior"]
+
+
+class LawPrior(SearchPolicy):
+    """Restrict ``base`` to the region the law predicts.
+
+    Args:
+        base: The policy that picks within the region (grid: nearest the prediction first; random; tpe; gp).
+        prior: The law before any data (published Step Law, or one fitted on other scales).
+        radius_lr: Half-width of the region in octaves of LR.
+        radius_batch: Half-width of the region in octaves of batch.
+        widen: Octaves added to both radii when the region is used up.
+        trials_per_scale: Most trials per scale; None takes 10% of the scale's grid (at least 4).
+        refit: Refit the law from observed optima as scales complete.
+    """
+
+    name = "law_prior"
+
+    def __init__(
+        self,
+        base: SearchPolicy,
+        *,
+        prior: StepLaw = PUBLISHED,
+        radius_lr: float = 1.0,
+        radius_batch: float = 0.5,
+        widen: float = 0.5,
+        trials_per_scale: int | None = None,
+        refit: bool = True,
+    ) -> None:
+        if radius_lr < 0 or radius_batch < 0 or widen <= 0:
+            raise ValueError(
+                f"LawPrior: radii must be >= 0 and widen > 0, got radius_lr={radius_lr}, "
+                f"radius_batch={radius_batch}, widen={widen}."
+            )
+        grids = list(base.grids.values())
+        if trials_per_scale is None:
+            trials_per_scale = max(4, math.ceil(0.1 * max(g.size for g in grids) * len(base.seeds)))
+        super().__init__(grids, base.seeds, trials_per_scale)
+        self.base = base
+        self.base.allowed = {}
+        self.prior = prior
+        self.law = prior
+        self.radius = {k: (radius_lr, radius_batch) for k in self.grids}
+        self.widen = widen
+        self.refit = refit
+
+    # -- the region ------------------------------------------------------------------------------------
+    def predicted(self, key: str) -> tuple[float, int]:
+        """(LR, batch size in sequences) the current law predicts at scale ``key``."""
+        s = self.grids[key].scale
+        return float(self.law.lr(s.N, s.D)), float(self.law.batch_tokens(s.D)) / s.context
+
+    def center(self, key: str) -> tuple[float, float]:
+        """log2 (LR, batch) of the region's centre: the best run so far at the scale, else the prediction."""
+        ok = [o for o in self.observations if o.proposal.scale == key and o.status == "ok"]
+        if ok:
+            best = min(ok, key=lambda o: o.loss)
+            return math.log2(best.proposal.lr), math.log2(best.proposal.batch_size)
+        lr, bs = self.predicted(key)
+        return math.log2(lr), math.log2(bs)
+
+    def region(self, key: str) -> list[Point]:
+        """Points of the scale within the current radii of the centre, not yet run, nearest first."""
+        cx, cy = self.center(key)
+        rx, ry = self.radius[key]
+        done = self._issued[key]
+        pts = []
+        for p in self.all_points(key):
+            dx, dy = math.log2(p[0]) - cx, math.log2(p[1]) - cy
+            if abs(dx) <= rx + 1e-9 and abs(dy) <= ry + 1e-9 and p not in done:
+                pts.append((dx * dx + dy * dy, p))
+        return [p for _, p in sorted(pts, key=lambda t: (t[0], t[1]))]
+
+    def _covers_grid(self, key: str) -> bool:
+        g = self.grids[key]
+        cx, cy = self.center(key)
+        rx, ry = self.radius[key]
+        span_x = max(abs(math.log2(v) - cx) for v in g.lrs)
+        span_y = max(abs(math.log2(v) - cy) for v in g.batch_sizes)
+        return rx >= span_x and ry >= span_y
+
+    # -- the interface -----------------------------------------------------------------------------------
+    def suggest(self) -> Proposal | None:
+        for key in self.grids:
+            if not self._scale_budget_left(key) or not self.candidates(key):
+                continue
+            while True:
+                region = self.region(key)
+                if region:
+                    self.base.allowed = {key: region}
+                    p = self.base.suggest()
+                    self.base.allowed = {}
+                    if p is not None:
+                        self._issued[key].add(p.point)
+                        return p
+                if self._covers_grid(key):
+                    break
+                rx, ry = self.radius[key]
+                self.radius[key] = (rx + self.widen, ry + self.widen)
+        return None
+
+    def restrict_to(self, available: dict[str, set[Point]]) -> None:
+        super().restrict_to(available)
+        self.base.restrict_to(available)
+
+    def _pick(self, key: str, candidates: list[Point]) -> Point:  # pragma: no cover - suggest is overridden
+        raise NotImplementedError
+
+    def _observed(self, obs: Observation) -> None:
+        self.base.observe(obs)
+        if self.refit:
+            self._refit()
+
+    def _refit(self) -> None:
+        ok = [o for o in self.observations if o.status == "ok" and o.proposal.scale in self.grids]
+        scales = {o.proposal.scale for o in ok}
+        if len(scales) < 2:
+            return
+        g = self.grids
+        N = np.array([g[o.proposal.scale].scale.N for o in ok], dtype=float)
+        D = np.array([g[o.proposal.scale].scale.D for o in ok], dtype=float)
+        lr = np.array([o.proposal.lr for o in ok])
+        bt = np.array([o.proposal.batch_size * g[o.proposal.scale].scale.context for o in ok], dtype=float)
+        loss = np.array([o.loss for o in ok])
+        fit = fit_sweep(N, D, lr, bt, loss, prior=self.prior)
+        if fit.step_law is not None and not fit.used_on_edge:
+            self.law = fit.step_law.law

@@ -1,0 +1,121 @@
+"""One contract every search policy passes (Optuna's sampler tests, in spirit)."""
+
+import math
+
+import numpy as np
+import pytest
+
+from laws.steplaw import PUBLISHED, StepLaw
+from search import LawPrior, Observation, Scale, build_grid, make_policy
+
+SCALES = [Scale(key="small", N=100_000, D=300_000, context=64), Scale(key="big", N=400_000, D=1_200_000, context=64)]
+LRS = [2.0**e for e in range(-11, -3)]
+BATCHES = [2, 4, 8, 16, 32]
+NAMES = ["grid", "random", "tpe", "gp", "law_prior", "law_prior:random", "law_prior:tpe"]
+
+
+def bowl(p):
+    s = next(s for s in SCALES if s.key == p.scale)
+    lo, bo = np.log2(PUBLISHED.lr(s.N, s.D)), np.log2(PUBLISHED.batch_tokens(s.D) / s.context)
+    x, y = np.log2(p.lr) - lo, np.log2(p.batch_size) - bo
+    if x > 2.5:
+        return math.nan, "diverged"
+    return 2.0 + 0.03 * x * x + 0.01 * y * y, "ok"
+
+
+def drive(policy, limit=1000):
+    seen = []
+    while len(seen) < limit and (p := policy.suggest()) is not None:
+        loss, st = bowl(p)
+        policy.observe(Observation(p, loss, st))
+        seen.append(p)
+    return seen
+
+
+@pytest.fixture(params=NAMES)
+def name(request):
+    return request.param
+
+
+def _make(name, **kw):
+    if name.startswith("law_prior"):
+        kw.setdefault("trials_per_scale", None)
+    return make_policy(name, build_grid(SCALES, lrs=LRS, batch_sizes=BATCHES), (0,), rng_seed=1, **kw)
+
+
+def test_proposes_only_grid_points_never_twice_and_stops(name):
+    policy = _make(name, trials_per_scale=12)
+    seen = drive(policy)
+    assert len(seen) == len(set(seen)) == policy.budget == 24
+    for p in seen:
+        assert p.lr in LRS and p.batch_size in BATCHES and p.seed == 0
+    assert policy.suggest() is None
+    assert [p.scale for p in seen[:12]] == ["small"] * 12  # cheapest scale first
+
+
+def test_whole_grid_is_reachable(name):
+    policy = _make(name, trials_per_scale=len(LRS) * len(BATCHES))
+    assert len(drive(policy)) == 2 * len(LRS) * len(BATCHES)
+
+
+def test_rebuilt_from_recorded_trials_does_not_repeat_them(name):
+    first = _make(name, trials_per_scale=8)
+    done = drive(first, limit=5)
+    rebuilt = _make(name, trials_per_scale=8)
+    for p in done:
+        rebuilt.observe(Observation(p, *bowl(p)))
+    rest = drive(rebuilt)
+    assert not set(rest) & set(done)
+    assert len(rest) == 16 - 5
+
+
+def test_respects_a_restricted_point_set(name):
+    policy = _make(name, trials_per_scale=40)
+    allowed = {(lr, bs, 0) for lr in LRS[:3] for bs in BATCHES[:2]}
+    policy.restrict_to({"small": allowed, "big": set()})
+    seen = drive(policy)
+    assert {p.point for p in seen} == allowed
+
+
+def test_law_prior_starts_at_the_prediction_and_stays_in_a_small_region():
+    policy = _make("law_prior")
+    first = policy.suggest()
+    s = SCALES[0]
+    assert abs(math.log2(first.lr / PUBLISHED.lr(s.N, s.D))) <= 0.5
+    assert abs(math.log2(first.batch_size * 64 / PUBLISHED.batch_tokens(s.D))) <= 0.5
+    assert policy.trials_per_scale == 4  # 10% of a 40-point grid, at least 4
+    region = policy.region("small")
+    assert len(region) <= 0.25 * len(LRS) * len(BATCHES)
+
+
+def test_law_prior_follows_the_optimum_off_its_region_edge():
+    # The prior is 3 octaves too low: the region must move up to the real optimum.
+    bad_prior = StepLaw(a=PUBLISHED.a / 8, alpha=PUBLISHED.alpha, beta=PUBLISHED.beta, b=PUBLISHED.b,
+                        gamma=PUBLISHED.gamma)
+    policy = _make("law_prior", prior=bad_prior, trials_per_scale=20)
+    seen = [p for p in drive(policy) if p.scale == "small"]
+    best = min(seen, key=lambda p: bowl(p)[0])
+    s = SCALES[0]
+    assert abs(math.log2(best.lr / PUBLISHED.lr(s.N, s.D))) <= 0.5
+
+
+def test_law_prior_refits_the_law_from_completed_scales():
+    true = StepLaw(a=PUBLISHED.a * 2, alpha=PUBLISHED.alpha, beta=PUBLISHED.beta, b=PUBLISHED.b, gamma=PUBLISHED.gamma)
+    three = SCALES + [Scale(key="bigger", N=1_600_000, D=1_200_000, context=64)]
+
+    def bowl3(p):
+        s = next(s for s in three if s.key == p.scale)
+        x = np.log2(p.lr / true.lr(s.N, s.D))
+        y = np.log2(p.batch_size * 64 / true.batch_tokens(s.D))
+        return 2.0 + 0.03 * x * x + 0.01 * y * y
+
+    policy = LawPrior(make_policy("grid", build_grid(three, lrs=LRS, batch_sizes=BATCHES)), trials_per_scale=15)
+    while (p := policy.suggest()) is not None:
+        policy.observe(Observation(p, bowl3(p), "ok"))
+    # After two scales the law moved from the published prefactor towards the truth.
+    assert policy.law.a != PUBLISHED.a
+
+
+def test_law_prior_validates_its_settings():
+    with pytest.raises(ValueError, match="radii"):
+        LawPrior(make_policy("grid", build_grid(SCALES, lrs=LRS, batch_sizes=BATCHES)), radius_lr=-1)

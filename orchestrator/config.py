@@ -55,6 +55,14 @@ class SweepSection:
     """Most trials at once; 0 lets the cluster's free resources decide."""
     trials_per_scale: int | None = None
     """Most trials per scale (None: the policy's default)."""
+    scheduler: str = "fifo"
+    """When to stop trials early: 'fifo' (never) or 'asha' (asynchronous successive halving on tokens)."""
+    asha_grace_tokens: int = 20_000
+    """ASHA: tokens every trial trains before it can be stopped."""
+    asha_reduction: int = 3
+    """ASHA: keep the best 1/reduction at each rung."""
+    divergence_spike: float = 1.5
+    """Stop a trial whose validation loss rises above this multiple of its best so far (laws.divergence)."""
     results_dir: str = "lawsweep_results"
     """Folder (relative to the working directory) for Tune results and the sweep table."""
 
@@ -84,6 +92,15 @@ class SweepSection:
             raise ConfigError(f"sweep.cpus_per_trial must be > 0, got {self.cpus_per_trial!r}.")
         if self.gpus_per_trial < 0:
             raise ConfigError(f"sweep.gpus_per_trial must be >= 0, got {self.gpus_per_trial!r}.")
+        if self.scheduler not in ("fifo", "asha"):
+            raise ConfigError(f"sweep.scheduler must be 'fifo' or 'asha', got {self.scheduler!r}.")
+        if self.asha_grace_tokens < 1 or self.asha_reduction < 2:
+            raise ConfigError(
+                f"sweep.asha_grace_tokens must be >= 1 and sweep.asha_reduction >= 2, got "
+                f"{self.asha_grace_tokens!r} and {self.asha_reduction!r}."
+            )
+        if not self.divergence_spike > 1:
+            raise ConfigError(f"sweep.divergence_spike must be > 1, got {self.divergence_spike!r}.")
         if self.max_concurrent < 0:
             raise ConfigError(
                 f"sweep.max_concurrent must be >= 0 (0 = as many as fit), got {self.max_concurrent!r}."

@@ -124,8 +124,9 @@ def clean_table(df: pd.DataFrame, warn) -> pd.DataFrame:
              "N, D, lr or batch_tokens")
     out = out[~bad].copy()
     out["status"] = out["status"].astype(str)
-    odd = ~out["status"].isin(["ok", "diverged", "failed"])
+    odd = ~out["status"].isin(["ok", "diverged", "failed", "stopped"])
     if odd.any():
-        warn(f"{int(odd.sum())} rows have an unknown status (not ok/diverged/failed); they are treated as failed")
+        warn(f"{int(odd.sum())} rows have an unknown status (not ok/diverged/failed/stopped); they are treated "
+             "as failed")
         out.loc[odd, "status"] = "failed"
     return out

@@ -47,7 +47,7 @@ def summarize(table: pd.DataFrame, target: tuple[float, float] | None = None) ->
                 "trials": len(g),
                 "ok": int((g["status"] == "ok").sum()),
                 "diverged": int((g["status"] == "diverged").sum()),
-                "failed": int((g["status"] == "failed").sum()),
+                "failed": int((~g["status"].isin(["ok", "diverged"])).sum()),  # failed or stopped early
                 "flops": float(g["flops"].sum()) if "flops" in g else 6.0 * n * d * len(g),
                 "best_loss": s.loss if s else math.nan,
                 "best_lr": s.grid_lr if s else math.nan,

@@ -7,14 +7,15 @@ except the trainable.
 
 from __future__ import annotations
 
+import json
 import math
-import pickle
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import pandas as pd
 from ray import tune
 from ray.tune.search import Searcher
@@ -40,6 +41,7 @@ class PolicySearcher(Searcher):
         self.policy = policy
         self._materialize = materialize
         self._live: dict[str, Proposal] = {}
+        self.diverged_ids: set[str] = set()
 
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
         return True  # the space lives in the policy, not in Tune's param_space
@@ -55,22 +57,31 @@ class PolicySearcher(Searcher):
         p = self._live.pop(trial_id, None)
         if p is None:
             return
-        if error or not result or not result.get("done"):
-            obs = Observation(p, math.nan, "failed")
-        elif result.get("diverged"):
+        if trial_id in self.diverged_ids or (result and result.get("diverged")):
             obs = Observation(p, math.nan, "diverged")
+        elif error or not result or not result.get("done"):
+            obs = Observation(p, math.nan, "failed")  # crashed, or stopped early: no final loss
         else:
             obs = Observation(p, float(result["val_loss"]), "ok")
         self.policy.observe(obs)
 
     def save(self, checkpoint_path: str) -> None:
-        # The policy is rebuilt from its config plus the recorded trials; Tune's copy is a convenience.
-        with open(checkpoint_path, "wb") as f:
-            pickle.dump(self.policy, f)
+        # A policy is rebuilt from its config plus the recorded trials, so the observations are all
+        # Tune needs to keep (plain JSON: no sampler objects, no pickles).
+        obs = [
+            {"scale": o.proposal.scale, "lr": o.proposal.lr, "batch_size": o.proposal.batch_size,
+             "seed": o.proposal.seed, "loss": o.loss if math.isfinite(o.loss) else None, "status": o.status}
+            for o in self.policy.observations
+        ]
+        with open(checkpoint_path, "w") as f:
+            json.dump(obs, f)
 
     def restore(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "rb") as f:
-            self.policy = pickle.load(f)
+        with open(checkpoint_path) as f:
+            for o in json.load(f):
+                p = Proposal(scale=o["scale"], lr=o["lr"], batch_size=o["batch_size"], seed=o["seed"])
+                loss = math.nan if o["loss"] is None else o["loss"]
+                self.policy.observe(Observation(p, loss, o["status"]))
 
 
 class SweepCallback(tune.Callback):
@@ -88,6 +99,8 @@ class SweepCallback(tune.Callback):
         self.total = total
         self.echo = echo
         self.records: list[TrialRecord] = []
+        #: Trials the divergence stopper ended (shared with it).
+        self.diverged_ids: set[str] = set()
         self._curves: dict[str, list[tuple[float, float]]] = {}
         self._best: dict[str, tuple[float, float, int]] = {}
         self._t0 = time.monotonic()
@@ -120,7 +133,10 @@ class SweepCallback(tune.Callback):
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         res = trial.last_result or {}
-        status = "diverged" if res.get("diverged") else ("ok" if res.get("done") else "failed")
+        if res.get("diverged") or trial.trial_id in self.diverged_ids:
+            status = "diverged"
+        else:
+            status = "ok" if res.get("done") else "stopped"  # ended early by the scheduler (ASHA)
         if status == "ok":
             self._curves.setdefault(trial.trial_id, []).append((res.get("tokens", 0), res["val_loss"]))
             self.tracker.log_metrics(
@@ -172,6 +188,30 @@ class SweepCallback(tune.Callback):
         )
 
 
+class DivergenceStopper(tune.Stopper):
+    """Stops a trial whose validation curve laws.divergence_verdict judges to be diverging."""
+
+    def __init__(self, diverged_ids: set[str], **verdict_kwargs: Any) -> None:
+        self.diverged_ids = diverged_ids
+        self.kwargs = verdict_kwargs
+        self._curves: dict[str, list[float]] = {}
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        from laws.divergence import divergence_verdict
+
+        if result.get("done") or "val_loss" not in result:
+            return False
+        curve = self._curves.setdefault(trial_id, [])
+        curve.append(float(result["val_loss"]))
+        if divergence_verdict(np.array(curve), **self.kwargs).diverging:
+            self.diverged_ids.add(trial_id)
+            return True
+        return False
+
+    def stop_all(self) -> bool:
+        return False
+
+
 def _n(config: dict[str, Any]) -> int:
     from trainers.config import ModelConfig
 
@@ -215,6 +255,16 @@ def run_sweep(cfg: SweepConfig, *, echo: Callable[[str], None] = print) -> Sweep
     echo(f"sweep {cfg.sweep.name!r}: {policy.budget} trials over {len(grids)} scales; MLflow run {parent} at {cfg.tracking.uri}")
     callback = SweepCallback(tracker, table_path, policy.budget, echo)
     searcher = PolicySearcher(policy, lambda p: cfg.trial_config(p.scale, p.lr, p.batch_size, p.seed))
+    searcher.diverged_ids = callback.diverged_ids  # one set: the stopper writes, both read
+    stopper = DivergenceStopper(callback.diverged_ids, spike_factor=cfg.sweep.divergence_spike)
+    scheduler = None
+    if cfg.sweep.scheduler == "asha":
+        from ray.tune.schedulers import ASHAScheduler
+
+        # Rungs on tokens seen: a trial is judged against others at the same point of training.
+        scheduler = ASHAScheduler(time_attr="tokens", metric="val_loss", mode="min",
+                                  max_t=max(s.tokens for s in cfg.scales), grace_period=cfg.sweep.asha_grace_tokens,
+                                  reduction_factor=cfg.sweep.asha_reduction)
     resources = {"cpu": cfg.sweep.cpus_per_trial, "gpu": cfg.sweep.gpus_per_trial}
     status = "FAILED"
     try:
@@ -224,6 +274,7 @@ def run_sweep(cfg: SweepConfig, *, echo: Callable[[str], None] = print) -> Sweep
                 tune.with_resources(run_trial, resources),
                 tune_config=tune.TuneConfig(
                     search_alg=searcher,
+                    scheduler=scheduler,
                     num_samples=policy.budget,
                     max_concurrent_trials=cfg.sweep.max_concurrent or None,
                     reuse_actors=True,  # a fresh worker per trial costs seconds of imports on CPU
@@ -233,6 +284,7 @@ def run_sweep(cfg: SweepConfig, *, echo: Callable[[str], None] = print) -> Sweep
                     storage_path=str(results_dir),
                     verbose=0,
                     callbacks=[callback],
+                    stop=stopper,
                     failure_config=tune.FailureConfig(max_failures=0),
                 ),
             )

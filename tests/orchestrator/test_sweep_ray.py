@@ -152,3 +152,26 @@ def test_fit_reads_the_tune_folder_and_the_mlflow_experiment(sweep_dir, source):
                                     capture_output=True, text=True, timeout=120).stdout)
     assert [s["lr"] for s in out["scales"]] == pytest.approx([s["lr"] for s in ref["scales"]])
     assert [s["loss"] for s in out["scales"]] == pytest.approx([s["loss"] for s in ref["scales"]], rel=1e-6)
+
+
+def test_law_prior_with_asha_runs_through_tune(tmp_path):
+    """policy = law_prior:tpe and scheduler = asha, selected by name in the config, on a real Ray."""
+    toml = (RECIPES / "tiny.toml").read_text()
+    toml = toml.replace('seeds = [0]', 'seeds = [0]\npolicy = "law_prior:tpe"\ntrials_per_scale = 3\n'
+                        'scheduler = "asha"\nasha_grace_tokens = 1024\nasha_reduction = 2')
+    toml = toml.replace("lr = [0.004, 0.016]", "lr = [0.001, 0.002, 0.004, 0.008, 0.016, 0.032]")
+    toml = toml.replace("batch_size = [8]", "batch_size = [4, 8]")
+    (tmp_path / "sweep.toml").write_text(toml)
+    r = subprocess.run([sys.executable, "-m", "orchestrator", "run", "sweep.toml"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    (table,) = tmp_path.glob("lawsweep_results/tiny-*/sweep.csv")
+    df = pd.read_csv(table)
+    assert len(df) == 6 and (df.groupby("scale").size() == 3).all()
+    assert not df.duplicated(["scale", "lr", "batch_size"]).any()
+    assert set(df.status) <= {"ok", "stopped", "diverged"} and (df.status == "ok").any()
+    # The law prior starts next to the published Step Law's prediction, not at the grid's corner.
+    from laws.steplaw import PUBLISHED
+
+    first = df.iloc[0]
+    assert abs(math.log2(first.lr / PUBLISHED.lr(first.N, first.D))) <= 1.5

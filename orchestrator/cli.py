@@ -41,6 +41,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     from orchestrator.config import load_config
     from search.plan import plan_grid
 
+    if args.budget is not None or args.target_n is not None:
+        return _plan_ladder(args)
     cfg = load_config(args.config)
     rows = plan_grid(cfg.grids(), n_seeds=len(cfg.sweep.seeds))
     if args.json:
@@ -55,6 +57,33 @@ def _cmd_plan(args: argparse.Namespace) -> int:
             f"{len(r.lrs)} LRs 2^{lo:+.1f}..2^{hi:+.1f}  {list(r.batch_tokens)}"
         )
     print(f"total: {sum(r.trials for r in rows)} trials, {sum(r.flops for r in rows):.3e} FLOPs (6 N D per trial)")
+    return 0
+
+
+def _plan_ladder(args: argparse.Namespace) -> int:
+    from search.plan import plan_ladder
+
+    if args.budget is None or args.target_n is None or args.target_d is None:
+        raise UsageError("plan: a ladder needs --target-n, --target-d and --budget (FLOPs) together.")
+    try:
+        plan = plan_ladder(args.target_n, args.target_d, args.budget, workers=args.workers, axis=args.axis)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if args.json:
+        print(json.dumps({"axis": plan.axis, "flops": plan.flops, "grid_flops": plan.grid_flops, "waves": plan.waves,
+                          "rungs": [{"N": r.N, "D": r.D, "trials": r.trials, "flops": r.flops,
+                                     "grid_points": r.grid_points, "lr_pred": r.lr_pred,
+                                     "batch_tokens_pred": r.batch_tokens_pred} for r in plan.rungs]}, indent=2))
+        return 0
+    print(f"ladder for target N={plan.target_N:.3g}, D={plan.target_D:.3g} along {plan.axis}, "
+          f"budget {plan.budget_flops:.3g} FLOPs, {plan.workers} workers")
+    print(f"{'N':>10} {'D':>10} {'FLOPs/run':>10} {'trials':>6} {'law-prior FLOPs':>15} {'full-grid FLOPs':>15}"
+          f"  {'LR prior':>9} {'B prior':>9}")
+    for r in plan.rungs:
+        print(f"{r.N:>10.3g} {r.D:>10.3g} {r.flops_per_run:>10.3g} {r.trials:>6} {r.flops:>15.3g} "
+              f"{r.grid_points * r.flops_per_run:>15.3g}  {r.lr_pred:>9.3g} {r.batch_tokens_pred:>9.3g}")
+    print(f"total: {plan.flops:.3g} FLOPs with the law prior vs {plan.grid_flops:.3g} for full grids "
+          f"({100 * plan.flops / plan.grid_flops:.0f}%); {plan.waves} waves of {plan.workers} trials")
     return 0
 
 
@@ -239,6 +268,11 @@ def build_parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("plan", help="dry run: scales, grid and compute per scale")
     pl.add_argument("config", nargs="?", default=None)
     pl.add_argument("--json", action="store_true")
+    pl.add_argument("--target-n", type=float, default=None, help="ladder mode: target non-embedding params")
+    pl.add_argument("--target-d", type=float, default=None, help="ladder mode: target tokens")
+    pl.add_argument("--budget", type=float, default=None, help="ladder mode: proxy compute budget in FLOPs")
+    pl.add_argument("--workers", type=int, default=1, help="ladder mode: trials that run at once")
+    pl.add_argument("--axis", choices=["N", "D"], default="N", help="ladder mode: shrink N or D")
     pl.set_defaults(func=_cmd_plan)
 
     f = sub.add_parser("fit", help="fit per-scale optima and the Step Law to a sweep table")

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from search.space import ScaleGrid
 
-__all__ = ["PlanRow", "plan_grid"]
+if TYPE_CHECKING:
+    from laws.steplaw import StepLaw
+
+__all__ = ["LadderPlan", "LadderRung", "PlanRow", "plan_grid", "plan_ladder"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,3 +45,100 @@ def plan_grid(grids: list[ScaleGrid], n_seeds: int = 1) -> list[PlanRow]:
             )
         )
     return rows
+
+
+@dataclass(frozen=True, slots=True)
+class LadderRung:
+    """One proxy scale of a planned ladder."""
+
+    N: float
+    D: float
+    flops_per_run: float
+    trials: int
+    grid_points: int
+    lr_pred: float
+    batch_tokens_pred: float
+
+    @property
+    def flops(self) -> float:
+        return self.trials * self.flops_per_run
+
+
+@dataclass(frozen=True, slots=True)
+class LadderPlan:
+    """A proxy ladder for a target, with its compute against a full grid at every rung."""
+
+    target_N: float
+    target_D: float
+    axis: str
+    rungs: tuple[LadderRung, ...]
+    budget_flops: float
+    workers: int
+
+    @property
+    def flops(self) -> float:
+        return sum(r.flops for r in self.rungs)
+
+    @property
+    def grid_flops(self) -> float:
+        """Compute of running the full grid at every rung (the search without a prior)."""
+        return sum(r.grid_points * r.flops_per_run for r in self.rungs)
+
+    @property
+    def waves(self) -> int:
+        """Rounds of trials when every worker runs one trial at a time."""
+        return sum(-(-r.trials // self.workers) for r in self.rungs)
+
+
+def plan_ladder(
+    target_N: float,
+    target_D: float,
+    budget_flops: float,
+    *,
+    workers: int = 1,
+    axis: str = "N",
+    n_rungs: int = 4,
+    ratio: float = 4.0,
+    grid_points: int = 60,
+    prior_share: float = 0.1,
+    prior: "StepLaw | None" = None,
+) -> LadderPlan:
+    """Choose the proxy ladder for a target (N, D) within a compute budget.
+
+    Rungs are spaced by ``ratio`` in compute per run. Along N (smaller models at the target's tokens per
+    parameter) or along D (the target model on fewer tokens: more accurate when the LR law bends, arXiv
+    2606.29158, but each run is dearer). The law prior runs ``prior_share`` of each rung's grid, at least 4
+    trials; the largest rung is the biggest whose ladder fits the budget.
+
+    Raises:
+        ValueError: for non-positive inputs, an unknown axis, or a budget too small for any ladder.
+    """
+    from laws.steplaw import PUBLISHED
+
+    law = prior or PUBLISHED
+    for name, v in (("target_N", target_N), ("target_D", target_D), ("budget_flops", budget_flops)):
+        if not (v > 0 and np.isfinite(v)):
+            raise ValueError(f"plan: {name} must be a positive number, got {v!r}.")
+    if axis not in ("N", "D"):
+        raise ValueError(f"plan: axis must be 'N' (smaller models) or 'D' (fewer tokens), got {axis!r}.")
+    if workers < 1 or n_rungs < 2 or ratio <= 1:
+        raise ValueError("plan: workers >= 1, n_rungs >= 2 and ratio > 1 are required.")
+    trials = max(4, int(np.ceil(prior_share * grid_points)))
+    # Total = trials * c_top * (1 + 1/r + ... + 1/r^(k-1)) <= budget.
+    geo = sum(ratio ** -i for i in range(n_rungs))
+    c_top = min(budget_flops / (trials * geo), 6.0 * target_N * target_D / ratio)
+    rungs = []
+    for i in range(n_rungs):
+        c = c_top / ratio**i
+        if axis == "N":
+            tpp = target_D / target_N  # keep tokens per parameter
+            n = float(np.sqrt(c / (6.0 * tpp)))
+            d = n * tpp
+        else:
+            n, d = float(target_N), c / (6.0 * target_N)
+        if d < 1 or n < 1:
+            raise ValueError(f"plan: budget {budget_flops:.3g} FLOPs is too small for a {n_rungs}-rung ladder.")
+        rungs.append(LadderRung(N=n, D=d, flops_per_run=c, trials=trials, grid_points=grid_points,
+                                lr_pred=float(law.lr(n, d)), batch_tokens_pred=float(law.batch_tokens(d))))
+    return LadderPlan(target_N=target_N, target_D=target_D, axis=axis, rungs=tuple(reversed(rungs)),
+                      budget_flops=budget_flops, workers=workers)

@@ -60,3 +60,21 @@ def test_plan_counts_trials_and_compute():
     assert rows[0].trials == 12
     assert rows[0].flops == 12 * 6 * 100_000 * 300_000
     assert rows[0].batch_tokens == (512, 1024)
+
+
+def test_ladder_fits_the_budget_and_shrinks_the_right_axis():
+    from search.plan import plan_ladder
+
+    p = plan_ladder(7e9, 1e12, 1e21, workers=64, axis="N")
+    assert p.flops <= 1e21 * (1 + 1e-9)
+    assert p.flops == pytest.approx(0.1 * p.grid_flops)
+    ns = [r.N for r in p.rungs]
+    assert ns == sorted(ns) and ns[-1] < 7e9
+    assert all(r.D / r.N == pytest.approx(1e12 / 7e9) for r in p.rungs)  # tokens per parameter kept
+    d = plan_ladder(7e9, 1e12, 1e21, axis="D")
+    assert all(r.N == 7e9 for r in d.rungs) and all(r.D < 1e12 for r in d.rungs)
+    assert p.waves == 4
+    with pytest.raises(ValueError, match="axis"):
+        plan_ladder(7e9, 1e12, 1e21, axis="L")
+    with pytest.raises(ValueError, match="budget_flops"):
+        plan_ladder(7e9, 1e12, -1)

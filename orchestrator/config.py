@@ -63,6 +63,9 @@ class SweepSection:
     """ASHA: keep the best 1/reduction at each rung."""
     divergence_spike: float = 1.5
     """Stop a trial whose validation loss rises above this multiple of its best so far (laws.divergence)."""
+    replay: str = ""
+    """A recorded sweep table to serve results from instead of training (the replay runner): the same
+    policies, Tune and MLflow path, no compute. Every grid point must be in the table."""
     results_dir: str = "lawsweep_results"
     """Folder (relative to the working directory) for Tune results and the sweep table."""
 
@@ -98,6 +101,11 @@ class SweepSection:
             raise ConfigError(
                 f"sweep.asha_grace_tokens must be >= 1 and sweep.asha_reduction >= 2, got "
                 f"{self.asha_grace_tokens!r} and {self.asha_reduction!r}."
+            )
+        if self.replay and not Path(self.replay).is_file():
+            raise ConfigError(
+                f"sweep.replay: no such file {self.replay!r}; give a recorded sweep table "
+                "(e.g. bench/data/reference_grid.csv) or leave it out to train."
             )
         if not self.divergence_spike > 1:
             raise ConfigError(f"sweep.divergence_spike must be > 1, got {self.divergence_spike!r}.")
@@ -263,12 +271,15 @@ class SweepConfig:
         scale = next(s for s in self.scales if self.scale_key(s) == scale_key)
         model = dataclasses.asdict(self.model_config(scale))
         train = dict(self.train, lr=lr, batch_size=batch_size, tokens=scale.tokens, seed=seed)
-        return {
+        out = {
             "scale": scale_key,
             "model": model,
             "train": train,
             "data": dataclasses.asdict(self.data),
         }
+        if self.sweep.replay:
+            out["replay"] = str(Path(self.sweep.replay).resolve())
+        return out
 
 
 _SECTIONS = ("sweep", "model", "train", "data", "scales", "grid", "tracking", "ray", "target")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import Any, Callable
 
-__all__ = ["run_trial"]
+__all__ = ["replay_trial", "run_trial"]
 
 
 def run_trial(config: dict[str, Any]) -> None:
@@ -15,6 +16,9 @@ def run_trial(config: dict[str, Any]) -> None:
     """
     from ray import tune
 
+    if config.get("replay"):
+        replay_trial(config, tune.report)
+        return
     from trainers import DataConfig, ModelConfig, TrainConfig, load_corpus, train
 
     model = ModelConfig(**config["model"])
@@ -26,3 +30,46 @@ def run_trial(config: dict[str, Any]) -> None:
     result = train(model, train_cfg, corpus, report=lambda m: tune.report(dict(m, N=model.non_embedding_params())))
     if result.status == "failed":
         raise RuntimeError(result.reason)
+
+
+@functools.lru_cache(maxsize=4)
+def _table(path: str) -> Any:
+    import pandas as pd
+
+    return pd.read_csv(path)
+
+
+def replay_trial(config: dict[str, Any], report: Callable[[dict[str, float]], None]) -> None:
+    """Serve a recorded run instead of training: its curve, then its final loss, as a training run reports.
+
+    Raises:
+        LookupError: when the table holds no run at this point (the trial fails with this message).
+    """
+    import json
+    import math
+
+    from trainers.config import ModelConfig
+
+    model, train = ModelConfig(**config["model"]), config["train"]
+    N, D = model.non_embedding_params(), train["tokens"]
+    bt = train["batch_size"] * model.context
+    t = _table(config["replay"])
+    rows = t[(t.N == N) & (t.D == D) & (t.batch_tokens == bt) & ((t.lr - train["lr"]).abs() <= 1e-9 * train["lr"])]
+    if rows.empty:
+        raise LookupError(
+            f"replay table {config['replay']} has no run at N={N}, D={D}, lr={train['lr']}, batch_tokens={bt}."
+        )
+    row = rows.iloc[0]
+    curve = json.loads(row["curve"]) if isinstance(row.get("curve"), str) else []
+    for tokens, val in curve[:-1]:
+        report({"tokens": float(tokens), "val_loss": float(val), "done": 0.0, "N": float(N)})
+    ok = row["status"] == "ok"
+    tokens = float(row.get("tokens", D))
+    report({
+        "tokens": tokens,
+        "val_loss": float(row["loss"]) if ok else math.nan,
+        "done": 1.0,
+        "diverged": float(row["status"] == "diverged"),
+        "flops": 6.0 * N * tokens,
+        "N": float(N),
+    })

@@ -175,3 +175,24 @@ def test_law_prior_with_asha_runs_through_tune(tmp_path):
 
     first = df.iloc[0]
     assert abs(math.log2(first.lr / PUBLISHED.lr(first.N, first.D))) <= 1.5
+
+
+def test_replay_runner_goes_through_tune_and_mlflow(tmp_path):
+    """The reference recipe served from its recorded table: same policy, Tune and MLflow path, no training."""
+    root = RECIPES.parents[1]
+    toml = (RECIPES / "reference.toml").read_text().replace(
+        'policy = "grid"', f'policy = "law_prior"\ntrials_per_scale = 3\n'
+                           f'replay = "{root / "bench" / "data" / "reference_grid.csv"}"')
+    (tmp_path / "sweep.toml").write_text(toml)
+    r = subprocess.run([sys.executable, "-m", "orchestrator", "run", "sweep.toml"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    (table,) = tmp_path.glob("lawsweep_results/reference-*/sweep.csv")
+    got = pd.read_csv(table)
+    ref = pd.read_csv(root / "bench" / "data" / "reference_grid.csv")
+    assert len(got) == 8 * 3
+    merged = got.merge(ref, on=["N", "D", "lr", "batch_tokens"], suffixes=("", "_ref"))
+    assert len(merged) == len(got)
+    ok = merged[merged.status == "ok"]
+    assert (ok.loss - ok.loss_ref).abs().max() < 1e-6
+    assert "Step Law refit on" in r.stdout

@@ -14,18 +14,21 @@ pytestmark = pytest.mark.ray
 RECIPES = Path(__file__).resolve().parents[2] / "orchestrator" / "recipes"
 
 
+def run_cli_sweep(work: Path, toml: str) -> str:
+    """Write ``toml`` as sweep.toml in ``work`` and run it through the CLI; returns stdout."""
+    (work / "sweep.toml").write_text(toml)
+    r = subprocess.run([sys.executable, "-m", "orchestrator", "run", "sweep.toml"], cwd=work,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return r.stdout
+
+
 @pytest.fixture(scope="module")
 def sweep_dir(tmp_path_factory):
     """Run the tiny recipe plus one exploding LR through the CLI, once for the module."""
     work = tmp_path_factory.mktemp("sweep")
     toml = (RECIPES / "tiny.toml").read_text().replace("lr = [0.004, 0.016]", "lr = [0.004, 0.016, 300.0]")
-    (work / "sweep.toml").write_text(toml)
-    r = subprocess.run(
-        [sys.executable, "-m", "orchestrator", "run", "sweep.toml"],
-        cwd=work, capture_output=True, text=True, timeout=600,
-    )
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    return work, r.stdout
+    return work, run_cli_sweep(work, toml)
 
 
 def test_every_trial_is_in_the_sweep_table_with_its_status(sweep_dir):
@@ -161,10 +164,7 @@ def test_law_prior_with_asha_runs_through_tune(tmp_path):
                         'scheduler = "asha"\nasha_grace_tokens = 1024\nasha_reduction = 2')
     toml = toml.replace("lr = [0.004, 0.016]", "lr = [0.001, 0.002, 0.004, 0.008, 0.016, 0.032]")
     toml = toml.replace("batch_size = [8]", "batch_size = [4, 8]")
-    (tmp_path / "sweep.toml").write_text(toml)
-    r = subprocess.run([sys.executable, "-m", "orchestrator", "run", "sweep.toml"], cwd=tmp_path,
-                       capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    run_cli_sweep(tmp_path, toml)
     (table,) = tmp_path.glob("lawsweep_results/tiny-*/sweep.csv")
     df = pd.read_csv(table)
     assert len(df) == 6 and (df.groupby("scale").size() == 3).all()
@@ -183,10 +183,7 @@ def test_replay_runner_goes_through_tune_and_mlflow(tmp_path):
     toml = (RECIPES / "reference.toml").read_text().replace(
         'policy = "grid"', f'policy = "law_prior"\ntrials_per_scale = 3\n'
                            f'replay = "{root / "bench" / "data" / "reference_grid.csv"}"')
-    (tmp_path / "sweep.toml").write_text(toml)
-    r = subprocess.run([sys.executable, "-m", "orchestrator", "run", "sweep.toml"], cwd=tmp_path,
-                       capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    stdout = run_cli_sweep(tmp_path, toml)
     (table,) = tmp_path.glob("lawsweep_results/reference-*/sweep.csv")
     got = pd.read_csv(table)
     ref = pd.read_csv(root / "bench" / "data" / "reference_grid.csv")
@@ -195,4 +192,4 @@ def test_replay_runner_goes_through_tune_and_mlflow(tmp_path):
     assert len(merged) == len(got)
     ok = merged[merged.status == "ok"]
     assert (ok.loss - ok.loss_ref).abs().max() < 1e-6
-    assert "Step Law refit on" in r.stdout
+    assert "Step Law refit on" in stdout

@@ -120,3 +120,17 @@ def test_fit_skips_corrupted_rows_with_a_warning(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "skipped 2 of" in r.stderr and "unknown status" in r.stderr
     assert len(json.loads(r.stdout)["scales"]) == 5
+
+
+def test_bench_json_on_the_reference_grid():
+    from pathlib import Path
+
+    ref = Path(__file__).resolve().parents[2] / "bench" / "data" / "reference_grid.csv"
+    r = lawsweep("bench", "--table", str(ref), "--json", "--seeds", "3", "--policies", "law_prior,random,tpe")
+    assert r.returncode == 0, r.stderr
+    rows = {row["policy"]: row for row in json.loads(r.stdout)}
+    assert set(rows) == {"law_prior", "random", "tpe"}
+    for row in rows.values():
+        assert {"median_compute_share_to_band", "median_final_gap", "seeds"} <= row.keys()
+    assert rows["law_prior"]["median_compute_share_to_band"] <= 0.10
+    assert lawsweep("bench", "--table", str(ref), "--seeds", "0").returncode == 2

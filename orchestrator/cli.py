@@ -275,7 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--axis", choices=["N", "D"], default="N", help="ladder mode: shrink N or D")
     pl.set_defaults(func=_cmd_plan)
 
-    f = sub.add_parser("fit", help="fit per-scale optima and the Step Law to a sweep table")
+    f = sub.add_parser(
+        "fit", help="fit per-scale optima and the laws to a sweep table, results/Tune folder or MLflow experiment"
+    )
     f.add_argument("table", metavar="SOURCE",
                    help="sweep table (.csv/.parquet), results or Tune experiment folder, or mlflow:EXPERIMENT")
     f.add_argument("--json", action="store_true")

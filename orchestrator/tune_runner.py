@@ -30,7 +30,8 @@ from search.policy import Observation, Proposal, SearchPolicy, make_policy
 
 __all__ = ["PolicySearcher", "SweepCallback", "SweepOutcome", "run_sweep"]
 
-_CURVE_KEYS = ("train_loss", "val_loss", "lr", "tokens", "step")
+_CURVE_KEYS = ("train_loss", "val_loss", "lr", "tokens", "step", "grad_norm", "weight_norm", "eff_lr",
+               "eff_lr_max", "tokens_per_s", "mfu")
 
 
 class PolicySearcher(Searcher):

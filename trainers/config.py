@@ -70,6 +70,12 @@ class ModelConfig:
         """Training FLOPs per token, 6 N (Kaplan et al. 2020, Sec. 2.1); attention is left out."""
         return 6 * self.non_embedding_params()
 
+    def hardware_flops_per_token(self) -> int:
+        """FLOPs the hardware does per training token, for MFU: 6 (N + output head) + 12 L d T
+        (PaLM, arXiv 2204.02311, App. B: the attention scores and values add 12 L d T)."""
+        head = self.vocab_size * self.d_model
+        return 6 * (self.non_embedding_params() + head) + 12 * self.n_layer * self.d_model * self.context
+
 
 @dataclass(kw_only=True, slots=True)
 class TrainConfig:
@@ -91,8 +97,10 @@ class TrainConfig:
     """For wsd: linear, cosine or sqrt decay."""
     min_lr_ratio: float = 0.0
     """Final LR as a fraction of the peak for decaying schedules."""
+    optimizer: str = "adamw"
+    """adamw, or adamh (hidden matrices on the hyperball, no weight decay; trainers.optim)."""
     weight_decay: float = 0.1
-    """Decoupled weight decay on matrices (not on biases, gains or embeddings)."""
+    """Decoupled weight decay on matrices (not on biases, gains or embeddings); AdamW only."""
     betas: tuple[float, float] = (0.9, 0.95)
     """AdamW betas."""
     grad_clip: float = 1.0
@@ -110,6 +118,8 @@ class TrainConfig:
     """torch device: cpu, cuda, cuda:1, or auto (cuda when available)."""
     threads: int = 1
     """torch intra-op CPU threads (one per trial keeps concurrent trials from fighting)."""
+    compile: bool = False
+    """torch.compile the model (worth it on GPUs for long runs; compile time dominates short CPU runs)."""
     divergence_factor: float = 3.0
     """A train loss above this multiple of the initial loss ends the run as diverged."""
 
@@ -135,6 +145,8 @@ class TrainConfig:
                 raise ValueError(f"train.{name} must be in [{lo}, {hi}], got {v!r}.")
         if not 0.0 < self.decay_frac <= 1.0:
             raise ValueError(f"train.decay_frac must be in (0, 1], got {self.decay_frac!r}.")
+        if self.optimizer not in ("adamw", "adamh"):
+            raise ValueError(f"train.optimizer must be 'adamw' or 'adamh', got {self.optimizer!r}.")
         if self.weight_decay < 0:
             raise ValueError(f"train.weight_decay must be >= 0, got {self.weight_decay!r}.")
         if self.grad_clip < 0:

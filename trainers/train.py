@@ -21,6 +21,7 @@ from laws.schedules import Schedule
 from trainers.config import DataConfig, ModelConfig, TrainConfig
 from trainers.data import Corpus, load_corpus
 from trainers.model import GPT
+from trainers.optim import AdamH, hidden_matrices
 
 __all__ = ["TrialResult", "train"]
 
@@ -64,6 +65,33 @@ def _resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+#: Dense bf16 peak FLOP/s by device name fragment, for MFU (vendor datasheets, no sparsity).
+PEAK_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "A10G": 125e12, "4090": 165e12}
+
+
+def peak_flops(device: torch.device) -> float:
+    """Peak dense bf16 FLOP/s of ``device``, or NaN where unknown (CPUs)."""
+    if device.type != "cuda":
+        return float("nan")
+    name = torch.cuda.get_device_name(device)
+    return next((v for k, v in PEAK_FLOPS.items() if k in name), float("nan"))
+
+
+def build_optimizer(model: GPT, cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
+    """AdamW (decay on matrices only) or AdamH (hidden matrices on the hyperball, the rest Adam)."""
+    if cfg.optimizer == "adamh":
+        hidden = hidden_matrices(model, skip=model.embedding_parameters())
+        ids = {id(p) for p in hidden}
+        rest = [p for p in model.parameters() if id(p) not in ids]
+        return AdamH([{"params": hidden, "hyperball": True}, {"params": rest}], lr=cfg.lr, betas=cfg.betas)
+    return torch.optim.AdamW(
+        _param_groups(model, cfg.weight_decay),
+        lr=cfg.lr,
+        betas=cfg.betas,
+        fused=True,  # one kernel for all tensors; also the fastest path on CPU for small models
+    )
 
 
 def _param_groups(model: GPT, weight_decay: float) -> list[dict]:
@@ -122,6 +150,7 @@ def _train(model_cfg, train_cfg, corpus, device, report) -> TrialResult:
     rng = np.random.default_rng(train_cfg.seed)
     model = GPT(model_cfg).to(device)
     N = model.count_non_embedding()
+    fwd = torch.compile(model) if train_cfg.compile else model
     tokens_per_step = train_cfg.batch_size * model_cfg.context
     steps = max(1, round(train_cfg.tokens / tokens_per_step))
     sched = Schedule(
@@ -132,12 +161,10 @@ def _train(model_cfg, train_cfg, corpus, device, report) -> TrialResult:
         decay_shape=train_cfg.decay_shape,
         min_ratio=train_cfg.min_lr_ratio,
     )
-    opt = torch.optim.AdamW(
-        _param_groups(model, train_cfg.weight_decay),
-        lr=train_cfg.lr,
-        betas=train_cfg.betas,
-        fused=True,  # one kernel for all tensors; also the fastest path on CPU for small models
-    )
+    opt = build_optimizer(model, train_cfg, device)
+    hidden = hidden_matrices(model, skip=model.embedding_parameters())
+    peak = peak_flops(device)
+    hw_flops_tok = model_cfg.hardware_flops_per_token()
     if device.type == "cuda":
         autocast = lambda: torch.autocast("cuda", dtype=torch.bfloat16)  # noqa: E731
     else:
@@ -157,27 +184,43 @@ def _train(model_cfg, train_cfg, corpus, device, report) -> TrialResult:
             g["lr"] = lr
         x, y = corpus.batch(rng, train_cfg.batch_size, model_cfg.context)
         with autocast():
-            _, loss = model(x.to(device, non_blocking=True), y.to(device, non_blocking=True))
-        loss_v = float(loss.detach())
-        if not math.isfinite(loss_v) or loss_v > train_cfg.divergence_factor * initial_loss:
-            status, reason = "diverged", f"train loss {loss_v:.4g} at step {step}"
-            break
+            _, loss = fwd(x.to(device, non_blocking=True), y.to(device, non_blocking=True))
+        last = step == steps - 1
+        measure = (step + 1) % eval_every == 0 or last
+        window.append(loss.detach())
+        # On a GPU a host read stalls the launch queue, so the loss is read every 16 steps there (and at
+        # every evaluation); on a CPU every step. NaN persists, so a blow-up is caught either way.
+        if device.type != "cuda" or measure or step % 16 == 0:
+            loss_v = float(window[-1])
+            if not math.isfinite(loss_v) or loss_v > train_cfg.divergence_factor * initial_loss:
+                status, reason = "diverged", f"train loss {loss_v:.4g} at step {step}"
+                break
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        if train_cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
+        if train_cfg.grad_clip > 0 or measure:
+            gn = torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip or math.inf)
+        before = [w.detach().clone() for w in hidden] if measure else None
         opt.step()
-        window.append(loss_v)
-        last = step == steps - 1
-        if (step + 1) % eval_every == 0 or last:
+        if measure:
+            with torch.no_grad():
+                rel = [float((w - b).norm() / b.norm()) for w, b in zip(hidden, before)]
+                wnorm = math.sqrt(sum(float(w.norm()) ** 2 for w in hidden))
             windows = train_cfg.final_eval_windows if last else train_cfg.eval_windows
             val = evaluate(model, corpus, windows, device, autocast)
+            elapsed = time.perf_counter() - t0
+            tps = (step + 1) * tokens_per_step / elapsed
             point = {
                 "step": step + 1,
                 "tokens": (step + 1) * tokens_per_step,
-                "train_loss": float(np.mean(window)),
+                "train_loss": float(torch.stack(window).float().mean()),
                 "val_loss": val,
                 "lr": lr,
+                "grad_norm": float(gn),
+                "weight_norm": wnorm,
+                "eff_lr": float(np.mean(rel)),
+                "eff_lr_max": float(np.max(rel)),
+                "tokens_per_s": tps,
+                "mfu": tps * hw_flops_tok / peak,
             }
             window = []
             if not math.isfinite(val):

@@ -1,0 +1,56 @@
+import math
+
+import pytest
+import torch
+
+from trainers import DataConfig, ModelConfig, TrainConfig, load_corpus, train
+from trainers.model import GPT
+from trainers.optim import AdamH, hidden_matrices
+
+
+def test_adamh_keeps_hidden_matrices_on_their_initial_sphere_and_sets_the_step_size():
+    torch.manual_seed(0)
+    model = GPT(ModelConfig(d_model=32, n_layer=1, context=16))
+    hidden = hidden_matrices(model, skip=model.embedding_parameters())
+    radii = [float(w.detach().norm()) for w in hidden]
+    ids = {id(p) for p in hidden}
+    opt = AdamH([{"params": hidden, "hyperball": True}, {"params": [p for p in model.parameters() if id(p) not in ids]}],
+                lr=0.01)
+    x = torch.randint(0, 256, (4, 16))
+    for _ in range(20):
+        before = [w.detach().clone() for w in hidden]
+        _, loss = model(x, torch.roll(x, 1, 1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        for w, r, b in zip(hidden, radii, before):
+            assert float(w.norm()) == pytest.approx(r, rel=1e-5)
+            # On the sphere, a normalized step of length eta*R moves W by about eta*R: effective LR ~ eta.
+            assert float((w - b).norm()) / r == pytest.approx(0.01, rel=0.05)
+    with pytest.raises(ValueError, match="lr"):
+        AdamH(model.parameters(), lr=0)
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return load_corpus(DataConfig())
+
+
+def test_trainer_logs_the_measurements_and_adamh_holds_weight_norms(corpus):
+    m = ModelConfig(d_model=32, n_layer=1, context=32)
+    reports = []
+    res = train(m, TrainConfig(lr=0.02, batch_size=8, tokens=8 * 32 * 24, optimizer="adamh", warmup_frac=0.0,
+                               schedule="constant", eval_windows=8), corpus, report=reports.append)
+    assert res.status == "ok"
+    pts = res.curve
+    assert {"grad_norm", "weight_norm", "eff_lr", "eff_lr_max", "tokens_per_s", "mfu"} <= pts[0].keys()
+    norms = [p["weight_norm"] for p in pts]
+    assert max(norms) == pytest.approx(min(norms), rel=1e-4)  # the hyperball holds
+    assert all(p["eff_lr"] == pytest.approx(0.02, rel=0.05) for p in pts)  # constant LR, no warmup
+    assert all(math.isnan(p["mfu"]) for p in pts)  # no known peak FLOPs on a CPU
+    # AdamW lets norms drift and its effective LR is not the peak LR.
+    adamw = train(m, TrainConfig(lr=0.02, batch_size=8, tokens=8 * 32 * 24, schedule="constant", warmup_frac=0.0,
+                                 eval_windows=8), corpus)
+    assert adamw.curve[0]["weight_norm"] != pytest.approx(adamw.curve[-1]["weight_norm"], rel=1e-3)
+    with pytest.raises(ValueError, match="train.optimizer"):
+        TrainConfig(lr=0.01, batch_size=1, tokens=10, optimizer="sgd")

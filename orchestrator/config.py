@@ -357,6 +357,8 @@ def parse_config(raw: dict[str, Any], source: str = "") -> SweepConfig:
             f"data.source: no such file {data.source!r}; give a UTF-8 text file or 'pydoc' (bundled text)."
         )
 
+    if data.source != "pydoc":
+        data.source = str(Path(data.source).resolve())  # Ray workers run in their own trial folders
     model = dict(sections["model"])
     model_keys = [k for k in _fields(ModelConfig) if k != "d_model"]
     _check_keys("[model]", model, model_keys)
@@ -365,6 +367,18 @@ def parse_config(raw: dict[str, Any], source: str = "") -> SweepConfig:
     _check_keys("[train]", train, train_keys)
     if "betas" in train:
         train["betas"] = list(train["betas"])
+    if train.get("save_checkpoint"):
+        raise ConfigError(
+            "train.save_checkpoint cannot be set for a whole sweep (every trial would write the same file); "
+            "leave it out, or train the one run with `python -m trainers`."
+        )
+    if train.get("init_checkpoint"):
+        ck = Path(str(train["init_checkpoint"]))
+        if not ck.is_file():
+            raise ConfigError(
+                f"train.init_checkpoint: no such file {str(ck)!r}; give the checkpoint every trial continues from."
+            )
+        train["init_checkpoint"] = str(ck.resolve())
     try:
         TrainConfig(lr=1e-3, batch_size=1, tokens=1, **train)
     except (TypeError, ValueError) as e:

@@ -118,6 +118,11 @@ class TrainConfig:
     """torch device: cpu, cuda, cuda:1, or auto (cuda when available)."""
     threads: int = 1
     """torch intra-op CPU threads (one per trial keeps concurrent trials from fighting)."""
+    init_checkpoint: str = ""
+    """Continued pre-training: start from this checkpoint (ours, or a plain state dict of the same model);
+    its validation loss on this data is measured first and reported at tokens = 0."""
+    save_checkpoint: str = ""
+    """Write the final weights here (a lawsweep checkpoint)."""
     compile: bool = False
     """torch.compile the model (worth it on GPUs for long runs; compile time dominates short CPU runs)."""
     divergence_factor: float = 3.0

@@ -20,6 +20,7 @@ import torch
 from laws.schedules import Schedule
 from trainers.config import DataConfig, ModelConfig, TrainConfig
 from trainers.data import Corpus, load_corpus
+from trainers.checkpoint import load_weights, save_checkpoint
 from trainers.model import GPT
 from trainers.optim import AdamH, hidden_matrices
 
@@ -55,6 +56,8 @@ class TrialResult:
     curve: list[dict[str, float]] = field(default_factory=list)
     wall_s: float = 0.0
     reason: str = ""
+    initial_val_loss: float = float("nan")
+    """Continued pre-training: the checkpoint's validation loss before the first step."""
 
     @property
     def tokens_per_s(self) -> float:
@@ -148,7 +151,10 @@ def train(
 def _train(model_cfg, train_cfg, corpus, device, report) -> TrialResult:
     torch.manual_seed(train_cfg.seed)
     rng = np.random.default_rng(train_cfg.seed)
-    model = GPT(model_cfg).to(device)
+    model = GPT(model_cfg)
+    if train_cfg.init_checkpoint:
+        load_weights(model, train_cfg.init_checkpoint)
+    model = model.to(device)
     N = model.count_non_embedding()
     fwd = torch.compile(model) if train_cfg.compile else model
     tokens_per_step = train_cfg.batch_size * model_cfg.context
@@ -176,6 +182,13 @@ def _train(model_cfg, train_cfg, corpus, device, report) -> TrialResult:
     initial_loss = math.log(model_cfg.vocab_size)
     status: Status = "ok"
     reason = ""
+    initial_val = math.nan
+    if train_cfg.init_checkpoint:
+        # Continued pre-training starts by measuring where the checkpoint stands on the new data.
+        initial_val = evaluate(model, corpus, train_cfg.final_eval_windows, device, autocast)
+        curve.append({"step": 0, "tokens": 0, "val_loss": initial_val, "lr": 0.0})
+        if report is not None:
+            report({"step": 0, "tokens": 0, "val_loss": initial_val, "lr": 0.0, "done": 0.0})
     t0 = time.perf_counter()
     step = 0
     for step in range(steps):
@@ -230,9 +243,11 @@ def _train(model_cfg, train_cfg, corpus, device, report) -> TrialResult:
             if report is not None and not last:
                 report(dict(point, done=0.0))
     wall = time.perf_counter() - t0
+    if train_cfg.save_checkpoint and status == "ok":
+        save_checkpoint(train_cfg.save_checkpoint, model, {"tokens": steps * tokens_per_step, "seed": train_cfg.seed})
     done_steps = step + 1 if status == "ok" else step
     tokens = done_steps * tokens_per_step
-    train_loss = curve[-1]["train_loss"] if curve else float("nan")
+    train_loss = curve[-1].get("train_loss", float("nan")) if curve else float("nan")
     result = TrialResult(
         status=status,
         val_loss=curve[-1]["val_loss"] if status == "ok" else float("nan"),
@@ -244,6 +259,7 @@ def _train(model_cfg, train_cfg, corpus, device, report) -> TrialResult:
         curve=curve,
         wall_s=wall,
         reason=reason,
+        initial_val_loss=initial_val,
     )
     if report is not None:
         final = dict(curve[-1]) if curve and status == "ok" else {"step": done_steps, "tokens": tokens}

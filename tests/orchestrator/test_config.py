@@ -79,3 +79,22 @@ def test_missing_file_and_bad_toml(tmp_path):
     p.write_text("[sweep\nname = 1")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(str(p))
+
+
+def test_paths_are_made_absolute_and_checkpoint_rules(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "corpus.txt").write_text("text " * 2000)
+    (tmp_path / "base.pt").write_bytes(b"x")
+    raw = _raw()
+    raw["data"] = {"source": "corpus.txt"}
+    raw["train"]["init_checkpoint"] = "base.pt"
+    cfg = parse_config(raw)
+    assert cfg.data.source == str(tmp_path / "corpus.txt")
+    assert cfg.train["init_checkpoint"] == str(tmp_path / "base.pt")
+    raw["train"]["init_checkpoint"] = "missing.pt"
+    with pytest.raises(ConfigError, match="init_checkpoint: no such file"):
+        parse_config(raw)
+    raw["train"].pop("init_checkpoint")
+    raw["train"]["save_checkpoint"] = "out.pt"
+    with pytest.raises(ConfigError, match="save_checkpoint cannot be set"):
+        parse_config(raw)

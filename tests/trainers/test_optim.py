@@ -24,9 +24,9 @@ def test_adamh_keeps_hidden_matrices_on_their_initial_sphere_and_sets_the_step_s
         loss.backward()
         opt.step()
         for w, r, b in zip(hidden, radii, before):
-            assert float(w.norm()) == pytest.approx(r, rel=1e-5)
+            assert float(w.detach().norm()) == pytest.approx(r, rel=1e-5)
             # On the sphere, a normalized step of length eta*R moves W by about eta*R: effective LR ~ eta.
-            assert float((w - b).norm()) / r == pytest.approx(0.01, rel=0.05)
+            assert float((w.detach() - b).norm()) / r == pytest.approx(0.01, rel=0.05)
     with pytest.raises(ValueError, match="lr"):
         AdamH(model.parameters(), lr=0)
 
@@ -54,3 +54,30 @@ def test_trainer_logs_the_measurements_and_adamh_holds_weight_norms(corpus):
     assert adamw.curve[0]["weight_norm"] != pytest.approx(adamw.curve[-1]["weight_norm"], rel=1e-3)
     with pytest.raises(ValueError, match="train.optimizer"):
         TrainConfig(lr=0.01, batch_size=1, tokens=10, optimizer="sgd")
+
+
+def test_continued_pretraining_starts_from_the_checkpoint_loss(corpus, tmp_path):
+    m = ModelConfig(d_model=32, n_layer=1, context=32)
+    ckpt = tmp_path / "base.pt"
+    base = train(m, TrainConfig(lr=0.02, batch_size=8, tokens=8 * 32 * 40, eval_windows=8, final_eval_windows=32,
+                                save_checkpoint=str(ckpt)), corpus)
+    assert ckpt.is_file()
+    reports = []
+    cpt = train(m, TrainConfig(lr=0.005, batch_size=8, tokens=8 * 32 * 16, eval_windows=8, final_eval_windows=32,
+                               init_checkpoint=str(ckpt), seed=1), corpus, report=reports.append)
+    assert cpt.initial_val_loss == pytest.approx(base.val_loss, rel=1e-5)  # measured first, not from scratch
+    assert reports[0]["tokens"] == 0 and reports[0]["val_loss"] == cpt.initial_val_loss
+    assert cpt.curve[0]["tokens"] == 0
+    scratch = train(m, TrainConfig(lr=0.005, batch_size=8, tokens=8 * 32 * 16, eval_windows=8, seed=1), corpus)
+    assert cpt.val_loss < scratch.val_loss
+    # A plain PyTorch state dict of the same model works too.
+    plain = tmp_path / "plain.pt"
+    torch.save(torch.load(ckpt, weights_only=True)["model"], plain)
+    again = train(m, TrainConfig(lr=0.005, batch_size=8, tokens=8 * 32 * 2, final_eval_windows=32,
+                                 init_checkpoint=str(plain)), corpus)
+    assert again.initial_val_loss == pytest.approx(base.val_loss, rel=1e-5)
+    with pytest.raises(ValueError, match="another model"):
+        train(ModelConfig(d_model=64, n_layer=1, context=32),
+              TrainConfig(lr=0.005, batch_size=8, tokens=512, init_checkpoint=str(ckpt)), corpus)
+    with pytest.raises(FileNotFoundError, match="init_checkpoint"):
+        train(m, TrainConfig(lr=0.005, batch_size=8, tokens=512, init_checkpoint=str(tmp_path / "none.pt")), corpus)

@@ -352,9 +352,10 @@ def parse_config(raw: dict[str, Any], source: str = "") -> SweepConfig:
     ray_cfg = _build(RayConfig, "ray", sections["ray"])
     target = _build(TargetConfig, "target", sections["target"])
     data = _build(DataConfig, "data", sections["data"])
-    if data.source != "pydoc" and not Path(data.source).is_file():
+    if data.source != "pydoc" and not Path(data.source).exists():
         raise ConfigError(
-            f"data.source: no such file {data.source!r}; give a UTF-8 text file or 'pydoc' (bundled text)."
+            f"data.source: no such file {data.source!r}; give a UTF-8 text file or folder, token shards "
+            "(with data.format), or 'pydoc' (bundled text)."
         )
 
     if data.source != "pydoc":

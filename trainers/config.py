@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from laws.schedules import SCHEDULES
@@ -170,12 +170,17 @@ class DataConfig:
     """Where the text comes from and how it is split."""
 
     source: str = "pydoc"
-    """'pydoc' for the text that ships with Python (pydoc_data.topics), or a path to a UTF-8 text file."""
+    """'pydoc' for the text that ships with Python (pydoc_data.topics), a UTF-8 text file, a folder of
+    *.txt files, or (format uint16/uint32) a token file or a folder of *.bin token shards."""
+    format: str = "text"
+    """text (byte-level tokens), or uint16 / uint32 for pre-tokenized shards (memory-mapped)."""
     val_frac: float = 0.05
-    """Held-out fraction, taken from the end of the corpus."""
-    extra: dict[str, str] = field(default_factory=dict)
-    """Reserved for data options of later tokenizers."""
+    """Held-out fraction, taken from the end of the corpus (of the last shard, for shards)."""
 
     def __post_init__(self) -> None:
+        if self.format not in ("text", "uint16", "uint32"):
+            raise ValueError(f"data.format must be text, uint16 or uint32, got {self.format!r}.")
+        if self.format != "text" and self.source == "pydoc":
+            raise ValueError("data.format uint16/uint32 needs data.source = a token file or folder of *.bin shards.")
         if not 0.0 < self.val_frac < 0.5:
             raise ValueError(f"data.val_frac must be in (0, 0.5), got {self.val_frac!r}.")

@@ -22,16 +22,37 @@ def _pydoc_text() -> str:
 
 @dataclass(frozen=True)
 class Corpus:
-    """A tokenized corpus split into train and validation streams of token ids."""
+    """A tokenized corpus: training shards and a held-out validation stream of token ids.
 
-    train: np.ndarray
+    Attributes:
+        train: Training token streams (one per shard; memory-mapped for token files).
+        val: The held-out stream, never sampled for training.
+        vocab_size: Smallest vocabulary that covers the ids seen (256 for bytes).
+    """
+
+    train: tuple[np.ndarray, ...]
     val: np.ndarray
     vocab_size: int = 256
 
+    @property
+    def train_tokens(self) -> int:
+        return int(sum(a.size for a in self.train))
+
     def batch(self, rng: np.random.Generator, batch_size: int, context: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Random training windows: inputs and next-token targets, shape (batch_size, context)."""
-        starts = rng.integers(0, self.train.size - context - 1, size=batch_size)
-        return self._windows(self.train, starts, context)
+        """Random training windows (shards drawn in proportion to their length): inputs and targets."""
+        sizes = np.array([max(a.size - context - 1, 0) for a in self.train], dtype=np.float64)
+        if sizes.sum() <= 0:
+            raise ValueError(f"data: no training shard is longer than context+1={context + 1} tokens.")
+        which = rng.choice(len(self.train), size=batch_size, p=sizes / sizes.sum())
+        xs, ys = [], []
+        for k in range(len(self.train)):
+            n = int(np.sum(which == k))
+            if n:
+                starts = rng.integers(0, int(sizes[k]), size=n)
+                x, y = self._windows(self.train[k], starts, context)
+                xs.append(x)
+                ys.append(y)
+        return torch.cat(xs), torch.cat(ys)
 
     def val_batches(self, n_windows: int, context: int, batch_size: int = 16):
         """Fixed validation windows, evenly spaced over the held-out stream, in batches."""
@@ -48,30 +69,64 @@ class Corpus:
     @staticmethod
     def _windows(stream: np.ndarray, starts: np.ndarray, context: int) -> tuple[torch.Tensor, torch.Tensor]:
         idx = starts[:, None] + np.arange(context + 1)[None, :]
-        chunk = torch.from_numpy(stream[idx].astype(np.int64))
+        chunk = torch.from_numpy(np.asarray(stream[idx]).astype(np.int64))
         return chunk[:, :-1], chunk[:, 1:]
 
 
+def _read_text(path: Path) -> str:
+    if path.is_dir():
+        files = sorted(path.rglob("*.txt"))
+        if not files:
+            raise FileNotFoundError(f"data.source: folder {str(path)!r} holds no *.txt files.")
+        return "\n\n".join(f.read_text(encoding="utf-8") for f in files)
+    return path.read_text(encoding="utf-8")
+
+
 def load_corpus(cfg: DataConfig) -> Corpus:
-    """Load and split the corpus named by ``cfg.source`` as UTF-8 bytes.
+    """Load and split the corpus ``cfg`` names.
 
     Raises:
-        FileNotFoundError: when ``cfg.source`` is a path that does not exist.
-        ValueError: when the text is too short to split.
+        FileNotFoundError: when ``cfg.source`` does not exist.
+        ValueError: when the data are too short to split.
     """
+    if cfg.format != "text":
+        return _load_shards(cfg)
     if cfg.source == "pydoc":
         text = _pydoc_text()
     else:
         path = Path(cfg.source)
-        if not path.is_file():
+        if not path.exists():
             raise FileNotFoundError(
-                f"data.source: no such file {cfg.source!r}; give a UTF-8 text file or 'pydoc'."
+                f"data.source: no such file or folder {cfg.source!r}; give UTF-8 text or 'pydoc'."
             )
-        text = path.read_text(encoding="utf-8")
+        text = _read_text(path)
     ids = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
     n_val = int(ids.size * cfg.val_frac)
     if ids.size < 4096 or n_val < 512:
         raise ValueError(
             f"data.source {cfg.source!r} has {ids.size} bytes; need at least 4096 with 512 held out."
         )
-    return Corpus(train=ids[:-n_val], val=ids[-n_val:])
+    return Corpus(train=(ids[:-n_val],), val=ids[-n_val:])
+
+
+def _load_shards(cfg: DataConfig) -> Corpus:
+    path = Path(cfg.source)
+    if not path.exists():
+        raise FileNotFoundError(f"data.source: no such token file or folder {cfg.source!r}.")
+    files = sorted(path.glob("*.bin")) if path.is_dir() else [path]
+    if not files:
+        raise FileNotFoundError(f"data.source: folder {cfg.source!r} holds no *.bin token shards.")
+    dtype = np.uint16 if cfg.format == "uint16" else np.uint32
+    shards = [np.memmap(f, dtype=dtype, mode="r") for f in files]
+    total = sum(s.size for s in shards)
+    n_val = int(total * cfg.val_frac)
+    last = shards[-1]
+    if n_val < 512 or n_val >= last.size:
+        raise ValueError(
+            f"data: {total} tokens with val_frac={cfg.val_frac} give {n_val} held-out tokens, which must be at "
+            f"least 512 and fit in the last shard ({last.size} tokens); adjust data.val_frac."
+        )
+    val = last[-n_val:]
+    train = tuple(shards[:-1]) + (last[:-n_val],)
+    vocab = int(max(int(val.max()), max(int(s[: 1 << 20].max()) for s in train))) + 1
+    return Corpus(train=train, val=val, vocab_size=vocab)

@@ -149,6 +149,11 @@ def train(
 
 
 def _train(model_cfg, train_cfg, corpus, device, report) -> TrialResult:
+    if corpus.vocab_size > model_cfg.vocab_size:
+        raise ValueError(
+            f"model.vocab_size={model_cfg.vocab_size} is smaller than the data's token ids need "
+            f"({corpus.vocab_size}); raise model.vocab_size."
+        )
     torch.manual_seed(train_cfg.seed)
     rng = np.random.default_rng(train_cfg.seed)
     model = GPT(model_cfg)

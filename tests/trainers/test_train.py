@@ -18,10 +18,15 @@ def _tiny(**kw):
 
 
 def test_bundled_corpus_is_real_text_with_a_held_out_split(corpus):
-    assert corpus.train.size > 400_000 and corpus.val.size > 20_000
-    text = bytes(corpus.train[:20_000]).decode("utf-8", errors="ignore")
+    assert corpus.train_tokens > 400_000 and corpus.val.size > 20_000
+    text = bytes(corpus.train[0][:20_000]).decode("utf-8", errors="ignore")
     assert "the" in text and "Python" in text
-    assert corpus.train.size + corpus.val.size == len(bytes(corpus.train)) + len(bytes(corpus.val))
+    # The held-out stream is the tail of the text, never part of the training stream.
+    from trainers.data import _pydoc_text
+
+    whole = _pydoc_text().encode("utf-8")
+    assert corpus.train[0].size + corpus.val.size == len(whole)
+    assert bytes(corpus.val) == whole[-corpus.val.size:]
 
 
 def test_training_lowers_the_validation_loss_and_reports_a_curve(corpus):
@@ -63,6 +68,28 @@ def test_text_file_source_and_missing_file(tmp_path):
     assert c.val.size == int(27_000 * 0.05)
     with pytest.raises(FileNotFoundError, match="data.source"):
         load_corpus(DataConfig(source=str(tmp_path / "nope.txt")))
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.txt").write_text("alpha " * 2000)
+    (folder / "b.txt").write_text("beta " * 2000)
+    both = load_corpus(DataConfig(source=str(folder)))
+    assert both.train_tokens + both.val.size == 12000 + 10000 + 2
+
+
+def test_pre_tokenized_shards_are_memory_mapped_and_trainable(tmp_path):
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        rng.integers(0, 1000, size=20_000).astype(np.uint16).tofile(tmp_path / f"shard{i}.bin")
+    c = load_corpus(DataConfig(source=str(tmp_path), format="uint16"))
+    assert len(c.train) == 3 and isinstance(c.train[0], np.memmap)
+    assert c.val.size == 3000 and c.vocab_size <= 1000
+    x, y = c.batch(np.random.default_rng(1), 8, 16)
+    assert x.shape == (8, 16) and int(x.max()) < 1000
+    res = train(ModelConfig(d_model=32, n_layer=1, context=16, vocab_size=1024),
+                TrainConfig(lr=0.01, batch_size=8, tokens=8 * 16 * 5, eval_windows=4, final_eval_windows=4), c)
+    assert res.status == "ok"
+    with pytest.raises(ValueError, match="format"):
+        DataConfig(source=str(tmp_path), format="int8")
 
 
 def test_validation_windows_are_fixed(corpus):

@@ -63,6 +63,8 @@ class SweepSection:
     """ASHA: keep the best 1/reduction at each rung."""
     divergence_spike: float = 1.5
     """Stop a trial whose validation loss rises above this multiple of its best so far (laws.divergence)."""
+    max_retries: int = 1
+    """Times a crashed trial is retried (from its last checkpoint) before it is recorded as failed."""
     replay: str = ""
     """A recorded sweep table to serve results from instead of training (the replay runner): the same
     policies, Tune and MLflow path, no compute. Every grid point must be in the table."""
@@ -95,6 +97,8 @@ class SweepSection:
             raise ConfigError(f"sweep.cpus_per_trial must be > 0, got {self.cpus_per_trial!r}.")
         if self.gpus_per_trial < 0:
             raise ConfigError(f"sweep.gpus_per_trial must be >= 0, got {self.gpus_per_trial!r}.")
+        if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) or self.max_retries < 0:
+            raise ConfigError(f"sweep.max_retries must be an integer >= 0, got {self.max_retries!r}.")
         if self.scheduler not in ("fifo", "asha"):
             raise ConfigError(f"sweep.scheduler must be 'fifo' or 'asha', got {self.scheduler!r}.")
         if self.asha_grace_tokens < 1 or self.asha_reduction < 2:

@@ -27,7 +27,35 @@ def run_trial(config: dict[str, Any]) -> None:
         tcfg["betas"] = tuple(tcfg["betas"])
     train_cfg = TrainConfig(**tcfg)
     corpus = load_corpus(DataConfig(**config["data"]))
-    result = train(model, train_cfg, corpus, report=lambda m: tune.report(dict(m, N=model.non_embedding_params())))
+    n = model.non_embedding_params()
+    pending: dict[str, float] = {}
+
+    def report(m: dict[str, float]) -> None:
+        if m.get("done") or m.get("tokens") == 0:
+            tune.report(dict(m, N=n))
+        else:
+            pending.clear()
+            pending.update(m, N=n)  # sent with the checkpoint that follows it
+
+    def checkpoint(state: dict[str, Any]) -> None:
+        import tempfile
+        from pathlib import Path
+
+        import torch
+        from ray.tune import Checkpoint
+
+        with tempfile.TemporaryDirectory() as d:
+            torch.save(state, Path(d) / "state.pt")
+            tune.report(dict(pending), checkpoint=Checkpoint.from_directory(d))
+
+    resume = None
+    ckpt = tune.get_checkpoint()
+    if ckpt is not None:  # a retried trial resumes where its last checkpoint left it
+        import torch
+
+        with ckpt.as_directory() as d:
+            resume = torch.load(f"{d}/state.pt", weights_only=False)
+    result = train(model, train_cfg, corpus, report=report, checkpoint=checkpoint, resume=resume)
     if result.status == "failed":
         raise RuntimeError(result.reason)
 

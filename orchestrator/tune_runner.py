@@ -286,7 +286,8 @@ def run_sweep(cfg: SweepConfig, *, echo: Callable[[str], None] = print) -> Sweep
                     verbose=0,
                     callbacks=[callback],
                     stop=stopper,
-                    failure_config=tune.FailureConfig(max_failures=0),
+                    failure_config=tune.FailureConfig(max_failures=cfg.sweep.max_retries),
+                    checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
                 ),
             )
             tuner.fit()

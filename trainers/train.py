@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import json
 import math
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Literal
+from typing import Any, Callable, Literal
 
 import numpy as np
 import torch
@@ -129,6 +130,8 @@ def train(
     corpus: Corpus,
     *,
     report: Callable[[dict[str, float]], None] | None = None,
+    checkpoint: Callable[[dict[str, Any]], None] | None = None,
+    resume: dict[str, Any] | None = None,
 ) -> TrialResult:
     """Train one proxy model and return its result; never raises for a diverging run.
 
@@ -137,18 +140,22 @@ def train(
         train_cfg: Optimizer, schedule, budget, seed.
         corpus: Tokenized data with its validation split.
         report: Called with a metrics dict at every evaluation (and once at the end with ``done``).
+        checkpoint: Called at every intermediate evaluation with the full training state (weights,
+            optimizer, data-order RNG, step, curve), right after ``report``.
+        resume: A state ``checkpoint`` received: training continues from it and ends exactly as an
+            uninterrupted run would (same data order, same updates).
     """
     device = _resolve_device(train_cfg.device)
     prev_threads = torch.get_num_threads()
     if device.type == "cpu":
         torch.set_num_threads(train_cfg.threads)
     try:
-        return _train(model_cfg, train_cfg, corpus, device, report)
+        return _train(model_cfg, train_cfg, corpus, device, report, checkpoint, resume)
     finally:
         torch.set_num_threads(prev_threads)
 
 
-def _train(model_cfg, train_cfg, corpus, device, report) -> TrialResult:
+def _train(model_cfg, train_cfg, corpus, device, report, checkpoint=None, resume=None) -> TrialResult:
     if corpus.vocab_size > model_cfg.vocab_size:
         raise ValueError(
             f"model.vocab_size={model_cfg.vocab_size} is smaller than the data's token ids need "
@@ -188,15 +195,22 @@ def _train(model_cfg, train_cfg, corpus, device, report) -> TrialResult:
     status: Status = "ok"
     reason = ""
     initial_val = math.nan
-    if train_cfg.init_checkpoint:
+    if train_cfg.init_checkpoint and resume is None:
         # Continued pre-training starts by measuring where the checkpoint stands on the new data.
         initial_val = evaluate(model, corpus, train_cfg.final_eval_windows, device, autocast)
         curve.append({"step": 0, "tokens": 0, "val_loss": initial_val, "lr": 0.0})
         if report is not None:
             report({"step": 0, "tokens": 0, "val_loss": initial_val, "lr": 0.0, "done": 0.0})
+    start = 0
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        opt.load_state_dict(resume["optimizer"])
+        rng.bit_generator.state = resume["data_rng"]
+        start = int(resume["step"])
+        curve = [dict(p) for p in resume["curve"]]
     t0 = time.perf_counter()
-    step = 0
-    for step in range(steps):
+    step = start
+    for step in range(start, steps):
         lr = train_cfg.lr * sched(step)
         for g in opt.param_groups:
             g["lr"] = lr
@@ -247,10 +261,15 @@ def _train(model_cfg, train_cfg, corpus, device, report) -> TrialResult:
             curve.append(point)
             if report is not None and not last:
                 report(dict(point, done=0.0))
+            if checkpoint is not None and not last:
+                # A snapshot, not live references: training goes on mutating the tensors.
+                checkpoint(copy.deepcopy({"step": step + 1, "model": model.state_dict(),
+                                          "optimizer": opt.state_dict(), "data_rng": rng.bit_generator.state,
+                                          "curve": curve}))
     wall = time.perf_counter() - t0
     if train_cfg.save_checkpoint and status == "ok":
         save_checkpoint(train_cfg.save_checkpoint, model, {"tokens": steps * tokens_per_step, "seed": train_cfg.seed})
-    done_steps = step + 1 if status == "ok" else step
+    done_steps = (step + 1 if status == "ok" else step) if steps > start else steps
     tokens = done_steps * tokens_per_step
     train_loss = curve[-1].get("train_loss", float("nan")) if curve else float("nan")
     result = TrialResult(

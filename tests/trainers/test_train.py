@@ -115,3 +115,16 @@ def test_bad_train_configs_name_the_field(kw, field):
     base.update(kw)
     with pytest.raises(ValueError, match=field):
         TrainConfig(**base)
+
+
+def test_a_resumed_run_ends_exactly_like_an_uninterrupted_one(corpus):
+    m, t = _tiny(tokens=8 * 32 * 40)
+    full = train(m, t, corpus)
+    states = []
+    train(m, t, corpus, checkpoint=states.append)
+    assert [s["step"] for s in states] == [5, 10, 15, 20, 25, 30, 35]
+    # "Crash" after step 15: a new process would get this state back from Tune's checkpoint.
+    resumed = train(m, t, corpus, resume=states[2])
+    assert resumed.val_loss == full.val_loss
+    assert [p["val_loss"] for p in resumed.curve] == [p["val_loss"] for p in full.curve]
+    assert resumed.steps == full.steps and resumed.tokens == full.tokens

@@ -107,6 +107,8 @@ class SweepCallback(tune.Callback):
         self._t0 = time.monotonic()
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        if trial.trial_id in self._curves:
+            return  # a retried trial resuming from its checkpoint: same MLflow run, same curve
         c = trial.config
         m, t = c["model"], c["train"]
         params = {

@@ -193,3 +193,45 @@ def test_replay_runner_goes_through_tune_and_mlflow(tmp_path):
     ok = merged[merged.status == "ok"]
     assert (ok.loss - ok.loss_ref).abs().max() < 1e-6
     assert "Step Law refit on" in stdout
+
+
+def test_a_killed_trial_is_retried_from_its_checkpoint(tmp_path):
+    """Kill the trial's worker process mid-run: Tune retries it and it resumes, not restarts."""
+    import os
+    import signal
+    import time
+
+    toml = (RECIPES / "tiny.toml").read_text()
+    toml = toml.replace("lr = [0.004, 0.016]", "lr = [0.004]").replace(
+        "[[scales]]\nd_model = 64\ntokens = 4096\n", "").replace("tokens = 4096", "tokens = 600000")
+    toml = toml.replace("eval_windows = 8", "eval_windows = 8\neval_every = 200")
+    (tmp_path / "sweep.toml").write_text(toml)
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "run", "sweep.toml"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    killed = False
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None and not killed:
+        if list(tmp_path.glob("lawsweep_results/tiny-*/tune/*/checkpoint_00000[1-9]")):
+            out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+            pids = [int(line.split()[0]) for line in out.splitlines() if "ray::ImplicitFunc" in line]
+            for pid in pids:
+                os.kill(pid, signal.SIGKILL)
+            killed = bool(pids)
+        time.sleep(0.2)
+    stdout, _ = proc.communicate(timeout=600)
+    assert killed, "no checkpoint appeared before the trial finished"
+    (err,) = tmp_path.glob("lawsweep_results/tiny-*/tune/*/error.txt")
+    assert "Failure # 1" in err.read_text()  # the kill landed; Tune retried the trial
+    assert proc.returncode == 0, stdout[-3000:]
+    (table,) = tmp_path.glob("lawsweep_results/tiny-*/sweep.csv")
+    df = pd.read_csv(table)
+    assert len(df) == 1 and df.status[0] == "ok"
+    tokens = [t for t, _ in json.loads(df.curve[0])]
+    assert tokens == sorted(tokens) and len(tokens) == len(set(tokens))  # resumed: no step seen twice
+    assert tokens[-1] >= 600000 - 256
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("lawsweep")
+    runs = client.search_runs([exp.experiment_id], "tags.`lawsweep.kind` = 'trial'")
+    assert len(runs) == 1  # the retry did not open a second MLflow run

@@ -76,10 +76,9 @@ class SweepSection:
             raise ConfigError(
                 f"sweep.name must be a non-empty name of letters, digits, '-', '_' or '.', got {self.name!r}."
             )
-        base = self.policy.partition(":")[2] if self.policy.startswith("law_prior") else self.policy
-        if self.policy.startswith("law_prior") and self.policy not in ("law_prior",) and ":" not in self.policy:
-            base = "?"
-        if (base or "grid") not in POLICIES:
+        head, colon, base = self.policy.partition(":")
+        checked = (base or "grid") if head == "law_prior" else (self.policy if not colon else "?")
+        if checked not in POLICIES:
             raise ConfigError(
                 f"sweep.policy: unknown policy {self.policy!r}; choose one of {sorted(POLICIES)}, law_prior, "
                 "or law_prior:BASE (e.g. law_prior:tpe)."

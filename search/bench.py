@@ -83,7 +83,6 @@ def replay(policy: SearchPolicy, cell: ReplayCell, *, budget_share: float = 0.1)
         (share of the grid's compute spent to reach the band, relative loss gap of the best run after
         ``budget_share`` of the grid, trials to the band).
     """
-    g = cell.grid()
     policy.restrict_to({"target": {(lr, bt, 0) for lr, bt in cell.results}})
     n = len(cell.results)
     budget = max(1, math.ceil(budget_share * n))
@@ -104,7 +103,6 @@ def replay(policy: SearchPolicy, cell: ReplayCell, *, budget_share: float = 0.1)
             to_band = trials
         if to_band > 0 and trials >= budget:
             break
-    del g
     share = to_band / n if to_band > 0 else math.inf
     return share, gap, to_band
 

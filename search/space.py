@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from laws.steplaw import PUBLISHED, StepLaw
 
 __all__ = ["Scale", "ScaleGrid", "build_grid"]
@@ -85,7 +83,3 @@ def build_grid(
         out.append(ScaleGrid(scale=s, lrs=tuple(sorted(grid_lrs)), batch_sizes=tuple(sorted(batch_sizes))))
     return out
 
-
-def log2_span(values: tuple[float, ...]) -> float:
-    """Octaves spanned by a grid axis."""
-    return float(np.log2(max(values) / min(values))) if values else 0.0

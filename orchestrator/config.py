@@ -48,9 +48,13 @@ class SweepSection:
     seeds: list[int] = field(default_factory=lambda: [0])
     """Seeds each grid point is run with."""
     cpus_per_trial: float = 1.0
-    """CPUs Ray reserves per trial (fractions allowed)."""
+    """CPUs Ray reserves per trial (fractions allowed), split evenly over its workers."""
     gpus_per_trial: float = 0.0
-    """GPUs Ray reserves per trial (fractions allowed)."""
+    """GPUs Ray reserves per trial (fractions allowed), split evenly over its workers."""
+    workers_per_trial: int = 1
+    """Data-parallel workers per trial. More than one runs the trial as a Ray Train TorchTrainer launched
+    from the Tune trial (gloo on CPU, NCCL on GPU) and needs train.engine = 'deepspeed'; the trial's CPUs
+    and GPUs are split evenly over its workers."""
     max_concurrent: int = 0
     """Most trials at once; 0 lets the cluster's free resources decide."""
     trials_per_scale: int | None = None
@@ -96,6 +100,9 @@ class SweepSection:
             raise ConfigError(f"sweep.cpus_per_trial must be > 0, got {self.cpus_per_trial!r}.")
         if self.gpus_per_trial < 0:
             raise ConfigError(f"sweep.gpus_per_trial must be >= 0, got {self.gpus_per_trial!r}.")
+        if isinstance(self.workers_per_trial, bool) or not isinstance(self.workers_per_trial, int) \
+                or self.workers_per_trial < 1:
+            raise ConfigError(f"sweep.workers_per_trial must be a positive integer, got {self.workers_per_trial!r}.")
         if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) or self.max_retries < 0:
             raise ConfigError(f"sweep.max_retries must be an integer >= 0, got {self.max_retries!r}.")
         if self.scheduler not in ("fifo", "asha"):
@@ -280,6 +287,9 @@ class SweepConfig:
             "train": train,
             "data": dataclasses.asdict(self.data),
         }
+        if self.sweep.workers_per_trial > 1:
+            w = self.sweep.workers_per_trial
+            out["workers"] = {"n": w, "cpus": self.sweep.cpus_per_trial / w, "gpus": self.sweep.gpus_per_trial / w}
         if self.sweep.replay:
             out["replay"] = str(Path(self.sweep.replay).resolve())
         return out
@@ -435,6 +445,17 @@ def parse_config(raw: dict[str, Any], source: str = "") -> SweepConfig:
                 f"({min(grid.batch_size)} x {m.context} tokens); raise tokens."
             )
         keys.append(cfg.scale_key(s))
+    workers = sweep.workers_per_trial
+    if workers > 1 and train.get("engine", "torch") != "deepspeed":
+        raise ConfigError(
+            f"sweep.workers_per_trial={workers} needs train.engine = 'deepspeed' (it shards the batch over the "
+            "workers); set it, or use one worker per trial."
+        )
+    for b in grid.batch_size:
+        try:
+            TrainConfig(lr=1e-3, batch_size=b, tokens=1, **train).micro_batches(workers)
+        except ValueError as e:
+            raise ConfigError(f"grid.batch_size {b}: {e}") from None
     dup = {k for k in keys if keys.count(k) > 1}
     if dup:
         raise ConfigError(f"scales: {sorted(dup)} appear twice; give each scale once (or distinct names).")

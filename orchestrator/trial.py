@@ -19,14 +19,12 @@ def run_trial(config: dict[str, Any]) -> None:
     if config.get("replay"):
         replay_trial(config, tune.report)
         return
-    from trainers import DataConfig, ModelConfig, TrainConfig, load_corpus, train
+    if config.get("workers"):
+        run_multi_worker_trial(config)
+        return
+    from trainers import train
 
-    model = ModelConfig(**config["model"])
-    tcfg = dict(config["train"])
-    if "betas" in tcfg:
-        tcfg["betas"] = tuple(tcfg["betas"])
-    train_cfg = TrainConfig(**tcfg)
-    corpus = load_corpus(DataConfig(**config["data"]))
+    model, train_cfg, corpus = _build(config)
     n = model.non_embedding_params()
     pending: dict[str, float] = {}
 
@@ -56,6 +54,70 @@ def run_trial(config: dict[str, Any]) -> None:
         with ckpt.as_directory() as d:
             resume = torch.load(f"{d}/state.pt", weights_only=False)
     result = train(model, train_cfg, corpus, report=report, checkpoint=checkpoint, resume=resume)
+    if result.status == "failed":
+        raise RuntimeError(result.reason)
+
+
+def _build(config: dict[str, Any]) -> tuple[Any, Any, Any]:
+    from trainers import DataConfig, ModelConfig, TrainConfig, load_corpus
+
+    tcfg = dict(config["train"])
+    if "betas" in tcfg:
+        tcfg["betas"] = tuple(tcfg["betas"])
+    return ModelConfig(**config["model"]), TrainConfig(**tcfg), load_corpus(DataConfig(**config["data"]))
+
+
+def run_multi_worker_trial(config: dict[str, Any]) -> None:
+    """One trial on several data-parallel workers: a Ray Train TorchTrainer launched from the Tune trial.
+
+    The trial's own process only drives (it reserves no CPU); the workers reserve the trial's resources.
+    Ray Train sets up the process group (gloo on CPU, NCCL on GPU) on a free port it picks on rank 0's node,
+    so concurrent trials never share a rendezvous. Rank 0's metrics reach Tune through TuneReportCallback.
+    """
+    from pathlib import Path
+
+    import ray.train
+    from ray import tune
+    from ray.train.torch import TorchConfig, TorchTrainer
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    w = config["workers"]
+    resources = {"CPU": w["cpus"]}
+    if w["gpus"]:
+        resources["GPU"] = w["gpus"]
+    ctx = tune.get_context()
+    trainer = TorchTrainer(
+        _worker_loop,
+        train_loop_config=config,
+        torch_config=TorchConfig(backend="nccl" if w["gpus"] else "gloo"),
+        scaling_config=ray.train.ScalingConfig(num_workers=w["n"], use_gpu=bool(w["gpus"]),
+                                               resources_per_worker=resources),
+        run_config=ray.train.RunConfig(
+            name=f"train-{ctx.get_trial_id()}",
+            storage_path=str(Path(ctx.get_trial_dir()).parent / "ray_train"),
+            callbacks=[TuneReportCallback()],
+        ),
+    )
+    trainer.fit()
+
+
+def _worker_loop(config: dict[str, Any]) -> None:
+    """What each Ray Train worker runs: the same trainer, over the process group Ray Train made."""
+    import os
+
+    import ray.train
+
+    from trainers import train
+
+    model, train_cfg, corpus = _build(config)
+    n = model.non_embedding_params()
+    ctx = ray.train.get_context()
+    extra = {"N": n, "workers": float(ctx.get_world_size()), "master_port": float(os.environ.get("MASTER_PORT", 0))}
+
+    def report(m: dict[str, float]) -> None:
+        ray.train.report(dict(m, **extra))  # every worker reports; rank 0's metrics go to Tune
+
+    result = train(model, train_cfg, corpus, report=report)
     if result.status == "failed":
         raise RuntimeError(result.reason)
 

@@ -269,6 +269,9 @@ def run_sweep(cfg: SweepConfig, *, echo: Callable[[str], None] = print) -> Sweep
                                   max_t=max(s.tokens for s in cfg.scales), grace_period=cfg.sweep.asha_grace_tokens,
                                   reduction_factor=cfg.sweep.asha_reduction)
     resources = {"cpu": cfg.sweep.cpus_per_trial, "gpu": cfg.sweep.gpus_per_trial}
+    if cfg.sweep.workers_per_trial > 1:
+        # The trial only drives (a token of memory, so Tune has a bundle to place); its workers hold the CPUs/GPUs.
+        resources = {"cpu": 0, "gpu": 0, "memory": 2**20}
     status = "FAILED"
     try:
         with ray_session(cfg.ray.address, cfg.ray.num_cpus) as res:

@@ -19,7 +19,8 @@ import torch
 from trainers.config import DataConfig, ModelConfig, TrainConfig
 from trainers.data import load_corpus
 from trainers.model import GPT
-from trainers.train import _param_groups, _resolve_device, peak_flops, train
+from trainers.engines import param_groups
+from trainers.train import _resolve_device, peak_flops, train
 
 
 def minimal_loop(m: ModelConfig, t: TrainConfig, corpus, device: torch.device, steps: int,
@@ -28,7 +29,7 @@ def minimal_loop(m: ModelConfig, t: TrainConfig, corpus, device: torch.device, s
     torch.manual_seed(t.seed)
     rng = np.random.default_rng(t.seed)
     model = GPT(m).to(device)
-    opt = torch.optim.AdamW(_param_groups(model, t.weight_decay), lr=t.lr, betas=t.betas, fused=True)
+    opt = torch.optim.AdamW(param_groups(model, t.weight_decay), lr=t.lr, betas=t.betas, fused=True)
     fwd = torch.compile(model) if compile else model
     if device.type == "cpu":
         torch.set_num_threads(t.threads)  # the same threads our loop uses

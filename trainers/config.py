@@ -127,6 +127,14 @@ class TrainConfig:
     """torch.compile the model (worth it on GPUs for long runs; compile time dominates short CPU runs)."""
     divergence_factor: float = 3.0
     """A train loss above this multiple of the initial loss ends the run as diverged."""
+    engine: str = "torch"
+    """torch (the plain loop), or deepspeed (ZeRO; needed for trials with more than one worker)."""
+    zero_stage: int = 0
+    """DeepSpeed ZeRO stage 0-3 (engine = deepspeed): 1 shards optimizer state, 2 also gradients, 3 also
+    weights."""
+    micro_batch_size: int = 0
+    """Most sequences per forward/backward on one worker (a memory cap); gradients accumulate to batch_size
+    over all workers. 0: the whole per-worker batch at once."""
 
     def __post_init__(self) -> None:
         if not (isinstance(self.lr, (int, float)) and self.lr > 0) or self.lr != self.lr:
@@ -162,7 +170,45 @@ class TrainConfig:
             raise ValueError(
                 f"train.divergence_factor must be > 1, got {self.divergence_factor!r}."
             )
+        if self.engine not in ("torch", "deepspeed"):
+            raise ValueError(f"train.engine must be 'torch' or 'deepspeed', got {self.engine!r}.")
+        if isinstance(self.zero_stage, bool) or self.zero_stage not in (0, 1, 2, 3):
+            raise ValueError(f"train.zero_stage must be 0, 1, 2 or 3, got {self.zero_stage!r}.")
+        if self.zero_stage and self.engine != "deepspeed":
+            raise ValueError(
+                f"train.zero_stage={self.zero_stage} needs train.engine = 'deepspeed' (the torch engine has no ZeRO)."
+            )
+        if self.optimizer == "adamh" and self.zero_stage:
+            raise ValueError(
+                f"train.optimizer='adamh' projects whole matrices, which ZeRO stage {self.zero_stage} shards; "
+                "use train.zero_stage = 0 with AdamH."
+            )
+        if isinstance(self.micro_batch_size, bool) or not isinstance(self.micro_batch_size, int) \
+                or self.micro_batch_size < 0:
+            raise ValueError(
+                f"train.micro_batch_size must be an integer >= 0 (0 = whole batch), got {self.micro_batch_size!r}."
+            )
         self.betas = tuple(self.betas)  # type: ignore[assignment]
+
+    def micro_batches(self, workers: int = 1) -> tuple[int, int]:
+        """(sequences per micro-batch, accumulation steps) for ``workers`` data-parallel workers.
+
+        Raises:
+            ValueError: when batch_size does not split evenly into workers x micro-batches.
+        """
+        if self.batch_size % workers:
+            raise ValueError(
+                f"train.batch_size={self.batch_size} does not split over {workers} workers; "
+                f"use a batch size that is a multiple of {workers}."
+            )
+        per_worker = self.batch_size // workers
+        micro = min(self.micro_batch_size or per_worker, per_worker)
+        if per_worker % micro:
+            raise ValueError(
+                f"train.micro_batch_size={micro} does not divide the {per_worker} sequences each worker takes per "
+                f"step (batch_size {self.batch_size} / {workers} workers); pick a divisor of {per_worker}."
+            )
+        return micro, per_worker // micro
 
 
 @dataclass(kw_only=True, slots=True)

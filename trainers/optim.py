@@ -23,7 +23,8 @@ __all__ = ["AdamH", "hidden_matrices"]
 def hidden_matrices(model: torch.nn.Module, skip: Iterable[torch.nn.Parameter] = ()) -> list[torch.nn.Parameter]:
     """2-D parameters that are not embeddings or the output head: the matrices AdamH constrains."""
     skip_ids = {id(p) for p in skip}
-    return [p for p in model.parameters() if p.ndim == 2 and id(p) not in skip_ids]
+    # ZeRO-3 leaves each worker an empty placeholder; its full shape is kept as ds_shape.
+    return [p for p in model.parameters() if len(getattr(p, "ds_shape", p.shape)) == 2 and id(p) not in skip_ids]
 
 
 class AdamH(torch.optim.Optimizer):

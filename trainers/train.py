@@ -11,6 +11,7 @@ import contextlib
 import copy
 import json
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Literal
@@ -22,8 +23,9 @@ from laws.schedules import Schedule
 from trainers.config import DataConfig, ModelConfig, TrainConfig
 from trainers.data import Corpus, load_corpus
 from trainers.checkpoint import load_weights, save_checkpoint
+from trainers.engines import DeepSpeedEngine, TorchEngine, param_groups
 from trainers.model import GPT
-from trainers.optim import AdamH, hidden_matrices
+from trainers.optim import hidden_matrices
 
 __all__ = ["TrialResult", "train"]
 
@@ -83,32 +85,6 @@ def peak_flops(device: torch.device) -> float:
     return next((v for k, v in PEAK_FLOPS.items() if k in name), float("nan"))
 
 
-def build_optimizer(model: GPT, cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
-    """AdamW (decay on matrices only) or AdamH (hidden matrices on the hyperball, the rest Adam)."""
-    if cfg.optimizer == "adamh":
-        hidden = hidden_matrices(model, skip=model.embedding_parameters())
-        ids = {id(p) for p in hidden}
-        rest = [p for p in model.parameters() if id(p) not in ids]
-        return AdamH([{"params": hidden, "hyperball": True}, {"params": rest}], lr=cfg.lr, betas=cfg.betas)
-    return torch.optim.AdamW(
-        _param_groups(model, cfg.weight_decay),
-        lr=cfg.lr,
-        betas=cfg.betas,
-        fused=True,  # one kernel for all tensors; also the fastest path on CPU for small models
-    )
-
-
-def _param_groups(model: GPT, weight_decay: float) -> list[dict]:
-    # Decay matrices only; biases, LayerNorm gains and embeddings are left undecayed (nanoGPT, GPT-3).
-    emb = {id(p) for p in model.embedding_parameters()}
-    decay = [p for p in model.parameters() if p.ndim >= 2 and id(p) not in emb]
-    rest = [p for p in model.parameters() if p.ndim < 2 or id(p) in emb]
-    return [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": rest, "weight_decay": 0.0},
-    ]
-
-
 @torch.no_grad()
 def evaluate(model: GPT, corpus: Corpus, n_windows: int, device: torch.device, autocast) -> float:
     """Mean next-token loss (nats) over fixed held-out windows."""
@@ -166,9 +142,21 @@ def _train(model_cfg, train_cfg, corpus, device, report, checkpoint=None, resume
     model = GPT(model_cfg)
     if train_cfg.init_checkpoint:
         load_weights(model, train_cfg.init_checkpoint)
-    model = model.to(device)
     N = model.count_non_embedding()
-    fwd = torch.compile(model) if train_cfg.compile else model
+    if train_cfg.engine == "deepspeed":
+        if device.type == "cuda" and device.index is None:  # one GPU per worker, by local rank
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
+            torch.cuda.set_device(device)
+        engine: TorchEngine | DeepSpeedEngine = DeepSpeedEngine(model, train_cfg, device)
+        autocast = contextlib.nullcontext  # DeepSpeed holds the bf16 weights itself
+        if resume is not None or checkpoint is not None:
+            checkpoint, resume = None, None  # trial checkpoints cover the torch engine only
+    else:
+        model = model.to(device)
+        autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if device.type == "cuda" \
+            else contextlib.nullcontext
+        engine = TorchEngine(model, train_cfg, device, autocast)
+    model = engine.model
     tokens_per_step = train_cfg.batch_size * model_cfg.context
     steps = max(1, round(train_cfg.tokens / tokens_per_step))
     sched = Schedule(
@@ -179,18 +167,13 @@ def _train(model_cfg, train_cfg, corpus, device, report, checkpoint=None, resume
         decay_shape=train_cfg.decay_shape,
         min_ratio=train_cfg.min_lr_ratio,
     )
-    opt = build_optimizer(model, train_cfg, device)
     hidden = hidden_matrices(model, skip=model.embedding_parameters())
-    peak = peak_flops(device)
+    peak = peak_flops(device) * engine.world
     hw_flops_tok = model_cfg.hardware_flops_per_token()
-    if device.type == "cuda":
-        autocast = lambda: torch.autocast("cuda", dtype=torch.bfloat16)  # noqa: E731
-    else:
-        autocast = contextlib.nullcontext
     eval_every = train_cfg.eval_every or max(1, steps // 8)
 
     curve: list[dict[str, float]] = []
-    window: list[float] = []
+    window: list[torch.Tensor] = []
     initial_loss = math.log(model_cfg.vocab_size)
     status: Status = "ok"
     reason = ""
@@ -203,8 +186,7 @@ def _train(model_cfg, train_cfg, corpus, device, report, checkpoint=None, resume
             report({"step": 0, "tokens": 0, "val_loss": initial_val, "lr": 0.0, "done": 0.0})
     start = 0
     if resume is not None:
-        model.load_state_dict(resume["model"])
-        opt.load_state_dict(resume["optimizer"])
+        engine.load_state_dict(resume)
         rng.bit_generator.state = resume["data_rng"]
         start = int(resume["step"])
         curve = [dict(p) for p in resume["curve"]]
@@ -212,35 +194,30 @@ def _train(model_cfg, train_cfg, corpus, device, report, checkpoint=None, resume
     step = start
     for step in range(start, steps):
         lr = train_cfg.lr * sched(step)
-        for g in opt.param_groups:
-            g["lr"] = lr
+        engine.set_lr(lr)
         x, y = corpus.batch(rng, train_cfg.batch_size, model_cfg.context)
-        with autocast():
-            _, loss = fwd(x.to(device, non_blocking=True), y.to(device, non_blocking=True))
+        loss = engine.forward_backward(x, y)
         last = step == steps - 1
         measure = (step + 1) % eval_every == 0 or last
-        window.append(loss.detach())
+        window.append(loss)
         # On a GPU a host read stalls the launch queue, so the loss is read every 16 steps there (and at
         # every evaluation); on a CPU every step. NaN persists, so a blow-up is caught either way.
         if device.type != "cuda" or measure or step % 16 == 0:
-            loss_v = float(window[-1])
+            loss_v = float(loss)
             if not math.isfinite(loss_v) or loss_v > train_cfg.divergence_factor * initial_loss:
                 status, reason = "diverged", f"train loss {loss_v:.4g} at step {step}"
                 break
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if train_cfg.grad_clip > 0 or measure:
-            gn = torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip or math.inf)
-        before = [w.detach().clone() for w in hidden] if measure else None
-        opt.step()
+        with engine.gathered(hidden):
+            before = [w.detach().clone() for w in hidden] if measure else None
+        gn = engine.step(measure)
         if measure:
-            with torch.no_grad():
+            with torch.no_grad(), engine.gathered(hidden):
                 rel = [float((w - b).norm() / b.norm()) for w, b in zip(hidden, before)]
-                wnorm = math.sqrt(sum(float(w.norm()) ** 2 for w in hidden))
+                wnorm = math.sqrt(sum(float(w.float().norm()) ** 2 for w in hidden))
             windows = train_cfg.final_eval_windows if last else train_cfg.eval_windows
             val = evaluate(model, corpus, windows, device, autocast)
             elapsed = time.perf_counter() - t0
-            tps = (step + 1) * tokens_per_step / elapsed
+            tps = (step + 1 - start) * tokens_per_step / elapsed
             point = {
                 "step": step + 1,
                 "tokens": (step + 1) * tokens_per_step,
@@ -263,12 +240,14 @@ def _train(model_cfg, train_cfg, corpus, device, report, checkpoint=None, resume
                 report(dict(point, done=0.0))
             if checkpoint is not None and not last:
                 # A snapshot, not live references: training goes on mutating the tensors.
-                checkpoint(copy.deepcopy({"step": step + 1, "model": model.state_dict(),
-                                          "optimizer": opt.state_dict(), "data_rng": rng.bit_generator.state,
-                                          "curve": curve}))
+                checkpoint(copy.deepcopy(dict(engine.state_dict(), step=step + 1, data_rng=rng.bit_generator.state,
+                                              curve=curve)))
     wall = time.perf_counter() - t0
     if train_cfg.save_checkpoint and status == "ok":
-        save_checkpoint(train_cfg.save_checkpoint, model, {"tokens": steps * tokens_per_step, "seed": train_cfg.seed})
+        with engine.gathered(list(model.parameters())):
+            if engine.rank == 0:
+                save_checkpoint(train_cfg.save_checkpoint, model,
+                                {"tokens": steps * tokens_per_step, "seed": train_cfg.seed})
     done_steps = (step + 1 if status == "ok" else step) if steps > start else steps
     tokens = done_steps * tokens_per_step
     train_loss = curve[-1].get("train_loss", float("nan")) if curve else float("nan")

@@ -66,6 +66,14 @@ def _bad(mutate):
         (lambda r: r.setdefault("data", {}).update(source="/no/such/corpus.txt"), "data.source: no such file"),
         (lambda r: r.setdefault("target", {}).update(N=1e9), "give both target.N and target.D"),
         (lambda r: r.update(sweep=[1, 2]), "[sweep] must be a table"),
+        (lambda r: r["sweep"].update(workers_per_trial=2), "needs train.engine = 'deepspeed'"),
+        (lambda r: r["sweep"].update(workers_per_trial=0), "sweep.workers_per_trial must be a positive integer"),
+        (lambda r: (r["sweep"].update(workers_per_trial=3), r["train"].update(engine="deepspeed")),
+         "grid.batch_size 8: train.batch_size=8 does not split over 3 workers"),
+        (lambda r: r["train"].update(engine="deepspeed", micro_batch_size=3), "micro_batch_size=3 does not divide"),
+        (lambda r: r["train"].update(zero_stage=2), "needs train.engine = 'deepspeed'"),
+        (lambda r: r["train"].update(engine="deepspeed", zero_stage=4), "train.zero_stage must be 0, 1, 2 or 3"),
+        (lambda r: r["train"].update(engine="deepspeed", zero_stage=2, optimizer="adamh"), "use train.zero_stage = 0"),
     ],
 )
 def test_bad_configs_name_field_value_and_fix(mutate, expected):

@@ -128,3 +128,29 @@ def test_a_resumed_run_ends_exactly_like_an_uninterrupted_one(corpus):
     assert resumed.val_loss == full.val_loss
     assert [p["val_loss"] for p in resumed.curve] == [p["val_loss"] for p in full.curve]
     assert resumed.steps == full.steps and resumed.tokens == full.tokens
+
+
+def test_a_planted_nan_ends_the_run_as_diverged_with_its_curve_kept(corpus, tmp_path):
+    import torch
+
+    from trainers.checkpoint import save_checkpoint
+    from trainers.model import GPT
+
+    m, t = _tiny()
+    model = GPT(m)
+    with torch.no_grad():
+        model.blocks[0].fc.weight[0, 0] = float("nan")
+    save_checkpoint(tmp_path / "nan.pt", model)
+    seen = []
+    cfg = TrainConfig(**dict(vars_of(t), init_checkpoint=str(tmp_path / "nan.pt")))
+    res = train(m, cfg, corpus, report=seen.append)
+    assert res.status == "diverged" and "train loss nan at step 0" in res.reason
+    assert math.isnan(res.val_loss)
+    assert res.curve and res.curve[0]["tokens"] == 0  # what was measured before the blow-up is kept
+    assert seen[-1]["done"] == 1.0 and seen[-1]["diverged"] == 1.0
+
+
+def vars_of(cfg):
+    import dataclasses
+
+    return {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}

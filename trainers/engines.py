@@ -1,0 +1,196 @@
+"""How one optimizer step is taken: the plain torch loop, or DeepSpeed (ZeRO 0-3, data-parallel workers).
+
+Both engines take the same global batch (every worker draws it with the same seeded generator and keeps
+its own rows), split it into micro-batches, accumulate gradients and step. A trial therefore sees the same
+data in the same order whether it runs on one process or on eight, with or without accumulation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import socket
+from typing import Any, Callable, ContextManager
+
+import torch
+
+from trainers.config import TrainConfig
+from trainers.model import GPT
+from trainers.optim import AdamH, hidden_matrices
+
+__all__ = ["DeepSpeedEngine", "TorchEngine", "build_optimizer", "param_groups"]
+
+
+def param_groups(model: GPT, weight_decay: float) -> list[dict]:
+    """Decay matrices only; biases, LayerNorm gains and embeddings are left undecayed (nanoGPT, GPT-3)."""
+    emb = {id(p) for p in model.embedding_parameters()}
+    decay = [p for p in model.parameters() if p.ndim >= 2 and id(p) not in emb]
+    rest = [p for p in model.parameters() if p.ndim < 2 or id(p) in emb]
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": rest, "weight_decay": 0.0},
+    ]
+
+
+def build_optimizer(model: GPT, cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
+    """AdamW (decay on matrices only) or AdamH (hidden matrices on the hyperball, the rest Adam)."""
+    if cfg.optimizer == "adamh":
+        hidden = hidden_matrices(model, skip=model.embedding_parameters())
+        ids = {id(p) for p in hidden}
+        rest = [p for p in model.parameters() if id(p) not in ids]
+        return AdamH([{"params": hidden, "hyperball": True}, {"params": rest}], lr=cfg.lr, betas=cfg.betas)
+    return torch.optim.AdamW(
+        param_groups(model, cfg.weight_decay),
+        lr=cfg.lr,
+        betas=cfg.betas,
+        fused=True,  # one kernel for all tensors; also the fastest path on CPU for small models
+    )
+
+
+class TorchEngine:
+    """The single-process loop: autocast forward, accumulated backward, clip, optimizer step."""
+
+    rank, world = 0, 1
+
+    def __init__(self, model: GPT, cfg: TrainConfig, device: torch.device, autocast: Callable[[], ContextManager]):
+        self.model, self.cfg, self.device, self.autocast = model, cfg, device, autocast
+        self.fwd = torch.compile(model) if cfg.compile else model
+        self.opt = build_optimizer(model, cfg, device)
+        self.micro, self.accum = cfg.micro_batches(1)
+
+    def set_lr(self, lr: float) -> None:
+        for g in self.opt.param_groups:
+            g["lr"] = lr
+
+    def forward_backward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Gradients of the mean loss over the batch; returns that loss (detached)."""
+        self.opt.zero_grad(set_to_none=True)
+        total = None
+        for xm, ym in zip(x.split(self.micro), y.split(self.micro)):
+            with self.autocast():
+                _, loss = self.fwd(xm.to(self.device, non_blocking=True), ym.to(self.device, non_blocking=True))
+            (loss / self.accum if self.accum > 1 else loss).backward()
+            total = loss.detach() if total is None else total + loss.detach()
+        return total / self.accum if self.accum > 1 else total
+
+    def step(self, measure: bool) -> float | torch.Tensor:
+        """Clip and apply the update; the global grad norm when clipping or measuring, else NaN."""
+        gn: float | torch.Tensor = math.nan
+        if self.cfg.grad_clip > 0 or measure:
+            gn = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip or math.inf)
+        self.opt.step()
+        return gn
+
+    def gathered(self, params: list[torch.nn.Parameter]) -> ContextManager:
+        return contextlib.nullcontext()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "optimizer": self.opt.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ensure_process_group(device: torch.device) -> tuple[int, int]:
+    """Join the process group Ray Train (or torchrun) set up, or make a one-process group on loopback.
+
+    Returns:
+        (rank, world size).
+    """
+    import deepspeed
+
+    if not torch.distributed.is_initialized() and "WORLD_SIZE" not in os.environ:
+        os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()), RANK="0", WORLD_SIZE="1",
+                          LOCAL_RANK="0")
+    deepspeed.init_distributed(dist_backend="nccl" if device.type == "cuda" else "gloo", verbose=False)
+    return torch.distributed.get_rank(), torch.distributed.get_world_size()
+
+
+class DeepSpeedEngine:
+    """A DeepSpeed engine over the process group: ZeRO stage from the config, bf16 where the GPU has it,
+    gradient accumulation to the trial's batch. AdamW is DeepSpeed's torch AdamW (no FusedAdam build);
+    AdamH (stage 0 only) is passed in as a client optimizer."""
+
+    def __init__(self, model: GPT, cfg: TrainConfig, device: torch.device):
+        import deepspeed
+
+        self.cfg, self.device = cfg, device
+        self.rank, self.world = ensure_process_group(device)
+        self.micro, self.accum = cfg.micro_batches(self.world)
+        self.bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+        ds_config: dict[str, Any] = {
+            "train_batch_size": cfg.batch_size,
+            "train_micro_batch_size_per_gpu": self.micro,
+            "gradient_accumulation_steps": self.accum,
+            "gradient_clipping": cfg.grad_clip,
+            "zero_optimization": {"stage": cfg.zero_stage},
+            "bf16": {"enabled": self.bf16},
+            "steps_per_print": 2**31 - 1,
+            "wall_clock_breakdown": False,
+        }
+        model = model.to(device)
+        if cfg.optimizer == "adamh":
+            client = build_optimizer(model, cfg, device)
+            engine, *_ = deepspeed.initialize(model=model, optimizer=client, config=ds_config)
+        else:
+            ds_config["optimizer"] = {
+                "type": "AdamW",
+                "params": {"lr": cfg.lr, "betas": list(cfg.betas), "weight_decay": cfg.weight_decay,
+                           "torch_adam": True},
+            }
+            engine, *_ = deepspeed.initialize(
+                model=model, model_parameters=param_groups(model, cfg.weight_decay), config=ds_config
+            )
+        self.engine = engine
+        self.model: GPT = engine.module
+
+    def set_lr(self, lr: float) -> None:
+        for g in self.engine.optimizer.param_groups:
+            g["lr"] = lr
+
+    def local_rows(self, x: torch.Tensor) -> torch.Tensor:
+        per = x.shape[0] // self.world
+        return x[self.rank * per : (self.rank + 1) * per]
+
+    def forward_backward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """This worker's rows of the global batch, in micro-batches; returns the loss averaged over all
+        workers (so every worker takes the same divergence decision)."""
+        x, y = self.local_rows(x), self.local_rows(y)
+        total = torch.zeros((), device=self.device, dtype=torch.float32)
+        micros = list(zip(x.split(self.micro), y.split(self.micro)))
+        for i, (xm, ym) in enumerate(micros):
+            _, loss = self.engine(xm.to(self.device), ym.to(self.device))
+            self.engine.backward(loss)
+            total += loss.detach().float()
+            if i < len(micros) - 1:
+                self.engine.step()  # bookkeeping only: not yet an accumulation boundary
+        total /= self.accum
+        torch.distributed.all_reduce(total)
+        return total / self.world
+
+    def step(self, measure: bool) -> float:
+        gn = None
+        if measure and self.cfg.zero_stage == 0:
+            # Stage 0 keeps no norm; the gradients are already averaged over workers at this point.
+            grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+            gn = float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads])))
+        self.engine.step()
+        if gn is None:
+            gn = self.engine.get_global_grad_norm()
+        return math.nan if gn is None else float(gn)
+
+    def gathered(self, params: list[torch.nn.Parameter]) -> ContextManager:
+        """Full tensors of ``params`` for measuring (ZeRO-3 keeps only a shard on each worker)."""
+        if self.cfg.zero_stage == 3:
+            import deepspeed
+
+            return deepspeed.zero.GatheredParameters(params)
+        return contextlib.nullcontext()

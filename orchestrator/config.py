@@ -373,6 +373,12 @@ def parse_config(raw: dict[str, Any], source: str = "") -> SweepConfig:
 
     if data.source != "pydoc":
         data.source = str(Path(data.source).resolve())  # Ray workers run in their own trial folders
+    if data.tokenizer not in ("byte", "bpe"):
+        if not Path(data.tokenizer).is_file():
+            raise ConfigError(
+                f"data.tokenizer: no such file {data.tokenizer!r}; use 'byte', 'bpe', or a saved tokenizer.json."
+            )
+        data.tokenizer = str(Path(data.tokenizer).resolve())
     model = dict(sections["model"])
     model_keys = [k for k in _fields(ModelConfig) if k != "d_model"]
     _check_keys("[model]", model, model_keys)
@@ -445,6 +451,12 @@ def parse_config(raw: dict[str, Any], source: str = "") -> SweepConfig:
                 f"({min(grid.batch_size)} x {m.context} tokens); raise tokens."
             )
         keys.append(cfg.scale_key(s))
+    vocab = int(model.get("vocab_size", 256))
+    if data.tokenizer == "bpe" and vocab < data.bpe_vocab_size:
+        raise ConfigError(
+            f"model.vocab_size={vocab} is smaller than data.bpe_vocab_size={data.bpe_vocab_size}; "
+            f"set model.vocab_size = {data.bpe_vocab_size}."
+        )
     workers = sweep.workers_per_trial
     if workers > 1 and train.get("engine", "torch") != "deepspeed":
         raise ConfigError(

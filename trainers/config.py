@@ -222,6 +222,11 @@ class DataConfig:
     """text (byte-level tokens), or uint16 / uint32 for pre-tokenized shards (memory-mapped)."""
     val_frac: float = 0.05
     """Held-out fraction, taken from the end of the corpus (of the last shard, for shards)."""
+    tokenizer: str = "byte"
+    """For text: 'byte' (UTF-8 bytes, 256 ids), 'bpe' (a byte-level BPE of bpe_vocab_size tokens trained
+    offline on the training split), or a path to a saved Hugging Face tokenizer.json."""
+    bpe_vocab_size: int = 1024
+    """Vocabulary of the trained BPE (model.vocab_size must be at least this)."""
 
     def __post_init__(self) -> None:
         if self.format not in ("text", "uint16", "uint32"):
@@ -230,3 +235,16 @@ class DataConfig:
             raise ValueError("data.format uint16/uint32 needs data.source = a token file or folder of *.bin shards.")
         if not 0.0 < self.val_frac < 0.5:
             raise ValueError(f"data.val_frac must be in (0, 0.5), got {self.val_frac!r}.")
+        if self.tokenizer != "byte" and self.format != "text":
+            raise ValueError(
+                f"data.tokenizer={self.tokenizer!r} applies to text; data.format={self.format!r} shards are "
+                "already tokenized, so leave data.tokenizer at 'byte'."
+            )
+        if not self.tokenizer:
+            raise ValueError("data.tokenizer is empty; use 'byte', 'bpe', or a path to a tokenizer.json.")
+        if isinstance(self.bpe_vocab_size, bool) or not isinstance(self.bpe_vocab_size, int) \
+                or not 257 <= self.bpe_vocab_size <= 2**20:
+            raise ValueError(
+                f"data.bpe_vocab_size must be an integer in [257, 1048576] (above the 256 byte symbols), "
+                f"got {self.bpe_vocab_size!r}."
+            )

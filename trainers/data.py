@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from trainers.config import DataConfig
+from trainers.tokenizer import encode
 
 __all__ = ["Corpus", "load_corpus"]
 
@@ -100,13 +101,19 @@ def load_corpus(cfg: DataConfig) -> Corpus:
                 f"data.source: no such file or folder {cfg.source!r}; give UTF-8 text or 'pydoc'."
             )
         text = _read_text(path)
-    ids = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
-    n_val = int(ids.size * cfg.val_frac)
-    if ids.size < 4096 or n_val < 512:
+    n_bytes = len(text.encode("utf-8"))
+    if n_bytes < 4096 or n_bytes * cfg.val_frac < 512:
         raise ValueError(
-            f"data.source {cfg.source!r} has {ids.size} bytes; need at least 4096 with 512 held out."
+            f"data.source {cfg.source!r} has {n_bytes} bytes; need at least 4096 with 512 held out."
         )
-    return Corpus(train=(ids[:-n_val],), val=ids[-n_val:])
+    if cfg.tokenizer == "byte":
+        ids = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+        n_val = int(ids.size * cfg.val_frac)
+        return Corpus(train=(ids[:-n_val],), val=ids[-n_val:])
+    # The split is made on the text, before tokenizing, so a trained tokenizer never sees held-out text.
+    cut = len(text) - int(len(text) * cfg.val_frac)
+    train, val, vocab = encode(text[:cut], text[cut:], cfg.tokenizer, cfg.bpe_vocab_size)
+    return Corpus(train=(train,), val=val, vocab_size=vocab)
 
 
 def _load_shards(cfg: DataConfig) -> Corpus:

@@ -154,3 +154,30 @@ def vars_of(cfg):
     import dataclasses
 
     return {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
+
+
+def test_bpe_is_trained_offline_on_the_training_split_only(tmp_path):
+    text = load_corpus(DataConfig())  # bytes, for the comparison
+    bpe = load_corpus(DataConfig(tokenizer="bpe", bpe_vocab_size=512))
+    again = load_corpus(DataConfig(tokenizer="bpe", bpe_vocab_size=512))
+    assert bpe.vocab_size == 512 and bpe.train[0].dtype == np.uint16
+    assert np.array_equal(bpe.train[0], again.train[0])  # deterministic: every trial sees the same tokens
+    assert bpe.train[0].size < 0.6 * text.train[0].size  # merges compress the text
+    assert int(bpe.train[0].max()) >= 400  # merged tokens are used
+    # Held-out text was not seen in training: a tokenizer trained on the held-out half merges it better.
+    from trainers.tokenizer import train_bpe
+
+    tok = train_bpe(_held_out_text(), 512)
+    assert len(tok.encode(_held_out_text()).ids) < bpe.val.size
+    m = ModelConfig(d_model=32, n_layer=1, context=32, vocab_size=512)
+    res = train(m, TrainConfig(lr=2**-6, batch_size=8, tokens=8 * 32 * 30, eval_windows=8), bpe)
+    assert res.status == "ok" and res.val_loss < math.log(512) - 0.5  # learning, in 30 steps
+    with pytest.raises(ValueError, match="raise model.vocab_size"):
+        train(ModelConfig(d_model=32, n_layer=1, context=32), TrainConfig(lr=1e-3, batch_size=8, tokens=512), bpe)
+
+
+def _held_out_text() -> str:
+    from trainers.data import _pydoc_text
+
+    text = _pydoc_text()
+    return text[len(text) - int(len(text) * 0.05):]

@@ -25,16 +25,52 @@ def _cmd_run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     if args.address is not None:
         cfg.ray.address = args.address
-    from orchestrator.summary import format_summary
     from orchestrator.tune_runner import run_sweep
 
-    out = run_sweep(cfg)
+    return _finish_sweep(cfg, lambda: run_sweep(cfg))
+
+
+def _finish_sweep(cfg: Any, run: Any) -> int:
+    from orchestrator.summary import format_summary
+    from orchestrator.tracking import TrackingUnavailable
+
+    try:
+        out = run()
+    except TrackingUnavailable as e:
+        print(f"lawsweep: {e}", file=sys.stderr)
+        return 1
     print(format_summary(out.summary))
     print()
     print(f"wall time {out.wall_s:.0f} s; sweep table {out.table_path}")
     print(f"MLflow: parent run {out.parent_run_id} in experiment {cfg.tracking.experiment!r} at {cfg.tracking.uri}")
     print(f"        view with: mlflow ui --backend-store-uri {cfg.tracking.uri}")
     return 0 if out.summary.fit.scales else 1
+
+
+def _cmd_resume(args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    from orchestrator.config import load_config
+    from orchestrator.tune_runner import STATE_FILE, run_sweep
+
+    d = Path(args.sweep).resolve()
+    state_file = d / STATE_FILE
+    if not state_file.is_file():
+        raise UsageError(
+            f"resume: {str(d)!r} holds no {STATE_FILE}; give the results folder `lawsweep run` printed "
+            "(lawsweep_results/NAME-STAMP)."
+        )
+    try:
+        state = json.loads(state_file.read_text())
+        cwd, parent = state["cwd"], state["parent_run_id"]
+    except (ValueError, KeyError) as e:
+        raise UsageError(f"resume: {str(state_file)!r} is damaged ({e}); the sweep table sweep.csv is intact.") from None
+    os.chdir(cwd)  # relative paths in the config mean what they meant when the sweep started
+    cfg = load_config(str(d / state.get("config", "config.toml")))
+    cfg.ray.address = args.address if args.address is not None else state.get("ray_address", "")
+    print(f"resuming {d} (MLflow parent run {parent})")
+    return _finish_sweep(cfg, lambda: run_sweep(cfg, resume_dir=d))
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
@@ -306,11 +342,10 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("sweep", nargs="?")
     rp.set_defaults(func=_cmd_not_yet("report", "Until it lands, `lawsweep fit TABLE` prints the fitted laws."))
 
-    rs = sub.add_parser("resume", help="(not implemented yet) continue an interrupted sweep")
-    rs.add_argument("sweep", nargs="?")
-    rs.set_defaults(
-        func=_cmd_not_yet("resume", "Completed trials of an interrupted sweep are kept in its sweep.csv and in MLflow.")
-    )
+    rs = sub.add_parser("resume", help="continue an interrupted sweep from its results folder")
+    rs.add_argument("sweep", metavar="RESULTS_DIR", help="the folder `lawsweep run` printed (holds sweep.json)")
+    rs.add_argument("--address", default=None, help="Ray cluster to join (default: as the sweep was started)")
+    rs.set_defaults(func=_cmd_resume)
     return p
 
 

@@ -69,6 +69,12 @@ class SweepSection:
     """Stop a trial whose validation loss rises above this multiple of its best so far (laws.divergence)."""
     max_retries: int = 1
     """Times a crashed trial is retried (from its last checkpoint) before it is recorded as failed."""
+    trial_timeout_s: float = 0.0
+    """Wall seconds a trial may run (a hung one included) before it is ended and recorded as 'timeout';
+    0 = no limit."""
+    resources_per_trial: dict[str, float] = field(default_factory=dict)
+    """Custom Ray resources each trial needs, e.g. {proxy_slot = 1}: trials go only to nodes that
+    advertise them (ray start --resources)."""
     replay: str = ""
     """A recorded sweep table to serve results from instead of training (the replay runner): the same
     policies, Tune and MLflow path, no compute. Every grid point must be in the table."""
@@ -103,6 +109,24 @@ class SweepSection:
         if isinstance(self.workers_per_trial, bool) or not isinstance(self.workers_per_trial, int) \
                 or self.workers_per_trial < 1:
             raise ConfigError(f"sweep.workers_per_trial must be a positive integer, got {self.workers_per_trial!r}.")
+        if isinstance(self.trial_timeout_s, bool) or not isinstance(self.trial_timeout_s, (int, float)) \
+                or self.trial_timeout_s < 0 or not math.isfinite(self.trial_timeout_s):
+            raise ConfigError(
+                f"sweep.trial_timeout_s must be a number of seconds >= 0 (0 = no limit), got {self.trial_timeout_s!r}."
+            )
+        if not isinstance(self.resources_per_trial, dict) or not all(
+            isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+            for k, v in self.resources_per_trial.items()
+        ):
+            raise ConfigError(
+                f"sweep.resources_per_trial must be a table of resource name = positive amount, got "
+                f"{self.resources_per_trial!r}; e.g. resources_per_trial = {{proxy_slot = 1}}."
+            )
+        if {k.lower() for k in self.resources_per_trial} & {"cpu", "gpu", "memory"}:
+            raise ConfigError(
+                "sweep.resources_per_trial is for custom resources; set CPUs and GPUs with sweep.cpus_per_trial "
+                "and sweep.gpus_per_trial."
+            )
         if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) or self.max_retries < 0:
             raise ConfigError(f"sweep.max_retries must be an integer >= 0, got {self.max_retries!r}.")
         if self.scheduler not in ("fifo", "asha"):
@@ -191,12 +215,17 @@ class TrackingConfig:
     """MLflow tracking URI (sqlite file in the working directory by default, or http://host:port)."""
     experiment: str = "lawsweep"
     """MLflow experiment the sweep's runs go to."""
+    retry_s: float = 600.0
+    """How long the driver keeps retrying an unreachable tracking server at the end of a sweep. Records
+    wait in a spool file in the results folder meanwhile, so none is lost either way."""
 
     def __post_init__(self) -> None:
         if not self.uri:
             raise ConfigError("tracking.uri is empty; use 'sqlite:///mlflow.db' or an http:// server.")
         if not self.experiment:
             raise ConfigError("tracking.experiment is empty; name the MLflow experiment.")
+        if isinstance(self.retry_s, bool) or not isinstance(self.retry_s, (int, float)) or self.retry_s < 0:
+            raise ConfigError(f"tracking.retry_s must be a number of seconds >= 0, got {self.retry_s!r}.")
 
 
 @dataclass(kw_only=True, slots=True)

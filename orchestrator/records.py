@@ -124,9 +124,9 @@ def clean_table(df: pd.DataFrame, warn) -> pd.DataFrame:
              "N, D, lr or batch_tokens")
     out = out[~bad].copy()
     out["status"] = out["status"].astype(str)
-    odd = ~out["status"].isin(["ok", "diverged", "failed", "stopped"])
+    odd = ~out["status"].isin(["ok", "diverged", "failed", "stopped", "timeout"])
     if odd.any():
-        warn(f"{int(odd.sum())} rows have an unknown status (not ok/diverged/failed/stopped); they are treated "
+        warn(f"{int(odd.sum())} rows have an unknown status (not ok/diverged/failed/stopped/timeout); they are treated "
              "as failed")
         out.loc[odd, "status"] = "failed"
     return out

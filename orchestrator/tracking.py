@@ -6,10 +6,16 @@ in the driver process, so a sqlite store sees one writer.
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import sys
+import time
+from collections import deque
+from pathlib import Path
 from typing import Any, Protocol
 
-__all__ = ["MlflowTracker", "Tracker"]
+__all__ = ["MlflowTracker", "Tracker", "TrackingUnavailable"]
 
 
 class Tracker(Protocol):
@@ -30,89 +36,257 @@ def _finite(metrics: dict[str, float]) -> dict[str, float]:
 
 
 class MlflowTracker:
-    """Records a sweep in MLflow.
+    """Records a sweep in MLflow, and survives a tracking server that goes away for a while.
+
+    Every write is an operation in a queue, sent in order. When the server cannot be reached the queue
+    waits (retried with backoff at every later write, and for up to ``retry_s`` at the end of the sweep)
+    and is mirrored to a spool file, so a driver that dies meanwhile loses nothing: ``attach_sweep`` (used by
+    ``lawsweep resume``) sends the spool first.
 
     Args:
         uri: Tracking URI, e.g. ``sqlite:///mlflow.db`` or ``http://127.0.0.1:5000``.
         experiment: Experiment name (created if missing).
+        spool: Where unsent operations are kept while the server is unreachable.
+        retry_s: How long ``end_sweep`` keeps trying to deliver them.
     """
 
-    def __init__(self, uri: str, experiment: str) -> None:
-        import mlflow
+    def __init__(self, uri: str, experiment: str, spool: str | Path | None = None, retry_s: float = 600.0) -> None:
+        if uri.startswith(("http://", "https://")):
+            # Fail fast and let the queue retry: MLflow's own retries would stall the driver for minutes.
+            os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+            os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
         from mlflow.tracking import MlflowClient
 
-        self._mlflow = mlflow
         self.client = MlflowClient(tracking_uri=uri)
         self.uri = uri
+        self.spool = Path(spool) if spool else None
+        self.retry_s = retry_s
         exp = self.client.get_experiment_by_name(experiment)
         self.experiment_id = exp.experiment_id if exp else self.client.create_experiment(experiment)
         self.parent_id = ""
-        self._runs: dict[str, str] = {}
+        self._runs: dict[str, str] = {}  # trial id -> MLflow run id, as runs get created
+        self._open: set[str] = set()  # trials started and not yet ended
+        self._queue: deque[list] = deque()
+        self._next_try = 0.0
+        self._backoff = 1.0
+        self.unreachable_since: float | None = None
 
+    # -- the queue ----------------------------------------------------------------------------------------
+    def _put(self, *op: Any) -> None:
+        self._queue.append(list(op))
+        self.flush()
+
+    def flush(self, force: bool = False) -> bool:
+        """Send queued operations in order; False when some wait because the server is unreachable."""
+        if not self._queue:
+            return True
+        if not force and time.monotonic() < self._next_try:
+            self._save_spool()
+            return False
+        while self._queue:
+            op = self._queue[0]
+            try:
+                self._apply(op)
+            except Exception as e:  # noqa: BLE001 - classified below
+                if _transient(e):
+                    if self.unreachable_since is None:
+                        self.unreachable_since = time.monotonic()
+                        print(f"lawsweep: tracking server {self.uri} unreachable ({type(e).__name__}); "
+                              f"buffering records in {self.spool or 'memory'} and retrying", file=sys.stderr)
+                    self._next_try = time.monotonic() + self._backoff
+                    self._backoff = min(self._backoff * 2, 30.0)
+                    self._save_spool()
+                    return False
+                print(f"lawsweep: MLflow rejected {op[0]} ({e}); kept in {self._rejected_path()}", file=sys.stderr)
+                with open(self._rejected_path(), "a") as f:
+                    f.write(json.dumps({"op": op, "error": str(e)}) + "\n")
+            self._queue.popleft()
+        if self.unreachable_since is not None:
+            print(f"lawsweep: tracking server {self.uri} reachable again; buffered records delivered", file=sys.stderr)
+        self.unreachable_since, self._backoff = None, 1.0
+        self._save_spool()
+        return True
+
+    def _rejected_path(self) -> Path:
+        return (self.spool.parent if self.spool else Path(".")) / "mlflow_rejected.jsonl"
+
+    def _save_spool(self) -> None:
+        if self.spool is None:
+            return
+        if not self._queue:
+            self.spool.unlink(missing_ok=True)
+            return
+        tmp = self.spool.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"parent_id": self.parent_id, "runs": self._runs, "ops": list(self._queue)}))
+        tmp.replace(self.spool)
+
+    def _apply(self, op: list) -> None:
+        from mlflow.entities import Metric
+
+        kind = op[0]
+        if kind == "start_trial":
+            _, trial_id, name, params = op
+            if trial_id not in self._runs:  # a retry after a lost reply must not make a second run
+                run = self.client.create_run(
+                    self.experiment_id,
+                    run_name=name,
+                    tags={"mlflow.parentRunId": self.parent_id, "lawsweep.kind": "trial",
+                          "lawsweep.trial_id": trial_id},
+                )
+                self._runs[trial_id] = run.info.run_id
+            self._log_params(self._runs[trial_id], params)
+        elif kind == "metrics":
+            _, run_key, rows = op
+            batch = [Metric(k, v, ts, step) for k, v, ts, step in rows]
+            for i in range(0, len(batch), 1000):
+                self.client.log_batch(self._run_id(run_key), metrics=batch[i : i + 1000])
+        elif kind == "params":
+            self._log_params(self._run_id(op[1]), op[2])
+        elif kind == "end_trial":
+            _, trial_id, status = op
+            run_id = self._runs[trial_id]
+            self.client.set_tag(run_id, "lawsweep.status", status)
+            self.client.set_terminated(run_id, status="FINISHED" if status in ("ok", "diverged") else "FAILED")
+        elif kind == "artifact":
+            self.client.log_artifact(self.parent_id, op[1])
+        elif kind == "end_sweep":
+            self.client.set_terminated(self.parent_id, status=op[1])
+        else:
+            raise ValueError(f"unknown tracking operation {kind!r}")
+
+    def _run_id(self, key: str) -> str:
+        return self.parent_id if key == "" else self._runs[key]
+
+    # -- the Tracker interface ----------------------------------------------------------------------------
     def start_sweep(self, name: str, params: dict[str, Any], tags: dict[str, str]) -> str:
         run = self.client.create_run(
             self.experiment_id, run_name=name, tags={"lawsweep.kind": "sweep", **tags}
         )
         self.parent_id = run.info.run_id
-        self._log_params(self.parent_id, params)
+        self._put("params", "", _str_params(params))
         return self.parent_id
 
+    def attach_sweep(self, parent_id: str, finished: dict[str, str]) -> tuple[int, int]:
+        """Continue recording into an interrupted sweep's parent run (``lawsweep resume``).
+
+        Delivers what the spool kept, closes the runs of trials the sweep table holds as finished, and
+        deletes the runs of trials that never finished (their points run again), so no trial is recorded
+        twice.
+
+        Args:
+            finished: trial id -> status of every trial in the sweep table.
+
+        Returns:
+            (trial runs kept, unfinished runs replaced).
+        """
+        self.parent_id = parent_id
+        if self.spool is not None and self.spool.is_file():
+            saved = json.loads(self.spool.read_text())
+            self._runs.update(saved.get("runs", {}))
+            self._queue.extend(saved.get("ops", []))
+            self.flush(force=True)
+            self._drain()
+        self.client.update_run(parent_id, status="RUNNING")
+        kept = replaced = 0
+        page = self.client.search_runs([self.experiment_id], f"tags.`mlflow.parentRunId` = '{parent_id}'",
+                                       max_results=10000)
+        for run in page:
+            tags = run.data.tags
+            tid = tags.get("lawsweep.trial_id", "")
+            if "lawsweep.status" in tags:
+                kept += 1
+            elif tid in finished:
+                self._runs[tid] = run.info.run_id
+                self._put("end_trial", tid, finished[tid])
+                kept += 1
+            else:
+                self.client.delete_run(run.info.run_id)
+                replaced += 1
+        return kept, replaced
+
     def start_trial(self, trial_id: str, name: str, params: dict[str, Any]) -> None:
-        run = self.client.create_run(
-            self.experiment_id,
-            run_name=name,
-            tags={
-                "mlflow.parentRunId": self.parent_id,
-                "lawsweep.kind": "trial",
-                "lawsweep.trial_id": trial_id,
-            },
-        )
-        self._runs[trial_id] = run.info.run_id
-        self._log_params(run.info.run_id, params)
+        self._open.add(trial_id)
+        self._put("start_trial", trial_id, name, _str_params(params))
 
     def log_metrics(self, trial_id: str, metrics: dict[str, float], step: int) -> None:
-        from mlflow.entities import Metric
-
-        run_id = self._runs[trial_id]
         ts = _now_ms()
-        batch = [Metric(k, v, ts, step) for k, v in _finite(metrics).items()]
-        if batch:
-            self.client.log_batch(run_id, metrics=batch)
+        rows = [[k, v, ts, step] for k, v in _finite(metrics).items()]
+        if rows:
+            self._put("metrics", trial_id, rows)
 
     def end_trial(self, trial_id: str, status: str, metrics: dict[str, float]) -> None:
-        run_id = self._runs.pop(trial_id)
-        from mlflow.entities import Metric
-
+        self._open.discard(trial_id)
         ts = _now_ms()
-        batch = [Metric(f"final_{k}", v, ts, 0) for k, v in _finite(metrics).items()]
-        if batch:
-            self.client.log_batch(run_id, metrics=batch)
-        self.client.set_tag(run_id, "lawsweep.status", status)
-        self.client.set_terminated(run_id, status="FINISHED" if status in ("ok", "diverged") else "FAILED")
+        rows = [[f"final_{k}", v, ts, 0] for k, v in _finite(metrics).items()]
+        if rows:
+            self._put("metrics", trial_id, rows)
+        self._put("end_trial", trial_id, status)
 
     def log_sweep(self, metrics: dict[str, float], params: dict[str, Any]) -> None:
-        from mlflow.entities import Metric
-
         ts = _now_ms()
-        batch = [Metric(k, v, ts, 0) for k, v in _finite(metrics).items()]
-        if batch:
-            self.client.log_batch(self.parent_id, metrics=batch)
-        self._log_params(self.parent_id, params)
+        rows = [[k, v, ts, 0] for k, v in _finite(metrics).items()]
+        if rows:
+            self._put("metrics", "", rows)
+        self._put("params", "", _str_params(params))
 
     def log_artifact(self, path: str) -> None:
-        self.client.log_artifact(self.parent_id, path)
+        self._put("artifact", str(path))
 
     def end_sweep(self, status: str) -> None:
-        for trial_id in list(self._runs):
-            self.end_trial(trial_id, "failed", {})
-        self.client.set_terminated(self.parent_id, status=status)
+        """Close open trials and the parent run, then deliver everything queued (retrying up to retry_s).
 
-    def _log_params(self, run_id: str, params: dict[str, Any]) -> None:
+        Raises:
+            TrackingUnavailable: when records are still undelivered after retry_s (they stay in the spool).
+        """
+        for trial_id in list(self._open):
+            self.end_trial(trial_id, "failed", {})
+        self._put("end_sweep", status)
+        if not self._drain():
+            raise TrackingUnavailable(
+                f"tracking server {self.uri} unreachable for {self.retry_s:g} s; {len(self._queue)} records wait "
+                f"in {self.spool}. Nothing is lost: `lawsweep resume {self.spool.parent if self.spool else '.'}` "
+                "delivers them once the server is back."
+            )
+
+    def _drain(self) -> bool:
+        deadline = time.monotonic() + self.retry_s
+        while not self.flush(force=True):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(min(self._backoff, max(0.1, deadline - time.monotonic())))
+        return True
+
+    def _log_params(self, run_id: str, params: dict[str, str]) -> None:
         from mlflow.entities import Param
 
-        items = [Param(k, str(v)[:6000]) for k, v in params.items()]
+        items = [Param(k, v) for k, v in params.items()]
         for i in range(0, len(items), 100):
             self.client.log_batch(run_id, params=items[i : i + 100])
+
+
+class TrackingUnavailable(RuntimeError):
+    """The tracking server stayed unreachable; the records wait in the spool file."""
+
+
+def _str_params(params: dict[str, Any]) -> dict[str, str]:
+    return {k: str(v)[:6000] for k, v in params.items()}
+
+
+def _transient(e: Exception) -> bool:
+    """Whether a failed MLflow call is worth retrying (the server or the network, not the request)."""
+    if isinstance(e, (ConnectionError, TimeoutError, OSError)):
+        return True
+    try:
+        import requests
+
+        if isinstance(e, (requests.ConnectionError, requests.Timeout)):
+            return True
+    except ImportError:  # pragma: no cover - mlflow depends on requests
+        pass
+    text = str(e)
+    return any(s in text for s in ("Max retries exceeded", "Connection refused", "Failed to establish",
+                                   "Read timed out", "RemoteDisconnected", "database is locked",
+                                   "503", "502", "504"))
 
 
 def _now_ms() -> int:

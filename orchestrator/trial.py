@@ -16,12 +16,82 @@ def run_trial(config: dict[str, Any]) -> None:
     """
     from ray import tune
 
-    if config.get("replay"):
-        replay_trial(config, tune.report)
+    marker = _timeout_marker(config, tune.get_context().get_trial_id())
+    if marker is not None and marker.exists():
+        # This trial already ran past its time limit; a retry would only hang again.
+        raise TimeoutError(f"trial ran past sweep.trial_timeout_s={config['timeout_s']:g} s")
+    with _Watchdog(config.get("timeout_s", 0), marker):
+        _failpoint(config)
+        if config.get("replay"):
+            replay_trial(config, tune.report)
+        elif config.get("workers"):
+            run_multi_worker_trial(config)
+        else:
+            _run_single(config)
+
+
+def _failpoint(config: dict[str, Any]) -> None:
+    """Fault injection for the reliability tests (like etcd's failpoints): LAWSWEEP_FAILPOINTS is a JSON map
+    from a trial's LR (as written in the grid) to 'raise' or 'hang'. Unset, it does nothing."""
+    import json
+    import os
+    import time
+
+    spec = os.environ.get("LAWSWEEP_FAILPOINTS")
+    if not spec:
         return
-    if config.get("workers"):
-        run_multi_worker_trial(config)
-        return
+    action = json.loads(spec).get(repr(float(config["train"]["lr"])))
+    if action == "raise":
+        raise RuntimeError(f"failpoint: trial with lr={config['train']['lr']} raises")
+    if action == "hang":
+        while True:
+            time.sleep(3600)
+
+
+def _timeout_marker(config: dict[str, Any], trial_id: str) -> Any:
+    from pathlib import Path
+
+    if not config.get("timeout_s") or not config.get("results_dir"):
+        return None
+    return Path(config["results_dir"]) / "timeouts" / trial_id
+
+
+class _Watchdog:
+    """Ends the trial's process when it runs past its time limit, hung or not.
+
+    A hung trial reports nothing, so nothing in Tune would ever stop it; this thread leaves a marker (so the
+    driver records the trial as 'timeout' and a retry gives up at once) and exits the worker process, which
+    Tune sees as a failed trial while the sweep goes on.
+    """
+
+    def __init__(self, timeout_s: float, marker: Any) -> None:
+        import threading
+
+        self.timeout_s, self.marker = timeout_s, marker
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True, name="lawsweep-trial-watchdog")
+
+    def _watch(self) -> None:
+        import os
+
+        if self._done.wait(self.timeout_s):
+            return
+        self.marker.parent.mkdir(parents=True, exist_ok=True)
+        self.marker.write_text(f"{self.timeout_s}\n")
+        os._exit(124)
+
+    def __enter__(self) -> "_Watchdog":
+        if self.timeout_s and self.marker is not None:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._done.set()
+
+
+def _run_single(config: dict[str, Any]) -> None:
+    from ray import tune
+
     from trainers import train
 
     model, train_cfg, corpus = _build(config)
@@ -53,6 +123,14 @@ def run_trial(config: dict[str, Any]) -> None:
 
         with ckpt.as_directory() as d:
             resume = torch.load(f"{d}/state.pt", weights_only=False)
+    elif config.get("resume_from"):
+        # A resumed sweep: this point was running when the driver died. Continue from its last checkpoint
+        # and hand its curve so far to the new trial's record.
+        import torch
+
+        resume = torch.load(f"{config['resume_from']}/state.pt", weights_only=False)
+        for point in resume["curve"]:
+            tune.report(dict(point, done=0.0, N=n))
     result = train(model, train_cfg, corpus, report=report, checkpoint=checkpoint, resume=resume)
     if result.status == "failed":
         raise RuntimeError(result.reason)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -94,14 +95,17 @@ class SweepCallback(tune.Callback):
         table_path: Path,
         total: int,
         echo: Callable[[str], None] = print,
+        records: list[TrialRecord] | None = None,
     ) -> None:
         self.tracker = tracker
         self.table_path = table_path
         self.total = total
         self.echo = echo
-        self.records: list[TrialRecord] = []
+        self.records: list[TrialRecord] = list(records or [])
         #: Trials the divergence stopper ended (shared with it).
         self.diverged_ids: set[str] = set()
+        #: Trials that ran past sweep.trial_timeout_s (their watchdog left a marker).
+        self.timed_out: set[str] = set()
         self._curves: dict[str, list[tuple[float, float]]] = {}
         self._best: dict[str, tuple[float, float, int]] = {}
         self._t0 = time.monotonic()
@@ -148,7 +152,8 @@ class SweepCallback(tune.Callback):
         self._finish(trial, status, res)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._finish(trial, "failed", trial.last_result or {})
+        marker = Path(self.table_path).parent / "timeouts" / trial.trial_id
+        self._finish(trial, "timeout" if marker.exists() else "failed", trial.last_result or {})
 
     def _finish(self, trial: Any, status: str, res: dict) -> None:
         c = trial.config
@@ -233,31 +238,82 @@ class SweepOutcome:
     wall_s: float
 
 
-def run_sweep(cfg: SweepConfig, *, echo: Callable[[str], None] = print) -> SweepOutcome:
-    """Run a whole sweep on Ray Tune, record it in MLflow, and fit the laws at the end."""
+STATE_FILE = "sweep.json"
+
+
+def run_sweep(cfg: SweepConfig, *, echo: Callable[[str], None] = print,
+              resume_dir: Path | None = None) -> SweepOutcome:
+    """Run a whole sweep on Ray Tune, record it in MLflow, and fit the laws at the end.
+
+    With ``resume_dir`` (a results folder of an interrupted sweep) the sweep continues where it stopped:
+    the trials in its sweep table are kept and told to the policy (so the law state is rebuilt from what
+    was recorded), the MLflow parent run is reused, child runs of trials that never finished are replaced,
+    and a trial that was running resumes from its last checkpoint.
+    """
     t0 = time.monotonic()
     grids = cfg.grids()
     policy = make_policy(cfg.sweep.policy, grids, tuple(cfg.sweep.seeds), trials_per_scale=cfg.sweep.trials_per_scale)
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    results_dir = (Path(cfg.sweep.results_dir) / f"{cfg.sweep.name}-{stamp}").resolve()
-    results_dir.mkdir(parents=True, exist_ok=True)
+    prior: list[TrialRecord] = []
+    resume_points: dict[tuple, str] = {}
+    if resume_dir is None:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        results_dir = (Path(cfg.sweep.results_dir) / f"{cfg.sweep.name}-{stamp}").resolve()
+        results_dir.mkdir(parents=True, exist_ok=True)
+        tune_name = "tune"
+    else:
+        results_dir = resume_dir.resolve()
+        prior = read_records(results_dir / "sweep.csv")
+        for r in prior:
+            ok = r.status == "ok" and math.isfinite(r.loss)
+            status = "ok" if ok else ("diverged" if r.status == "diverged" else "failed")
+            policy.observe(Observation(Proposal(r.scale, r.lr, r.batch_size, r.seed), r.loss if ok else math.nan,
+                                       status))
+        done = {(r.scale, r.lr, r.batch_size, r.seed) for r in prior}
+        resume_points = {k: v for k, v in last_checkpoints(results_dir).items() if k not in done}
+        tune_name = f"tune-resume-{sum(1 for _ in results_dir.glob('tune*'))}"
     table_path = results_dir / "sweep.csv"
 
-    tracker = MlflowTracker(cfg.tracking.uri, cfg.tracking.experiment)
-    parent = tracker.start_sweep(
-        cfg.sweep.name,
-        params={
-            "config": cfg.source,
-            "policy": cfg.sweep.policy,
-            "scales": ",".join(g.scale.key for g in grids),
-            "trials_planned": policy.budget,
-            "results_dir": str(results_dir),
-        },
-        tags={"lawsweep.results_dir": str(results_dir)},
-    )
-    echo(f"sweep {cfg.sweep.name!r}: {policy.budget} trials over {len(grids)} scales; MLflow run {parent} at {cfg.tracking.uri}")
-    callback = SweepCallback(tracker, table_path, policy.budget, echo)
-    searcher = PolicySearcher(policy, lambda p: cfg.trial_config(p.scale, p.lr, p.batch_size, p.seed))
+    tracker = MlflowTracker(cfg.tracking.uri, cfg.tracking.experiment, spool=results_dir / "mlflow_spool.jsonl",
+                            retry_s=cfg.tracking.retry_s)
+    if resume_dir is None:
+        parent = tracker.start_sweep(
+            cfg.sweep.name,
+            params={
+                "config": cfg.source,
+                "policy": cfg.sweep.policy,
+                "scales": ",".join(g.scale.key for g in grids),
+                "trials_planned": policy.budget,
+                "results_dir": str(results_dir),
+            },
+            tags={"lawsweep.results_dir": str(results_dir)},
+        )
+        (results_dir / "config.toml").write_text(Path(cfg.source).read_text(encoding="utf-8"), encoding="utf-8")
+        (results_dir / STATE_FILE).write_text(json.dumps({
+            "parent_run_id": parent, "tracking_uri": cfg.tracking.uri, "experiment": cfg.tracking.experiment,
+            "config": "config.toml", "cwd": str(Path.cwd()), "ray_address": cfg.ray.address,
+        }, indent=2))
+        echo(f"sweep {cfg.sweep.name!r}: {policy.budget} trials over {len(grids)} scales; MLflow run {parent} at "
+             f"{cfg.tracking.uri}")
+        echo(f"results in {results_dir} (if interrupted: lawsweep resume {results_dir})")
+    else:
+        parent = json.loads((results_dir / STATE_FILE).read_text())["parent_run_id"]
+        kept, replaced = tracker.attach_sweep(parent, {r.trial_id: r.status for r in prior})
+        echo(f"resuming sweep {cfg.sweep.name!r} in {results_dir}: {len(prior)} of {policy.budget} trials recorded, "
+             f"{len(resume_points)} resume from checkpoints; MLflow run {parent} ({kept} trial runs kept, "
+             f"{replaced} unfinished replaced)")
+    callback = SweepCallback(tracker, table_path, policy.budget, echo, records=prior)
+
+    def materialize(p: Proposal) -> dict[str, Any]:
+        out = cfg.trial_config(p.scale, p.lr, p.batch_size, p.seed)
+        out["results_dir"] = str(results_dir)
+        if cfg.sweep.trial_timeout_s:
+            out["timeout_s"] = cfg.sweep.trial_timeout_s
+        ck = resume_points.get((p.scale, p.lr, p.batch_size, p.seed))
+        if ck:
+            out["resume_from"] = ck
+        return out
+
+    searcher = PolicySearcher(policy, materialize)
     searcher.diverged_ids = callback.diverged_ids  # one set: the stopper writes, both read
     stopper = DivergenceStopper(callback.diverged_ids, spike_factor=cfg.sweep.divergence_spike)
     scheduler = None
@@ -268,34 +324,40 @@ def run_sweep(cfg: SweepConfig, *, echo: Callable[[str], None] = print) -> Sweep
         scheduler = ASHAScheduler(time_attr="tokens", metric="val_loss", mode="min",
                                   max_t=max(s.tokens for s in cfg.scales), grace_period=cfg.sweep.asha_grace_tokens,
                                   reduction_factor=cfg.sweep.asha_reduction)
-    resources = {"cpu": cfg.sweep.cpus_per_trial, "gpu": cfg.sweep.gpus_per_trial}
+    resources: dict[str, float] = {"cpu": cfg.sweep.cpus_per_trial, "gpu": cfg.sweep.gpus_per_trial,
+                                   **cfg.sweep.resources_per_trial}
     if cfg.sweep.workers_per_trial > 1:
         # The trial only drives (a token of memory, so Tune has a bundle to place); its workers hold the CPUs/GPUs.
         resources = {"cpu": 0, "gpu": 0, "memory": 2**20}
+    remaining = policy.budget - len(prior)
+    # Every evaluation is a checkpoint, which makes Tune snapshot often on purpose; its warning about it is noise.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     status = "FAILED"
     try:
-        with ray_session(cfg.ray.address, cfg.ray.num_cpus) as res:
-            echo(f"ray: {res.get('CPU', 0):g} CPUs, {res.get('GPU', 0):g} GPUs")
-            tuner = tune.Tuner(
-                tune.with_resources(run_trial, resources),
-                tune_config=tune.TuneConfig(
-                    search_alg=searcher,
-                    scheduler=scheduler,
-                    num_samples=policy.budget,
-                    max_concurrent_trials=cfg.sweep.max_concurrent or None,
-                    reuse_actors=True,  # a fresh worker per trial costs seconds of imports on CPU
-                ),
-                run_config=tune.RunConfig(
-                    name="tune",
-                    storage_path=str(results_dir),
-                    verbose=0,
-                    callbacks=[callback],
-                    stop=stopper,
-                    failure_config=tune.FailureConfig(max_failures=cfg.sweep.max_retries),
-                    checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-                ),
-            )
-            tuner.fit()
+        if remaining > 0:
+            with ray_session(cfg.ray.address, cfg.ray.num_cpus) as res:
+                echo(f"ray: {res.get('CPU', 0):g} CPUs, {res.get('GPU', 0):g} GPUs")
+                tuner = tune.Tuner(
+                    tune.with_resources(run_trial, resources),
+                    tune_config=tune.TuneConfig(
+                        search_alg=searcher,
+                        scheduler=scheduler,
+                        num_samples=remaining,
+                        max_concurrent_trials=cfg.sweep.max_concurrent or None,
+                        reuse_actors=True,  # a fresh worker per trial costs seconds of imports on CPU
+                        trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}",
+                    ),
+                    run_config=tune.RunConfig(
+                        name=tune_name,
+                        storage_path=str(results_dir),
+                        verbose=0,
+                        callbacks=[callback],
+                        stop=stopper,
+                        failure_config=tune.FailureConfig(max_failures=cfg.sweep.max_retries),
+                        checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                    ),
+                )
+                tuner.fit()
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"
@@ -316,6 +378,41 @@ def run_sweep(cfg: SweepConfig, *, echo: Callable[[str], None] = print) -> Sweep
         parent_run_id=parent,
         wall_s=time.monotonic() - t0,
     )
+
+
+def read_records(path: Path) -> list[TrialRecord]:
+    """The finished trials of a sweep table written by :class:`SweepCallback` (empty when there is none)."""
+    if not path.is_file():
+        return []
+    df = pd.read_csv(path, keep_default_na=True)
+    out = []
+    for row in df.to_dict("records"):
+        kw = {k: row.get(k) for k in TrialRecord.__slots__}
+        kw["curve"] = kw["curve"] if isinstance(kw["curve"], str) else "[]"
+        for k in ("N", "D", "batch_tokens", "batch_size", "seed", "tokens"):
+            kw[k] = int(kw[k])
+        for k in ("lr", "loss", "flops", "wall_s"):
+            kw[k] = float(kw[k])
+        kw["trial_id"], kw["scale"], kw["status"] = str(kw["trial_id"]), str(kw["scale"]), str(kw["status"])
+        kw["schedule"] = str(kw["schedule"])
+        out.append(TrialRecord(**kw))
+    return out
+
+
+def last_checkpoints(results_dir: Path) -> dict[tuple, str]:
+    """(scale, lr, batch_size, seed) -> the newest Tune checkpoint folder of that point under ``results_dir``."""
+    found: dict[tuple, tuple[float, str]] = {}
+    for params in results_dir.glob("tune*/*/params.json"):
+        try:
+            c = json.loads(params.read_text())
+            key = (c["scale"], float(c["train"]["lr"]), int(c["train"]["batch_size"]), int(c["train"]["seed"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        for ck in params.parent.glob("checkpoint_*/state.pt"):
+            mtime = ck.stat().st_mtime
+            if key not in found or mtime > found[key][0]:
+                found[key] = (mtime, str(ck.parent))
+    return {k: v for k, (_, v) in found.items()}
 
 
 def _log_summary(tracker: Tracker, summary: SweepSummary, table_path: Path, results_dir: Path) -> None:

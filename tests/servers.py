@@ -1,0 +1,105 @@
+"""Real servers for the tests, on 127.0.0.1 only, always stopped: MLflow tracking servers and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{url} did not answer within {timeout} s") from None
+            time.sleep(0.3)
+
+
+class MlflowServer:
+    """``mlflow server`` on loopback; start() and stop() may be called repeatedly (an outage)."""
+
+    def __init__(self, backend_uri: str, artifacts: Path, port: int | None = None, cwd: Path | None = None):
+        self.backend_uri, self.artifacts = backend_uri, artifacts
+        self.port = port or free_port()
+        self.cwd = cwd
+        self.proc: subprocess.Popen | None = None
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "MlflowServer":
+        env = dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", self.backend_uri,
+             "--artifacts-destination", str(self.artifacts), "--host", "127.0.0.1", "--port", str(self.port),
+             "--workers", "1"],
+            cwd=self.cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        wait_http(f"{self.url}/health")
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=30)
+        self.proc = None
+
+
+@contextmanager
+def mlflow_server(backend_uri: str, artifacts: Path, cwd: Path | None = None) -> Iterator[MlflowServer]:
+    server = MlflowServer(backend_uri, artifacts, cwd=cwd).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _as_postgres(cmd: list[str]) -> list[str]:
+    # PostgreSQL refuses to run as root; tests running as root start it as the 'postgres' user.
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *cmd]
+    return cmd
+
+
+@contextmanager
+def postgres(tmp: Path) -> Iterator[str]:
+    """A throwaway PostgreSQL cluster on 127.0.0.1; yields a SQLAlchemy URI of an empty database."""
+    for tool in ("initdb", "pg_ctl"):
+        if shutil.which(tool) is None:
+            raise RuntimeError(f"PostgreSQL's {tool} is not on PATH; install postgresql (.ci/run does).")
+    data = tmp / "pgdata"
+    data.mkdir()
+    if os.geteuid() == 0:
+        shutil.chown(tmp, "postgres")
+        shutil.chown(data, "postgres")
+    port = free_port()
+    subprocess.run(_as_postgres(["initdb", "-D", str(data), "-U", "lawsweep", "--auth=trust", "-E", "UTF8"]),
+                   check=True, capture_output=True)
+    subprocess.run(_as_postgres(["pg_ctl", "-D", str(data), "-l", str(data / "log"), "-w", "-o",
+                                 f"-h 127.0.0.1 -p {port} -k {data}", "start"]), check=True, capture_output=True)
+    try:
+        subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "lawsweep", "-d", "postgres", "-c",
+                        "CREATE DATABASE mlflow"], check=True, capture_output=True)
+        yield f"postgresql://lawsweep@127.0.0.1:{port}/mlflow"
+    finally:
+        subprocess.run(_as_postgres(["pg_ctl", "-D", str(data), "-m", "fast", "-w", "stop"]), capture_output=True)

@@ -94,16 +94,19 @@ def _run_single(config: dict[str, Any]) -> None:
 
     from trainers import train
 
+    import ray
+
     model, train_cfg, corpus = _build(config)
     n = model.non_embedding_params()
-    pending: dict[str, float] = {}
+    node = ray.get_runtime_context().get_node_id()  # which node ran it (result.json), for multi-node debugging
+    pending: dict[str, Any] = {}
 
     def report(m: dict[str, float]) -> None:
         if m.get("done") or m.get("tokens") == 0:
-            tune.report(dict(m, N=n))
+            tune.report(dict(m, N=n, node_id=node))
         else:
             pending.clear()
-            pending.update(m, N=n)  # sent with the checkpoint that follows it
+            pending.update(m, N=n, node_id=node)  # sent with the checkpoint that follows it
 
     def checkpoint(state: dict[str, Any]) -> None:
         import tempfile

@@ -13,8 +13,8 @@ __all__ = ["ray_session"]
 def ray_session(address: str = "", num_cpus: int = 0) -> Iterator[dict[str, float]]:
     """A Ray cluster for the duration of the block; yields its resources.
 
-    With an empty ``address`` a local single-node cluster starts on 127.0.0.1 (no dashboard) and
-    stops when the block ends; otherwise the driver joins the cluster at ``address`` ('auto' or
+    With an empty ``address`` (and no RAY_ADDRESS in the environment, as a Ray job has) a local single-node
+    cluster starts on 127.0.0.1 (no dashboard) and stops when the block ends; otherwise the driver joins the cluster at ``address`` ('auto' or
     'host:port') and leaves it running.
     """
     import ray
@@ -22,6 +22,8 @@ def ray_session(address: str = "", num_cpus: int = 0) -> Iterator[dict[str, floa
     if ray.is_initialized():
         yield dict(ray.cluster_resources())
         return
+    # A sweep submitted as a Ray job runs with RAY_ADDRESS set to the cluster it was submitted to.
+    address = address or os.environ.get("RAY_ADDRESS", "")
     if address:
         ray.init(address=address, log_to_driver=False)
     else:

@@ -1,4 +1,4 @@
-"""The ``lawsweep`` command: run, plan, fit, predict, report, resume.
+"""The ``lawsweep`` command: run, submit, resume, plan, fit, predict, bench, report.
 
 Exit status: 0 success, 1 a run that failed or a command not built yet, 2 bad input (config, file,
 flag), with a message naming the field, the value and the fix.
@@ -45,6 +45,51 @@ def _finish_sweep(cfg: Any, run: Any) -> int:
     print(f"MLflow: parent run {out.parent_run_id} in experiment {cfg.tracking.experiment!r} at {cfg.tracking.uri}")
     print(f"        view with: mlflow ui --backend-store-uri {cfg.tracking.uri}")
     return 0 if out.summary.fit.scales else 1
+
+
+def _cmd_submit(args: argparse.Namespace) -> int:
+    import os
+    import tomllib
+    from pathlib import Path
+
+    from orchestrator.config import load_config
+
+    cfg = load_config(args.config)  # every config error exits 2 here, before the cluster is contacted
+    path = Path(cfg.source)
+    raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    # The job runs in a temporary working directory on the head: anything relative would land (or be looked
+    # for) there and vanish with it.
+    uri = cfg.tracking.uri
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        raise UsageError(
+            f"submit: tracking.uri={uri!r} is relative to the job's temporary working directory on the cluster; "
+            "use an MLflow server (http://...) or an absolute sqlite path on shared storage."
+        )
+    results_dir = raw.get("sweep", {}).get("results_dir", "lawsweep_results")
+    if not Path(results_dir).is_absolute():
+        raise UsageError(
+            f"submit: sweep.results_dir={results_dir!r} is relative to the job's temporary working directory; "
+            "set it to a folder on shared storage, e.g. results_dir = \"/shared/lawsweep_results\"."
+        )
+    for key in ("source", "tokenizer"):
+        v = raw.get("data", {}).get(key)
+        if v and v not in ("pydoc", "byte", "bpe") and not Path(v).is_absolute():
+            raise UsageError(f"submit: data.{key}={v!r} is relative; give an absolute path on shared storage.")
+    address = args.address or os.environ.get("RAY_ADDRESS") or "http://127.0.0.1:8265"
+    from cluster.jobs import submit_sweep, wait_for_job
+
+    try:
+        job = submit_sweep(path, address)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        print(f"lawsweep submit: cannot submit to {address}: {e}", file=sys.stderr)
+        return 1
+    print(f"submitted {path.name} to {address} as job {job}")
+    print(f"  follow: ray job logs --address {address} --follow {job}")
+    if not args.wait:
+        return 0
+    status = wait_for_job(address, job)
+    print(f"job {job}: {status}")
+    return 0 if status == "SUCCEEDED" else 1
 
 
 def _cmd_resume(args: argparse.Namespace) -> int:
@@ -300,6 +345,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("config", nargs="?", default=None, help="sweep TOML file or bundled recipe name (default: demo)")
     r.add_argument("--address", default=None, help="join the Ray cluster at this address ('auto' or host:port)")
     r.set_defaults(func=_cmd_run)
+
+    sb = sub.add_parser("submit", help="run a sweep on a Ray cluster as a Ray job")
+    sb.add_argument("config", help="sweep TOML (results_dir and tracking on shared storage or a server)")
+    sb.add_argument("--address", default=None,
+                    help="the cluster's job server (default: $RAY_ADDRESS or http://127.0.0.1:8265)")
+    sb.add_argument("--wait", action="store_true", help="stream the job's log and exit with its outcome")
+    sb.set_defaults(func=_cmd_submit)
 
     pl = sub.add_parser("plan", help="dry run: scales, grid and compute per scale")
     pl.add_argument("config", nargs="?", default=None)

@@ -21,9 +21,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_http(url: str, timeout: float = 90.0) -> None:
+def wait_http(url: str, timeout: float = 90.0, proc: subprocess.Popen | None = None) -> None:
     deadline = time.monotonic() + timeout
     while True:
+        if proc is not None and proc.poll() is not None:
+            raise TimeoutError(f"the server for {url} exited with status {proc.returncode}")
         try:
             urllib.request.urlopen(url, timeout=2)
             return
@@ -45,13 +47,20 @@ class MlflowServer:
 
     def start(self) -> "MlflowServer":
         env = dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
+        self.log = open(self.artifacts.parent / f"mlflow-server-{self.port}.log", "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", self.backend_uri,
              "--artifacts-destination", str(self.artifacts), "--host", "127.0.0.1", "--port", str(self.port),
              "--workers", "1"],
-            cwd=self.cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            cwd=self.cwd, env=env, stdout=self.log, stderr=self.log, start_new_session=True,
         )
-        wait_http(f"{self.url}/health")
+        try:
+            wait_http(f"{self.url}/health", proc=self.proc)
+        except TimeoutError as e:
+            log = Path(self.log.name)
+            self.stop()
+            tail = log.read_text(errors="replace")[-3000:]
+            raise TimeoutError(f"{e}; server log:\n{tail}") from None
         return self
 
     def stop(self) -> None:
@@ -63,6 +72,9 @@ class MlflowServer:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=30)
         self.proc = None
+        if getattr(self, "log", None) is not None:
+            self.log.close()
+            self.log = None
 
 
 @contextmanager
@@ -82,24 +94,31 @@ def _as_postgres(cmd: list[str]) -> list[str]:
 
 
 @contextmanager
-def postgres(tmp: Path) -> Iterator[str]:
+def postgres() -> Iterator[str]:
     """A throwaway PostgreSQL cluster on 127.0.0.1; yields a SQLAlchemy URI of an empty database."""
-    for tool in ("initdb", "pg_ctl"):
+    import tempfile
+
+    for tool in ("initdb", "pg_ctl", "psql"):
         if shutil.which(tool) is None:
             raise RuntimeError(f"PostgreSQL's {tool} is not on PATH; install postgresql (.ci/run does).")
-    data = tmp / "pgdata"
+    # Its own folder under /tmp: pytest's tmp folders are private to root, which the postgres user cannot enter.
+    base = Path(tempfile.mkdtemp(prefix="lawsweep-pg-"))
+    data = base / "data"
     data.mkdir()
     if os.geteuid() == 0:
-        shutil.chown(tmp, "postgres")
+        shutil.chown(base, "postgres")
         shutil.chown(data, "postgres")
     port = free_port()
-    subprocess.run(_as_postgres(["initdb", "-D", str(data), "-U", "lawsweep", "--auth=trust", "-E", "UTF8"]),
-                   check=True, capture_output=True)
-    subprocess.run(_as_postgres(["pg_ctl", "-D", str(data), "-l", str(data / "log"), "-w", "-o",
-                                 f"-h 127.0.0.1 -p {port} -k {data}", "start"]), check=True, capture_output=True)
     try:
-        subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "lawsweep", "-d", "postgres", "-c",
-                        "CREATE DATABASE mlflow"], check=True, capture_output=True)
-        yield f"postgresql://lawsweep@127.0.0.1:{port}/mlflow"
+        subprocess.run(_as_postgres(["initdb", "-D", str(data), "-U", "lawsweep", "--auth=trust", "-E", "UTF8"]),
+                       check=True, capture_output=True)
+        subprocess.run(_as_postgres(["pg_ctl", "-D", str(data), "-l", str(base / "log"), "-w", "-o",
+                                     f"-h 127.0.0.1 -p {port} -k {base}", "start"]), check=True, capture_output=True)
+        try:
+            subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "lawsweep", "-d", "postgres", "-c",
+                            "CREATE DATABASE mlflow"], check=True, capture_output=True)
+            yield f"postgresql+psycopg2://lawsweep@127.0.0.1:{port}/mlflow"
+        finally:
+            subprocess.run(_as_postgres(["pg_ctl", "-D", str(data), "-m", "fast", "-w", "stop"]), capture_output=True)
     finally:
-        subprocess.run(_as_postgres(["pg_ctl", "-D", str(data), "-m", "fast", "-w", "stop"]), capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)

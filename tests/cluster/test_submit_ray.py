@@ -1,0 +1,92 @@
+"""`lawsweep submit`: a sweep sent to a running cluster's job server runs there as a Ray job."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.servers import free_port
+
+pytestmark = pytest.mark.ray
+
+CONFIGS = Path(__file__).resolve().parents[2] / "cluster" / "configs"
+RECIPES = Path(__file__).resolve().parents[2] / "orchestrator" / "recipes"
+
+
+def test_a_submitted_sweep_runs_as_a_ray_job_on_the_cluster(tmp_path):
+    from ray.cluster_utils import Cluster
+
+    port = free_port()
+    cluster = Cluster(initialize_head=True, connect=False, head_node_args={
+        "num_cpus": 2, "node_ip_address": "127.0.0.1", "include_dashboard": True,
+        "dashboard_host": "127.0.0.1", "dashboard_port": port})
+    try:
+        toml = (RECIPES / "tiny.toml").read_text().replace(
+            'name = "tiny"', f'name = "tiny"\nresults_dir = "{tmp_path / "shared" / "results"}"')
+        toml += f'\n[tracking]\nuri = "sqlite:///{tmp_path / "shared" / "mlflow.db"}"\n'
+        (tmp_path / "sweep.toml").write_text(toml)
+        address = f"http://127.0.0.1:{port}"
+        r = subprocess.run([sys.executable, "-m", "orchestrator", "submit", "sweep.toml", "--address", address,
+                            "--wait"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+        assert "as job raysubmit_" in r.stdout and "SUCCEEDED" in r.stdout
+        assert "Per-scale optima" in r.stdout  # the job's own log, streamed back
+        (table,) = (tmp_path / "shared" / "results").glob("tiny-*/sweep.csv")
+        assert len(pd.read_csv(table)) == 4
+    finally:
+        cluster.shutdown()
+
+
+@pytest.mark.parametrize(
+    "edit, msg",
+    [
+        (lambda t: t, "tracking.uri='sqlite:///mlflow.db' is relative"),
+        (lambda t: t + '\n[tracking]\nuri = "http://127.0.0.1:1"\n', "sweep.results_dir='lawsweep_results' is relative"),
+        (lambda t: t.replace("lr = [0.004, 0.016]", "lr = []"), "grid.lr is empty"),
+    ],
+)
+def test_submit_checks_the_config_before_contacting_a_cluster(tmp_path, edit, msg):
+    (tmp_path / "sweep.toml").write_text(edit((RECIPES / "tiny.toml").read_text()))
+    r = subprocess.run([sys.executable, "-m", "orchestrator", "submit", "sweep.toml", "--address", "http://127.0.0.1:9"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and msg in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("name", ["ray-up-onprem.yaml", "ray-up-aws.yaml"])
+def test_ray_up_configs_pass_ray_s_own_schema(name):
+    import copy
+
+    from ray.autoscaler._private.util import prepare_config, validate_config
+
+    raw = yaml.safe_load((CONFIGS / name).read_text())
+    validate_config(prepare_config(copy.deepcopy(raw)))
+    head_cmd = " ".join(raw["head_start_ray_commands"])
+    assert "--num-cpus=0" in head_cmd and "--num-gpus=0" in head_cmd  # the driver's node runs no trials
+    text = (CONFIGS / name).read_text()
+    assert "/shared" in text and "proxy_slot" in text
+    if raw["provider"]["type"] == "aws":
+        head = raw["available_node_types"][raw["head_node_type"]]["node_config"]
+        assert "InstanceMarketOptions" not in head  # the head is on-demand, never spot
+        markets = {n: t["node_config"].get("InstanceMarketOptions", {}).get("MarketType")
+                   for n, t in raw["available_node_types"].items()}
+        assert "spot" in markets.values()
+
+
+def test_kuberay_rayjob_keeps_the_driver_off_spot_and_shares_storage():
+    docs = list(yaml.safe_load_all((CONFIGS / "kuberay-rayjob.yaml").read_text()))
+    job = next(d for d in docs if d["kind"] == "RayJob")
+    assert job["apiVersion"] == "ray.io/v1" and job["spec"]["entrypoint"].startswith("lawsweep run ")
+    spec = job["spec"]["rayClusterSpec"]
+    head = spec["headGroupSpec"]["template"]["spec"]
+    assert "tolerations" not in head and head["nodeSelector"]["lawsweep.io/capacity"] == "on-demand"
+    assert spec["headGroupSpec"]["rayStartParams"]["num-cpus"] == "0"
+    (gpu,) = spec["workerGroupSpecs"]
+    wspec = gpu["template"]["spec"]
+    assert wspec["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    claims = {v["persistentVolumeClaim"]["claimName"] for s in (head, wspec) for v in s["volumes"]
+              if "persistentVolumeClaim" in v}
+    pvc = next(d for d in docs if d["kind"] == "PersistentVolumeClaim")
+    assert claims == {pvc["metadata"]["name"]} and pvc["spec"]["accessModes"] == ["ReadWriteMany"]

@@ -93,7 +93,9 @@ class SweepSection:
                 f"sweep.policy: unknown policy {self.policy!r}; choose one of {sorted(POLICIES)}, law_prior, "
                 "or law_prior:BASE (e.g. law_prior:tpe)."
             )
-        if not (self.trials_per_scale is None or (isinstance(self.trials_per_scale, int) and self.trials_per_scale > 0)):
+        if not (self.trials_per_scale is None or (isinstance(self.trials_per_scale, int)
+                                                   and not isinstance(self.trials_per_scale, bool)
+                                                   and self.trials_per_scale > 0)):
             raise ConfigError(
                 f"sweep.trials_per_scale must be a positive integer, got {self.trials_per_scale!r}; "
                 "leave it out for the policy's default (the whole grid; 10% of it for law_prior)."
@@ -414,7 +416,7 @@ def parse_config(raw: dict[str, Any], source: str = "") -> SweepConfig:
     train = dict(sections["train"])
     train_keys = [k for k in _fields(TrainConfig) if k not in ("lr", "batch_size", "tokens", "seed")]
     _check_keys("[train]", train, train_keys)
-    if "betas" in train:
+    if isinstance(train.get("betas"), (list, tuple)):
         train["betas"] = list(train["betas"])
     if train.get("save_checkpoint"):
         raise ConfigError(

@@ -170,6 +170,11 @@ class TrainConfig:
             raise ValueError(
                 f"train.divergence_factor must be > 1, got {self.divergence_factor!r}."
             )
+        betas = self.betas
+        if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2 or not all(
+            isinstance(b, (int, float)) and not isinstance(b, bool) and 0.0 <= b < 1.0 for b in betas
+        ):
+            raise ValueError(f"train.betas must be two numbers in [0, 1), e.g. [0.9, 0.95], got {betas!r}.")
         if self.engine not in ("torch", "deepspeed"):
             raise ValueError(f"train.engine must be 'torch' or 'deepspeed', got {self.engine!r}.")
         if isinstance(self.zero_stage, bool) or self.zero_stage not in (0, 1, 2, 3):

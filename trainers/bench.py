@@ -38,8 +38,10 @@ def minimal_loop(m: ModelConfig, t: TrainConfig, corpus, device: torch.device, s
     t0 = time.perf_counter()
     for _ in range(steps):
         x, y = corpus.batch(rng, t.batch_size, m.context)
+        if device.type == "cuda":  # as nanoGPT: pinned host batches, copied without a stall
+            x, y = x.pin_memory(), y.pin_memory()
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-            _, loss = fwd(x.to(device), y.to(device))
+            _, loss = fwd(x.to(device, non_blocking=True), y.to(device, non_blocking=True))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)

@@ -59,6 +59,12 @@ class TorchEngine:
         self.opt = build_optimizer(model, cfg, device)
         self.micro, self.accum = cfg.micro_batches(1)
 
+    def _to_device(self, t: torch.Tensor) -> torch.Tensor:
+        # A copy from pageable memory waits for the GPU to drain; from pinned memory it queues behind it.
+        if self.device.type == "cuda":
+            return t.pin_memory().to(self.device, non_blocking=True)
+        return t
+
     def set_lr(self, lr: float) -> None:
         for g in self.opt.param_groups:
             g["lr"] = lr
@@ -69,7 +75,7 @@ class TorchEngine:
         total = None
         for xm, ym in zip(x.split(self.micro), y.split(self.micro)):
             with self.autocast():
-                _, loss = self.fwd(xm.to(self.device, non_blocking=True), ym.to(self.device, non_blocking=True))
+                _, loss = self.fwd(self._to_device(xm), self._to_device(ym))
             (loss / self.accum if self.accum > 1 else loss).backward()
             total = loss.detach() if total is None else total + loss.detach()
         return total / self.accum if self.accum > 1 else total

@@ -23,7 +23,7 @@ from laws.power import DEEPSEEK_BATCH, DEEPSEEK_LR, PowerLaw, fit_power_law
 from laws.schedule_laws import AnnealingFit, LossCurve, MultiPowerFit, fit_annealing, fit_multipower, rank_schedules
 from laws.schedules import SCHEDULES, Schedule, lr_multipliers
 from laws.steplaw import PUBLISHED, StepLaw, StepLawFit, fit_step_law
-from laws.sweep import SweepFit, fit_compute_laws, fit_sweep, per_scale_optima
+from laws.sweep import LawPrediction, SweepFit, fit_compute_laws, fit_sweep, per_scale_optima, predict_target
 
 __all__ = [
     "DEEPSEEK_BATCH",
@@ -46,7 +46,9 @@ __all__ = [
     "Schedule",
     "StepLaw",
     "StepLawFit",
+    "LawPrediction",
     "SweepFit",
+    "predict_target",
     "adamw_equilibrium_update",
     "divergence_verdict",
     "effective_lr",

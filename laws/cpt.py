@@ -57,8 +57,10 @@ def predict_cpt(
         rng = np.random.default_rng(seed)
         E, A, al = loss_law.boot.samples.T
         ok = checkpoint_loss > E
-        ceq = (A[ok] / (checkpoint_loss - E[ok])) ** (1.0 / al[ok]) + budget_flops
-        for law, name in ((lr_law, "lr"), (batch_law, "bt")):
+        with np.errstate(over="ignore"):
+            ceq = (A[ok] / (checkpoint_loss - E[ok])) ** (1.0 / al[ok]) + budget_flops
+        ceq = ceq[np.isfinite(ceq)]
+        for law, name in ((lr_law, "lr"), (batch_law, "bt")) if ceq.size else ():
             if law.boot is None:
                 vals = law(ceq)
             else:

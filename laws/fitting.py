@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from scipy import optimize
@@ -53,11 +53,11 @@ class NonlinearFit:
 
 
 def multistart_minimize(
-    objective: Callable[[np.ndarray], float],
+    objective: Callable[[np.ndarray], Any],
     starts: Sequence[Sequence[float]] | np.ndarray,
     *,
     bounds: Sequence[tuple[float | None, float | None]] | None = None,
-    jac: Callable[[np.ndarray], np.ndarray] | None = None,
+    jac: Callable[[np.ndarray], np.ndarray] | bool | None = None,
     keep: int = 0,
 ) -> NonlinearFit:
     """Minimize ``objective`` with L-BFGS-B from every start and keep the best.
@@ -66,7 +66,8 @@ def multistart_minimize(
         objective: Scalar function of a float64 vector.
         starts: Initial points, one per row (a grid, as in Hoffmann et al. 2022).
         bounds: Box bounds per coordinate.
-        jac: Gradient; finite differences when None.
+        jac: Gradient; True when ``objective`` returns (value, gradient) in one call (half the work of
+            two calls); finite differences when None.
         keep: If > 0, evaluate every start first and run the optimizer only from the ``keep`` best
             (for large grids; the best start of a Huber fit is almost always among them).
 
@@ -75,7 +76,8 @@ def multistart_minimize(
     """
     pts = np.asarray(starts, dtype=np.float64)
     if keep and keep < len(pts):
-        vals = np.array([_safe(objective, p) for p in pts])
+        value = (lambda p: objective(p)[0]) if jac is True else objective
+        vals = np.array([_safe(value, p) for p in pts])
         pts = pts[np.argsort(vals)[:keep]]
     best: optimize.OptimizeResult | None = None
     for p in pts:

@@ -104,24 +104,31 @@ class LossComputeFit:
             return EquivalentCompute(C_eq=c_eq, interval=(c_eq, c_eq))
         E, A, al = self.boot.samples.T
         ok = L0 > E
-        vals = (A[ok] / (L0 - E[ok])) ** (1.0 / al[ok])
+        with np.errstate(over="ignore"):  # replicates whose law never reaches L0 in finite compute
+            vals = (A[ok] / (L0 - E[ok])) ** (1.0 / al[ok])
         vals = vals[np.isfinite(vals)]
         lo, hi = (np.percentile(vals, [2.5, 97.5]) if vals.size else (np.nan, np.nan))
         return EquivalentCompute(C_eq=c_eq, interval=(float(lo), float(hi)), undefined_share=float(1 - ok.mean()))
 
 
 def _lc_objective(theta: np.ndarray, lc: np.ndarray, ll: np.ndarray, delta: float) -> tuple[float, np.ndarray]:
+    # log L = logaddexp(a - alpha log C, e); two terms, so written out (scipy's logsumexp costs ~10x more
+    # per call, and a bootstrap makes ~10^5 calls).
     a, alpha, e = theta
-    terms = np.stack([a - alpha * lc, np.full_like(lc, e)])
-    pred = logsumexp(terms, axis=0)
+    t0 = a - alpha * lc
+    pred = np.logaddexp(t0, e)
     r = pred - ll
-    w = softmax(terms, axis=0)
+    w0 = np.exp(t0 - pred)
     g = _huber_grad(r, delta)
-    grad = np.array([np.sum(g * w[0]), np.sum(g * w[0] * -lc), np.sum(g * w[1])])
+    gw0 = g * w0
+    grad = np.array([np.sum(gw0), -np.sum(gw0 * lc), np.sum(g * (1.0 - w0))])
     return float(np.sum(huber(r, delta))), grad
 
 
-def _fit_lc(lc: np.ndarray, ll: np.ndarray, delta: float) -> tuple[np.ndarray, bool]:
+def _fit_lc(lc: np.ndarray, ll: np.ndarray, delta: float, warm: np.ndarray | None = None,
+            keep: int = 8) -> tuple[np.ndarray, bool]:
+    """Multi-start fit in (log A, alpha, log E); ``warm`` (the full-data fit, for bootstrap replicates) joins the
+    starts, and only the ``keep`` best starts are optimized."""
     lmin = float(np.exp(ll.min()))
     starts = []
     for e_frac in (0.1, 0.4, 0.7, 0.9, 0.97):
@@ -129,12 +136,14 @@ def _fit_lc(lc: np.ndarray, ll: np.ndarray, delta: float) -> tuple[np.ndarray, b
             E = e_frac * lmin
             a = float(np.log(max(np.median(np.exp(ll)) - E, 1e-6)) + alpha * np.median(lc))
             starts.append((a, alpha, np.log(E)))
+    if warm is not None:
+        starts.insert(0, (float(warm[0]), float(warm[1]), min(float(warm[2]), float(ll.min()))))
     res = multistart_minimize(
-        lambda t: _lc_objective(t, lc, ll, delta)[0],
+        lambda t: _lc_objective(t, lc, ll, delta),
         starts,
-        jac=lambda t: _lc_objective(t, lc, ll, delta)[1],
+        jac=True,
         bounds=[(None, None), (1e-4, 5.0), (None, float(ll.min()))],
-        keep=8,
+        keep=keep,
     )
     return res.params, res.converged
 
@@ -165,7 +174,7 @@ def fit_loss_compute(
     intervals: dict[str, tuple[float, float]] = {}
     if n_boot:
         def refit(idx: np.ndarray) -> list[float]:
-            t, _ = _fit_lc(lc[idx], ll[idx], delta)
+            t, _ = _fit_lc(lc[idx], ll[idx], delta, warm=theta, keep=3)
             return [float(np.exp(t[2])), float(np.exp(t[0])), float(t[1])]
 
         boot = bootstrap(refit, C.size, ("E", "A", "alpha"), n_boot=n_boot, seed=seed)
@@ -234,7 +243,7 @@ _ND_STARTS = grid(np.arange(0, 30, 5.0), np.arange(0, 30, 5.0), np.arange(-1, 1.
 
 def _fit_nd(lN, lD, ll, delta, keep=24, starts=_ND_STARTS):
     obj = lambda t: _nd_objective(t, lN, lD, ll, delta)  # noqa: E731
-    res = multistart_minimize(lambda t: obj(t)[0], starts, jac=lambda t: obj(t)[1],
+    res = multistart_minimize(obj, starts, jac=True,
                               bounds=[(None, None), (None, None), (None, None), (0, 3), (0, 3)], keep=keep)
     return res.params, res.converged
 

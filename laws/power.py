@@ -53,7 +53,7 @@ def _fit(lx: np.ndarray, ly: np.ndarray, delta: float) -> np.ndarray:
         g = np.clip(r, -delta, delta)
         return float(np.sum(huber(r, delta))), np.array([g.sum(), (g * lx).sum()])
 
-    res = multistart_minimize(lambda t: obj(t)[0], [ols], jac=lambda t: obj(t)[1])
+    res = multistart_minimize(obj, [ols], jac=True)
     return res.params
 
 

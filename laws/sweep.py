@@ -14,7 +14,7 @@ from laws.optimum import ScaleOptimum, scale_optimum
 from laws.power import PowerLaw, fit_power_law
 from laws.steplaw import PUBLISHED, StepLaw, StepLawFit, fit_step_law
 
-__all__ = ["SweepFit", "fit_compute_laws", "fit_sweep", "per_scale_optima"]
+__all__ = ["LawPrediction", "SweepFit", "fit_compute_laws", "fit_sweep", "per_scale_optima", "predict_target"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +80,11 @@ def fit_sweep(
             step_law=None,
             note=f"need optima at >= 2 scales to fit the Step Law, have {len(scales)}",
         )
+    fit, used_edge = _law_from_scales(scales, prior)
+    return SweepFit(scales=scales, step_law=fit, used_on_edge=used_edge)
+
+
+def _law_from_scales(scales, prior: StepLaw) -> tuple[StepLawFit, bool]:
     # A law is fitted to the scales whose grid brackets its optimum. With fewer than two such scales its
     # exponents are held at the prior and only the prefactor is fitted, to all scales (flagged).
     lr_use = [s for s in scales if not s.lr_on_edge]
@@ -107,7 +112,56 @@ def fit_sweep(
         lr_rms_log2=lr_fit.lr_rms_log2,
         batch_rms_log2=bt_fit.batch_rms_log2,
     )
-    return SweepFit(scales=scales, step_law=fit, used_on_edge=used_edge)
+    return fit, used_edge
+
+
+@dataclass(frozen=True, slots=True)
+class LawPrediction:
+    """Optimal (LR, batch) at a target from a sweep's law, with 95% bootstrap intervals over its scales."""
+
+    N: float
+    D: float
+    lr: float
+    lr_interval: tuple[float, float]
+    batch_tokens: float
+    batch_interval: tuple[float, float]
+    n_boot: int
+
+
+def predict_target(fit: SweepFit, N: float, D: float, *, prior: StepLaw = PUBLISHED, n_boot: int = 400,
+                   seed: int = 0) -> LawPrediction:
+    """Extrapolate the sweep's Step Law to (N, D) with intervals from refits on resampled scales.
+
+    Each replicate draws the per-scale optima with replacement and refits the law exactly as
+    :func:`fit_sweep` does, so the interval reflects how much the prediction depends on which scales were
+    run (the coefficients' own intervals, combined end to end, would ignore their correlation).
+
+    Raises:
+        ValueError: when the sweep has no fitted law.
+    """
+    if fit.step_law is None:
+        raise ValueError(f"predict_target: the sweep has no fitted Step Law ({fit.note}).")
+    law = fit.step_law.law
+    rng = np.random.default_rng(seed)
+    lrs, bts = [], []
+    k = len(fit.scales)
+    for _ in range(n_boot):
+        pick = [fit.scales[i] for i in rng.integers(0, k, size=k)]
+        if len({(s.N, s.D) for s in pick}) < 2:
+            continue
+        try:
+            f, _ = _law_from_scales(pick, prior)
+        except (ValueError, np.linalg.LinAlgError):
+            continue
+        lrs.append(float(f.law.lr(N, D)))
+        bts.append(float(f.law.batch_tokens(D)))
+    nan2 = (float("nan"), float("nan"))
+
+    def iv(v: list[float]) -> tuple[float, float]:
+        return tuple(float(x) for x in np.percentile(v, [2.5, 97.5])) if len(v) >= 20 else nan2  # type: ignore
+
+    return LawPrediction(N=float(N), D=float(D), lr=float(law.lr(N, D)), lr_interval=iv(lrs),
+                         batch_tokens=float(law.batch_tokens(D)), batch_interval=iv(bts), n_boot=len(lrs))
 
 
 def _arrays(opt: list[ScaleOptimum]) -> tuple[np.ndarray, ...]:

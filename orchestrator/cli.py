@@ -1,6 +1,6 @@
 """The ``lawsweep`` command: run, submit, resume, plan, fit, predict, bench, report.
 
-Exit status: 0 success, 1 a run that failed or a command not built yet, 2 bad input (config, file,
+Exit status: 0 success, 1 a run that failed (or records that could not be delivered), 2 bad input (config, file,
 flag), with a message naming the field, the value and the fix.
 """
 
@@ -90,6 +90,46 @@ def _cmd_submit(args: argparse.Namespace) -> int:
     status = wait_for_job(address, job)
     print(f"job {job}: {status}")
     return 0 if status == "SUCCEEDED" else 1
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from orchestrator.report import build_report, write_report
+    from orchestrator.tune_runner import STATE_FILE
+
+    src = Path(args.sweep)
+    state = None
+    if src.is_dir() and (src / STATE_FILE).is_file():
+        try:
+            state = json.loads((src / STATE_FILE).read_text())
+        except ValueError as e:
+            raise UsageError(f"report: {str(src / STATE_FILE)!r} is damaged ({e}).") from None
+        table = _load_table(str(src / "sweep.csv"), "report", args.tracking_uri)
+        config, title, out = src / "config.toml", src.name, Path(args.out or src / "report")
+    else:
+        table = _load_table(args.sweep, "report", args.tracking_uri)
+        config, title, out = None, src.name or args.sweep, Path(args.out or "report")
+    if (args.target_n is None) != (args.target_d is None):
+        raise UsageError("report: give both --target-n and --target-d, or neither.")
+    target = (args.target_n, args.target_d) if args.target_n is not None else None
+    rep = build_report(table, title=title, config_path=config, target=target)
+    path = write_report(rep, out)
+    print(f"report: {path} ({len(rep.figures)} figures; PNGs and report.json beside it)")
+    if state is not None:
+        from orchestrator.tracking import attach_artifacts
+
+        cwd = state.get("cwd")
+        uri = state["tracking_uri"]
+        if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////") and cwd:
+            uri = "sqlite:///" + str(Path(cwd) / uri[len("sqlite:///"):])  # relative to where the sweep ran
+        try:
+            attach_artifacts(uri, state["parent_run_id"], out, "report")
+            print(f"attached to MLflow run {state['parent_run_id']} at {uri} (artifacts/report)")
+        except Exception as e:  # noqa: BLE001 - the report is written either way
+            print(f"lawsweep report: could not attach the report to MLflow ({e}); it is in {out}", file=sys.stderr)
+            return 1
+    return 0
 
 
 def _cmd_resume(args: argparse.Namespace) -> int:
@@ -270,35 +310,134 @@ def _json_safe(v: Any) -> Any:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from laws import PUBLISHED
+    from laws import PUBLISHED, predict_target
 
     for k in ("n", "d"):
         v = getattr(args, k)
         if not (v > 0 and math.isfinite(v)):
             raise UsageError(f"predict: --{k} must be a positive number, got {v!r}.")
-    law, source, fit = PUBLISHED, "published Step Law (arXiv 2503.04715)", None
+    cpt = args.checkpoint is not None or args.checkpoint_loss is not None or args.budget is not None
+    if cpt and (args.budget is None or (args.checkpoint is None) == (args.checkpoint_loss is None)):
+        raise UsageError("predict: continued pre-training needs --budget FLOPS and one of --checkpoint PATH or "
+                         "--checkpoint-loss L.")
+    if cpt and not args.from_table:
+        raise UsageError("predict: continued pre-training needs --from TABLE: the loss-compute law L(C) is fitted "
+                         "on your proxies (their data and tokenizer), there is no published one to borrow.")
+    out: dict[str, Any] = {"N": args.n, "D": args.d}
+    table = summary = None
     if args.from_table:
         from orchestrator.summary import summarize
 
-        fit = summarize(_load_table(args.from_table, "predict --from", args.tracking_uri)).fit.step_law
-        if fit is None:
+        table = _load_table(args.from_table, "predict --from", args.tracking_uri)
+        summary = summarize(table)
+        if summary.fit.step_law is None:
             raise UsageError(f"predict --from {args.from_table}: the table has too few scales to fit the Step Law.")
-        law, source = fit.law, f"Step Law refit on {fit.n_scales} scales of {args.from_table}"
-    lr = float(law.lr(args.n, args.d))
-    bt = float(law.batch_tokens(args.d))
-    lr_iv = bt_iv = None
-    if fit is not None and {"a", "alpha", "beta"} <= fit.intervals.keys():
-        # Coefficient-wise interval ends: a conservative envelope until bootstrap intervals land (laws issue).
-        ends = [ (a * args.n**al * args.d**be) for a in fit.intervals["a"] for al in fit.intervals["alpha"] for be in fit.intervals["beta"]]
-        lr_iv = [min(ends), max(ends)]
-    if fit is not None and {"b", "gamma"} <= fit.intervals.keys():
-        ends = [b * args.d**g for b in fit.intervals["b"] for g in fit.intervals["gamma"]]
-        bt_iv = [min(ends), max(ends)]
-    if args.json:
-        print(json.dumps({"lr": lr, "batch_tokens": bt, "lr_interval": lr_iv, "batch_interval": bt_iv, "law": source}))
+        p = predict_target(summary.fit, args.n, args.d)
+        fit = summary.fit.step_law
+        source = f"Step Law refit on {fit.n_scales} scales of {args.from_table}"
+        if fit.fixed:
+            source += f" (held at published: {', '.join(fit.fixed)})"
+        out.update(lr=p.lr, lr_interval=list(p.lr_interval), batch_tokens=p.batch_tokens,
+                   batch_interval=list(p.batch_interval), law=source,
+                   coefficients={k: getattr(fit.law, k) for k in ("a", "alpha", "beta", "b", "gamma")})
     else:
-        print(f"target N={args.n:.4g}, D={args.d:.4g}: peak LR {lr:.4g}, batch {bt:.0f} tokens  ({source})")
+        out.update(lr=float(PUBLISHED.lr(args.n, args.d)), lr_interval=None,
+                   batch_tokens=float(PUBLISHED.batch_tokens(args.d)), batch_interval=None,
+                   law="published Step Law (arXiv 2503.04715)",
+                   coefficients={k: getattr(PUBLISHED, k) for k in ("a", "alpha", "beta", "b", "gamma")})
+    out["schedule"] = _recommend_schedule(table)
+    if cpt:
+        out["cpt"] = _predict_cpt(args, table, summary)
+    if args.json:
+        print(json.dumps(_json_safe(out)))
+        return 0
+
+    def iv(v: Any, fmt: str) -> str:
+        return f" [{format(v[0], fmt)}, {format(v[1], fmt)}]" if v and all(math.isfinite(x) for x in v) else ""
+
+    print(f"target N={args.n:.4g}, D={args.d:.4g}")
+    print(f"  peak LR {out['lr']:.4g}{iv(out['lr_interval'], '.3g')}   batch {out['batch_tokens']:.0f} tokens"
+          f"{iv(out['batch_interval'], '.0f')}   (95% intervals)")
+    print(f"  law: {out['law']}")
+    sch = out["schedule"]
+    print(f"  schedule: {sch['name']} ({sch['why']})")
+    if cpt:
+        c = out["cpt"]
+        print(f"continued pre-training from a checkpoint at validation loss {c['checkpoint_loss']:.4f}:")
+        print(f"  equivalent pre-training compute C_eq {c['C_eq']:.3g}{iv(c['C_eq_interval'], '.3g')} FLOPs; "
+              f"with the budget, C = {c['C_total']:.3g}")
+        print(f"  peak LR {c['lr']:.4g}{iv(c['lr_interval'], '.3g')}   batch {c['batch_tokens']:.0f} tokens"
+              f"{iv(c['batch_interval'], '.0f')}   (re-warm, then decay)")
+        print(f"  law: {c['law']}")
     return 0
+
+
+def _recommend_schedule(table: Any) -> dict[str, Any]:
+    """The schedule the sweep's fitted schedule law ranks first, or the default when it cannot be fitted."""
+    if table is not None and "curve" in table:
+        from orchestrator.report import _train_settings, fit_schedules
+
+        sf, why = fit_schedules(table, _train_settings(None))
+        if sf is not None:
+            return {"name": sf.ranking[0][0], "predicted_loss": sf.ranking[0][1],
+                    "why": f"ranked first of {len(sf.ranking)} by the multi-power law fitted to the curves at "
+                           f"N={sf.N:.3g}, D={sf.D:.3g} (RMSE {sf.fit.rmse:.3f})",
+                    "ranking": [{"schedule": n, "predicted_loss": v} for n, v in sf.ranking]}
+        return {"name": "cosine", "why": f"the default: {why}"}
+    return {"name": "cosine", "why": "the default; --from a sweep with curves ranks schedules by the schedule law"}
+
+
+def _predict_cpt(args: argparse.Namespace, table: Any, summary: Any) -> dict[str, Any]:
+    import numpy as np
+
+    from laws import fit_compute_laws
+    from laws.cpt import predict_cpt
+    from laws.fitting import FitError
+    from laws.loss import fit_loss_compute
+
+    if not (args.budget > 0 and math.isfinite(args.budget)):
+        raise UsageError(f"predict: --budget must be a positive number of FLOPs, got {args.budget!r}.")
+    loss = args.checkpoint_loss if args.checkpoint_loss is not None else _checkpoint_loss(args.checkpoint, args.data)
+    scales = summary.fit.scales
+    try:
+        # L(C) on the sweep's frontier: the best loss reached at each compute.
+        lc = fit_loss_compute(np.array([6.0 * s.N * s.D for s in scales]), np.array([s.loss for s in scales]))
+        lr_law, bt_law = fit_compute_laws(scales)
+        pred = predict_cpt(lc, lr_law, bt_law, loss, args.budget)
+    except (FitError, ValueError) as e:
+        raise UsageError(f"predict: continued pre-training: {e}") from None
+    return {"checkpoint_loss": loss, "C_eq": pred.C_eq, "C_eq_interval": list(pred.C_eq_interval),
+            "C_total": pred.C_total, "lr": pred.lr, "lr_interval": list(pred.lr_interval),
+            "batch_tokens": pred.batch_tokens, "batch_interval": list(pred.batch_interval),
+            "law": f"L(C) = {lc.E:.3g} + {lc.A:.3g} C^-{lc.alpha:.3g} and eta*(C), B*(C) fitted on "
+                   f"{len(scales)} scales of {args.from_table}; inverted at the checkpoint's loss"}
+
+
+def _checkpoint_loss(path: str, data: str) -> float:
+    """Validation loss of a lawsweep checkpoint on the data (the first thing continued pre-training does)."""
+    import contextlib
+
+    import torch
+
+    from trainers import DataConfig, ModelConfig, load_corpus
+    from trainers.checkpoint import FORMAT, load_weights
+    from trainers.model import GPT
+    from trainers.train import evaluate
+
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, ValueError) as e:
+        raise UsageError(f"predict: --checkpoint {path!r} cannot be read ({e}).") from None
+    if not (isinstance(obj, dict) and obj.get("format") == FORMAT):
+        raise UsageError(f"predict: --checkpoint {path!r} is not a lawsweep checkpoint (it carries no model "
+                         "config); measure its validation loss and pass --checkpoint-loss instead.")
+    model = GPT(ModelConfig(**obj["model_config"]))
+    load_weights(model, path)
+    try:
+        corpus = load_corpus(DataConfig(source=data))
+    except (OSError, ValueError) as e:
+        raise UsageError(f"predict: --data {data!r}: {e}") from None
+    return evaluate(model, corpus, 256, torch.device("cpu"), contextlib.nullcontext)
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -324,14 +463,6 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             print(f"{r['policy']:<16} {100 * r['median_compute_share_to_band']:>21.1f}% "
                   f"{100 * r['median_final_gap']:>17.3f}% {r['seeds']:>6}")
     return 0
-
-
-def _cmd_not_yet(name: str, what: str) -> Any:
-    def run(args: argparse.Namespace) -> int:
-        print(f"lawsweep {name}: not implemented yet. {what}", file=sys.stderr)
-        return 1
-
-    return run
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -378,6 +509,11 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--from", dest="from_table", default=None,
                     help="fit the law on this source first (as for `fit`)")
     pr.add_argument("--tracking-uri", default="sqlite:///mlflow.db", help="MLflow store for mlflow:EXPERIMENT")
+    pr.add_argument("--checkpoint", default=None, help="continued pre-training: a lawsweep checkpoint to continue")
+    pr.add_argument("--checkpoint-loss", type=float, default=None,
+                    help="continued pre-training: the checkpoint's validation loss on the new data, if measured")
+    pr.add_argument("--budget", type=float, default=None, help="continued pre-training: FLOPs of the new run")
+    pr.add_argument("--data", default="pydoc", help="data to measure --checkpoint on (as [data] source)")
     pr.add_argument("--json", action="store_true")
     pr.set_defaults(func=_cmd_predict)
 
@@ -390,9 +526,15 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--tracking-uri", default="sqlite:///mlflow.db", help="MLflow store for mlflow:EXPERIMENT")
     b.set_defaults(func=_cmd_bench)
 
-    rp = sub.add_parser("report", help="(not implemented yet) HTML report of a sweep")
-    rp.add_argument("sweep", nargs="?")
-    rp.set_defaults(func=_cmd_not_yet("report", "Until it lands, `lawsweep fit TABLE` prints the fitted laws."))
+    rp = sub.add_parser("report", help="HTML report of a sweep (plots, laws, held-out check), attached to MLflow")
+    rp.add_argument("sweep", metavar="SWEEP",
+                    help="results folder of a sweep (lawsweep_results/NAME-STAMP), or a sweep table / folder / "
+                         "mlflow:EXPERIMENT")
+    rp.add_argument("--out", default=None, help="output folder (default: SWEEP/report, or ./report)")
+    rp.add_argument("--target-n", type=float, default=None, help="target N to extrapolate to (default: [target])")
+    rp.add_argument("--target-d", type=float, default=None)
+    rp.add_argument("--tracking-uri", default="sqlite:///mlflow.db", help="MLflow store for mlflow:EXPERIMENT")
+    rp.set_defaults(func=_cmd_report)
 
     rs = sub.add_parser("resume", help="continue an interrupted sweep from its results folder")
     rs.add_argument("sweep", metavar="RESULTS_DIR", help="the folder `lawsweep run` printed (holds sweep.json)")

@@ -26,6 +26,7 @@ class Tracker(Protocol):
     def log_metrics(self, trial_id: str, metrics: dict[str, float], step: int) -> None: ...
     def end_trial(self, trial_id: str, status: str, metrics: dict[str, float]) -> None: ...
     def log_sweep(self, metrics: dict[str, float], params: dict[str, Any]) -> None: ...
+    def log_progress(self, metrics: dict[str, float], step: int) -> None: ...
     def log_artifact(self, path: str) -> None: ...
     def end_sweep(self, status: str) -> None: ...
 
@@ -229,6 +230,13 @@ class MlflowTracker:
             self._put("metrics", "", rows)
         self._put("params", "", _str_params(params))
 
+    def log_progress(self, metrics: dict[str, float], step: int) -> None:
+        """Sweep-level metrics as they evolve (the law as it refits), at step = trials finished."""
+        ts = _now_ms()
+        rows = [[k, v, ts, step] for k, v in _finite(metrics).items()]
+        if rows:
+            self._put("metrics", "", rows)
+
     def log_artifact(self, path: str) -> None:
         self._put("artifact", str(path))
 
@@ -331,3 +339,10 @@ def load_trials(uri: str, experiment: str) -> list[dict[str, Any]]:
     if not rows:
         raise ValueError(f"MLflow experiment {experiment!r} at {uri} holds no lawsweep trial runs.")
     return rows
+
+
+def attach_artifacts(uri: str, run_id: str, folder: str | Path, artifact_path: str) -> None:
+    """Upload every file of ``folder`` to the run's artifacts under ``artifact_path``."""
+    from mlflow.tracking import MlflowClient
+
+    MlflowClient(tracking_uri=uri).log_artifacts(run_id, str(folder), artifact_path)

@@ -96,7 +96,12 @@ class SweepCallback(tune.Callback):
         total: int,
         echo: Callable[[str], None] = print,
         records: list[TrialRecord] | None = None,
+        planned_flops: float = math.nan,
+        target: tuple[float, float] | None = None,
     ) -> None:
+        self.planned_flops = planned_flops
+        self.target = target
+        self._law_key: tuple | None = None
         self.tracker = tracker
         self.table_path = table_path
         self.total = total
@@ -149,13 +154,13 @@ class SweepCallback(tune.Callback):
             self.tracker.log_metrics(
                 trial.trial_id, {k: res[k] for k in _CURVE_KEYS if k in res}, step=int(res.get("tokens", 0))
             )
-        self._finish(trial, status, res)
+        self._finish(trial, status, res, trials)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         marker = Path(self.table_path).parent / "timeouts" / trial.trial_id
-        self._finish(trial, "timeout" if marker.exists() else "failed", trial.last_result or {})
+        self._finish(trial, "timeout" if marker.exists() else "failed", trial.last_result or {}, trials)
 
-    def _finish(self, trial: Any, status: str, res: dict) -> None:
+    def _finish(self, trial: Any, status: str, res: dict, trials: list | None = None) -> None:
         c = trial.config
         t = c["train"]
         loss = float(res["val_loss"]) if status == "ok" else math.nan
@@ -190,10 +195,46 @@ class SweepCallback(tune.Callback):
             self._best[rec.scale] = best = (loss, rec.lr, rec.batch_tokens)
         best_txt = f"best {best[0]:.4f} @ lr {best[1]:.3g}, B {best[2]}" if best else "no finished run yet"
         loss_txt = f"{loss:.4f}" if status == "ok" else status.upper()
+        running = sum(1 for t in (trials or []) if getattr(t, "status", "") == "RUNNING" and t is not trial)
+        spent = sum(r.flops for r in self.records)
+        budget = f"{spent:.3g}/{self.planned_flops:.3g} FLOPs ({100 * spent / self.planned_flops:.0f}%)" \
+            if math.isfinite(self.planned_flops) and self.planned_flops > 0 else f"{spent:.3g} FLOPs"
         self.echo(
-            f"[{len(self.records):>3}/{self.total}] {time.monotonic() - self._t0:6.0f}s  {rec.scale:<18} "
-            f"lr {rec.lr:<9.3g} B {rec.batch_tokens:<5} -> {loss_txt:<9} | {rec.scale}: {best_txt}"
+            f"[{len(self.records):>3}/{self.total}] {time.monotonic() - self._t0:6.0f}s  {running} running  {budget}  "
+            f"{rec.scale:<18} lr {rec.lr:<9.3g} B {rec.batch_tokens:<5} -> {loss_txt:<9} | {rec.scale}: {best_txt}"
         )
+        self._refit_law()
+
+    def _refit_law(self) -> None:
+        """Refit the Step Law on what has finished; print it and log it to the parent run when it changes."""
+        from laws import fit_sweep
+
+        ok = [r for r in self.records if r.status == "ok"]
+        if len({(r.N, r.D) for r in ok}) < 2:
+            return
+        fit = fit_sweep(np.array([r.N for r in ok], float), np.array([r.D for r in ok], float),
+                        np.array([r.lr for r in ok]), np.array([r.batch_tokens for r in ok], float),
+                        np.array([r.loss for r in ok]))
+        if fit.step_law is None:
+            return
+        law = fit.step_law.law
+        key = tuple(round(getattr(law, k), 6) for k in ("a", "alpha", "beta", "b", "gamma"))
+        if key == self._law_key:
+            return
+        self._law_key = key
+        metrics = {f"law_{k}": getattr(law, k) for k in ("a", "alpha", "beta", "b", "gamma")}
+        metrics["law_scales"] = float(fit.step_law.n_scales)
+        txt = (f"      law refit on {fit.step_law.n_scales} scales: eta* = {law.a:.3g} N^{law.alpha:.3f} D^{law.beta:.3f}, "
+               f"B* = {law.b:.3g} D^{law.gamma:.3f}")
+        if fit.step_law.fixed:
+            txt += f" (held at published: {', '.join(fit.step_law.fixed)})"
+        if self.target is not None:
+            n, d = self.target
+            metrics["target_lr"] = float(law.lr(n, d))
+            metrics["target_batch_tokens"] = float(law.batch_tokens(d))
+            txt += f"; target LR {metrics['target_lr']:.3g}, batch {metrics['target_batch_tokens']:.0f} tokens"
+        self.echo(txt)
+        self.tracker.log_progress(metrics, step=len(self.records))
 
 
 class DivergenceStopper(tune.Stopper):
@@ -301,7 +342,10 @@ def run_sweep(cfg: SweepConfig, *, echo: Callable[[str], None] = print,
         echo(f"resuming sweep {cfg.sweep.name!r} in {results_dir}: {len(prior)} of {policy.budget} trials recorded, "
              f"{len(resume_points)} resume from checkpoints; MLflow run {parent} ({kept} trial runs kept, "
              f"{replaced} unfinished replaced)")
-    callback = SweepCallback(tracker, table_path, policy.budget, echo, records=prior)
+    planned = sum(6.0 * g.scale.N * g.scale.D * min(len(policy.all_points(g.scale.key)),
+                                                     policy.trials_per_scale or 10**9) for g in grids)
+    callback = SweepCallback(tracker, table_path, policy.budget, echo, records=prior, planned_flops=planned,
+                             target=(cfg.target.N, cfg.target.D) if cfg.target.N > 0 else None)
 
     def materialize(p: Proposal) -> dict[str, Any]:
         out = cfg.trial_config(p.scale, p.lr, p.batch_size, p.seed)

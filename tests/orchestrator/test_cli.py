@@ -105,12 +105,6 @@ def test_fit_rejects_a_table_without_the_required_columns(tmp_path):
     assert r.returncode == 2 and "no such file" in r.stderr
 
 
-@pytest.mark.parametrize("cmd", ["report"])
-def test_commands_not_built_yet_say_so(cmd):
-    r = lawsweep(cmd)
-    assert r.returncode == 1 and "not implemented yet" in r.stderr
-
-
 def test_resume_of_a_folder_that_is_not_a_sweep_exits_2(tmp_path):
     r = lawsweep("resume", str(tmp_path))
     assert r.returncode == 2 and "holds no sweep.json" in r.stderr

@@ -1,0 +1,167 @@
+"""`lawsweep report` and `lawsweep predict` on the recorded reference grid (no Ray): every section is there,
+and the numbers it shows are the fits' numbers."""
+
+import json
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from laws import fit_sweep, predict_target
+from laws.sweep import per_scale_optima
+from orchestrator.report import SECTIONS, build_report, fit_schedules, write_report
+
+ROOT = Path(__file__).resolve().parents[2]
+TABLE = ROOT / "bench" / "data" / "reference_grid.csv"
+CONFIG = ROOT / "orchestrator" / "recipes" / "reference.toml"
+TARGET = (1.6e6, 2e7)
+
+
+@pytest.fixture(scope="module")
+def table():
+    t = pd.read_csv(TABLE)
+    # Two runs of the largest scale blew up: the divergence section must show them, and no fit may use them.
+    big = t[(t.N == t.N.max()) & (t.D == t.D.max()) & (t.lr == t.lr.max())].index[:2]
+    t.loc[big, "status"] = "diverged"
+    t.loc[big, "loss"] = np.nan
+    return t
+
+
+@pytest.fixture(scope="module")
+def report(table, tmp_path_factory):
+    rep = build_report(table, title="reference", config_path=CONFIG, target=TARGET)
+    out = tmp_path_factory.mktemp("report")
+    return rep, write_report(rep, out)
+
+
+def _arrays(t):
+    loss = np.where(t.status == "ok", t.loss, np.nan)
+    return [t[c].to_numpy(float) for c in ("N", "D", "lr", "batch_tokens")], loss
+
+
+def test_every_section_is_in_the_html_with_its_figure(report):
+    rep, path = report
+    html = path.read_text()
+    for sec in SECTIONS:
+        m = re.search(rf"<section id='{sec}'>(.*?)</section>", html, re.S)
+        assert m, f"section {sec} missing"
+        assert "<img" in m.group(1), f"section {sec} has no figure"
+    assert len(re.findall(r"<img[^>]+src=\"data:image/png;base64,", html)) == len(rep.figures)  # self-contained
+    for name in rep.figures:
+        png = (path.parent / f"{name}.png").read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    embedded = json.loads(re.search(r"<script type='application/json' id='lawsweep-data'>(.*?)</script>", html,
+                                    re.S).group(1).replace("<\\/", "</"))
+    assert embedded["laws"]["alpha"] == rep.data["laws"]["alpha"]
+
+
+def test_per_scale_optima_and_laws_are_the_fits(report, table):
+    rep, path = report
+    args, loss = _arrays(table)
+    optima = per_scale_optima(*args, loss, n_boot=200)
+    assert [s["lr"] for s in rep.data["scales"]] == pytest.approx([o.lr for o in optima])
+    assert [s["lr_interval"] for s in rep.data["scales"]] == [list(o.lr_interval) for o in optima]
+    fit = fit_sweep(*args, loss)
+    law = fit.step_law.law
+    for k in ("a", "alpha", "beta", "b", "gamma"):
+        assert rep.data["laws"][k] == pytest.approx(getattr(law, k))
+    p = predict_target(fit, *TARGET)
+    t = rep.data["laws"]["target"]
+    assert t["lr"] == pytest.approx(law.lr(*TARGET)) and t["lr_interval"] == pytest.approx(list(p.lr_interval))
+    assert t["lr_interval"][0] < t["lr"] < t["lr_interval"][1]
+    html = path.read_text()
+    assert f"{law.alpha:.4g}" in html and f"{t['lr']:.4g}" in html  # the page prints the same numbers
+
+
+def test_held_out_scales_are_predicted_by_the_other_scales(report, table):
+    rep, _ = report
+    rows = rep.data["heldout"]
+    assert len(rows) == 8
+    r = rows[-1]
+    keep = ~((table.N == r["N"]) & (table.D == r["D"]))
+    args, loss = _arrays(table[keep])
+    law = fit_sweep(*args, loss).step_law.law
+    assert r["predicted_lr"] == pytest.approx(law.lr(r["N"], r["D"]))
+    assert r["lr_error_octaves"] == pytest.approx(math.log2(r["predicted_lr"] / r["observed_lr"]))
+    assert np.median([abs(x["lr_error_octaves"]) for x in rows]) < 1.0  # the law transfers within an octave
+
+
+def test_coverage_schedules_and_divergence(report, table):
+    rep, _ = report
+    assert rep.data["coverage_total"] == {"run": 224, "grid": 224, "share": 1.0}
+    sf, _ = fit_schedules(table, {"schedule": "cosine", "warmup_frac": 0.1, "decay_frac": 0.2,
+                                  "decay_shape": "linear", "min_lr_ratio": 0.0})
+    ranking = rep.data["schedules"]["ranking"]
+    assert [r["schedule"] for r in ranking] == [n for n, _ in sf.ranking]
+    assert len(ranking) == 6 and ranking == sorted(ranking, key=lambda r: r["predicted_loss"])
+    assert rep.data["schedules"]["law"]["rmse"] < 0.15
+    div = rep.data["divergence"]
+    assert len(div) == 2 and all(d["lr"] == table.lr.max() for d in div)
+    assert rep.data["status_counts"] == {"ok": 222, "diverged": 2}
+
+
+def test_report_command_on_a_table(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "orchestrator", "report", str(TABLE), "--out", str(tmp_path / "r"),
+                        "--target-n", "1.6e6", "--target-d", "2e7"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "r" / "report.html").is_file() and (tmp_path / "r" / "laws.png").is_file()
+    bad = subprocess.run([sys.executable, "-m", "orchestrator", "report", str(TABLE), "--target-n", "1e6"],
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert bad.returncode == 2 and "--target-d" in bad.stderr
+
+
+def _predict(*args):
+    return subprocess.run([sys.executable, "-m", "orchestrator", "predict", *args], capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_predict_gives_intervals_the_law_and_a_ranked_schedule():
+    r = _predict("--n", "1.6e6", "--d", "2e7", "--from", str(TABLE), "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["lr_interval"][0] < out["lr"] < out["lr_interval"][1]
+    assert out["batch_interval"][0] < out["batch_tokens"] < out["batch_interval"][1]
+    assert "Step Law refit on 8 scales" in out["law"]
+    assert out["schedule"]["name"] == out["schedule"]["ranking"][0]["schedule"]
+    r = _predict("--n", "1.6e6", "--d", "2e7")
+    assert r.returncode == 0 and "published Step Law" in r.stdout and "schedule: cosine" in r.stdout
+
+
+def test_predict_for_continued_pretraining(tmp_path):
+    r = _predict("--n", "2e5", "--d", "1e6", "--from", str(TABLE), "--checkpoint-loss", "2.1", "--budget", "5e11",
+                 "--json")
+    assert r.returncode == 0, r.stderr
+    c = json.loads(r.stdout)["cpt"]
+    assert c["C_total"] == pytest.approx(c["C_eq"] + 5e11)
+    assert c["C_eq_interval"][0] < c["C_eq"] < c["C_eq_interval"][1]
+    assert c["lr_interval"][0] <= c["lr"] <= c["lr_interval"][1]
+    # A lower checkpoint loss means more equivalent compute already spent.
+    c2 = json.loads(_predict("--n", "2e5", "--d", "1e6", "--from", str(TABLE), "--checkpoint-loss", "1.9",
+                             "--budget", "5e11", "--json").stdout)["cpt"]
+    assert c2["C_eq"] > c["C_eq"]
+    for args, msg in [
+        (["--checkpoint-loss", "2.1"], "needs --budget"),
+        (["--checkpoint-loss", "2.1", "--budget", "1e12", "--from", ""], "needs --from"),
+        (["--checkpoint", str(tmp_path / "none.pt"), "--budget", "1e12", "--from", str(TABLE)], "cannot be read"),
+        (["--checkpoint-loss", "0.5", "--budget", "1e12", "--from", str(TABLE)], "E="),
+    ]:
+        r = _predict("--n", "2e5", "--d", "1e6", *args)
+        assert r.returncode == 2 and msg in r.stderr, (args, r.stderr)
+
+
+def test_predict_measures_a_real_checkpoint(tmp_path):
+    from trainers import DataConfig, ModelConfig, TrainConfig, load_corpus, train
+
+    ck = tmp_path / "base.pt"
+    res = train(ModelConfig(d_model=32, n_layer=1, context=32),
+                TrainConfig(lr=2**-6, batch_size=8, tokens=8 * 32 * 60, save_checkpoint=str(ck)),
+                load_corpus(DataConfig()))
+    r = _predict("--n", "2e5", "--d", "1e6", "--from", str(TABLE), "--checkpoint", str(ck), "--budget", "5e11",
+                 "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["cpt"]["checkpoint_loss"] == pytest.approx(res.val_loss, abs=1e-6)

@@ -129,6 +129,7 @@ def _scale_figure(g: pd.DataFrame, opt: ScaleOptimum, label: str) -> bytes:
     a2.set_xlabel("log2 batch (tokens)")
     a2.set_title(f"loss vs batch at LR {opt.grid_lr:.3g}")
     a2.legend(fontsize=7)
+    fig.tight_layout()
     return _png(fig)
 
 
@@ -227,13 +228,18 @@ def build_report(table: pd.DataFrame, *, title: str = "sweep", config_path: Path
                 ax.plot([t for t, _ in c], [v for _, v in c], color="0.8", lw=0.7)
         for r in div.itertuples():
             c = _curve(r)
+            label = f"N {r.N:.3g}, lr {r.lr:.3g}, B {int(r.batch_tokens)}"
             if c:
-                ax.plot([t for t, _ in c], [v for _, v in c], color="red", lw=1.2, marker="x", ms=4,
-                        label=f"lr {r.lr:.3g}, B {int(r.batch_tokens)}")
+                ax.plot([t for t, _ in c], [v for _, v in c], color="red", lw=1.2, marker="x", ms=4, label=label)
+            elif "tokens" in table and pd.notna(r.tokens):
+                # Blew up before its first evaluation: mark where it was stopped.
+                ax.axvline(max(float(r.tokens), 1.0), color="red", ls="--", lw=1.0,
+                           label=f"{label} (stopped at {int(r.tokens)} tokens, no evaluation)")
         ax.set_xlabel("tokens")
         ax.set_ylabel("validation loss")
         ax.set_title(f"{len(div)} diverged runs (red) among the finished ones (grey)")
-        ax.legend(fontsize=6)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=6)
         rep.figures["divergence"] = _png(fig)
     return rep
 
@@ -288,13 +294,17 @@ def _laws_figure(optima, law, target: dict[str, Any] | None) -> bytes:
     a1.legend(fontsize=7)
     Du = np.unique(D)
     a2.plot(D, bt, "o", color="teal", label="per-scale optimum")
-    Ds = np.geomspace(Du.min(), (target["D"] if target else Du.max()), 50)
+    hiD = target["D"] if target else Du.max()
+    if hiD <= Du.min() * 1.5:  # one token budget: show the law over an octave either side of it
+        Du, hiD = Du / 2, hiD * 2
+    Ds = np.geomspace(Du.min(), hiD, 50)
     a2.plot(Ds, law.law.batch_tokens(Ds), "-", color="darkorange", label=f"B* = {law.law.b:.3g} D^{law.law.gamma:.3f}")
     a2.set_xscale("log")
     a2.set_yscale("log")
     a2.set_xlabel("tokens D")
     a2.set_ylabel("optimal batch (tokens)")
     a2.legend(fontsize=7)
+    fig.tight_layout()
     return _png(fig)
 
 

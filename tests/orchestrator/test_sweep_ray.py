@@ -86,6 +86,49 @@ def test_mlflow_holds_the_parent_and_every_child_with_metrics(sweep_dir):
             assert status == "diverged" and float(c.data.params["lr"]) == 300.0
 
 
+def test_progress_shows_running_compute_and_the_law_as_it_refits(sweep_dir):
+    work, stdout = sweep_dir
+    lines = [ln for ln in stdout.splitlines() if ln.startswith("[")]
+    assert len(lines) == 6 and all("running" in ln and "FLOPs (" in ln and "| " in ln for ln in lines)
+    # Compute spent is what ran (diverged trials stop early) against the plan of 6 N D per grid point.
+    df = pd.read_csv(next(work.glob("lawsweep_results/tiny-*/sweep.csv")))
+    share = 100 * df.flops.sum() / (6 * df.N * df.D).sum()
+    pcts = [int(ln.split("FLOPs (")[1].split("%")[0]) for ln in lines]
+    assert pcts == sorted(pcts) and pcts[-1] == round(share) and share < 100
+    assert "law refit on 2 scales: eta* =" in stdout
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{work / 'mlflow.db'}")
+    (parent,) = client.search_runs([client.get_experiment_by_name("lawsweep").experiment_id],
+                                   filter_string="tags.`lawsweep.kind` = 'sweep'")
+    hist = client.get_metric_history(parent.info.run_id, "law_alpha")
+    # Logged while the sweep ran (step = trials done), before the final refit.
+    assert len(hist) >= 2 and all(1 < m.step <= 6 for m in hist[:-1])
+
+
+def test_report_of_the_results_folder_is_attached_to_the_parent_run(sweep_dir):
+    import re
+
+    work, _ = sweep_dir
+    (results,) = work.glob("lawsweep_results/tiny-*")
+    r = subprocess.run([sys.executable, "-m", "orchestrator", "report", str(results)], capture_output=True,
+                       text=True, timeout=300, cwd=work)
+    assert r.returncode == 0, r.stderr
+    html = (results / "report" / "report.html").read_text()
+    div = re.search(r"<section id='divergence'>(.*?)</section>", html, re.S).group(1)
+    assert div.count("<tr>") >= 3 and "300" in div  # header + both diverged runs
+    cov = json.loads((results / "report" / "report.json").read_text())["coverage_total"]
+    assert cov["run"] == 6 and cov["grid"] == 6  # 2 scales x 3 LRs x 1 batch, all run
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{work / 'mlflow.db'}")
+    (parent,) = client.search_runs([client.get_experiment_by_name("lawsweep").experiment_id],
+                                   filter_string="tags.`lawsweep.kind` = 'sweep'")
+    arts = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
+    assert {"report/report.html", "report/report.json", "report/coverage.png"} <= arts
+    assert sum(a.startswith("report/scale_") for a in arts) == 2  # one bowl figure per scale
+
+
 def test_fit_reads_the_recorded_table(sweep_dir):
     work, _ = sweep_dir
     (table,) = work.glob("lawsweep_results/tiny-*/sweep.csv")

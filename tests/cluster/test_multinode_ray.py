@@ -72,6 +72,7 @@ def test_trials_spread_over_the_nodes_that_have_their_resource(tmp_path, cluster
     assert (pd.read_csv(table).status == "ok").all()
 
 
+@pytest.mark.slow  # ~90 s on 2 cores: waits out Ray's node-death detection
 def test_a_killed_node_s_trials_are_retried_elsewhere_and_the_sweep_finishes(tmp_path, cluster):
     c, nodes = cluster
     (tmp_path / "sweep.toml").write_text(SWEEP.format(eval_every=100, tokens=2_000_000))

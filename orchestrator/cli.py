@@ -10,6 +10,7 @@ import argparse
 import json
 import math
 import sys
+from pathlib import Path
 from typing import Any, Sequence
 
 __all__ = ["main"]
@@ -44,6 +45,7 @@ def _finish_sweep(cfg: Any, run: Any) -> int:
     print(f"wall time {out.wall_s:.0f} s; sweep table {out.table_path}")
     print(f"MLflow: parent run {out.parent_run_id} in experiment {cfg.tracking.experiment!r} at {cfg.tracking.uri}")
     print(f"        view with: mlflow ui --backend-store-uri {cfg.tracking.uri}")
+    print(f"report (plots, laws, schedules): lawsweep report {Path(out.table_path).parent}")
     return 0 if out.summary.fit.scales else 1
 
 

@@ -336,7 +336,10 @@ def _heldout_figure(rows: list[dict[str, Any]]) -> bytes:
     for ax, what, unit in ((a1, "lr", "peak LR"), (a2, "batch_tokens", "batch (tokens)")):
         obs = np.array([r[f"observed_{what}"] for r in rows])
         pred = np.array([r[f"predicted_{what}"] for r in rows])
-        ax.loglog(obs, pred, "o", color="navy")
+        ax.plot(obs, pred, "o", color="navy")
+        # Powers of two: LR and batch grids are octave-spaced, and decimal minor labels collide.
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log", base=2)
         lo, hi = min(obs.min(), pred.min()) / 1.5, max(obs.max(), pred.max()) * 1.5
         ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="predicted = observed")
         ax.fill_between([lo, hi], [lo / 2, hi / 2], [lo * 2, hi * 2], color="0.9", label="within 1 octave")

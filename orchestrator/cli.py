@@ -399,7 +399,8 @@ def _predict_cpt(args: argparse.Namespace, table: Any, summary: Any) -> dict[str
 
     if not (args.budget > 0 and math.isfinite(args.budget)):
         raise UsageError(f"predict: --budget must be a positive number of FLOPs, got {args.budget!r}.")
-    loss = args.checkpoint_loss if args.checkpoint_loss is not None else _checkpoint_loss(args.checkpoint, args.data)
+    loss = args.checkpoint_loss if args.checkpoint_loss is not None else \
+        _checkpoint_loss(args.checkpoint, args.data, args.tokenizer)
     scales = summary.fit.scales
     try:
         # L(C) on the sweep's frontier: the best loss reached at each compute.
@@ -415,7 +416,7 @@ def _predict_cpt(args: argparse.Namespace, table: Any, summary: Any) -> dict[str
                    f"{len(scales)} scales of {args.from_table}; inverted at the checkpoint's loss"}
 
 
-def _checkpoint_loss(path: str, data: str) -> float:
+def _checkpoint_loss(path: str, data: str, tokenizer: str = "byte") -> float:
     """Validation loss of a lawsweep checkpoint on the data (the first thing continued pre-training does)."""
     import contextlib
 
@@ -435,10 +436,16 @@ def _checkpoint_loss(path: str, data: str) -> float:
                          "config); measure its validation loss and pass --checkpoint-loss instead.")
     model = GPT(ModelConfig(**obj["model_config"]))
     load_weights(model, path)
+    if tokenizer not in ("byte",) and not Path(tokenizer).is_file():
+        raise UsageError(f"predict: --tokenizer {tokenizer!r} is neither 'byte' nor a tokenizer.json file; give the "
+                         "tokenizer.json the checkpoint was trained with (its sweep's data.tokenizer).")
     try:
-        corpus = load_corpus(DataConfig(source=data))
+        corpus = load_corpus(DataConfig(source=data, tokenizer=tokenizer))
     except (OSError, ValueError) as e:
         raise UsageError(f"predict: --data {data!r}: {e}") from None
+    if corpus.vocab_size > model.cfg.vocab_size:
+        raise UsageError(f"predict: --tokenizer {tokenizer!r} gives ids up to {corpus.vocab_size - 1}, beyond the "
+                         f"checkpoint's vocabulary of {model.cfg.vocab_size}; give the tokenizer it was trained with.")
     return evaluate(model, corpus, 256, torch.device("cpu"), contextlib.nullcontext)
 
 
@@ -516,6 +523,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="continued pre-training: the checkpoint's validation loss on the new data, if measured")
     pr.add_argument("--budget", type=float, default=None, help="continued pre-training: FLOPs of the new run")
     pr.add_argument("--data", default="pydoc", help="data to measure --checkpoint on (as [data] source)")
+    pr.add_argument("--tokenizer", default="byte",
+                    help="tokenizer the checkpoint was trained with: byte (default) or its tokenizer.json")
     pr.add_argument("--json", action="store_true")
     pr.set_defaults(func=_cmd_predict)
 

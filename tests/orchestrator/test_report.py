@@ -165,3 +165,22 @@ def test_predict_measures_a_real_checkpoint(tmp_path):
                  "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["cpt"]["checkpoint_loss"] == pytest.approx(res.val_loss, abs=1e-6)
+
+
+def test_predict_measures_a_bpe_checkpoint_with_its_tokenizer(tmp_path):
+    from trainers import DataConfig, ModelConfig, TrainConfig, load_corpus, train
+    from trainers.data import _pydoc_text
+    from trainers.tokenizer import train_bpe
+
+    tok_path = tmp_path / "tokenizer.json"
+    train_bpe(_pydoc_text()[:200_000], 320).save(str(tok_path))
+    ck = tmp_path / "bpe.pt"
+    res = train(ModelConfig(d_model=32, n_layer=1, context=32, vocab_size=320),
+                TrainConfig(lr=2**-6, batch_size=8, tokens=8 * 32 * 40, save_checkpoint=str(ck)),
+                load_corpus(DataConfig(tokenizer=str(tok_path))))
+    common = ("--n", "2e5", "--d", "1e6", "--from", str(TABLE), "--checkpoint", str(ck), "--budget", "5e11")
+    r = _predict(*common, "--tokenizer", str(tok_path), "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["cpt"]["checkpoint_loss"] == pytest.approx(res.val_loss, abs=1e-6)
+    bad = _predict(*common, "--tokenizer", str(tmp_path / "missing.json"))
+    assert bad.returncode == 2 and "--tokenizer" in bad.stderr and "tokenizer.json" in bad.stderr

@@ -301,14 +301,9 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 
 
 def _json_safe(v: Any) -> Any:
-    """Non-finite floats become null: JSON has no NaN or Infinity."""
-    if isinstance(v, dict):
-        return {k: _json_safe(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_json_safe(x) for x in v]
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v
+    from orchestrator.report import json_safe
+
+    return json_safe(v)
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:

@@ -28,7 +28,7 @@ from laws import PUBLISHED, fit_sweep, predict_target
 from laws.optimum import ScaleOptimum
 from laws.sweep import per_scale_optima
 
-__all__ = ["Report", "ScheduleFit", "build_report", "fit_schedules", "write_report"]
+__all__ = ["Report", "ScheduleFit", "build_report", "fit_schedules", "json_safe", "write_report"]
 
 N_BOOT = 200
 SECTIONS = ("scales", "laws", "heldout", "coverage", "schedules", "divergence")
@@ -560,19 +560,23 @@ def render_html(rep: Report) -> str:
         parts.append(_table(d["divergence"], ["N", "D", "lr", "batch_tokens", "tokens", "last_val_loss"]))
         parts.append(_img(rep, "divergence"))
     parts.append("</section>")
-    blob = json.dumps(d, default=_jsonable).replace("</", "<\\/")
+    blob = json.dumps(json_safe(d), allow_nan=False).replace("</", "<\\/")
     parts.append(f"<script type='application/json' id='lawsweep-data'>{blob}</script></body></html>")
     return "\n".join(parts)
 
 
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, (np.floating, np.integer)):
-        return v.item()
-    if isinstance(v, np.bool_):
-        return bool(v)
-    if isinstance(v, tuple):
-        return list(v)
-    raise TypeError(f"not JSON serializable: {type(v).__name__}")
+def json_safe(v: Any) -> Any:
+    """A JSON-ready copy: numpy scalars become Python numbers, tuples lists, and non-finite floats null
+    (JSON has no NaN or Infinity, and a browser's JSON.parse rejects them)."""
+    if isinstance(v, dict):
+        return {k: json_safe(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [json_safe(x) for x in v]
+    if isinstance(v, (np.floating, np.integer, np.bool_)):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
 
 
 def write_report(rep: Report, out_dir: Path) -> Path:
@@ -580,7 +584,7 @@ def write_report(rep: Report, out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, png in rep.figures.items():
         (out_dir / f"{name}.png").write_bytes(png)
-    (out_dir / "report.json").write_text(json.dumps(rep.data, indent=1, default=_jsonable))
+    (out_dir / "report.json").write_text(json.dumps(json_safe(rep.data), indent=1, allow_nan=False))
     path = out_dir / "report.html"
     path.write_text(render_html(rep), encoding="utf-8")
     return path

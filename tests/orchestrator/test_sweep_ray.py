@@ -117,7 +117,12 @@ def test_report_of_the_results_folder_is_attached_to_the_parent_run(sweep_dir):
     html = (results / "report" / "report.html").read_text()
     div = re.search(r"<section id='divergence'>(.*?)</section>", html, re.S).group(1)
     assert div.count("<tr>") >= 3 and "300" in div  # header + both diverged runs
-    cov = json.loads((results / "report" / "report.json").read_text())["coverage_total"]
+    def strict(c):
+        raise AssertionError(f"{c} in report.json: not JSON")
+
+    cov = json.loads((results / "report" / "report.json").read_text(), parse_constant=strict)["coverage_total"]
+    blob = re.search(r"<script type='application/json' id='lawsweep-data'>(.*?)</script>", html, re.S).group(1)
+    json.loads(blob.replace("<\\/", "</"), parse_constant=strict)  # what the browser parses
     assert cov["run"] == 6 and cov["grid"] == 6  # 2 scales x 3 LRs x 1 batch, all run
     from mlflow.tracking import MlflowClient
 

@@ -411,7 +411,7 @@ def _predict_cpt(args: argparse.Namespace, table: Any, summary: Any) -> dict[str
                    f"{len(scales)} scales of {args.from_table}; inverted at the checkpoint's loss"}
 
 
-def _checkpoint_loss(path: str, data: str, tokenizer: str = "byte") -> float:
+def _checkpoint_loss(path: str, data: str, tokenizer: str | None = None) -> float:
     """Validation loss of a lawsweep checkpoint on the data (the first thing continued pre-training does)."""
     import contextlib
 
@@ -431,13 +431,22 @@ def _checkpoint_loss(path: str, data: str, tokenizer: str = "byte") -> float:
                          "config); measure its validation loss and pass --checkpoint-loss instead.")
     model = GPT(ModelConfig(**obj["model_config"]))
     load_weights(model, path)
-    if tokenizer not in ("byte",) and not Path(tokenizer).is_file():
+    recorded = obj.get("extra", {}).get("tokenizer")
+    if tokenizer is None:  # the tokenizer the checkpoint records (older checkpoints: bytes)
+        tokenizer = path if recorded is not None else "byte"
+    elif tokenizer != "byte" and not Path(tokenizer).is_file():
         raise UsageError(f"predict: --tokenizer {tokenizer!r} is neither 'byte' nor a tokenizer.json file; give the "
                          "tokenizer.json the checkpoint was trained with (its sweep's data.tokenizer).")
     try:
         corpus = load_corpus(DataConfig(source=data, tokenizer=tokenizer))
     except (OSError, ValueError) as e:
         raise UsageError(f"predict: --data {data!r}: {e}") from None
+    from trainers.tokenizer import describe, same_tokenizer
+
+    if recorded is not None and corpus.tokenizer is not None and not same_tokenizer(recorded, corpus.tokenizer):
+        raise UsageError(f"predict: --checkpoint {path!r} was trained with {describe(recorded)} tokenizer, but "
+                         f"--tokenizer {tokenizer!r} is {describe(corpus.tokenizer)}; leave --tokenizer out to use "
+                         "the checkpoint's own.")
     if corpus.vocab_size > model.cfg.vocab_size:
         raise UsageError(f"predict: --tokenizer {tokenizer!r} gives ids up to {corpus.vocab_size - 1}, beyond the "
                          f"checkpoint's vocabulary of {model.cfg.vocab_size}; give the tokenizer it was trained with.")
@@ -518,8 +527,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="continued pre-training: the checkpoint's validation loss on the new data, if measured")
     pr.add_argument("--budget", type=float, default=None, help="continued pre-training: FLOPs of the new run")
     pr.add_argument("--data", default="pydoc", help="data to measure --checkpoint on (as [data] source)")
-    pr.add_argument("--tokenizer", default="byte",
-                    help="tokenizer the checkpoint was trained with: byte (default) or its tokenizer.json")
+    pr.add_argument("--tokenizer", default=None,
+                    help="tokenizer to measure --checkpoint with: byte or a tokenizer.json (default: the one the "
+                         "checkpoint records; byte for checkpoints that record none)")
     pr.add_argument("--json", action="store_true")
     pr.set_defaults(func=_cmd_predict)
 

@@ -407,7 +407,8 @@ def parse_config(raw: dict[str, Any], source: str = "") -> SweepConfig:
     if data.tokenizer not in ("byte", "bpe"):
         if not Path(data.tokenizer).is_file():
             raise ConfigError(
-                f"data.tokenizer: no such file {data.tokenizer!r}; use 'byte', 'bpe', or a saved tokenizer.json."
+                f"data.tokenizer: no such file {data.tokenizer!r}; use 'byte', 'bpe', a saved tokenizer.json or "
+                "a lawsweep checkpoint (its recorded tokenizer)."
             )
         data.tokenizer = str(Path(data.tokenizer).resolve())
     model = dict(sections["model"])

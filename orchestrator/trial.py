@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 __all__ = ["replay_trial", "run_trial"]
 
@@ -108,35 +109,64 @@ def _run_single(config: dict[str, Any]) -> None:
             pending.clear()
             pending.update(m, N=n, node_id=node)  # sent with the checkpoint that follows it
 
-    def checkpoint(state: dict[str, Any]) -> None:
+    def checkpoint(save: Callable[[str], None]) -> None:
         import tempfile
-        from pathlib import Path
 
-        import torch
         from ray.tune import Checkpoint
 
         with tempfile.TemporaryDirectory() as d:
-            torch.save(state, Path(d) / "state.pt")
+            save(d)
             tune.report(dict(pending), checkpoint=Checkpoint.from_directory(d))
+        _failpoint_after_checkpoint(config, int(pending.get("step", 0)))
 
-    resume = None
-    ckpt = tune.get_checkpoint()
-    if ckpt is not None:  # a retried trial resumes where its last checkpoint left it
-        import torch
-
-        with ckpt.as_directory() as d:
-            resume = torch.load(f"{d}/state.pt", weights_only=False)
-    elif config.get("resume_from"):
-        # A resumed sweep: this point was running when the driver died. Continue from its last checkpoint
-        # and hand its curve so far to the new trial's record.
-        import torch
-
-        resume = torch.load(f"{config['resume_from']}/state.pt", weights_only=False)
-        for point in resume["curve"]:
-            tune.report(dict(point, done=0.0, N=n))
-    result = train(model, train_cfg, corpus, report=report, checkpoint=checkpoint, resume=resume)
+    with _resume_folder(tune.get_checkpoint(), config, lambda m: tune.report(dict(m, N=n))) as resume:
+        result = train(model, train_cfg, corpus, report=report, checkpoint=checkpoint, resume=resume)
     if result.status == "failed":
         raise RuntimeError(result.reason)
+
+
+@contextlib.contextmanager
+def _resume_folder(ckpt: Any, config: dict[str, Any], report: Callable[[dict[str, float]], None]) -> Iterator[str | None]:
+    """Where a trial continues from, if anywhere.
+
+    A retried trial gets its own last checkpoint back from Tune (or Ray Train). A trial of a resumed sweep
+    (``lawsweep resume``: this point was running when the driver died) continues from the checkpoint folder
+    the driver found, and first hands its curve so far to the new trial's record.
+    """
+    if ckpt is not None:
+        with ckpt.as_directory() as d:
+            yield d
+    elif config.get("resume_from"):
+        from trainers import read_trial_state
+
+        d = config["resume_from"]
+        for point in read_trial_state(d, config["train"].get("engine", "torch"))["curve"]:
+            report(dict(point, done=0.0))
+        yield d
+    else:
+        yield None
+
+
+def _failpoint_after_checkpoint(config: dict[str, Any], step: int) -> None:
+    """Fault injection (see :func:`_failpoint`): 'die_after_checkpoint' ends this process, once per trial point,
+    right after its second checkpoint, the way a preempted or OOM-killed worker dies (no exception, no cleanup)."""
+    import json
+    import os
+    from pathlib import Path
+
+    spec = os.environ.get("LAWSWEEP_FAILPOINTS")
+    if not spec or json.loads(spec).get(repr(float(config["train"]["lr"]))) != "die_after_checkpoint":
+        return
+    marker = Path(config["results_dir"]) / "failpoints" / f"lr{config['train']['lr']!r}"
+    seen = marker.with_name(marker.name + ".first")
+    if marker.exists():
+        return
+    if not seen.exists():  # the first checkpoint: note it, die at the next one
+        seen.parent.mkdir(parents=True, exist_ok=True)
+        seen.write_text(str(step))
+        return
+    marker.write_text(str(step))
+    os._exit(1)
 
 
 def _build(config: dict[str, Any]) -> tuple[Any, Any, Any]:
@@ -154,6 +184,9 @@ def run_multi_worker_trial(config: dict[str, Any]) -> None:
     The trial's own process only drives (it reserves no CPU); the workers reserve the trial's resources.
     Ray Train sets up the process group (gloo on CPU, NCCL on GPU) on a free port it picks on rank 0's node,
     so concurrent trials never share a rendezvous. Rank 0's metrics reach Tune through TuneReportCallback.
+    The Ray Train run is named after the Tune trial, so a retried trial's TorchTrainer finds the run's
+    checkpoint record in storage and its workers resume from the newest checkpoint (Ray Train V2 restores a
+    run by name and storage path).
     """
     from pathlib import Path
 
@@ -177,14 +210,23 @@ def run_multi_worker_trial(config: dict[str, Any]) -> None:
             name=f"train-{ctx.get_trial_id()}",
             storage_path=str(Path(ctx.get_trial_dir()).parent / "ray_train"),
             callbacks=[TuneReportCallback()],
+            # Only the newest checkpoint is ever resumed from (the trial's own Tune side keeps one too).
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=1),
         ),
     )
     trainer.fit()
 
 
 def _worker_loop(config: dict[str, Any]) -> None:
-    """What each Ray Train worker runs: the same trainer, over the process group Ray Train made."""
+    """What each Ray Train worker runs: the same trainer, over the process group Ray Train made.
+
+    Every worker reports (Ray Train's report is collective; rank 0's metrics go to Tune) and every worker
+    writes its part of each checkpoint (its ZeRO shards; rank 0 the loop's state), which Ray Train gathers
+    into one folder. A retried trial builds its TorchTrainer under the same name, so Ray Train hands the
+    workers that folder back and the run resumes where it stopped.
+    """
     import os
+    import tempfile
 
     import ray.train
 
@@ -194,11 +236,24 @@ def _worker_loop(config: dict[str, Any]) -> None:
     n = model.non_embedding_params()
     ctx = ray.train.get_context()
     extra = {"N": n, "workers": float(ctx.get_world_size()), "master_port": float(os.environ.get("MASTER_PORT", 0))}
+    pending: dict[str, Any] = {}
 
     def report(m: dict[str, float]) -> None:
-        ray.train.report(dict(m, **extra))  # every worker reports; rank 0's metrics go to Tune
+        if m.get("done") or m.get("tokens") == 0:
+            ray.train.report(dict(m, **extra))
+        else:
+            pending.clear()
+            pending.update(m, **extra)  # sent with the checkpoint that follows it
 
-    result = train(model, train_cfg, corpus, report=report)
+    def checkpoint(save: Callable[[str], None]) -> None:
+        with tempfile.TemporaryDirectory() as d:
+            save(d)
+            ray.train.report(dict(pending), checkpoint=ray.train.Checkpoint.from_directory(d))
+        if ctx.get_world_rank() == ctx.get_world_size() - 1:
+            _failpoint_after_checkpoint(config, int(pending.get("step", 0)))
+
+    with _resume_folder(ray.train.get_checkpoint(), config, lambda m: ray.train.report(dict(m, **extra))) as resume:
+        result = train(model, train_cfg, corpus, report=report, checkpoint=checkpoint, resume=resume)
     if result.status == "failed":
         raise RuntimeError(result.reason)
 

@@ -32,7 +32,8 @@ from search.policy import Observation, Proposal, SearchPolicy, make_policy
 __all__ = ["PolicySearcher", "SweepCallback", "SweepOutcome", "run_sweep"]
 
 _CURVE_KEYS = ("train_loss", "val_loss", "lr", "tokens", "step", "grad_norm", "weight_norm", "eff_lr",
-               "eff_lr_max", "tokens_per_s", "mfu")
+               "eff_lr_max", "weight_norm_embed", "eff_lr_embed", "weight_norm_gain", "eff_lr_gain",
+               "tokens_per_s", "mfu")
 
 
 class PolicySearcher(Searcher):
@@ -444,7 +445,12 @@ def read_records(path: Path) -> list[TrialRecord]:
 
 
 def last_checkpoints(results_dir: Path) -> dict[tuple, str]:
-    """(scale, lr, batch_size, seed) -> the newest Tune checkpoint folder of that point under ``results_dir``."""
+    """(scale, lr, batch_size, seed) -> the newest checkpoint folder of that point under ``results_dir``.
+
+    Single-process trials keep theirs in the Tune trial folder (``tune*/trial_<id>/checkpoint_*``); multi-worker
+    trials in their Ray Train run beside it (``tune*/ray_train/train-<id>/checkpoint_*``, every worker's shards
+    gathered in one folder).
+    """
     found: dict[tuple, tuple[float, str]] = {}
     for params in results_dir.glob("tune*/*/params.json"):
         try:
@@ -452,7 +458,9 @@ def last_checkpoints(results_dir: Path) -> dict[tuple, str]:
             key = (c["scale"], float(c["train"]["lr"]), int(c["train"]["batch_size"]), int(c["train"]["seed"]))
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        for ck in params.parent.glob("checkpoint_*/state.pt"):
+        trial_id = params.parent.name.removeprefix("trial_")
+        train_run = params.parent.parent / "ray_train" / f"train-{trial_id}"
+        for ck in [*params.parent.glob("checkpoint_*/state.pt"), *train_run.glob("checkpoint_*/state.pt")]:
             mtime = ck.stat().st_mtime
             if key not in found or mtime > found[key][0]:
                 found[key] = (mtime, str(ck.parent))

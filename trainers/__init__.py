@@ -5,7 +5,7 @@ from __future__ import annotations
 from trainers.config import DataConfig, ModelConfig, TrainConfig
 from trainers.data import Corpus, load_corpus
 from trainers.model import GPT
-from trainers.train import TrialResult, train
+from trainers.train import TrialResult, read_trial_state, train
 
 __all__ = [
     "GPT",
@@ -15,5 +15,6 @@ __all__ = [
     "TrainConfig",
     "TrialResult",
     "load_corpus",
+    "read_trial_state",
     "train",
 ]

@@ -229,7 +229,8 @@ class DataConfig:
     """Held-out fraction, taken from the end of the corpus (of the last shard, for shards)."""
     tokenizer: str = "byte"
     """For text: 'byte' (UTF-8 bytes, 256 ids), 'bpe' (a byte-level BPE of bpe_vocab_size tokens trained
-    offline on the training split), or a path to a saved Hugging Face tokenizer.json."""
+    offline on the training split), a path to a saved Hugging Face tokenizer.json, or a path to a lawsweep
+    checkpoint (the tokenizer it records: how continued pre-training tokenizes text as its base model did)."""
     bpe_vocab_size: int = 1024
     """Vocabulary of the trained BPE (model.vocab_size must be at least this)."""
 

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from trainers.config import DataConfig
-from trainers.tokenizer import encode
+from trainers.tokenizer import encode, load_tokenizer
 
 __all__ = ["Corpus", "load_corpus"]
 
@@ -29,11 +29,14 @@ class Corpus:
         train: Training token streams (one per shard; memory-mapped for token files).
         val: The held-out stream, never sampled for training.
         vocab_size: Smallest vocabulary that covers the ids seen (256 for bytes).
+        tokenizer: What made the ids: 'byte', a BPE's tokenizer JSON, or None for pre-tokenized shards
+            (unknown). Checkpoints record it, so continued pre-training can refuse a mismatched one.
     """
 
     train: tuple[np.ndarray, ...]
     val: np.ndarray
     vocab_size: int = 256
+    tokenizer: str | None = "byte"
 
     @property
     def train_tokens(self) -> int:
@@ -106,14 +109,15 @@ def load_corpus(cfg: DataConfig) -> Corpus:
         raise ValueError(
             f"data.source {cfg.source!r} has {n_bytes} bytes; need at least 4096 with 512 held out."
         )
-    if cfg.tokenizer == "byte":
+    tokenizer = load_tokenizer(cfg.tokenizer)
+    if tokenizer == "byte":
         ids = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
         n_val = int(ids.size * cfg.val_frac)
         return Corpus(train=(ids[:-n_val],), val=ids[-n_val:])
     # The split is made on the text, before tokenizing, so a trained tokenizer never sees held-out text.
     cut = len(text) - int(len(text) * cfg.val_frac)
-    train, val, vocab = encode(text[:cut], text[cut:], cfg.tokenizer, cfg.bpe_vocab_size)
-    return Corpus(train=(train,), val=val, vocab_size=vocab)
+    train, val, vocab, tok = encode(text[:cut], text[cut:], tokenizer, cfg.bpe_vocab_size)
+    return Corpus(train=(train,), val=val, vocab_size=vocab, tokenizer=tok)
 
 
 def _load_shards(cfg: DataConfig) -> Corpus:
@@ -136,4 +140,4 @@ def _load_shards(cfg: DataConfig) -> Corpus:
     val = last[-n_val:]
     train = tuple(shards[:-1]) + (last[:-n_val],)
     vocab = int(max(int(val.max()), max(int(s[: 1 << 20].max()) for s in train))) + 1
-    return Corpus(train=train, val=val, vocab_size=vocab)
+    return Corpus(train=train, val=val, vocab_size=vocab, tokenizer=None)

@@ -11,6 +11,7 @@ import contextlib
 import math
 import os
 import socket
+from pathlib import Path
 from typing import Any, Callable, ContextManager
 
 import torch
@@ -20,6 +21,12 @@ from trainers.model import GPT
 from trainers.optim import AdamH, hidden_matrices
 
 __all__ = ["DeepSpeedEngine", "TorchEngine", "build_optimizer", "param_groups"]
+
+#: The file of a trial checkpoint that holds the loop's state (step, data order, curve); the torch engine
+#: keeps its weights and optimizer in it too, DeepSpeed writes its own files beside it.
+STATE = "state.pt"
+#: DeepSpeed's checkpoint tag: its files go under ``<checkpoint>/deepspeed/``.
+DS_TAG = "deepspeed"
 
 
 def param_groups(model: GPT, weight_decay: float) -> list[dict]:
@@ -91,12 +98,14 @@ class TorchEngine:
     def gathered(self, params: list[torch.nn.Parameter]) -> ContextManager:
         return contextlib.nullcontext()
 
-    def state_dict(self) -> dict[str, Any]:
-        return {"model": self.model.state_dict(), "optimizer": self.opt.state_dict()}
+    def save(self, directory: Path, meta: dict[str, Any]) -> None:
+        """Write weights, optimizer state and the loop's ``meta`` to ``directory/state.pt``."""
+        torch.save(dict(meta, model=self.model.state_dict(), optimizer=self.opt.state_dict()), directory / STATE)
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["optimizer"])
+    def load(self, directory: Path, meta: dict[str, Any]) -> None:
+        """Restore what :meth:`save` wrote (``meta`` is that file, already read)."""
+        self.model.load_state_dict(meta["model"])
+        self.opt.load_state_dict(meta["optimizer"])
 
 
 def _free_port() -> int:
@@ -192,6 +201,36 @@ class DeepSpeedEngine:
         if gn is None:
             gn = self.engine.get_global_grad_norm()
         return math.nan if gn is None else float(gn)
+
+    def save(self, directory: Path, meta: dict[str, Any]) -> None:
+        """Every worker writes its part with DeepSpeed's own checkpointing (ZeRO shards stay sharded: each
+        worker writes only its optimizer partition, and under ZeRO-3 its parameter partition); rank 0 adds the
+        loop's ``meta`` as state.pt. Ray Train gathers every worker's files into the one checkpoint folder."""
+        self.engine.save_checkpoint(str(directory), tag=DS_TAG, client_state={}, save_latest=False)
+        if self.rank == 0:
+            torch.save(dict(meta, layout=self.layout()), directory / STATE)
+
+    def load(self, directory: Path, meta: dict[str, Any]) -> None:
+        """Restore what :meth:`save` wrote, on the same number of workers and ZeRO stage.
+
+        Raises:
+            ValueError: the checkpoint holds no DeepSpeed files or was written by another worker layout.
+        """
+        if not (directory / DS_TAG).is_dir():
+            raise ValueError(f"checkpoint {str(directory)!r} holds no DeepSpeed state ({DS_TAG}/); it was not "
+                             "written by a train.engine = 'deepspeed' run.")
+        saved = meta.get("layout")
+        if saved is not None and saved != self.layout():
+            raise ValueError(f"checkpoint {str(directory)!r} was written by {saved}, this run is {self.layout()}; "
+                             "resume it with the same sweep.workers_per_trial and train.zero_stage.")
+        path, _ = self.engine.load_checkpoint(str(directory), tag=DS_TAG, load_optimizer_states=True,
+                                              load_lr_scheduler_states=False)
+        if path is None:
+            raise ValueError(f"checkpoint {str(directory)!r}: DeepSpeed found no state to load in {DS_TAG}/.")
+
+    def layout(self) -> dict[str, int]:
+        """What a DeepSpeed checkpoint can only be restored on: the worker count and the ZeRO stage."""
+        return {"workers": self.world, "zero_stage": self.cfg.zero_stage}
 
     def gathered(self, params: list[torch.nn.Parameter]) -> ContextManager:
         """Full tensors of ``params`` for measuring (ZeRO-3 keeps only a shard on each worker)."""

@@ -2,7 +2,7 @@
 
 The BPE (Hugging Face ``tokenizers``) is trained on the training split only, so the held-out text never
 shapes the vocabulary; training is deterministic, so every trial of a sweep derives the same merges. A saved
-``tokenizer.json`` can be given instead.
+``tokenizer.json`` can be given instead, or a lawsweep checkpoint, which records the tokenizer it was trained with.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["encode", "train_bpe"]
+__all__ = ["describe", "encode", "load_tokenizer", "same_tokenizer", "train_bpe"]
 
 
 def train_bpe(text: str, vocab_size: int):
@@ -27,29 +27,81 @@ def train_bpe(text: str, vocab_size: int):
     return tok
 
 
-def encode(train_text: str, val_text: str, tokenizer: str, bpe_vocab_size: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """Token ids of the two splits and the vocabulary size.
+def load_tokenizer(spec: str) -> str:
+    """Resolve ``data.tokenizer`` to what :func:`encode` takes: 'byte', 'bpe', or a tokenizer's JSON.
 
-    Args:
-        tokenizer: 'byte', 'bpe' (trained here on ``train_text``), or a path to a saved tokenizer.json.
+    A path may name a saved tokenizer.json or a lawsweep checkpoint, whose recorded tokenizer is used (the way
+    to continue pre-training on text tokenized exactly as the checkpoint's was).
 
     Raises:
-        FileNotFoundError: a tokenizer path that does not exist.
+        FileNotFoundError: a path that does not exist.
+        ValueError: a checkpoint that records no tokenizer, or a file that is neither.
     """
-    if tokenizer == "byte":
-        return (np.frombuffer(train_text.encode("utf-8"), dtype=np.uint8),
-                np.frombuffer(val_text.encode("utf-8"), dtype=np.uint8), 256)
-    if tokenizer == "bpe":
-        tok = train_bpe(train_text, bpe_vocab_size)
-    else:
+    if spec in ("byte", "bpe"):
+        return spec
+    path = Path(spec)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"data.tokenizer: no such file {spec!r}; use 'byte', 'bpe', a saved tokenizer.json or a lawsweep "
+            "checkpoint (its recorded tokenizer)."
+        )
+    with open(path, "rb") as f:
+        zipped = f.read(2) == b"PK"  # torch.save's format; a tokenizer.json starts with '{'
+    if not zipped:
         from tokenizers import Tokenizer
 
-        if not Path(tokenizer).is_file():
-            raise FileNotFoundError(
-                f"data.tokenizer: no such file {tokenizer!r}; use 'byte', 'bpe', or a saved tokenizer.json."
-            )
-        tok = Tokenizer.from_file(tokenizer)
+        try:
+            return Tokenizer.from_file(str(path)).to_str()
+        except Exception as e:
+            raise ValueError(f"data.tokenizer {spec!r} is not a tokenizer.json the tokenizers library reads "
+                             f"({e}).") from None
+    import torch
+
+    obj = torch.load(path, map_location="cpu", weights_only=True)
+    recorded = obj.get("extra", {}).get("tokenizer") if isinstance(obj, dict) else None
+    if recorded is None:
+        raise ValueError(f"data.tokenizer {spec!r} is a checkpoint that records no tokenizer (written before "
+                         "checkpoints recorded theirs, or trained on pre-tokenized shards); give the tokenizer.json "
+                         "it was trained with, or 'byte'.")
+    return recorded
+
+
+def encode(train_text: str, val_text: str, tokenizer: str,
+           bpe_vocab_size: int) -> tuple[np.ndarray, np.ndarray, int, str]:
+    """Token ids of the two splits, the vocabulary size and the tokenizer's JSON.
+
+    Args:
+        tokenizer: 'bpe' (trained here on ``train_text``) or a tokenizer's JSON (:func:`load_tokenizer`).
+    """
+    from tokenizers import Tokenizer
+
+    tok = train_bpe(train_text, bpe_vocab_size) if tokenizer == "bpe" else Tokenizer.from_str(tokenizer)
     vocab = tok.get_vocab_size()
     dtype = np.uint16 if vocab <= 2**16 else np.uint32
     return (np.asarray(tok.encode(train_text).ids, dtype=dtype), np.asarray(tok.encode(val_text).ids, dtype=dtype),
-            vocab)
+            vocab, tok.to_str())
+
+
+def _essence(tokenizer: str) -> object:
+    """What decides the token ids: the model (vocabulary, merges) and the text pipeline around it."""
+    import json
+
+    if tokenizer == "byte":
+        return "byte"
+    obj = json.loads(tokenizer)
+    return {k: obj.get(k) for k in ("model", "normalizer", "pre_tokenizer", "added_tokens")}
+
+
+def same_tokenizer(a: str, b: str) -> bool:
+    """Whether two tokenizers ('byte' or a tokenizer's JSON) give the same ids for every text."""
+    return a == b or _essence(a) == _essence(b)
+
+
+def describe(tokenizer: str) -> str:
+    """A short name for messages: 'byte' or 'BPE of N tokens'."""
+    if tokenizer == "byte":
+        return "byte"
+    import json
+
+    vocab = json.loads(tokenizer).get("model", {}).get("vocab", {})
+    return f"a BPE of {len(vocab)} tokens"

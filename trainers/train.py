@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
 import json
 import math
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Literal
 
 import numpy as np
@@ -23,11 +24,14 @@ from laws.schedules import Schedule
 from trainers.config import DataConfig, ModelConfig, TrainConfig
 from trainers.data import Corpus, load_corpus
 from trainers.checkpoint import load_weights, save_checkpoint
-from trainers.engines import DeepSpeedEngine, TorchEngine, param_groups
+from trainers.engines import STATE, DeepSpeedEngine, TorchEngine, param_groups
 from trainers.model import GPT
 from trainers.optim import hidden_matrices
 
-__all__ = ["TrialResult", "train"]
+__all__ = ["TrialResult", "read_trial_state", "train"]
+
+#: Marks a trial checkpoint's state.pt (older ones carry no format and are torch-engine checkpoints).
+TRIAL_STATE_FORMAT = "lawsweep-trial-state-1"
 
 Status = Literal["ok", "diverged", "failed"]
 
@@ -85,6 +89,75 @@ def peak_flops(device: torch.device) -> float:
     return next((v for k, v in PEAK_FLOPS.items() if k in name), float("nan"))
 
 
+def read_trial_state(directory: str | os.PathLike, engine: str = "torch") -> dict[str, Any]:
+    """The loop's state (step, data-order RNG, curve; weights too for the torch engine) from a trial checkpoint.
+
+    Raises:
+        ValueError: no readable state.pt in ``directory``, or it was written by another engine.
+    """
+    path = Path(directory) / STATE
+    try:
+        meta = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ValueError(f"trial checkpoint {str(directory)!r} holds no {STATE}; give a folder a trial's "
+                         "checkpoint callback wrote.") from None
+    except Exception as e:  # a truncated or foreign file: say which, never train from a half-read state
+        raise ValueError(f"trial checkpoint {str(path)!r} cannot be read ({type(e).__name__}: {e}).") from None
+    if not isinstance(meta, dict) or not {"step", "data_rng", "curve"} <= meta.keys():
+        raise ValueError(f"trial checkpoint {str(path)!r} is not a lawsweep trial state (no step/data_rng/curve).")
+    written = meta.get("engine", "torch")
+    if written != engine:
+        raise ValueError(f"trial checkpoint {str(directory)!r} was written with train.engine = {written!r}; this run "
+                         f"uses {engine!r}. Resume it with the engine it was written with.")
+    return meta
+
+
+def _check_tokenizer(path: str, trained_with: str | None, data: str | None) -> None:
+    """Continued pre-training on ids from another tokenizer trains a different model on noise; refuse it."""
+    from trainers.tokenizer import describe, same_tokenizer
+
+    if trained_with is None or data is None or same_tokenizer(trained_with, data):
+        return  # pre-tokenized shards and plain state dicts carry no tokenizer to compare
+    raise ValueError(
+        f"train.init_checkpoint {path!r} was trained with {describe(trained_with)} tokenizer, but data.tokenizer "
+        f"gives {describe(data)}; continue it on text tokenized the same way: set data.tokenizer = {path!r} "
+        "(a checkpoint's recorded tokenizer is used)."
+    )
+
+
+def _measured_groups(model: GPT, hidden: list[torch.nn.Parameter]) -> dict[str, list[torch.nn.Parameter]]:
+    """The parameter groups whose norms and update sizes are logged: hidden matrices (what AdamH constrains),
+    embeddings (and an untied head), and the rest (LayerNorm gains, biases)."""
+    embed = model.embedding_parameters()
+    taken = {id(p) for p in hidden} | {id(p) for p in embed}
+    return {"hidden": hidden, "embed": embed, "gain": [p for p in model.parameters() if id(p) not in taken]}
+
+
+def _update_sizes(groups: dict[str, list[torch.nn.Parameter]], before: list[torch.Tensor]) -> dict[str, float]:
+    """Weight norm and effective LR (relative update ||W_{t+1} - W_t|| / ||W_t||) per group.
+
+    Hidden matrices: ``weight_norm`` (over all of them), ``eff_lr`` and ``eff_lr_max`` (mean and max over the
+    matrices). Embeddings and gains: ``weight_norm_<group>`` and ``eff_lr_<group>`` over the group as one
+    vector (a zero-initialized bias has no relative update of its own).
+    """
+    out: dict[str, float] = {}
+    it = iter(before)
+    for name, params in groups.items():
+        if not params:
+            continue
+        pairs = [(w.detach().float(), next(it)) for w in params]
+        if name == "hidden":
+            rel = [float((w - b).norm() / b.norm()) for w, b in pairs]
+            out["weight_norm"] = math.sqrt(sum(float(w.norm()) ** 2 for w, _ in pairs))
+            out["eff_lr"], out["eff_lr_max"] = float(np.mean(rel)), float(np.max(rel))
+        else:
+            norm_b = math.sqrt(sum(float(b.norm()) ** 2 for _, b in pairs))
+            delta = math.sqrt(sum(float((w - b).norm()) ** 2 for w, b in pairs))
+            out[f"weight_norm_{name}"] = math.sqrt(sum(float(w.norm()) ** 2 for w, _ in pairs))
+            out[f"eff_lr_{name}"] = delta / norm_b if norm_b > 0 else math.nan
+    return out
+
+
 @torch.no_grad()
 def evaluate(model: GPT, corpus: Corpus, n_windows: int, device: torch.device, autocast) -> float:
     """Mean next-token loss (nats) over fixed held-out windows."""
@@ -106,8 +179,8 @@ def train(
     corpus: Corpus,
     *,
     report: Callable[[dict[str, float]], None] | None = None,
-    checkpoint: Callable[[dict[str, Any]], None] | None = None,
-    resume: dict[str, Any] | None = None,
+    checkpoint: Callable[[Callable[[str | os.PathLike], None]], None] | None = None,
+    resume: str | os.PathLike | None = None,
 ) -> TrialResult:
     """Train one proxy model and return its result; never raises for a diverging run.
 
@@ -116,10 +189,16 @@ def train(
         train_cfg: Optimizer, schedule, budget, seed.
         corpus: Tokenized data with its validation split.
         report: Called with a metrics dict at every evaluation (and once at the end with ``done``).
-        checkpoint: Called at every intermediate evaluation with the full training state (weights,
-            optimizer, data-order RNG, step, curve), right after ``report``.
-        resume: A state ``checkpoint`` received: training continues from it and ends exactly as an
-            uninterrupted run would (same data order, same updates).
+        checkpoint: Called at every intermediate evaluation, right after ``report``, with ``save``: a function
+            that writes the full training state (weights, optimizer, data-order RNG, step, curve) into an
+            existing folder the caller chose and then keeps (reports to Tune). Under DeepSpeed every worker
+            calls it and writes its own shards; the caller gathers the workers' files into one folder.
+        resume: A folder ``save`` wrote: training continues from it and ends exactly as an uninterrupted run
+            would (same data order, same updates), with the same engine (and, under DeepSpeed, the same
+            worker count and ZeRO stage).
+
+    Raises:
+        ValueError: ``resume`` is not a trial checkpoint of this engine and layout.
     """
     device = _resolve_device(train_cfg.device)
     prev_threads = torch.get_num_threads()
@@ -141,7 +220,8 @@ def _train(model_cfg, train_cfg, corpus, device, report, checkpoint=None, resume
     rng = np.random.default_rng(train_cfg.seed)
     model = GPT(model_cfg)
     if train_cfg.init_checkpoint:
-        load_weights(model, train_cfg.init_checkpoint)
+        extra = load_weights(model, train_cfg.init_checkpoint)
+        _check_tokenizer(train_cfg.init_checkpoint, extra.get("tokenizer"), corpus.tokenizer)
     N = model.count_non_embedding()
     if train_cfg.engine == "deepspeed":
         if device.type == "cuda" and device.index is None:  # one GPU per worker, by local rank
@@ -149,8 +229,6 @@ def _train(model_cfg, train_cfg, corpus, device, report, checkpoint=None, resume
             torch.cuda.set_device(device)
         engine: TorchEngine | DeepSpeedEngine = DeepSpeedEngine(model, train_cfg, device)
         autocast = contextlib.nullcontext  # DeepSpeed holds the bf16 weights itself
-        if resume is not None or checkpoint is not None:
-            checkpoint, resume = None, None  # trial checkpoints cover the torch engine only
     else:
         model = model.to(device)
         autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if device.type == "cuda" \
@@ -168,6 +246,8 @@ def _train(model_cfg, train_cfg, corpus, device, report, checkpoint=None, resume
         min_ratio=train_cfg.min_lr_ratio,
     )
     hidden = hidden_matrices(model, skip=model.embedding_parameters())
+    groups = _measured_groups(model, hidden)
+    watched = [p for ps in groups.values() for p in ps]
     peak = peak_flops(device) * engine.world
     hw_flops_tok = model_cfg.hardware_flops_per_token()
     eval_every = train_cfg.eval_every or max(1, steps // 8)
@@ -186,10 +266,11 @@ def _train(model_cfg, train_cfg, corpus, device, report, checkpoint=None, resume
             report({"step": 0, "tokens": 0, "val_loss": initial_val, "lr": 0.0, "done": 0.0})
     start = 0
     if resume is not None:
-        engine.load_state_dict(resume)
-        rng.bit_generator.state = resume["data_rng"]
-        start = int(resume["step"])
-        curve = [dict(p) for p in resume["curve"]]
+        meta = read_trial_state(resume, train_cfg.engine)
+        engine.load(Path(resume), meta)
+        rng.bit_generator.state = meta["data_rng"]
+        start = int(meta["step"])
+        curve = [dict(p) for p in meta["curve"]]
     t0 = time.perf_counter()
     step = start
     for step in range(start, steps):
@@ -207,13 +288,14 @@ def _train(model_cfg, train_cfg, corpus, device, report, checkpoint=None, resume
             if not math.isfinite(loss_v) or loss_v > train_cfg.divergence_factor * initial_loss:
                 status, reason = "diverged", f"train loss {loss_v:.4g} at step {step}"
                 break
-        with engine.gathered(hidden):
-            before = [w.detach().clone() for w in hidden] if measure else None
+        before = None
+        if measure:  # (a collective under ZeRO-3: every worker measures at the same steps)
+            with torch.no_grad(), engine.gathered(watched):
+                before = [w.detach().float().clone() for w in watched]
         gn = engine.step(measure)
         if measure:
-            with torch.no_grad(), engine.gathered(hidden):
-                rel = [float((w - b).norm() / b.norm()) for w, b in zip(hidden, before)]
-                wnorm = math.sqrt(sum(float(w.float().norm()) ** 2 for w in hidden))
+            with torch.no_grad(), engine.gathered(watched):
+                sizes = _update_sizes(groups, before)
             windows = train_cfg.final_eval_windows if last else train_cfg.eval_windows
             val = evaluate(model, corpus, windows, device, autocast)
             elapsed = time.perf_counter() - t0
@@ -225,9 +307,7 @@ def _train(model_cfg, train_cfg, corpus, device, report, checkpoint=None, resume
                 "val_loss": val,
                 "lr": lr,
                 "grad_norm": float(gn),
-                "weight_norm": wnorm,
-                "eff_lr": float(np.mean(rel)),
-                "eff_lr_max": float(np.max(rel)),
+                **sizes,
                 "tokens_per_s": tps,
                 "mfu": tps * hw_flops_tok / peak,
             }
@@ -239,15 +319,16 @@ def _train(model_cfg, train_cfg, corpus, device, report, checkpoint=None, resume
             if report is not None and not last:
                 report(dict(point, done=0.0))
             if checkpoint is not None and not last:
-                # A snapshot, not live references: training goes on mutating the tensors.
-                checkpoint(copy.deepcopy(dict(engine.state_dict(), step=step + 1, data_rng=rng.bit_generator.state,
-                                              curve=curve)))
+                meta = {"format": TRIAL_STATE_FORMAT, "engine": train_cfg.engine, "step": step + 1,
+                        "data_rng": rng.bit_generator.state, "curve": curve}
+                checkpoint(lambda directory, meta=meta: engine.save(Path(directory), meta))
     wall = time.perf_counter() - t0
     if train_cfg.save_checkpoint and status == "ok":
         with engine.gathered(list(model.parameters())):
             if engine.rank == 0:
                 save_checkpoint(train_cfg.save_checkpoint, model,
-                                {"tokens": steps * tokens_per_step, "seed": train_cfg.seed})
+                                {"tokens": steps * tokens_per_step, "seed": train_cfg.seed,
+                                 "tokenizer": corpus.tokenizer})
     done_steps = (step + 1 if status == "ok" else step) if steps > start else steps
     tokens = done_steps * tokens_per_step
     train_loss = curve[-1].get("train_loss", float("nan")) if curve else float("nan")
@@ -278,31 +359,53 @@ def _train(model_cfg, train_cfg, corpus, device, report, checkpoint=None, resume
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Train one proxy run without Ray: ``python -m trainers --d-model 64 --lr 0.01``."""
-    p = argparse.ArgumentParser(prog="python -m trainers", description=main.__doc__)
+    """Train one proxy run without Ray: ``python -m trainers --d-model 64 --lr 0.01``.
+
+    ``--save-checkpoint base.pt`` keeps the trained model (with its config and tokenizer) as the base of a
+    continued pre-training sweep; ``--init-checkpoint base.pt`` continues one.
+    """
+    p = argparse.ArgumentParser(prog="python -m trainers", description=main.__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--d-model", type=int, default=64)
     p.add_argument("--n-layer", type=int, default=2)
     p.add_argument("--context", type=int, default=64)
+    p.add_argument("--vocab-size", type=int, default=256, help="model vocabulary (>= the tokenizer's)")
     p.add_argument("--lr", type=float, default=2**-6)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--tokens", type=int, default=300_000)
     p.add_argument("--schedule", default="cosine")
+    p.add_argument("--optimizer", default="adamw", help="adamw or adamh")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--data", default="pydoc")
+    p.add_argument("--data", default="pydoc", help="'pydoc' (bundled), a UTF-8 text file or folder")
+    p.add_argument("--tokenizer", default="byte",
+                   help="byte, bpe (trained here), a tokenizer.json, or a lawsweep checkpoint (its recorded one)")
+    p.add_argument("--bpe-vocab-size", type=int, default=1024)
+    p.add_argument("--save-checkpoint", default="", help="write the trained model here (.pt)")
+    p.add_argument("--init-checkpoint", default="", help="continued pre-training: start from this checkpoint")
     args = p.parse_args(argv)
-    mcfg = ModelConfig(d_model=args.d_model, n_layer=args.n_layer, context=args.context)
-    tcfg = TrainConfig(
-        lr=args.lr,
-        batch_size=args.batch_size,
-        tokens=args.tokens,
-        schedule=args.schedule,
-        seed=args.seed,
-        device=args.device,
-        threads=args.threads,
-    )
-    res = train(mcfg, tcfg, load_corpus(DataConfig(source=args.data)))
+    try:
+        mcfg = ModelConfig(d_model=args.d_model, n_layer=args.n_layer, context=args.context,
+                           vocab_size=args.vocab_size)
+        tcfg = TrainConfig(
+            lr=args.lr,
+            batch_size=args.batch_size,
+            tokens=args.tokens,
+            schedule=args.schedule,
+            optimizer=args.optimizer,
+            seed=args.seed,
+            device=args.device,
+            threads=args.threads,
+            save_checkpoint=args.save_checkpoint,
+            init_checkpoint=args.init_checkpoint,
+        )
+        corpus = load_corpus(DataConfig(source=args.data, tokenizer=args.tokenizer,
+                                        bpe_vocab_size=args.bpe_vocab_size))
+        res = train(mcfg, tcfg, corpus)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"python -m trainers: {e}", file=sys.stderr)
+        return 2
     out = asdict(res)
     out["tokens_per_s"] = res.tokens_per_s
     out["device"] = str(_resolve_device(args.device))

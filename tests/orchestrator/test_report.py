@@ -179,8 +179,11 @@ def test_predict_measures_a_bpe_checkpoint_with_its_tokenizer(tmp_path):
                 TrainConfig(lr=2**-6, batch_size=8, tokens=8 * 32 * 40, save_checkpoint=str(ck)),
                 load_corpus(DataConfig(tokenizer=str(tok_path))))
     common = ("--n", "2e5", "--d", "1e6", "--from", str(TABLE), "--checkpoint", str(ck), "--budget", "5e11")
-    r = _predict(*common, "--tokenizer", str(tok_path), "--json")
-    assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["cpt"]["checkpoint_loss"] == pytest.approx(res.val_loss, abs=1e-6)
+    for tok in ([], ["--tokenizer", str(tok_path)]):  # the checkpoint records its tokenizer; naming it is the same
+        r = _predict(*common, *tok, "--json")
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["cpt"]["checkpoint_loss"] == pytest.approx(res.val_loss, abs=1e-6)
     bad = _predict(*common, "--tokenizer", str(tmp_path / "missing.json"))
     assert bad.returncode == 2 and "--tokenizer" in bad.stderr and "tokenizer.json" in bad.stderr
+    wrong = _predict(*common, "--tokenizer", "byte")
+    assert wrong.returncode == 2 and "trained with a BPE of 320 tokens tokenizer" in wrong.stderr, wrong.stderr

@@ -43,7 +43,9 @@ def test_trainer_logs_the_measurements_and_adamh_holds_weight_norms(corpus):
                                schedule="constant", eval_windows=8), corpus, report=reports.append)
     assert res.status == "ok"
     pts = res.curve
-    assert {"grad_norm", "weight_norm", "eff_lr", "eff_lr_max", "tokens_per_s", "mfu"} <= pts[0].keys()
+    assert {"grad_norm", "weight_norm", "eff_lr", "eff_lr_max", "tokens_per_s", "mfu", "weight_norm_embed",
+            "eff_lr_embed", "weight_norm_gain", "eff_lr_gain"} <= pts[0].keys()
+    assert all(p["eff_lr_embed"] > 0 and p["eff_lr_gain"] > 0 for p in pts)
     norms = [p["weight_norm"] for p in pts]
     assert max(norms) == pytest.approx(min(norms), rel=1e-4)  # the hyperball holds
     assert all(p["eff_lr"] == pytest.approx(0.02, rel=0.05) for p in pts)  # constant LR, no warmup
@@ -81,3 +83,23 @@ def test_continued_pretraining_starts_from_the_checkpoint_loss(corpus, tmp_path)
               TrainConfig(lr=0.005, batch_size=8, tokens=512, init_checkpoint=str(ckpt)), corpus)
     with pytest.raises(FileNotFoundError, match="init_checkpoint"):
         train(m, TrainConfig(lr=0.005, batch_size=8, tokens=512, init_checkpoint=str(tmp_path / "none.pt")), corpus)
+
+
+def test_per_group_update_sizes_are_the_relative_updates():
+    from trainers.train import _update_sizes
+
+    g = torch.Generator().manual_seed(0)
+    w1, w2 = torch.randn(4, 3, generator=g), torch.randn(5, 4, generator=g)
+    emb, bias, gain = torch.randn(8, 3, generator=g), torch.zeros(3), torch.ones(3)
+    before = [t.clone() for t in (w1, w2, emb, bias, gain)]
+    w1 += 0.1 * w1  # relative update 0.1
+    w2 -= 0.3 * w2  # 0.3
+    emb[0] += 1.0
+    bias += 0.5  # a zero bias moves: its group's relative update is still defined
+    groups = {"hidden": [w1, w2], "embed": [emb], "gain": [bias, gain]}
+    out = _update_sizes(groups, before)
+    assert out["eff_lr"] == pytest.approx(0.2) and out["eff_lr_max"] == pytest.approx(0.3)
+    assert out["weight_norm"] == pytest.approx(math.hypot(float(w1.norm()), float(w2.norm())))
+    assert out["eff_lr_embed"] == pytest.approx(math.sqrt(3) / float(before[2].norm()))
+    assert out["eff_lr_gain"] == pytest.approx(math.sqrt(3 * 0.25) / math.sqrt(3))
+    assert out["weight_norm_gain"] == pytest.approx(math.sqrt(3 * 0.25 + 3))

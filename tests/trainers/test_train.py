@@ -117,14 +117,29 @@ def test_bad_train_configs_name_the_field(kw, field):
         TrainConfig(**base)
 
 
-def test_a_resumed_run_ends_exactly_like_an_uninterrupted_one(corpus):
+def keep_checkpoints(root):
+    """A checkpoint callback like the orchestrator's: a fresh folder per checkpoint, kept."""
+    folders = []
+
+    def checkpoint(save):
+        d = root / f"checkpoint_{len(folders)}"
+        d.mkdir()
+        save(d)
+        folders.append(d)
+
+    return folders, checkpoint
+
+
+def test_a_resumed_run_ends_exactly_like_an_uninterrupted_one(corpus, tmp_path):
+    from trainers import read_trial_state
+
     m, t = _tiny(tokens=8 * 32 * 40)
     full = train(m, t, corpus)
-    states = []
-    train(m, t, corpus, checkpoint=states.append)
-    assert [s["step"] for s in states] == [5, 10, 15, 20, 25, 30, 35]
-    # "Crash" after step 15: a new process would get this state back from Tune's checkpoint.
-    resumed = train(m, t, corpus, resume=states[2])
+    folders, checkpoint = keep_checkpoints(tmp_path)
+    train(m, t, corpus, checkpoint=checkpoint)
+    assert [read_trial_state(d)["step"] for d in folders] == [5, 10, 15, 20, 25, 30, 35]
+    # "Crash" after step 15: a new process would get this folder back from Tune's checkpoint.
+    resumed = train(m, t, corpus, resume=folders[2])
     assert resumed.val_loss == full.val_loss
     assert [p["val_loss"] for p in resumed.curve] == [p["val_loss"] for p in full.curve]
     assert resumed.steps == full.steps and resumed.tokens == full.tokens
@@ -181,3 +196,74 @@ def _held_out_text() -> str:
 
     text = _pydoc_text()
     return text[len(text) - int(len(text) * 0.05):]
+
+
+def test_a_checkpoint_of_another_engine_or_no_checkpoint_is_refused_by_name(corpus, tmp_path):
+    m, t = _tiny(tokens=8 * 32 * 10)
+    folders, checkpoint = keep_checkpoints(tmp_path)
+    train(m, t, corpus, checkpoint=checkpoint)
+    ds = TrainConfig(**dict(vars_of(t), engine="deepspeed"))
+    with pytest.raises(ValueError, match="written with train.engine = 'torch'; this run uses 'deepspeed'"):
+        train(m, ds, corpus, resume=folders[0])
+    with pytest.raises(ValueError, match="holds no state.pt"):
+        train(m, t, corpus, resume=tmp_path)
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "state.pt").write_bytes(b"half a file")
+    with pytest.raises(ValueError, match="cannot be read"):
+        train(m, t, corpus, resume=tmp_path / "bad")
+
+
+def test_continued_pre_training_tokenizes_as_its_checkpoint_did(tmp_path):
+    """A checkpoint records its tokenizer: continuing it on ids of another tokenizer is refused by name, and
+    data.tokenizer = the checkpoint itself tokenizes the new text exactly as the base model's was."""
+    from trainers.checkpoint import load_weights
+    from trainers.model import GPT
+
+    m = ModelConfig(d_model=32, n_layer=1, context=32, vocab_size=320)
+    bpe = load_corpus(DataConfig(tokenizer="bpe", bpe_vocab_size=320))
+    base = tmp_path / "base.pt"
+    train(m, TrainConfig(lr=2**-6, batch_size=8, tokens=8 * 32 * 20, save_checkpoint=str(base)), bpe)
+    assert load_weights(GPT(m), base)["tokenizer"] == bpe.tokenizer
+
+    same = load_corpus(DataConfig(tokenizer=str(base)))
+    assert np.array_equal(same.train[0], bpe.train[0]) and np.array_equal(same.val, bpe.val)
+    cpt = TrainConfig(lr=2**-7, batch_size=8, tokens=8 * 32 * 10, init_checkpoint=str(base))
+    res = train(m, cpt, same)
+    assert res.status == "ok" and res.initial_val_loss < math.log(320) - 1.0  # the base model's ids, not noise
+
+    other = load_corpus(DataConfig(tokenizer="bpe", bpe_vocab_size=300))  # another vocabulary, same ids range
+    with pytest.raises(ValueError, match="trained with a BPE of 320 tokens tokenizer, but data.tokenizer gives "
+                                         "a BPE of 300 tokens"):
+        train(m, cpt, other)
+    with pytest.raises(ValueError, match="data.tokenizer = "):
+        train(m, cpt, load_corpus(DataConfig()))  # bytes
+
+    plain = tmp_path / "plain.pt"  # a plain state dict records nothing: nothing to compare, it trains
+    import torch
+
+    torch.save(GPT(m).state_dict(), plain)
+    assert train(m, TrainConfig(**dict(vars_of(cpt), init_checkpoint=str(plain))), bpe).status == "ok"
+    with pytest.raises(ValueError, match="records no tokenizer"):
+        load_corpus(DataConfig(tokenizer=str(plain)))
+
+
+def test_the_trainer_command_makes_and_continues_a_base_checkpoint(tmp_path, capsys):
+    """`python -m trainers` without Ray: a BPE base model saved with its tokenizer, then continued on text
+    tokenized by that checkpoint; a byte-tokenized continuation is refused with exit 2."""
+    import json
+
+    from trainers.train import main
+
+    base = tmp_path / "base.pt"
+    small = ["--d-model", "32", "--n-layer", "1", "--context", "32", "--vocab-size", "320", "--batch-size", "8",
+             "--device", "cpu"]
+    assert main([*small, "--tokens", str(8 * 32 * 20), "--tokenizer", "bpe", "--bpe-vocab-size", "320",
+                 "--save-checkpoint", str(base)]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert base.is_file() and first["status"] == "ok"
+    assert main([*small, "--tokens", str(8 * 32 * 5), "--tokenizer", str(base), "--init-checkpoint", str(base),
+                 "--lr", "0.004"]) == 0
+    cont = json.loads(capsys.readouterr().out)
+    assert cont["initial_val_loss"] == pytest.approx(first["val_loss"], abs=1e-5)  # same model, same held-out ids
+    assert main([*small, "--tokens", "2560", "--init-checkpoint", str(base)]) == 2
+    assert "data.tokenizer" in capsys.readouterr().err

@@ -103,3 +103,36 @@ def test_per_group_update_sizes_are_the_relative_updates():
     assert out["eff_lr_embed"] == pytest.approx(math.sqrt(3) / float(before[2].norm()))
     assert out["eff_lr_gain"] == pytest.approx(math.sqrt(3 * 0.25) / math.sqrt(3))
     assert out["weight_norm_gain"] == pytest.approx(math.sqrt(3 * 0.25 + 3))
+
+
+def test_logged_effective_lr_is_the_update_the_weights_really_took(corpus, tmp_path):
+    """End to end: the trial's checkpoints hold the weights after every step (eval_every = 1), so the update
+    of step k is W_k - W_{k-1}, measured here independently of the trainer's own bookkeeping."""
+    from trainers import read_trial_state
+    from trainers.train import _measured_groups
+
+    m = ModelConfig(d_model=32, n_layer=1, context=32)
+    folders = []
+
+    def checkpoint(save):
+        d = tmp_path / f"checkpoint_{len(folders)}"
+        d.mkdir()
+        save(d)
+        folders.append(d)
+
+    res = train(m, TrainConfig(lr=0.01, batch_size=8, tokens=8 * 32 * 6, eval_every=1, eval_windows=4), corpus,
+                checkpoint=checkpoint)
+    model = GPT(m)
+    names = {id(p): n for n, p in model.named_parameters()}
+    groups = {g: [names[id(p)] for p in ps] for g, ps in _measured_groups(model, hidden_matrices(
+        model, skip=model.embedding_parameters())).items()}
+    states = [read_trial_state(d)["model"] for d in folders]
+    for k in range(1, len(states)):
+        prev, cur, logged = states[k - 1], states[k], res.curve[k]
+        rel = [float((cur[n] - prev[n]).norm() / prev[n].norm()) for n in groups["hidden"]]
+        assert logged["eff_lr"] == pytest.approx(sum(rel) / len(rel), rel=1e-5)
+        assert logged["eff_lr_max"] == pytest.approx(max(rel), rel=1e-5)
+        for g in ("embed", "gain"):
+            delta = math.sqrt(sum(float((cur[n] - prev[n]).norm()) ** 2 for n in groups[g]))
+            norm = math.sqrt(sum(float(prev[n].norm()) ** 2 for n in groups[g]))
+            assert logged[f"eff_lr_{g}"] == pytest.approx(delta / norm, rel=1e-5)

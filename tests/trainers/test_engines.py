@@ -78,24 +78,19 @@ def test_micro_batches_split_the_batch_over_workers():
 
 
 @pytest.mark.parametrize("stage", [0, 2, 3])
-def test_a_deepspeed_run_resumes_from_its_checkpoint_and_ends_like_an_uninterrupted_one(corpus, tmp_path, stage):
+def test_a_deepspeed_run_resumes_from_its_checkpoint_and_ends_like_an_uninterrupted_one(corpus, checkpoints,
+                                                                                          stage):
     """DeepSpeed's own checkpoint (ZeRO partitions included) plus the loop's state: a run resumed halfway
     takes the same updates on the same data as one that never stopped."""
     from trainers import read_trial_state
 
     kw = dict(engine="deepspeed", zero_stage=stage, micro_batch_size=4)
     full = _run(corpus, **kw)
-    folders = []
-
-    def checkpoint(save):
-        d = tmp_path / f"checkpoint_{len(folders)}"
-        d.mkdir()
-        save(d)
-        folders.append(d)
+    folders = checkpoints.folders
 
     cfg = TrainConfig(lr=2**-7, batch_size=8, tokens=8 * 32 * 24, eval_windows=8, final_eval_windows=32, **kw)
     model = ModelConfig(d_model=32, n_layer=1, context=32)
-    train(model, cfg, corpus, checkpoint=checkpoint)
+    train(model, cfg, corpus, checkpoint=checkpoints)
     assert (folders[3] / "deepspeed").is_dir() and read_trial_state(folders[3], "deepspeed")["step"] == 12
     resumed = train(model, cfg, corpus, resume=folders[3])
     assert resumed.status == "ok" and resumed.steps == full.steps
@@ -107,17 +102,11 @@ def test_a_deepspeed_run_resumes_from_its_checkpoint_and_ends_like_an_uninterrup
         [(p["step"], p["val_loss"], p["tokens_per_s"]) for p in saved]
 
 
-def test_a_deepspeed_checkpoint_resumes_only_on_its_own_zero_stage(corpus, tmp_path):
-    folders = []
-
-    def checkpoint(save):
-        d = tmp_path / f"checkpoint_{len(folders)}"
-        d.mkdir()
-        save(d)
-        folders.append(d)
+def test_a_deepspeed_checkpoint_resumes_only_on_its_own_zero_stage(corpus, checkpoints):
+    folders = checkpoints.folders
 
     model = ModelConfig(d_model=32, n_layer=1, context=32)
     base = dict(lr=2**-7, batch_size=8, tokens=8 * 32 * 8, eval_windows=8, final_eval_windows=8, engine="deepspeed")
-    train(model, TrainConfig(**base, zero_stage=2), corpus, checkpoint=checkpoint)
+    train(model, TrainConfig(**base, zero_stage=2), corpus, checkpoint=checkpoints)
     with pytest.raises(ValueError, match="resume it with the same sweep.workers_per_trial and train.zero_stage"):
         train(model, TrainConfig(**base, zero_stage=1), corpus, resume=folders[0])

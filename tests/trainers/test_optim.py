@@ -105,23 +105,17 @@ def test_per_group_update_sizes_are_the_relative_updates():
     assert out["weight_norm_gain"] == pytest.approx(math.sqrt(3 * 0.25 + 3))
 
 
-def test_logged_effective_lr_is_the_update_the_weights_really_took(corpus, tmp_path):
+def test_logged_effective_lr_is_the_update_the_weights_really_took(corpus, checkpoints):
     """End to end: the trial's checkpoints hold the weights after every step (eval_every = 1), so the update
     of step k is W_k - W_{k-1}, measured here independently of the trainer's own bookkeeping."""
     from trainers import read_trial_state
     from trainers.train import _measured_groups
 
     m = ModelConfig(d_model=32, n_layer=1, context=32)
-    folders = []
-
-    def checkpoint(save):
-        d = tmp_path / f"checkpoint_{len(folders)}"
-        d.mkdir()
-        save(d)
-        folders.append(d)
+    folders = checkpoints.folders
 
     res = train(m, TrainConfig(lr=0.01, batch_size=8, tokens=8 * 32 * 6, eval_every=1, eval_windows=4), corpus,
-                checkpoint=checkpoint)
+                checkpoint=checkpoints)
     model = GPT(m)
     names = {id(p): n for n, p in model.named_parameters()}
     groups = {g: [names[id(p)] for p in ps] for g, ps in _measured_groups(model, hidden_matrices(

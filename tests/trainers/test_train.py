@@ -117,26 +117,13 @@ def test_bad_train_configs_name_the_field(kw, field):
         TrainConfig(**base)
 
 
-def keep_checkpoints(root):
-    """A checkpoint callback like the orchestrator's: a fresh folder per checkpoint, kept."""
-    folders = []
-
-    def checkpoint(save):
-        d = root / f"checkpoint_{len(folders)}"
-        d.mkdir()
-        save(d)
-        folders.append(d)
-
-    return folders, checkpoint
-
-
-def test_a_resumed_run_ends_exactly_like_an_uninterrupted_one(corpus, tmp_path):
+def test_a_resumed_run_ends_exactly_like_an_uninterrupted_one(corpus, checkpoints):
     from trainers import read_trial_state
 
     m, t = _tiny(tokens=8 * 32 * 40)
     full = train(m, t, corpus)
-    folders, checkpoint = keep_checkpoints(tmp_path)
-    train(m, t, corpus, checkpoint=checkpoint)
+    folders = checkpoints.folders
+    train(m, t, corpus, checkpoint=checkpoints)
     assert [read_trial_state(d)["step"] for d in folders] == [5, 10, 15, 20, 25, 30, 35]
     # "Crash" after step 15: a new process would get this folder back from Tune's checkpoint.
     resumed = train(m, t, corpus, resume=folders[2])
@@ -198,10 +185,10 @@ def _held_out_text() -> str:
     return text[len(text) - int(len(text) * 0.05):]
 
 
-def test_a_checkpoint_of_another_engine_or_no_checkpoint_is_refused_by_name(corpus, tmp_path):
+def test_a_checkpoint_of_another_engine_or_no_checkpoint_is_refused_by_name(corpus, checkpoints, tmp_path):
     m, t = _tiny(tokens=8 * 32 * 10)
-    folders, checkpoint = keep_checkpoints(tmp_path)
-    train(m, t, corpus, checkpoint=checkpoint)
+    folders = checkpoints.folders
+    train(m, t, corpus, checkpoint=checkpoints)
     ds = TrainConfig(**dict(vars_of(t), engine="deepspeed"))
     with pytest.raises(ValueError, match="written with train.engine = 'torch'; this run uses 'deepspeed'"):
         train(m, ds, corpus, resume=folders[0])

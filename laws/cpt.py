@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from laws.loss import LossComputeFit
+from laws.loss import LossComputeFit, invertible_replicates
 from laws.power import PowerLaw
 
-__all__ = ["CPTPrediction", "predict_cpt"]
+__all__ = ["CPTPrediction", "extrapolation", "predict_cpt"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +28,16 @@ class CPTPrediction:
     lr_interval: tuple[float, float]
     batch_tokens: float
     batch_interval: tuple[float, float]
+    undefined_share: float = 0.0
+    """Share of the loss law's bootstrap replicates that cannot be inverted at the checkpoint's loss (E at or
+    above it, or a flat law); they are left out of the intervals, so a large share means they are too narrow."""
+
+
+def extrapolation(c: float, fitted: tuple[float, float]) -> float:
+    """How far compute ``c`` lies outside the proxies' compute range, as a factor (1.0 inside it; 40.0 means
+    40x beyond the largest proxy; 0.1 means 10x below the smallest)."""
+    lo, hi = fitted
+    return c / hi if c > hi else (c / lo if c < lo else 1.0)
 
 
 def predict_cpt(
@@ -55,11 +65,7 @@ def predict_cpt(
     lr_iv, bt_iv = (lr, lr), (bt, bt)
     if loss_law.boot is not None:
         rng = np.random.default_rng(seed)
-        E, A, al = loss_law.boot.samples.T
-        ok = checkpoint_loss > E
-        with np.errstate(over="ignore"):
-            ceq = (A[ok] / (checkpoint_loss - E[ok])) ** (1.0 / al[ok]) + budget_flops
-        ceq = ceq[np.isfinite(ceq)]
+        ceq = invertible_replicates(loss_law.boot.samples, checkpoint_loss)[0] + budget_flops
         for law, name in ((lr_law, "lr"), (batch_law, "bt")) if ceq.size else ():
             if law.boot is None:
                 vals = law(ceq)
@@ -72,4 +78,4 @@ def predict_cpt(
             else:
                 bt_iv = iv  # type: ignore[assignment]
     return CPTPrediction(C_eq=eq.C_eq, C_eq_interval=eq.interval, C_total=total, lr=lr, lr_interval=lr_iv,
-                         batch_tokens=bt, batch_interval=bt_iv)
+                         batch_tokens=bt, batch_interval=bt_iv, undefined_share=eq.undefined_share)

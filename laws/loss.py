@@ -58,7 +58,8 @@ class EquivalentCompute:
     C_eq: float
     interval: tuple[float, float]
     undefined_share: float = 0.0
-    """Share of bootstrap replicates whose E was at or above the checkpoint's loss (left out of the interval)."""
+    """Share of bootstrap replicates that cannot be inverted at the checkpoint's loss (E at or above it, or a flat
+    law: alpha at its bound), left out of the interval."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,13 +103,32 @@ class LossComputeFit:
         c_eq = float((self.A / (L0 - self.E)) ** (1.0 / self.alpha))
         if self.boot is None:
             return EquivalentCompute(C_eq=c_eq, interval=(c_eq, c_eq))
-        E, A, al = self.boot.samples.T
-        ok = L0 > E
-        with np.errstate(over="ignore"):  # replicates whose law never reaches L0 in finite compute
-            vals = (A[ok] / (L0 - E[ok])) ** (1.0 / al[ok])
-        vals = vals[np.isfinite(vals)]
+        vals, ok = invertible_replicates(self.boot.samples, L0)
         lo, hi = (np.percentile(vals, [2.5, 97.5]) if vals.size else (np.nan, np.nan))
         return EquivalentCompute(C_eq=c_eq, interval=(float(lo), float(hi)), undefined_share=float(1 - ok.mean()))
+
+
+#: The smallest alpha the L(C) fit allows.
+ALPHA_MIN = 1e-4
+#: An L(C) replicate with alpha at (or within 1% of) its lower bound is flat: the resampled runs showed no loss
+#: decrease with compute, and its inverse (A / (L0 - E))^(1/alpha) is 0 or infinite, not an estimate.
+FLAT_ALPHA = ALPHA_MIN * 1.01
+
+
+def invertible_replicates(samples: np.ndarray, L0: float) -> tuple[np.ndarray, np.ndarray]:
+    """C_eq of each bootstrap replicate (E, A, alpha rows) that can be inverted at loss ``L0``.
+
+    Returns:
+        (C_eq of the invertible replicates, finite and positive; a mask over all replicates of which those are).
+        A replicate is left out when E >= L0 (no compute reaches L0) or its law is flat (alpha at the bound).
+    """
+    E, A, al = samples.T
+    ok = (L0 > E) & (al > FLAT_ALPHA)
+    with np.errstate(over="ignore", under="ignore", divide="ignore"):
+        vals = (A[ok] / (L0 - E[ok])) ** (1.0 / al[ok])
+    good = np.isfinite(vals) & (vals > 0)
+    ok[np.flatnonzero(ok)[~good]] = False
+    return vals[good], ok
 
 
 def _lc_objective(theta: np.ndarray, lc: np.ndarray, ll: np.ndarray, delta: float) -> tuple[float, np.ndarray]:
@@ -142,7 +162,7 @@ def _fit_lc(lc: np.ndarray, ll: np.ndarray, delta: float, warm: np.ndarray | Non
         lambda t: _lc_objective(t, lc, ll, delta),
         starts,
         jac=True,
-        bounds=[(None, None), (1e-4, 5.0), (None, float(ll.min()))],
+        bounds=[(None, None), (ALPHA_MIN, 5.0), (None, float(ll.min()))],
         keep=keep,
     )
     return res.params, res.converged

@@ -366,6 +366,15 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         print(f"  peak LR {c['lr']:.4g}{iv(c['lr_interval'], '.3g')}   batch {c['batch_tokens']:.0f} tokens"
               f"{iv(c['batch_interval'], '.0f')}   (re-warm, then decay)")
         print(f"  law: {c['law']}")
+        lo, hi = c["fitted_compute"]
+        for key, what in (("C_eq_extrapolation", "C_eq"), ("C_total_extrapolation", "C")):
+            x = c[key]
+            if x != 1.0:
+                where = f"{x:.3g}x beyond the largest" if x > 1 else f"{1 / x:.3g}x below the smallest"
+                print(f"  note: {what} is {where} proxy compute (fitted on {lo:.3g} to {hi:.3g} FLOPs): extrapolated")
+        if c["undefined_share"] > 0.05:
+            print(f"  note: in {100 * c['undefined_share']:.0f}% of bootstrap fits no compute reaches this loss; "
+                  "the intervals leave them out and are too narrow")
     return 0
 
 
@@ -388,7 +397,7 @@ def _predict_cpt(args: argparse.Namespace, table: Any, summary: Any) -> dict[str
     import numpy as np
 
     from laws import fit_compute_laws
-    from laws.cpt import predict_cpt
+    from laws.cpt import extrapolation, predict_cpt
     from laws.fitting import FitError
     from laws.loss import fit_loss_compute
 
@@ -397,9 +406,10 @@ def _predict_cpt(args: argparse.Namespace, table: Any, summary: Any) -> dict[str
     loss = args.checkpoint_loss if args.checkpoint_loss is not None else \
         _checkpoint_loss(args.checkpoint, args.data, args.tokenizer)
     scales = summary.fit.scales
+    compute = np.array([6.0 * s.N * s.D for s in scales])
     try:
         # L(C) on the sweep's frontier: the best loss reached at each compute.
-        lc = fit_loss_compute(np.array([6.0 * s.N * s.D for s in scales]), np.array([s.loss for s in scales]))
+        lc = fit_loss_compute(compute, np.array([s.loss for s in scales]))
         lr_law, bt_law = fit_compute_laws(scales)
         pred = predict_cpt(lc, lr_law, bt_law, loss, args.budget)
     except (FitError, ValueError) as e:
@@ -407,6 +417,10 @@ def _predict_cpt(args: argparse.Namespace, table: Any, summary: Any) -> dict[str
     return {"checkpoint_loss": loss, "C_eq": pred.C_eq, "C_eq_interval": list(pred.C_eq_interval),
             "C_total": pred.C_total, "lr": pred.lr, "lr_interval": list(pred.lr_interval),
             "batch_tokens": pred.batch_tokens, "batch_interval": list(pred.batch_interval),
+            "fitted_compute": [float(compute.min()), float(compute.max())],
+            "C_eq_extrapolation": extrapolation(pred.C_eq, (compute.min(), compute.max())),
+            "C_total_extrapolation": extrapolation(pred.C_total, (compute.min(), compute.max())),
+            "undefined_share": pred.undefined_share,
             "law": f"L(C) = {lc.E:.3g} + {lc.A:.3g} C^-{lc.alpha:.3g} and eta*(C), B*(C) fitted on "
                    f"{len(scales)} scales of {args.from_table}; inverted at the checkpoint's loss"}
 

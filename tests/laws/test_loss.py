@@ -133,3 +133,30 @@ def test_cpt_prediction_reads_the_laws_at_c_eq_plus_budget():
     assert p.batch_interval[0] <= p.batch_tokens <= p.batch_interval[1]
     with pytest.raises(ValueError, match="budget_flops"):
         predict_cpt(loss_law, lr_law, bt_law, L0, -1)
+
+
+def test_flat_or_unreachable_bootstrap_replicates_are_left_out_of_the_c_eq_interval():
+    """A replicate with alpha at its bound (the resample showed no loss decrease) inverts to 0 or infinite
+    compute: it is counted as undefined, like one whose E is above the checkpoint's loss, never used as an end."""
+    import dataclasses
+
+    from laws.loss import ALPHA_MIN, invertible_replicates
+
+    rows = np.array([
+        [1.0, 100.0, 0.2],        # C_eq = (100 / 1)^5 = 1e10
+        [1.0, 50.0, 0.2],         # (50)^5 = 3.1e8
+        [1.0, 0.1, ALPHA_MIN],    # flat: (0.1)^10000 underflows to 0
+        [1.0, 10.0, ALPHA_MIN],   # flat: overflows to inf
+        [2.5, 100.0, 0.2],        # E above the loss: unreachable
+    ])
+    vals, ok = invertible_replicates(rows, 2.0)
+    assert ok.tolist() == [True, True, False, False, False]
+    assert vals == pytest.approx([1e10, 50.0**5])
+    rng = np.random.default_rng(0)
+    C = np.logspace(9, 12, 12)
+    fit = fit_loss_compute(C, 1.5 + 300.0 * C**-0.25 * np.exp(rng.normal(0, 0.01, C.size)), n_boot=50)
+    flat = np.tile([[1.5, 0.05, ALPHA_MIN]], (10, 1))  # 10 degenerate replicates among 60
+    boot = dataclasses.replace(fit.boot, samples=np.vstack([fit.boot.samples, flat]))
+    eq = dataclasses.replace(fit, boot=boot).equivalent_compute(2.0)
+    assert eq.interval[0] > 1e6 and np.isfinite(eq.interval[1])
+    assert eq.undefined_share == pytest.approx(10 / 60, abs=0.02)

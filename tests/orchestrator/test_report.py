@@ -140,6 +140,13 @@ def test_predict_for_continued_pretraining(tmp_path):
     assert c["C_total"] == pytest.approx(c["C_eq"] + 5e11)
     assert c["C_eq_interval"][0] < c["C_eq"] < c["C_eq_interval"][1]
     assert c["lr_interval"][0] <= c["lr"] <= c["lr_interval"][1]
+    lo, hi = c["fitted_compute"]
+    assert lo < hi and 0 <= c["undefined_share"] < 1
+    # Where the prediction sits against the proxies' compute: inside (1.0), or the factor outside.
+    assert c["C_eq_extrapolation"] == (c["C_eq"] / hi if c["C_eq"] > hi else c["C_eq"] / lo if c["C_eq"] < lo else 1.0)
+    assert c["C_total_extrapolation"] == pytest.approx(c["C_total"] / hi) and c["C_total"] > hi
+    text = _predict("--n", "2e5", "--d", "1e6", "--from", str(TABLE), "--checkpoint-loss", "2.1", "--budget", "5e11")
+    assert "beyond the largest proxy compute" in text.stdout and "extrapolated" in text.stdout
     # A lower checkpoint loss means more equivalent compute already spent.
     c2 = json.loads(_predict("--n", "2e5", "--d", "1e6", "--from", str(TABLE), "--checkpoint-loss", "1.9",
                              "--budget", "5e11", "--json").stdout)["cpt"]

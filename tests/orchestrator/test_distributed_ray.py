@@ -164,3 +164,25 @@ def test_a_killed_driver_s_multi_worker_trial_resumes_from_its_sharded_checkpoin
     (killed,) = results.glob("tune/trial_*/result.json")
     before = {json.loads(line)["step"]: json.loads(line)["tokens_per_s"] for line in killed.read_text().splitlines()}
     assert rows[0]["tokens_per_s"] == before[4]
+
+
+def test_a_single_process_deepspeed_trial_killed_after_a_checkpoint_resumes_from_it(tmp_path):
+    """train.engine = 'deepspeed' on one process per trial: its checkpoints go to Tune (DeepSpeed's files plus
+    the loop's state); the trial process dies after its second one and the retry goes on from it."""
+    (tmp_path / "sweep.toml").write_text(SWEEP.replace("workers_per_trial = 2\n", "").replace(
+        "micro_batch_size = 2", "micro_batch_size = 4").replace('name = "zero2"', 'name = "ds1"'))
+    env = dict(os.environ, LAWSWEEP_FAILPOINTS=json.dumps({"0.016": "die_after_checkpoint"}))
+    r = subprocess.run([sys.executable, "-m", "orchestrator", "run", "sweep.toml"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    (results,) = tmp_path.glob("lawsweep_results/ds1-*")
+    assert (results / "failpoints" / "lr0.016").read_text() == "4"
+    (trial,) = [p.parent for p in results.glob("tune/*/params.json") if json.loads(p.read_text())["train"]["lr"] == 0.016]
+    steps = [json.loads(line)["step"] for line in (trial / "result.json").read_text().splitlines()]
+    assert steps == list(range(2, 17, 2))  # resumed, not restarted: no step reported twice
+    assert list(trial.glob("checkpoint_*/deepspeed/mp_rank_00_model_states.pt"))
+    df = pd.read_csv(results / "sweep.csv").set_index("lr")
+    ref = train(ModelConfig(d_model=32, n_layer=1, context=32),
+                TrainConfig(lr=0.016, batch_size=8, tokens=4096, eval_windows=8, final_eval_windows=32),
+                load_corpus(DataConfig()))
+    assert df.loc[0.016, "status"] == "ok" and df.loc[0.016, "loss"] == pytest.approx(ref.val_loss, abs=5e-4)

@@ -411,6 +411,14 @@ def parse_config(raw: dict[str, Any], source: str = "") -> SweepConfig:
                 "a lawsweep checkpoint (its recorded tokenizer)."
             )
         data.tokenizer = str(Path(data.tokenizer).resolve())
+        from trainers.tokenizer import load_tokenizer, vocab_size
+
+        try:  # read it now, not in every trial: a bad file fails here, before Ray starts
+            tokenizer_vocab = vocab_size(load_tokenizer(data.tokenizer))
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+    else:
+        tokenizer_vocab = data.bpe_vocab_size if data.tokenizer == "bpe" else 256
     model = dict(sections["model"])
     model_keys = [k for k in _fields(ModelConfig) if k != "d_model"]
     _check_keys("[model]", model, model_keys)
@@ -488,6 +496,11 @@ def parse_config(raw: dict[str, Any], source: str = "") -> SweepConfig:
         raise ConfigError(
             f"model.vocab_size={vocab} is smaller than data.bpe_vocab_size={data.bpe_vocab_size}; "
             f"set model.vocab_size = {data.bpe_vocab_size}."
+        )
+    if data.format == "text" and vocab < tokenizer_vocab:
+        raise ConfigError(
+            f"model.vocab_size={vocab} is smaller than the vocabulary of data.tokenizer {data.tokenizer!r} "
+            f"({tokenizer_vocab} tokens); set model.vocab_size = {tokenizer_vocab}."
         )
     workers = sweep.workers_per_trial
     if workers > 1 and train.get("engine", "torch") != "deepspeed":

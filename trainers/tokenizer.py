@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["describe", "encode", "load_tokenizer", "same_tokenizer", "train_bpe"]
+__all__ = ["describe", "encode", "load_tokenizer", "same_tokenizer", "train_bpe", "vocab_size"]
 
 
 def train_bpe(text: str, vocab_size: int):
@@ -57,7 +57,11 @@ def load_tokenizer(spec: str) -> str:
                              f"({e}).") from None
     import torch
 
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # a zip that is not a torch file, or a truncated one
+        raise ValueError(f"data.tokenizer {spec!r} is neither a tokenizer.json nor a readable checkpoint "
+                         f"({type(e).__name__}: {e}).") from None
     recorded = obj.get("extra", {}).get("tokenizer") if isinstance(obj, dict) else None
     if recorded is None:
         raise ValueError(f"data.tokenizer {spec!r} is a checkpoint that records no tokenizer (written before "
@@ -95,6 +99,15 @@ def _essence(tokenizer: str) -> object:
 def same_tokenizer(a: str, b: str) -> bool:
     """Whether two tokenizers ('byte' or a tokenizer's JSON) give the same ids for every text."""
     return a == b or _essence(a) == _essence(b)
+
+
+def vocab_size(tokenizer: str) -> int:
+    """Token ids a resolved tokenizer ('byte' or a tokenizer's JSON) can produce."""
+    if tokenizer == "byte":
+        return 256
+    from tokenizers import Tokenizer
+
+    return Tokenizer.from_str(tokenizer).get_vocab_size()
 
 
 def describe(tokenizer: str) -> str:

@@ -110,3 +110,23 @@ def test_paths_are_made_absolute_and_checkpoint_rules(tmp_path, monkeypatch):
     raw["train"]["save_checkpoint"] = "out.pt"
     with pytest.raises(ConfigError, match="save_checkpoint cannot be set"):
         parse_config(raw)
+
+
+def test_a_tokenizer_file_is_read_when_the_config_is(tmp_path):
+    """A bad tokenizer file, or a model vocabulary too small for it, fails the config before Ray starts
+    (not every trial, one by one)."""
+    from trainers.data import _pydoc_text
+    from trainers.tokenizer import train_bpe
+
+    good = tmp_path / "tokenizer.json"
+    train_bpe(_pydoc_text()[:100_000], 300).save(str(good))
+    (tmp_path / "bad.json").write_text("{not json")
+    msg = _bad(lambda r: r.setdefault("data", {}).update(tokenizer=str(tmp_path / "bad.json")))
+    assert "is not a tokenizer.json" in msg and "bad.json" in msg
+    msg = _bad(lambda r: r.setdefault("data", {}).update(tokenizer=str(good)))
+    assert "model.vocab_size=256 is smaller than the vocabulary of data.tokenizer" in msg
+    assert "set model.vocab_size = 300" in msg
+    raw = _raw()
+    raw.setdefault("data", {}).update(tokenizer=str(good))
+    raw["model"]["vocab_size"] = 300
+    assert parse_config(raw).data.tokenizer == str(good)

@@ -232,6 +232,13 @@ def test_continued_pre_training_tokenizes_as_its_checkpoint_did(tmp_path):
     assert train(m, TrainConfig(**dict(vars_of(cpt), init_checkpoint=str(plain))), bpe).status == "ok"
     with pytest.raises(ValueError, match="records no tokenizer"):
         load_corpus(DataConfig(tokenizer=str(plain)))
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(ValueError, match="neither a tokenizer.json nor a readable checkpoint"):
+        load_corpus(DataConfig(tokenizer=str(bad)))
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(ValueError, match="is not a tokenizer.json"):
+        load_corpus(DataConfig(tokenizer=str(tmp_path / "bad.json")))
 
 
 def test_the_trainer_command_makes_and_continues_a_base_checkpoint(tmp_path, capsys):

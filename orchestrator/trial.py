@@ -126,7 +126,8 @@ def _run_single(config: dict[str, Any]) -> None:
 
 
 @contextlib.contextmanager
-def _resume_folder(ckpt: Any, config: dict[str, Any], report: Callable[[dict[str, float]], None]) -> Iterator[str | None]:
+def _resume_folder(ckpt: Any, config: dict[str, Any],
+                   report: Callable[[dict[str, float]], None]) -> Iterator[str | None]:
     """Where a trial continues from, if anywhere.
 
     A retried trial gets its own last checkpoint back from Tune (or Ray Train). A trial of a resumed sweep

@@ -103,7 +103,8 @@ def test_a_killed_worker_s_trial_resumes_from_its_sharded_checkpoint(zero2):
     (results,) = zero2.glob("lawsweep_results/zero2-*")
     died = (results / "failpoints" / "lr0.016").read_text()
     assert int(died) == 4  # the second checkpoint (evaluations every 2 of the 16 steps)
-    (trial,) = [p.parent for p in results.glob("tune/*/params.json") if json.loads(p.read_text())["train"]["lr"] == 0.016]
+    (trial,) = [p.parent for p in results.glob("tune/*/params.json")
+                if json.loads(p.read_text())["train"]["lr"] == 0.016]
     steps = [json.loads(line)["step"] for line in (trial / "result.json").read_text().splitlines()]
     assert steps == sorted(set(steps)) and steps[-1] == 16, steps
     train_run = results / "tune" / "ray_train" / f"train-{trial.name.removeprefix('trial_')}"
@@ -177,7 +178,8 @@ def test_a_single_process_deepspeed_trial_killed_after_a_checkpoint_resumes_from
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     (results,) = tmp_path.glob("lawsweep_results/ds1-*")
     assert (results / "failpoints" / "lr0.016").read_text() == "4"
-    (trial,) = [p.parent for p in results.glob("tune/*/params.json") if json.loads(p.read_text())["train"]["lr"] == 0.016]
+    (trial,) = [p.parent for p in results.glob("tune/*/params.json")
+                if json.loads(p.read_text())["train"]["lr"] == 0.016]
     steps = [json.loads(line)["step"] for line in (trial / "result.json").read_text().splitlines()]
     assert steps == list(range(2, 17, 2))  # resumed, not restarted: no step reported twice
     assert list(trial.glob("checkpoint_*/deepspeed/mp_rank_00_model_states.pt"))

@@ -377,6 +377,9 @@ def run_sweep(cfg: SweepConfig, *, echo: Callable[[str], None] = print,
     remaining = policy.budget - len(prior)
     # Every evaluation is a checkpoint, which makes Tune snapshot often on purpose; its warning about it is noise.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    # Tune's newer console output prints its experiment box and TensorBoard hint even at verbose=0; the
+    # classic reporter honours verbose=0, so our progress lines are the sweep's only running output.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     status = "FAILED"
     try:
         if remaining > 0:

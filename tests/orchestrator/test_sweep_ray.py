@@ -54,6 +54,7 @@ def test_summary_table_and_law_are_printed(sweep_dir):
     assert "Step Law refit on 2 scales" in stdout
     assert "2/1/0" in stdout  # ok/diverged/failed per scale
     assert "[  6/6]" in stdout  # progress lines
+    assert "Configuration for experiment" not in stdout and "TensorBoard" not in stdout  # Tune stays quiet
 
 
 def test_mlflow_holds_the_parent_and_every_child_with_metrics(sweep_dir):

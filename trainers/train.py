@@ -277,6 +277,14 @@ def _train(model_cfg, train_cfg, corpus, device, report, checkpoint=None, resume
         lr = train_cfg.lr * sched(step)
         engine.set_lr(lr)
         x, y = corpus.batch(rng, train_cfg.batch_size, model_cfg.context)
+        if corpus.tokenizer is None:  # shards: their ids were only sampled at load, so every batch is checked
+            top = int(torch.maximum(x.max(), y.max()))
+            if top >= model_cfg.vocab_size:
+                raise ValueError(
+                    f"data: token id {top} in the training batch of step {step} is outside model.vocab_size="
+                    f"{model_cfg.vocab_size} (shards are scanned for their largest id on their first 2^20 tokens "
+                    "only); set model.vocab_size to the vocabulary of the tokenizer that wrote the shards."
+                )
         loss = engine.forward_backward(x, y)
         last = step == steps - 1
         measure = (step + 1) % eval_every == 0 or last

@@ -92,6 +92,20 @@ def test_pre_tokenized_shards_are_memory_mapped_and_trainable(tmp_path):
         DataConfig(source=str(tmp_path), format="int8")
 
 
+def test_a_shard_id_beyond_the_model_vocabulary_is_a_clear_error_not_a_crash(tmp_path):
+    """Shards are scanned for their largest id on their first 2^20 tokens only; an id beyond the model's
+    vocabulary later in a shard must stop the run with the fix, not crash in the embedding (a device-side
+    assert on a GPU)."""
+    ids = np.random.default_rng(0).integers(0, 300, size=(1 << 20) + 40_000).astype(np.uint16)
+    ids[(1 << 20) + 1000 : (1 << 20) + 30_000] = 5000  # past the scanned prefix, before the held-out tail
+    ids.tofile(tmp_path / "shard.bin")
+    c = load_corpus(DataConfig(source=str(tmp_path / "shard.bin"), format="uint16", val_frac=0.005))
+    assert c.vocab_size <= 300  # the scan did not see it
+    with pytest.raises(ValueError, match="token id 5000 in the training batch of step .* outside model.vocab_size=512"):
+        train(ModelConfig(d_model=32, n_layer=1, context=16, vocab_size=512),
+              TrainConfig(lr=0.01, batch_size=64, tokens=64 * 16 * 200, eval_windows=4), c)
+
+
 def test_validation_windows_are_fixed(corpus):
     a = [x for x, _ in corpus.val_batches(32, 16)]
     b = [x for x, _ in corpus.val_batches(32, 16)]

@@ -111,10 +111,10 @@ def vocab_size(tokenizer: str) -> int:
 
 
 def describe(tokenizer: str) -> str:
-    """A short name for messages: 'byte' or 'BPE of N tokens'."""
+    """A short name for messages: 'byte' or 'a BPE of N tokens' (the tokenizer model's own type)."""
     if tokenizer == "byte":
         return "byte"
     import json
 
-    vocab = json.loads(tokenizer).get("model", {}).get("vocab", {})
-    return f"a BPE of {len(vocab)} tokens"
+    model = json.loads(tokenizer).get("model") or {}
+    return f"a {model.get('type') or 'tokenizer'} of {len(model.get('vocab') or {})} tokens"

@@ -195,6 +195,9 @@ class MlflowTracker:
             tags = run.data.tags
             tid = tags.get("lawsweep.trial_id", "")
             if "lawsweep.status" in tags:
+                if run.info.status == "RUNNING":  # killed between its status tag and its end: close it now
+                    self._runs[tid] = run.info.run_id
+                    self._put("end_trial", tid, tags["lawsweep.status"])
                 kept += 1
             elif tid in finished:
                 self._runs[tid] = run.info.run_id

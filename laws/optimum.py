@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["NEAR_OPTIMAL_BAND", "ScaleOptimum", "scale_optimum"]
+__all__ = ["NEAR_OPTIMAL_BAND", "ScaleOptimum", "scale_optimum", "vertex_1d"]
 
 #: Relative loss gap that counts as near-optimal (Step Law paper: 0.25%).
 NEAR_OPTIMAL_BAND = 0.0025
@@ -56,7 +56,7 @@ class ScaleOptimum:
     batch_interval: tuple[float, float] = (float("nan"), float("nan"))
 
 
-def _vertex_1d(x: np.ndarray, y: np.ndarray, x_best: float) -> tuple[float, bool]:
+def vertex_1d(x: np.ndarray, y: np.ndarray, x_best: float) -> tuple[float, bool]:
     """Vertex of the parabola through the best point and its two neighbours; (x*, on_edge).
 
     Three points, not a wider window: the high-LR side of a bowl often rises as a cliff (divergence
@@ -163,12 +163,12 @@ def _estimate(lr: np.ndarray, bt: np.ndarray, loss: np.ndarray, method: str) -> 
     best = int(np.argmin(loss))
     lr_b, bt_b = float(lr[best]), float(bt[best])
     at_batch = bt == bt_b
-    v_lr, edge_lr = _vertex_1d(np.log2(lr[at_batch]), loss[at_batch], np.log2(lr_b))
+    v_lr, edge_lr = vertex_1d(np.log2(lr[at_batch]), loss[at_batch], np.log2(lr_b))
     at_lr = lr == lr_b
     if np.unique(bt).size == 1:
         v_bt, edge_bt = float(np.log2(bt_b)), False  # batch not swept: nothing to bracket
     else:
-        v_bt, edge_bt = _vertex_1d(np.log2(bt[at_lr]), loss[at_lr], np.log2(bt_b))
+        v_bt, edge_bt = vertex_1d(np.log2(bt[at_lr]), loss[at_lr], np.log2(bt_b))
     if method == "band":
         band = loss <= loss[best] * (1 + NEAR_OPTIMAL_BAND)
         v_lr = float(np.mean(np.log2(lr[band])))

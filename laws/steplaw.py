@@ -56,6 +56,12 @@ class StepLawFit:
         n_scales: Number of optima fitted.
         lr_rms_log2: RMS residual of log2(lr*) in octaves.
         batch_rms_log2: RMS residual of log2(B*) in octaves.
+        estimator: How it was fitted: 'vertex', 'pooled' or 'posterior' (laws.estimators).
+        data_share: Posterior fits: per coefficient, the share of its posterior precision that came from the
+            cells (1: the data decided it; 0: the prior did). Empty for the other estimators.
+        prior_scale: Posterior fits: how far the prior's covariance was widened (x SD) to agree with the cells.
+        n_bounds: Posterior fits: cell optima used as one-sided bounds (on a grid edge).
+        prior_source: Posterior fits: where the prior came from.
     """
 
     law: StepLaw
@@ -64,6 +70,14 @@ class StepLawFit:
     n_scales: int = 0
     lr_rms_log2: float = float("nan")
     batch_rms_log2: float = float("nan")
+    estimator: str = "vertex"
+    data_share: dict[str, float] = field(default_factory=dict)
+    prior_scale: float = float("nan")
+    n_bounds: int = 0
+    prior_source: str = ""
+    draws: np.ndarray | None = field(default=None, repr=False, compare=False)
+    """Pooled and posterior fits: coefficient draws (rows of log a, alpha, beta, log b, gamma) from the bootstrap
+    or the posterior, for prediction intervals that keep the coefficients' correlation."""
 
 
 def _ols(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:

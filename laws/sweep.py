@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from laws.estimators import PUBLISHED_PRIOR, Estimator, LawPrior, cell_observations, fit_pooled, fit_posterior
 from laws.optimum import ScaleOptimum, scale_optimum
 from laws.power import PowerLaw, fit_power_law
 from laws.steplaw import PUBLISHED, StepLaw, StepLawFit, fit_step_law
@@ -32,6 +33,7 @@ class SweepFit:
     step_law: StepLawFit | None
     used_on_edge: bool = False
     note: str = ""
+    estimator: str = "posterior"
 
 
 def per_scale_optima(
@@ -59,10 +61,15 @@ def fit_sweep(
     prior: StepLaw = PUBLISHED,
     method: str = "vertex",
     n_boot: int = 0,
+    estimator: Estimator = "posterior",
+    law_prior: LawPrior | None = None,
 ) -> SweepFit:
-    """Per-scale optima, then the Step Law on the bracketed ones.
+    """Per-scale optima, then the Step Law by ``estimator`` (laws.estimators).
 
-    The LR law is fitted to the scales whose LR optimum the grid brackets and the batch law to those
+    ``"posterior"`` (default): band centroids and edge bounds per cell under a Gaussian prior on the exponents
+    (``law_prior``; default: ``prior`` with the published bootstrap spread). ``"pooled"``: the Step Law authors'
+    least squares over every near-optimal run. ``"vertex"``, described next:
+    the LR law is fitted to the scales whose LR optimum the grid brackets and the batch law to those
     whose batch optimum it brackets; when fewer than two scales qualify for a law, its exponents are
     held at ``prior``, its prefactor is fitted to all scales, and ``used_on_edge`` says so.
 
@@ -80,8 +87,24 @@ def fit_sweep(
             step_law=None,
             note=f"need optima at >= 2 scales to fit the Step Law, have {len(scales)}",
         )
-    fit, used_edge = _law_from_scales(scales, prior)
-    return SweepFit(scales=scales, step_law=fit, used_on_edge=used_edge)
+    if estimator == "vertex":
+        fit, used_edge = _law_from_scales(scales, prior)
+        return SweepFit(scales=scales, step_law=fit, used_on_edge=used_edge, estimator=estimator)
+    if estimator == "pooled":
+        return SweepFit(scales=scales, step_law=fit_pooled(N, D, lr, batch_tokens, loss), estimator=estimator)
+    if estimator != "posterior":
+        raise ValueError(f"fit_sweep: estimator must be one of 'posterior', 'pooled', 'vertex'; got {estimator!r}.")
+    lr_obs, bt_obs = cell_observations(N, D, lr, batch_tokens, loss)
+    fit = fit_posterior(lr_obs, bt_obs, prior=law_prior or prior_for(prior))
+    return SweepFit(scales=scales, step_law=fit, used_on_edge=fit.n_bounds > 0, estimator=estimator)
+
+
+def prior_for(law: StepLaw) -> LawPrior:
+    """A Gaussian prior centred on ``law`` with the published law's bootstrap spread."""
+    if law == PUBLISHED:
+        return PUBLISHED_PRIOR
+    return LawPrior(law=law, lr_cov=PUBLISHED_PRIOR.lr_cov, gamma_var=PUBLISHED_PRIOR.gamma_var,
+                    source="given law, published bootstrap spread")
 
 
 def _law_from_scales(scales, prior: StepLaw) -> tuple[StepLawFit, bool]:
@@ -130,9 +153,10 @@ class LawPrediction:
 
 def predict_target(fit: SweepFit, N: float, D: float, *, prior: StepLaw = PUBLISHED, n_boot: int = 400,
                    seed: int = 0) -> LawPrediction:
-    """Extrapolate the sweep's Step Law to (N, D) with intervals from refits on resampled scales.
+    """Extrapolate the sweep's Step Law to (N, D) with 95% intervals.
 
-    Each replicate draws the per-scale optima with replacement and refits the law exactly as
+    Posterior and pooled fits carry coefficient draws (posterior or row bootstrap): the interval is that of
+    the law evaluated at (N, D) over the draws. For the vertex estimator each replicate draws the per-scale optima with replacement and refits the law exactly as
     :func:`fit_sweep` does, so the interval reflects how much the prediction depends on which scales were
     run (the coefficients' own intervals, combined end to end, would ignore their correlation).
 
@@ -145,7 +169,11 @@ def predict_target(fit: SweepFit, N: float, D: float, *, prior: StepLaw = PUBLIS
     rng = np.random.default_rng(seed)
     lrs, bts = [], []
     k = len(fit.scales)
-    for _ in range(n_boot):
+    draws = fit.step_law.draws
+    if draws is not None:
+        lrs = list(np.exp(draws[:, 0] + draws[:, 1] * np.log(N) + draws[:, 2] * np.log(D)))
+        bts = list(np.exp(draws[:, 3] + draws[:, 4] * np.log(D)))
+    for _ in range(n_boot if draws is None else 0):
         pick = [fit.scales[i] for i in rng.integers(0, k, size=k)]
         if len({(s.N, s.D) for s in pick}) < 2:
             continue

@@ -75,7 +75,7 @@ def _cmd_submit(args: argparse.Namespace) -> int:
         )
     for key in ("source", "tokenizer"):
         v = raw.get("data", {}).get(key)
-        if v and v not in ("pydoc", "byte", "bpe") and not Path(v).is_absolute():
+        if v and v not in ("pydoc", "fortunes", "byte", "bpe") and not Path(v).is_absolute():
             raise UsageError(f"submit: data.{key}={v!r} is relative; give an absolute path on shared storage.")
     address = args.address or os.environ.get("RAY_ADDRESS") or "http://127.0.0.1:8265"
     from cluster.jobs import submit_sweep, wait_for_job

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from search.policy import POLICIES
 from search.space import Scale, ScaleGrid, build_grid
-from trainers.config import DataConfig, ModelConfig, TrainConfig
+from trainers.config import FORTUNES_DIR, NAMED_SOURCES, DataConfig, ModelConfig, TrainConfig
 
 __all__ = [
     "ConfigError",
@@ -396,13 +396,18 @@ def parse_config(raw: dict[str, Any], source: str = "") -> SweepConfig:
     ray_cfg = _build(RayConfig, "ray", sections["ray"])
     target = _build(TargetConfig, "target", sections["target"])
     data = _build(DataConfig, "data", sections["data"])
-    if data.source != "pydoc" and not Path(data.source).exists():
+    if data.source == "fortunes" and not FORTUNES_DIR.is_dir():
+        raise ConfigError(
+            f"data.source = 'fortunes' needs Debian's fortunes package ({FORTUNES_DIR} is missing); "
+            "apt-get install fortunes, or give another source."
+        )
+    if data.source not in NAMED_SOURCES and not Path(data.source).exists():
         raise ConfigError(
             f"data.source: no such file {data.source!r}; give a UTF-8 text file or folder, token shards "
-            "(with data.format), or 'pydoc' (bundled text)."
+            "(with data.format), 'pydoc' (bundled text) or 'fortunes' (Debian's fortunes package)."
         )
 
-    if data.source != "pydoc":
+    if data.source not in NAMED_SOURCES:
         data.source = str(Path(data.source).resolve())  # Ray workers run in their own trial folders
     if data.tokenizer not in ("byte", "bpe"):
         if not Path(data.tokenizer).is_file():

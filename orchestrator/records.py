@@ -35,6 +35,11 @@ class TrialRecord:
     wall_s: float
     curve: str
     """JSON list of [tokens, val_loss] pairs."""
+    optimizer: str = "adamw"
+    eff_lr: float = float("nan")
+    """Peak effective LR of the hidden matrices: the relative update ||W_{t+1} - W_t|| / ||W_t|| per step,
+    divided by the schedule's LR multiplier at that step (median over evaluations where the multiplier is at
+    least 0.5). For AdamH it equals the peak LR; for AdamW it is what the LR does to normalized weights."""
 
     @staticmethod
     def curve_json(points: list[tuple[float, float]]) -> str:

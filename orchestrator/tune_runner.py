@@ -113,6 +113,7 @@ class SweepCallback(tune.Callback):
         #: Trials that ran past sweep.trial_timeout_s (their watchdog left a marker).
         self.timed_out: set[str] = set()
         self._curves: dict[str, list[tuple[float, float]]] = {}
+        self._eff: dict[str, list[float]] = {}
         self._best: dict[str, tuple[float, float, int]] = {}
         self._t0 = time.monotonic()
 
@@ -143,6 +144,15 @@ class SweepCallback(tune.Callback):
         metrics = {k: result[k] for k in _CURVE_KEYS if k in result}
         self.tracker.log_metrics(trial.trial_id, metrics, step=int(result.get("tokens", 0)))
         self._curves.setdefault(trial.trial_id, []).append((result.get("tokens", 0), result.get("val_loss", math.nan)))
+        self._note_eff_lr(trial, result)
+
+    def _note_eff_lr(self, trial: Any, result: dict) -> None:
+        """Keep the effective LR per unit of schedule multiplier at evaluations near the peak LR."""
+        peak = float(trial.config["train"]["lr"])
+        eff, now = result.get("eff_lr"), result.get("lr")
+        if eff is None or now is None or not (math.isfinite(eff) and now >= 0.5 * peak > 0):
+            return
+        self._eff.setdefault(trial.trial_id, []).append(float(eff) * peak / float(now))
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         res = trial.last_result or {}
@@ -152,6 +162,7 @@ class SweepCallback(tune.Callback):
             status = "ok" if res.get("done") else "stopped"  # ended early by the scheduler (ASHA)
         if status == "ok":
             self._curves.setdefault(trial.trial_id, []).append((res.get("tokens", 0), res["val_loss"]))
+            self._note_eff_lr(trial, res)
             self.tracker.log_metrics(
                 trial.trial_id, {k: res[k] for k in _CURVE_KEYS if k in res}, step=int(res.get("tokens", 0))
             )
@@ -183,6 +194,8 @@ class SweepCallback(tune.Callback):
             flops=6.0 * n * tokens,
             wall_s=float(res.get("time_total_s", math.nan)),
             curve=TrialRecord.curve_json(self._curves.pop(trial.trial_id, [])),
+            optimizer=str(t.get("optimizer", "adamw")),
+            eff_lr=float(np.median(eff)) if (eff := self._eff.pop(trial.trial_id, [])) else math.nan,
         )
         self.records.append(rec)
         write_table(self.records, self.table_path)
@@ -435,7 +448,7 @@ def read_records(path: Path) -> list[TrialRecord]:
     df = pd.read_csv(path, keep_default_na=True)
     out = []
     for row in df.to_dict("records"):
-        kw = {k: row.get(k) for k in TrialRecord.__slots__}
+        kw = {k: row[k] for k in TrialRecord.__slots__ if k in row}
         kw["curve"] = kw["curve"] if isinstance(kw["curve"], str) else "[]"
         for k in ("N", "D", "batch_tokens", "batch_size", "seed", "tokens"):
             kw[k] = int(kw[k])
@@ -443,6 +456,10 @@ def read_records(path: Path) -> list[TrialRecord]:
             kw[k] = float(kw[k])
         kw["trial_id"], kw["scale"], kw["status"] = str(kw["trial_id"]), str(kw["scale"]), str(kw["status"])
         kw["schedule"] = str(kw["schedule"])
+        if "optimizer" in kw:
+            kw["optimizer"] = str(kw["optimizer"])
+        if "eff_lr" in kw:
+            kw["eff_lr"] = float(kw["eff_lr"])
         out.append(TrialRecord(**kw))
     return out
 

@@ -144,5 +144,6 @@ class LawPrior(SearchPolicy):
         bt = np.array([o.proposal.batch_size * g[o.proposal.scale].scale.context for o in ok], dtype=float)
         loss = np.array([o.loss for o in ok])
         fit = fit_sweep(N, D, lr, bt, loss, prior=self.prior)
-        if fit.step_law is not None and not fit.used_on_edge:
+        # The posterior reads edge optima as bounds; the vertex fit would have to guess them.
+        if fit.step_law is not None and (fit.estimator == "posterior" or not fit.used_on_edge):
             self.law = fit.step_law.law

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Literal
 
 from laws.schedules import SCHEDULES
 
-__all__ = ["DataConfig", "ModelConfig", "TrainConfig"]
+#: Corpora named by a word instead of a path: text that ships with Python, and the English fortune-cookie
+#: files of Debian's ``fortunes`` package (2.5 MB; ``apt-get install fortunes``), a corpus the demo never uses.
+NAMED_SOURCES = ("pydoc", "fortunes")
+#: Where Debian's ``fortunes`` package puts its English fortune files.
+FORTUNES_DIR = Path("/usr/share/games/fortunes")
+
+__all__ = ["FORTUNES_DIR", "NAMED_SOURCES", "DataConfig", "ModelConfig", "TrainConfig"]
 
 
 def _positive_int(owner: str, name: str, value: object) -> None:
@@ -221,7 +228,8 @@ class DataConfig:
     """Where the text comes from and how it is split."""
 
     source: str = "pydoc"
-    """'pydoc' for the text that ships with Python (pydoc_data.topics), a UTF-8 text file, a folder of
+    """'pydoc' for the text that ships with Python (pydoc_data.topics), 'fortunes' for Debian's English
+    fortune files (package ``fortunes``, under /usr/share/games/fortunes), a UTF-8 text file, a folder of
     *.txt files, or (format uint16/uint32) a token file or a folder of *.bin token shards."""
     format: str = "text"
     """text (byte-level tokens), or uint16 / uint32 for pre-tokenized shards (memory-mapped)."""
@@ -237,7 +245,7 @@ class DataConfig:
     def __post_init__(self) -> None:
         if self.format not in ("text", "uint16", "uint32"):
             raise ValueError(f"data.format must be text, uint16 or uint32, got {self.format!r}.")
-        if self.format != "text" and self.source == "pydoc":
+        if self.format != "text" and self.source in NAMED_SOURCES:
             raise ValueError("data.format uint16/uint32 needs data.source = a token file or folder of *.bin shards.")
         if not 0.0 < self.val_frac < 0.5:
             raise ValueError(f"data.val_frac must be in (0, 0.5), got {self.val_frac!r}.")

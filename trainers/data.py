@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from trainers.config import DataConfig
+from trainers.config import FORTUNES_DIR, DataConfig
 from trainers.tokenizer import encode, load_tokenizer
 
 __all__ = ["Corpus", "load_corpus"]
@@ -77,6 +77,17 @@ class Corpus:
         return chunk[:, :-1], chunk[:, 1:]
 
 
+def _fortunes_text() -> str:
+    """The plain fortune files (not the .dat indexes, not the .u8 links), sorted by name."""
+    files = sorted(f for f in FORTUNES_DIR.glob("*") if f.is_file() and not f.is_symlink() and not f.suffix)
+    if not files:
+        raise FileNotFoundError(
+            f"data.source 'fortunes': no fortune files under {str(FORTUNES_DIR)!r}; install Debian's package "
+            "(apt-get install fortunes) or name another source."
+        )
+    return "\n\n".join(f.read_bytes().decode("utf-8", errors="replace") for f in files)
+
+
 def _read_text(path: Path) -> str:
     if path.is_dir():
         files = sorted(path.rglob("*.txt"))
@@ -97,6 +108,8 @@ def load_corpus(cfg: DataConfig) -> Corpus:
         return _load_shards(cfg)
     if cfg.source == "pydoc":
         text = _pydoc_text()
+    elif cfg.source == "fortunes":
+        text = _fortunes_text()
     else:
         path = Path(cfg.source)
         if not path.exists():

@@ -75,12 +75,17 @@ def test_fit_sweep_end_to_end_on_synthetic_bowls():
             for y in np.arange(round(bo) - 2, round(bo) + 3):
                 rows.append((n, d, 2.0**x, 2.0**y, 3 + 0.04 * (x - lo) ** 2 + 0.02 * (y - bo) ** 2))
     N, D, lr, bt, loss = map(np.array, zip(*rows))
-    fit = fit_sweep(N, D, lr, bt, loss)
+    fit = fit_sweep(N, D, lr, bt, loss, estimator="vertex")
     assert len(fit.scales) == 4 and not any(s.on_edge for s in fit.scales)
     assert not fit.used_on_edge
     assert fit.step_law.law.alpha == pytest.approx(-0.7, abs=0.03)
     assert fit.step_law.law.beta == pytest.approx(0.3, abs=0.03)
     assert fit.step_law.law.gamma == pytest.approx(0.55, abs=0.03)
+    # The default (posterior) reads two-run bands as their centroid: within 0.05 on this octave grid.
+    post = fit_sweep(N, D, lr, bt, loss).step_law
+    assert post.estimator == "posterior" and post.n_bounds == 0
+    for k, v in (("alpha", -0.7), ("beta", 0.3), ("gamma", 0.55)):
+        assert getattr(post.law, k) == pytest.approx(v, abs=0.05)
 
 
 def test_fit_sweep_with_one_scale_explains_why_no_law():
@@ -89,14 +94,14 @@ def test_fit_sweep_with_one_scale_explains_why_no_law():
 
 
 def test_fit_sweep_holds_exponents_when_optima_are_on_the_edge():
-    # Every scale's LR optimum sits at the top of its grid: exponents fall back to the prior.
+    # Every scale's LR optimum sits at the top of its grid: the vertex estimator falls back to the prior.
     rows = []
     for n, d in [(1e5, 1e6), (4e5, 1e6), (1e5, 4e6)]:
         for x in range(-10, -4):
             for y in (8, 9, 10):
                 rows.append((n, d, 2.0**x, 2.0**y, 3 - 0.01 * x + 0.02 * (y - 9) ** 2))
     N, D, lr, bt, loss = map(np.array, zip(*rows))
-    fit = fit_sweep(N, D, lr, bt, loss)
+    fit = fit_sweep(N, D, lr, bt, loss, estimator="vertex")
     assert fit.used_on_edge and all(s.lr_on_edge and not s.batch_on_edge for s in fit.scales)
     assert {"alpha", "beta"} <= set(fit.step_law.fixed)
     assert fit.step_law.law.alpha == PUBLISHED.alpha

@@ -1,0 +1,407 @@
+"""Estimators of the Step Law from a sweep's runs: pooled band, cell vertices, and a censored posterior.
+
+Three ways to go from runs at many (N, D) cells to eta*(N, D) = a N^alpha D^beta and B*(D) = b D^gamma:
+
+- ``"pooled"``: the Step Law authors' procedure (step-law/steplaw ``code/fit_tool.py``): pool every run within
+  0.25% of its cell's best loss, regress log lr on (log N, log D) and log batch on log D by least squares over
+  those runs, repeat on ``n_boot`` bootstrap resamples of the rows and take the mean coefficients.
+- ``"vertex"``: the parabola vertex of each cell (laws.optimum), then a Huber regression over cells; exponents the
+  cells cannot identify are held at the prior (laws.steplaw.fit_step_law).
+- ``"posterior"`` (the default): each cell contributes the centroid of its near-optimal band (one observation per
+  cell, so a flat bowl with many band runs does not outvote a sharp one), a cell whose optimum sits on an edge of
+  its grid contributes a one-sided bound ("at or beyond this edge") instead of a point, and the exponents get a
+  Gaussian prior: the published law with the covariance of the authors' 1,000 bootstrap fits, widened by a factor
+  ``tau >= 1`` chosen by leave-one-cell-out prediction error when the cells disagree with it. The level of each law has a weak
+  prior (``LEVEL_SD`` nats around the prior law at the cells' centroid). The MAP is found by L-BFGS; intervals
+  are Laplace (posterior) intervals; ``data_share`` says, per coefficient, how much of its posterior precision
+  came from the cells (1: the data decided; 0: the prior did).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Sequence
+
+import numpy as np
+from scipy import optimize
+
+from laws.optimum import NEAR_OPTIMAL_BAND, vertex_1d
+from laws.steplaw import PUBLISHED, StepLaw, StepLawFit
+
+__all__ = [
+    "ESTIMATORS",
+    "PUBLISHED_PRIOR",
+    "CellObservation",
+    "Estimator",
+    "LawPrior",
+    "cell_observations",
+    "fit_pooled",
+    "fit_posterior",
+]
+
+Estimator = Literal["posterior", "pooled", "vertex"]
+#: The estimators fit_sweep accepts, the default first.
+ESTIMATORS: tuple[str, ...] = ("posterior", "pooled", "vertex")
+
+#: Prior SD (nats) of each law's level at the cells' centroid: wide (about 2.9 octaves), so any cell moves it.
+LEVEL_SD = 2.0
+#: Least per-cell noise (nats) of a log optimum: a quarter octave on a grid of octave steps is as fine as a
+#: cell resolves its optimum.
+NOISE_FLOOR = 0.1
+#: Per-cell noise (nats) assumed when too few bracketed cells leave nothing to estimate it from.
+NOISE_DEFAULT = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class LawPrior:
+    """A Gaussian prior on the Step Law's exponents (and the law that centres the levels).
+
+    Attributes:
+        law: The prior law: its exponents are the prior means, its prefactors centre the weak level prior.
+        lr_cov: 2x2 covariance of (alpha, beta).
+        gamma_var: Variance of gamma.
+        source: Where it comes from (printed with the fit).
+    """
+
+    law: StepLaw
+    lr_cov: tuple[tuple[float, float], tuple[float, float]]
+    gamma_var: float
+    source: str = "given"
+
+    def __post_init__(self) -> None:
+        cov = np.asarray(self.lr_cov, dtype=np.float64)
+        if cov.shape != (2, 2) or not np.all(np.isfinite(cov)) or np.any(np.linalg.eigvalsh(cov) <= 0):
+            raise ValueError(f"LawPrior.lr_cov must be a positive-definite 2x2 covariance, got {self.lr_cov!r}.")
+        if not (np.isfinite(self.gamma_var) and self.gamma_var > 0):
+            raise ValueError(f"LawPrior.gamma_var must be finite and > 0, got {self.gamma_var!r}.")
+
+    @staticmethod
+    def from_sd(law: StepLaw, alpha_sd: float, beta_sd: float, gamma_sd: float, rho: float = 0.0,
+                source: str = "given") -> "LawPrior":
+        """A prior from standard deviations (and the alpha-beta correlation ``rho``)."""
+        c = rho * alpha_sd * beta_sd
+        return LawPrior(law=law, lr_cov=((alpha_sd**2, c), (c, beta_sd**2)), gamma_var=gamma_sd**2, source=source)
+
+
+#: The published law with the spread of the authors' 1,000 bootstrap fits
+#: (shared/data/steplaw/1004_fitted_lr_bs_scaling_model_parameters.csv: SD of lr_coefN 0.0299, of lr_coefD 0.0191,
+#: their correlation -0.31; SD of bs_coefD 0.0187; tests check these against the file).
+PUBLISHED_PRIOR = LawPrior.from_sd(PUBLISHED, 0.029858, 0.019139, 0.018669, rho=-0.3093,
+                                   source="published Step Law, bootstrap spread of its 1,000 fits")
+
+
+@dataclass(frozen=True, slots=True)
+class CellObservation:
+    """What one (N, D) cell says about one optimum (log LR or log batch).
+
+    Attributes:
+        N, D: The cell.
+        value: Log of the optimum (band centroid), or of the edge when ``side`` is not 0.
+        side: 0 for a bracketed optimum; +1 when the optimum is at or above ``value`` (best run on the grid's
+            upper edge); -1 when it is at or below (lower edge).
+    """
+
+    N: float
+    D: float
+    value: float
+    side: int = 0
+
+
+def _band_centroids(lr: np.ndarray, bt: np.ndarray, loss: np.ndarray, band: float) -> tuple[float, float, int, int]:
+    """Per axis, the log optimum and the edge side of the best run.
+
+    The optimum is the mean over the near-optimal band where the band holds 2 or more values of that axis
+    (fine grids with broad bowls, as the Step Law grids); on a coarser grid the band may hold a single value
+    and its mean would be the grid point itself, so the parabola vertex through the best run and its neighbours
+    (laws.optimum) is used instead.
+    """
+    best = int(np.argmin(loss))
+    inb = loss <= loss[best] * (1 + band)
+    at_bt, at_lr = bt == bt[best], lr == lr[best]
+    c_lr, c_bt = float(np.mean(np.log(lr[inb]))), float(np.mean(np.log(bt[inb])))
+    if np.unique(lr[inb]).size < 2:
+        c_lr = vertex_1d(np.log(lr[at_bt]), loss[at_bt], float(np.log(lr[best])))[0]
+    if np.unique(bt[inb]).size < 2 and np.unique(bt).size > 1:
+        c_bt = vertex_1d(np.log(bt[at_lr]), loss[at_lr], float(np.log(bt[best])))[0]
+
+    def side(values: np.ndarray, at: float) -> int:
+        u = np.unique(values)
+        if u.size < 2:
+            return 0
+        return 1 if at >= u[-1] else (-1 if at <= u[0] else 0)
+
+    s_lr = side(lr[bt == bt[best]], lr[best])
+    s_bt = side(bt[lr == lr[best]], bt[best]) if np.unique(bt).size > 1 else 0
+    return c_lr, c_bt, s_lr, s_bt
+
+
+def cell_observations(
+    N: np.ndarray, D: np.ndarray, lr: np.ndarray, bt: np.ndarray, loss: np.ndarray, *, band: float = NEAR_OPTIMAL_BAND
+) -> tuple[list[CellObservation], list[CellObservation]]:
+    """Per cell, the LR and batch observations: band centroids, or one-sided bounds at the grid's edge.
+
+    A cell whose best run is at the largest (smallest) LR sampled at its batch says "the optimal LR is at or
+    above (below) this LR"; likewise for the batch at the best run's LR. NaN/inf losses are not runs.
+    """
+    N, D, lr, bt, loss = (np.asarray(v, dtype=np.float64) for v in (N, D, lr, bt, loss))
+    out_lr, out_bt = [], []
+    for n, d in sorted({(float(a), float(b)) for a, b in zip(N, D)}):
+        m = (N == n) & (D == d) & np.isfinite(loss)
+        if not m.any():
+            continue
+        c_lr, c_bt, s_lr, s_bt = _band_centroids(lr[m], bt[m], loss[m], band)
+        best = int(np.argmin(loss[m]))
+        out_lr.append(CellObservation(n, d, float(np.log(lr[m][best])) if s_lr else c_lr, s_lr))
+        out_bt.append(CellObservation(n, d, float(np.log(bt[m][best])) if s_bt else c_bt, s_bt))
+    return out_lr, out_bt
+
+
+def fit_pooled(
+    N: np.ndarray, D: np.ndarray, lr: np.ndarray, bt: np.ndarray, loss: np.ndarray, *,
+    band: float = NEAR_OPTIMAL_BAND, n_boot: int = 1000, seed: int = 0,
+) -> StepLawFit:
+    """The Step Law authors' fit: least squares over every near-optimal run, bootstrap mean of the coefficients.
+
+    Args:
+        N, D, lr, bt, loss: One entry per run; NaN/inf loss marks a run that did not finish.
+        band: Relative gap to the cell's best loss that counts as near-optimal (0.25%).
+        n_boot: Bootstrap resamples of the pooled rows (0: the plain least-squares fit).
+        seed: Seeds the bootstrap.
+
+    Returns:
+        The law (mean coefficients), with 95% percentile intervals of the bootstrap.
+
+    Raises:
+        ValueError: fewer than two cells, or the pooled runs do not vary in N or D.
+    """
+    N, D, lr, bt, loss = (np.asarray(v, dtype=np.float64) for v in (N, D, lr, bt, loss))
+    ok = np.isfinite(loss)
+    N, D, lr, bt, loss = N[ok], D[ok], lr[ok], bt[ok], loss[ok]
+    keys = np.unique(np.column_stack([N, D]), axis=0)
+    if len(keys) < 2:
+        raise ValueError(f"fit_pooled: need finished runs at >= 2 (N, D) cells, got {len(keys)}.")
+    best = np.full(N.shape, np.inf)
+    for n, d in keys:
+        m = (N == n) & (D == d)
+        best[m] = loss[m].min()
+    sel = loss <= best * (1 + band)
+    lN, lD, ly, lb = np.log(N[sel]), np.log(D[sel]), np.log(lr[sel]), np.log(bt[sel])
+    X = np.column_stack([np.ones_like(lN), lN, lD])
+    Xb = np.column_stack([np.ones_like(lD), lD])
+    if np.linalg.matrix_rank(X) < 3 or np.linalg.matrix_rank(Xb) < 2:
+        raise ValueError(
+            "fit_pooled: the near-optimal runs must vary in both N and D independently to fit "
+            "a N^alpha D^beta by least squares; use estimator 'posterior', which takes the prior where they do not."
+        )
+
+    def fit(i: np.ndarray) -> np.ndarray:
+        c = np.linalg.lstsq(X[i], ly[i], rcond=None)[0]
+        cb = np.linalg.lstsq(Xb[i], lb[i], rcond=None)[0]
+        return np.concatenate([c, cb])
+
+    rows = np.arange(lN.size)
+    coefs = np.array([fit(rows)])
+    if n_boot:
+        rng = np.random.default_rng(seed)
+        coefs = np.array([fit(rng.integers(0, rows.size, size=rows.size)) for _ in range(n_boot)])
+    mean = coefs.mean(axis=0)
+    law = StepLaw(a=float(np.exp(mean[0])), alpha=float(mean[1]), beta=float(mean[2]),
+                  b=float(np.exp(mean[3])), gamma=float(mean[4]))
+    intervals: dict[str, tuple[float, float]] = {}
+    if n_boot:
+        lo, hi = np.percentile(coefs, [2.5, 97.5], axis=0)
+        for i, k in enumerate(("a", "alpha", "beta", "b", "gamma")):
+            tr = np.exp if k in ("a", "b") else float
+            intervals[k] = (float(tr(lo[i])), float(tr(hi[i])))
+    draws = coefs.copy() if n_boot else None
+    ln2 = np.log(2.0)
+    res_lr = ly - X @ mean[:3]
+    res_b = lb - Xb @ mean[3:]
+    return StepLawFit(law=law, intervals=intervals, n_scales=len(keys),
+                      lr_rms_log2=float(np.sqrt(np.mean(res_lr**2)) / ln2),
+                      batch_rms_log2=float(np.sqrt(np.mean(res_b**2)) / ln2), estimator="pooled",
+                      draws=draws)
+
+
+@dataclass(frozen=True, slots=True)
+class _Posterior:
+    """MAP and Laplace covariance of one linear law in centred coordinates."""
+
+    mean: np.ndarray
+    cov: np.ndarray
+    prior_var: np.ndarray
+    tau: float
+    sigma: float
+    n_points: int
+    n_bounds: int
+
+
+def _design(obs: Sequence[CellObservation], cols: tuple[str, ...], centre: np.ndarray) -> np.ndarray:
+    X = [np.ones(len(obs))]
+    for j, c in enumerate(cols):
+        X.append(np.array([np.log(getattr(o, c)) for o in obs]) - centre[j])
+    return np.column_stack(X)
+
+
+def _linear_posterior(
+    obs: Sequence[CellObservation], cols: tuple[str, ...], prior_mean: np.ndarray, prior_cov: np.ndarray,
+    level_mean: float, centre: np.ndarray, tau: float | None,
+) -> _Posterior:
+    """MAP of y = level + sum_j slope_j (log x_j - centre_j) with point cells, one-sided bound cells and the prior.
+
+    ``tau`` widens the slopes' prior SD; None picks it from :data:`TAU_GRID` by leave-one-cell-out prediction
+    error. The per-cell noise is the cells' scatter about a free fit (at least :data:`NOISE_FLOOR`), or
+    :data:`NOISE_DEFAULT` without residual degrees of freedom.
+    """
+    pts = [o for o in obs if o.side == 0]
+    bnd = [o for o in obs if o.side != 0]
+    Xp, yp = _design(pts, cols, centre), np.array([o.value for o in pts])
+    Xb, yb, sb = _design(bnd, cols, centre), np.array([o.value for o in bnd]), np.array([o.side for o in bnd])
+    m0 = np.concatenate([[level_mean], prior_mean])
+    k = len(cols)
+    unanimous = not pts and len({o.side for o in bnd}) == 1
+
+    def V(t: float) -> np.ndarray:
+        v = np.zeros((k + 1, k + 1))
+        v[0, 0] = LEVEL_SD**2
+        v[1:, 1:] = t**2 * prior_cov
+        return v
+
+    sigma = NOISE_DEFAULT
+    if len(pts) > k + 1:  # residual degrees of freedom: the cells' own scatter about a free fit
+        r = yp - Xp @ np.linalg.lstsq(Xp, yp, rcond=None)[0]
+        sigma = max(NOISE_FLOOR, float(np.sqrt(r @ r / (len(pts) - k - 1))))
+
+    def solve(t: float, keep: np.ndarray | None = None) -> np.ndarray:
+        P0 = np.linalg.inv(V(t))
+        ip = np.ones(len(pts), bool) if keep is None else keep[: len(pts)]
+        ib = np.ones(len(bnd), bool) if keep is None else keep[len(pts):]
+        A, y = Xp[ip], yp[ip]
+        B, e, sg = Xb[ib], yb[ib], sb[ib]
+        # A bound's violation costs what a point's error does; a bound that every cell agrees on (all bounds,
+        # one side) is held hard: nothing in the data says otherwise, and the prior must not overrule it.
+        w_b = (100.0 if unanimous else 1.0) / sigma**2
+
+        def obj(th: np.ndarray) -> tuple[float, np.ndarray]:
+            r = A @ th - y
+            d = th - m0
+            v = np.minimum(sg * (B @ th - e), 0.0)  # < 0 where a bound is violated
+            f = 0.5 * (r @ r) / sigma**2 + 0.5 * d @ P0 @ d + 0.5 * w_b * (v @ v)
+            g = A.T @ r / sigma**2 + P0 @ d + w_b * B.T @ (v * sg)
+            return float(f), g
+
+        return optimize.minimize(obj, m0, jac=True, method="L-BFGS-B").x
+
+    if tau is not None:
+        t_fit = float(tau)
+    else:
+        t_fit = _choose_tau(solve, np.vstack([Xp, Xb]), np.concatenate([yp, yb]),
+                            np.concatenate([np.zeros(len(pts)), sb]))
+    th = solve(t_fit)
+    P0 = np.linalg.inv(V(t_fit))
+    H = Xp.T @ Xp / sigma**2 + P0
+    cov = np.linalg.inv(H)
+    return _Posterior(mean=th, cov=cov, prior_var=np.diag(V(t_fit)), tau=t_fit, sigma=sigma,
+                      n_points=len(pts), n_bounds=len(bnd))
+
+
+#: Widening factors of the prior's SD tried by cross-validation (1: the prior as given).
+TAU_GRID = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 1000.0)
+
+
+def _choose_tau(solve, X: np.ndarray, y: np.ndarray, side: np.ndarray) -> float:
+    """The prior widening whose fits best predict each cell left out (leave-one-cell-out).
+
+    A left-out point cell scores its squared error; a left-out bound scores its squared violation. Ties go to
+    the narrower prior. With fewer than 3 cells there is nothing to cross-validate: the prior as given.
+    """
+    n = len(y)
+    if n < 3:
+        return 1.0
+    best_t, best_err = 1.0, np.inf
+    for t in TAU_GRID:
+        err = 0.0
+        for i in range(n):
+            keep = np.ones(n, bool)
+            keep[i] = False
+            pred = X[i] @ solve(t, keep)
+            d = pred - y[i]
+            err += d * d if side[i] == 0 else min(side[i] * d, 0.0) ** 2
+        if err < best_err * (1 - 1e-6):
+            best_t, best_err = t, err
+    return best_t
+
+
+def fit_posterior(
+    lr_obs: Sequence[CellObservation], bt_obs: Sequence[CellObservation], *,
+    prior: LawPrior = PUBLISHED_PRIOR, tau: float | None = None,
+) -> StepLawFit:
+    """The Step Law as the posterior of the cells' observations under ``prior`` (see module docstring).
+
+    Args:
+        lr_obs: Per-cell log LR optima or bounds (:func:`cell_observations`).
+        bt_obs: Per-cell log batch optima or bounds.
+        prior: Gaussian prior on the exponents.
+        tau: Widening of the prior's SD; None chooses it (>= 1) by leave-one-cell-out cross-validation.
+
+    Returns:
+        The MAP law with 95% Laplace intervals, ``data_share`` per coefficient and the prior widening ``tau``.
+
+    Raises:
+        ValueError: no cell.
+    """
+    if not lr_obs or not bt_obs:
+        raise ValueError("fit_posterior: need at least one cell with a finished run.")
+    law = prior.law
+    centre_lr = np.array([np.mean([np.log(o.N) for o in lr_obs]), np.mean([np.log(o.D) for o in lr_obs])])
+    centre_bt = np.array([np.mean([np.log(o.D) for o in bt_obs])])
+    lv_lr = float(np.log(law.lr(*np.exp(centre_lr))))
+    lv_bt = float(np.log(law.batch_tokens(np.exp(centre_bt[0]))))
+    p_lr = _linear_posterior(lr_obs, ("N", "D"), np.array([law.alpha, law.beta]), np.asarray(prior.lr_cov),
+                             lv_lr, centre_lr, tau)
+    p_bt = _linear_posterior(bt_obs, ("D",), np.array([law.gamma]), np.array([[prior.gamma_var]]),
+                             lv_bt, centre_bt, tau)
+    lvl, alpha, beta = p_lr.mean
+    lvl_b, gamma = p_bt.mean
+    a = float(np.exp(lvl - alpha * centre_lr[0] - beta * centre_lr[1]))
+    b = float(np.exp(lvl_b - gamma * centre_bt[0]))
+    fitted = StepLaw(a=a, alpha=float(alpha), beta=float(beta), b=b, gamma=float(gamma))
+    z = 1.959964
+    intervals: dict[str, tuple[float, float]] = {}
+    share: dict[str, float] = {}
+    for name, post, i in (("alpha", p_lr, 1), ("beta", p_lr, 2), ("gamma", p_bt, 1)):
+        sd = float(np.sqrt(post.cov[i, i]))
+        intervals[name] = (float(post.mean[i] - z * sd), float(post.mean[i] + z * sd))
+        share[name] = float(np.clip(1.0 - post.cov[i, i] / post.prior_var[i], 0.0, 1.0))
+    # Prefactors: the level's interval at the centroid moved to the origin of logs along the exponents.
+    for name, post, cen, val in (("a", p_lr, centre_lr, a), ("b", p_bt, centre_bt, b)):
+        g = np.concatenate([[1.0], -cen])
+        sd = float(np.sqrt(g @ post.cov @ g))
+        intervals[name] = (float(val * np.exp(-z * sd)), float(val * np.exp(z * sd)))
+        share[name] = float(np.clip(1.0 - post.cov[0, 0] / post.prior_var[0], 0.0, 1.0))
+    ln2 = np.log(2.0)
+    draws = _posterior_draws(p_lr, centre_lr, p_bt, centre_bt)
+
+    def rms(obs: Sequence[CellObservation], pred) -> float:
+        r = [o.value - np.log(pred(o)) for o in obs if o.side == 0]
+        return float(np.sqrt(np.mean(np.square(r))) / ln2) if r else float("nan")
+
+    return StepLawFit(
+        law=fitted, intervals=intervals, fixed=(),
+        n_scales=len({(o.N, o.D) for o in [*lr_obs, *bt_obs]}),
+        lr_rms_log2=rms(lr_obs, lambda o: fitted.lr(o.N, o.D)),
+        batch_rms_log2=rms(bt_obs, lambda o: fitted.batch_tokens(o.D)),
+        estimator="posterior", data_share=share, prior_scale=max(p_lr.tau, p_bt.tau),
+        n_bounds=p_lr.n_bounds + p_bt.n_bounds, prior_source=prior.source, draws=draws,
+    )
+
+
+def _posterior_draws(p_lr: _Posterior, c_lr: np.ndarray, p_bt: _Posterior, c_bt: np.ndarray,
+                     n: int = 2000, seed: int = 0) -> np.ndarray:
+    """Coefficient rows (log a, alpha, beta, log b, gamma) drawn from the Laplace posterior."""
+    rng = np.random.default_rng(seed)
+    lr = rng.multivariate_normal(p_lr.mean, p_lr.cov, size=n)
+    bt = rng.multivariate_normal(p_bt.mean, p_bt.cov, size=n)
+    log_a = lr[:, 0] - lr[:, 1] * c_lr[0] - lr[:, 2] * c_lr[1]
+    log_b = bt[:, 0] - bt[:, 1] * c_bt[0]
+    return np.column_stack([log_a, lr[:, 1], lr[:, 2], log_b, bt[:, 1]])

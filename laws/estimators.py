@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Literal, Sequence
 
 import numpy as np
-from scipy import optimize
+from scipy import optimize, stats
 
 from laws.optimum import NEAR_OPTIMAL_BAND, vertex_1d
 from laws.steplaw import PUBLISHED, StepLaw, StepLawFit
@@ -85,8 +85,8 @@ class LawPrior:
 
 #: The published law with the spread of the authors' 1,000 bootstrap fits
 #: (shared/data/steplaw/1004_fitted_lr_bs_scaling_model_parameters.csv: SD of lr_coefN 0.0299, of lr_coefD 0.0191,
-#: their correlation -0.31; SD of bs_coefD 0.0187; tests check these against the file).
-PUBLISHED_PRIOR = LawPrior.from_sd(PUBLISHED, 0.029858, 0.019139, 0.018669, rho=-0.3093,
+#: their correlation -0.305; SD of bs_coefD 0.0187; tests check these against the file).
+PUBLISHED_PRIOR = LawPrior.from_sd(PUBLISHED, 0.029858, 0.019139, 0.018669, rho=-0.30507,
                                    source="published Step Law, bootstrap spread of its 1,000 fits")
 
 
@@ -234,6 +234,8 @@ class _Posterior:
     sigma: float
     n_points: int
     n_bounds: int
+    quantile: float = 1.959964
+    """Two-sided 95% quantile: Student's t when the noise was estimated from the cells' residuals."""
 
 
 def _design(obs: Sequence[CellObservation], cols: tuple[str, ...], centre: np.ndarray) -> np.ndarray:
@@ -267,10 +269,11 @@ def _linear_posterior(
         v[1:, 1:] = t**2 * prior_cov
         return v
 
-    sigma = NOISE_DEFAULT
+    sigma, quantile = NOISE_DEFAULT, 1.959964
     if len(pts) > k + 1:  # residual degrees of freedom: the cells' own scatter about a free fit
         r = yp - Xp @ np.linalg.lstsq(Xp, yp, rcond=None)[0]
         sigma = max(NOISE_FLOOR, float(np.sqrt(r @ r / (len(pts) - k - 1))))
+        quantile = float(stats.t.ppf(0.975, len(pts) - k - 1))
 
     def solve(t: float, keep: np.ndarray | None = None) -> np.ndarray:
         P0 = np.linalg.inv(V(t))
@@ -302,7 +305,7 @@ def _linear_posterior(
     H = Xp.T @ Xp / sigma**2 + P0
     cov = np.linalg.inv(H)
     return _Posterior(mean=th, cov=cov, prior_var=np.diag(V(t_fit)), tau=t_fit, sigma=sigma,
-                      n_points=len(pts), n_bounds=len(bnd))
+                      n_points=len(pts), n_bounds=len(bnd), quantile=quantile)
 
 
 #: Widening factors of the prior's SD tried by cross-validation (1: the prior as given).
@@ -340,7 +343,7 @@ def fit_posterior(
 
     Args:
         lr_obs: Per-cell log LR optima or bounds (:func:`cell_observations`).
-        bt_obs: Per-cell log batch optima or bounds.
+        bt_obs: Per-cell log batch optima or bounds (empty: the prior's batch law, for LR-only fits).
         prior: Gaussian prior on the exponents.
         tau: Widening of the prior's SD; None chooses it (>= 1) by leave-one-cell-out cross-validation.
 
@@ -350,9 +353,10 @@ def fit_posterior(
     Raises:
         ValueError: no cell.
     """
-    if not lr_obs or not bt_obs:
+    if not lr_obs:
         raise ValueError("fit_posterior: need at least one cell with a finished run.")
     law = prior.law
+    bt_obs = list(bt_obs) or [CellObservation(o.N, o.D, float(np.log(law.batch_tokens(o.D)))) for o in lr_obs]
     centre_lr = np.array([np.mean([np.log(o.N) for o in lr_obs]), np.mean([np.log(o.D) for o in lr_obs])])
     centre_bt = np.array([np.mean([np.log(o.D) for o in bt_obs])])
     lv_lr = float(np.log(law.lr(*np.exp(centre_lr))))
@@ -366,15 +370,16 @@ def fit_posterior(
     a = float(np.exp(lvl - alpha * centre_lr[0] - beta * centre_lr[1]))
     b = float(np.exp(lvl_b - gamma * centre_bt[0]))
     fitted = StepLaw(a=a, alpha=float(alpha), beta=float(beta), b=b, gamma=float(gamma))
-    z = 1.959964
     intervals: dict[str, tuple[float, float]] = {}
     share: dict[str, float] = {}
     for name, post, i in (("alpha", p_lr, 1), ("beta", p_lr, 2), ("gamma", p_bt, 1)):
+        z = post.quantile
         sd = float(np.sqrt(post.cov[i, i]))
         intervals[name] = (float(post.mean[i] - z * sd), float(post.mean[i] + z * sd))
         share[name] = float(np.clip(1.0 - post.cov[i, i] / post.prior_var[i], 0.0, 1.0))
     # Prefactors: the level's interval at the centroid moved to the origin of logs along the exponents.
     for name, post, cen, val in (("a", p_lr, centre_lr, a), ("b", p_bt, centre_bt, b)):
+        z = post.quantile
         g = np.concatenate([[1.0], -cen])
         sd = float(np.sqrt(g @ post.cov @ g))
         intervals[name] = (float(val * np.exp(-z * sd)), float(val * np.exp(z * sd)))

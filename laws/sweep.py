@@ -15,7 +15,10 @@ from laws.optimum import ScaleOptimum, scale_optimum
 from laws.power import PowerLaw, fit_power_law
 from laws.steplaw import PUBLISHED, StepLaw, StepLawFit, fit_step_law
 
-__all__ = ["LawPrediction", "SweepFit", "fit_compute_laws", "fit_sweep", "per_scale_optima", "predict_target"]
+__all__ = [
+    "LawPrediction", "SweepFit", "fit_compute_laws", "fit_sweep", "law_report", "per_scale_optima", "predict_target",
+    "prior_for",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,3 +212,53 @@ def fit_compute_laws(scales: tuple[ScaleOptimum, ...], *, n_boot: int = 200) -> 
         fit_power_law(C, np.array([s.lr for s in use]), n_boot=n_boot),
         fit_power_law(C, np.array([s.batch_tokens for s in use]), n_boot=n_boot),
     )
+
+
+def law_report(
+    N: np.ndarray, D: np.ndarray, lr: np.ndarray, batch_tokens: np.ndarray, loss: np.ndarray, fit: SweepFit, *,
+    eff_lr: np.ndarray | None = None, target: tuple[float, float] | None = None,
+    calib_steps: int = 300, calib_lrs: int = 3,
+) -> dict:
+    """The fit's diagnostics as plain data (JSON-ready): estimator, posterior shares, curvature, held-out error
+    along N and D, the axis the target leans on, and (with ``eff_lr``) the effective-LR law and what turning its
+    prediction into a peak LR for the target costs."""
+    from laws.diagnostics import VAGUE_PRIOR, calibration_cost, effective_lr_observations, lr_law_diagnostics
+
+    out: dict = {"estimator": fit.estimator}
+    sl = fit.step_law
+    if sl is None:
+        return out
+    if sl.estimator == "posterior":
+        out.update(data_share=dict(sl.data_share), prior_scale=sl.prior_scale, bounds=sl.n_bounds,
+                   prior=sl.prior_source)
+    lr_obs, _ = cell_observations(N, D, lr, batch_tokens, loss)
+
+    def diag(obs, law, prior) -> dict:
+        d = lr_law_diagnostics(obs, law, target, prior=prior)
+        return {
+            "curvature": {k: (None if c is None else {"c2": c.c2, "interval": list(c.interval)})
+                          for k, c in d.curvature.items()},
+            "holdout": {k: (None if h is None else {"held_out": h.held_out, "cells": h.n_cells,
+                                                    "err_octaves": h.err_oct, "r2": h.r2})
+                        for k, h in d.holdout.items()},
+            "lean_octaves": d.lean, "leans_on": d.leans_on,
+        }
+
+    out["lr_law"] = diag(lr_obs, sl.law, prior_for(PUBLISHED))
+    if eff_lr is not None and np.isfinite(np.asarray(eff_lr, float)).any():
+        eff_obs = effective_lr_observations(N, D, lr, batch_tokens, loss, eff_lr, lr_obs)
+        if len({(o.N, o.D) for o in eff_obs}) >= 2:
+            ef = fit_posterior(eff_obs, [], prior=VAGUE_PRIOR)
+            e = {"a": ef.law.a, "alpha": ef.law.alpha, "beta": ef.law.beta,
+                 "intervals": {k: list(ef.intervals[k]) for k in ("a", "alpha", "beta")}}
+            e.update(diag(eff_obs, ef.law, VAGUE_PRIOR))
+            if target is not None:
+                e["target_eff_lr"] = float(ef.law.lr(*target))
+                flops, share = calibration_cost(target[0], target[1], sl.law.batch_tokens(target[1]),
+                                                calib_steps, calib_lrs)
+                e["calibration"] = {"steps": calib_steps, "lrs": calib_lrs, "flops": flops, "share_of_target": share,
+                                    "note": "AdamH: the peak LR is the effective LR. AdamW: run the target model "
+                                            f"{calib_steps} steps at {calib_lrs} LRs around the Step Law's, log the "
+                                            "effective LR, and invert (laws.diagnostics.peak_lr_from_effective)."}
+            out["eff_lr_law"] = e
+    return out

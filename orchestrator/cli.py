@@ -259,11 +259,13 @@ def _load_table(source: str, where: str, tracking_uri: str = "sqlite:///mlflow.d
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
-    from orchestrator.summary import format_summary, summarize
+    from orchestrator.summary import format_diagnostics, format_summary, summarize
 
-    s = summarize(_load_table(args.table, "fit", args.tracking_uri))
+    s = summarize(_load_table(args.table, "fit", args.tracking_uri), estimator=args.estimator)
     if not args.json:
         print(format_summary(s))
+        if s.fit.step_law:
+            print(format_diagnostics(_law_report(s)))
         return 0 if s.fit.step_law else 1
     fit = s.fit.step_law
     from laws import fit_compute_laws, per_scale_optima
@@ -293,11 +295,28 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         out["batch_law"] = {"b": law.b, "gamma": law.gamma,
                             "intervals": {k: _interval(fit, k) for k in ("b", "gamma")}}
         out["fixed"] = list(fit.fixed)
+        out["diagnostics"] = _law_report(s)
     else:
         out["lr_law"] = out["batch_law"] = None
         out["note"] = s.fit.note
     print(json.dumps(_json_safe(out), indent=2))
     return 0 if fit else 1
+
+
+#: The Step Law estimators (laws.estimators.ESTIMATORS; spelled here so that --help imports no numpy).
+ESTIMATORS = ("posterior", "pooled", "vertex")
+
+
+def _law_report(s: Any, target: tuple[float, float] | None = None) -> dict[str, Any]:
+    """laws.law_report on a summary's table (its eff_lr column when the sweep logged one)."""
+    import pandas as pd
+
+    from laws.sweep import law_report
+
+    t = s.table
+    cols = [t[c].to_numpy(float) for c in ("N", "D", "lr", "batch_tokens", "loss")]
+    eff = pd.to_numeric(t["eff_lr"], errors="coerce").to_numpy(float) if "eff_lr" in t else None
+    return law_report(*cols, s.fit, eff_lr=eff, target=target or s.target)
 
 
 def _json_safe(v: Any) -> Any:
@@ -326,7 +345,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         from orchestrator.summary import summarize
 
         table = _load_table(args.from_table, "predict --from", args.tracking_uri)
-        summary = summarize(table)
+        summary = summarize(table, estimator=args.estimator)
         if summary.fit.step_law is None:
             raise UsageError(f"predict --from {args.from_table}: the table has too few scales to fit the Step Law.")
         p = predict_target(summary.fit, args.n, args.d)
@@ -336,7 +355,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             source += f" (held at published: {', '.join(fit.fixed)})"
         out.update(lr=p.lr, lr_interval=list(p.lr_interval), batch_tokens=p.batch_tokens,
                    batch_interval=list(p.batch_interval), law=source,
-                   coefficients={k: getattr(fit.law, k) for k in ("a", "alpha", "beta", "b", "gamma")})
+                   coefficients={k: getattr(fit.law, k) for k in ("a", "alpha", "beta", "b", "gamma")},
+                   estimator=fit.estimator, diagnostics=_law_report(summary, (args.n, args.d)))
     else:
         out.update(lr=float(PUBLISHED.lr(args.n, args.d)), lr_interval=None,
                    batch_tokens=float(PUBLISHED.batch_tokens(args.d)), batch_interval=None,
@@ -527,6 +547,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("table", metavar="SOURCE",
                    help="sweep table (.csv/.parquet), results or Tune experiment folder, or mlflow:EXPERIMENT")
     f.add_argument("--json", action="store_true")
+    f.add_argument("--estimator", choices=ESTIMATORS, default="posterior",
+                   help="how the Step Law is fitted (default posterior; pooled = the Step Law authors' fit)")
     f.add_argument("--tracking-uri", default="sqlite:///mlflow.db", help="MLflow store for mlflow:EXPERIMENT")
     f.set_defaults(func=_cmd_fit)
 
@@ -545,6 +567,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="tokenizer to measure --checkpoint with: byte or a tokenizer.json (default: the one the "
                          "checkpoint records; byte for checkpoints that record none)")
     pr.add_argument("--json", action="store_true")
+    pr.add_argument("--estimator", choices=ESTIMATORS, default="posterior",
+                    help="how the Step Law is fitted from --from (default posterior; pooled = the authors' fit)")
     pr.set_defaults(func=_cmd_predict)
 
     b = sub.add_parser("bench", help="replay every search policy on recorded sweeps at equal compute")

@@ -45,6 +45,10 @@ class SweepSection:
     """Name of the sweep (MLflow parent run, results folder)."""
     policy: str = "grid"
     """Search policy, one of search.POLICIES."""
+    estimator: Literal["posterior", "pooled", "vertex"] = "posterior"
+    """How the Step Law is fitted from the runs (laws.estimators): 'posterior' (band optima, edge optima as
+    bounds, published law as a Gaussian prior), 'pooled' (the Step Law authors' least squares over every run
+    within 0.25% of its cell's best) or 'vertex' (per-cell parabola vertices)."""
     seeds: list[int] = field(default_factory=lambda: [0])
     """Seeds each grid point is run with."""
     cpus_per_trial: float = 1.0
@@ -85,6 +89,11 @@ class SweepSection:
         if not self.name or not all(c.isalnum() or c in "-_." for c in self.name):
             raise ConfigError(
                 f"sweep.name must be a non-empty name of letters, digits, '-', '_' or '.', got {self.name!r}."
+            )
+        if self.estimator not in ("posterior", "pooled", "vertex"):
+            raise ConfigError(
+                f"sweep.estimator: unknown estimator {self.estimator!r}; choose 'posterior' (default), 'pooled' "
+                "(the Step Law authors' fit) or 'vertex'."
             )
         head, colon, base = self.policy.partition(":")
         checked = (base or "grid") if head == "law_prior" else (self.policy if not colon else "?")

@@ -10,7 +10,7 @@ import pandas as pd
 
 from laws import PUBLISHED, SweepFit, fit_sweep
 
-__all__ = ["SweepSummary", "format_summary", "summarize"]
+__all__ = ["SweepSummary", "format_diagnostics", "format_summary", "summarize"]
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,8 @@ class SweepSummary:
     """The runs summarised (only ok runs carry a loss)."""
 
 
-def summarize(table: pd.DataFrame, target: tuple[float, float] | None = None) -> SweepSummary:
+def summarize(table: pd.DataFrame, target: tuple[float, float] | None = None,
+              estimator: str = "posterior") -> SweepSummary:
     """Summarise a sweep table; failed and diverged runs count as spent compute, never as optima."""
     loss = np.where(table["status"] == "ok", table["loss"].astype(float), np.nan)
     fit = fit_sweep(
@@ -35,6 +36,7 @@ def summarize(table: pd.DataFrame, target: tuple[float, float] | None = None) ->
         table["lr"].to_numpy(float),
         table["batch_tokens"].to_numpy(float),
         loss,
+        estimator=estimator,  # type: ignore[arg-type]
     )
     opt = {(s.N, s.D): s for s in fit.scales}
     rows = []
@@ -112,11 +114,21 @@ def format_summary(s: SweepSummary) -> str:
             return f"[{lo:.3g}, {hi:.3g}]"
         return "(no interval: as many scales as coefficients)"
 
-    lines.append(f"Step Law refit on {fit.n_scales} scales (published: a=1.79 alpha=-0.713 beta=0.307 b=0.58 gamma=0.571)")
+    how = {"posterior": "posterior fit", "pooled": "pooled-band fit (Step Law authors' procedure)",
+           "vertex": "vertex fit"}.get(fit.estimator, fit.estimator)
+    lines.append(f"Step Law {how} on {fit.n_scales} scales (published: a=1.79 alpha=-0.713 beta=0.307 b=0.58 "
+                 "gamma=0.571)")
     lines.append(f"  eta*(N, D) = a N^alpha D^beta:  a={law.a:.4g} {iv('a')}  alpha={law.alpha:.3f} {iv('alpha')}  beta={law.beta:.3f} {iv('beta')}")
     lines.append(f"  B*(D) = b D^gamma (tokens):     b={law.b:.4g} {iv('b')}  gamma={law.gamma:.3f} {iv('gamma')}")
     lines.append(f"  residual RMS: LR {fit.lr_rms_log2:.2f} octaves, batch {fit.batch_rms_log2:.2f} octaves")
-    if s.fit.used_on_edge:
+    if fit.estimator == "posterior":
+        share = "  ".join(f"{k} {100 * fit.data_share.get(k, 0):.0f}%" for k in ("alpha", "beta", "gamma"))
+        lines.append(f"  95% posterior intervals; share decided by the data (rest: prior): {share}")
+        lines.append(f"  prior: {fit.prior_source}" + (f", widened x{fit.prior_scale:g} to agree with the cells"
+                                                       if fit.prior_scale > 1 else ""))
+        if fit.n_bounds:
+            lines.append(f"  {fit.n_bounds} cell optima on a grid edge entered as one-sided bounds (edge column)")
+    if s.fit.used_on_edge and fit.estimator == "vertex":
         lines.append(
             "  warning: fewer than two scales bracket the LR or the batch optimum; that law keeps the published "
             "exponents and only its prefactor is fitted. Extend the grid on the side the edge column names."
@@ -126,4 +138,32 @@ def format_summary(s: SweepSummary) -> str:
         lines.append("")
         lines.append(f"Recommended for the target N={r['N']:.3g}, D={r['D']:.3g}:")
         lines.append(f"  peak LR {r['lr']:.4g}, batch {r['batch_tokens']:.4g} tokens   (published Step Law: LR {r['published_lr']:.4g}, batch {r['published_batch_tokens']:.4g})")
+    return "\n".join(lines)
+
+
+def format_diagnostics(rep: dict) -> str:
+    """The law's diagnostics (laws.sweep.law_report) as text: curvature, held-out axes, lean, effective LR."""
+    lines = ["", "LR law diagnostics (seed 002: curvature in log-log, held-out error along each axis)"]
+
+    def block(name: str, d: dict) -> None:
+        for ax in ("N", "D"):
+            c, h = d["curvature"].get(ax), d["holdout"].get(ax)
+            cur = "-" if c is None else f"{c['c2']:+.3f} [{c['interval'][0]:+.3f}, {c['interval'][1]:+.3f}]"
+            ho = "-" if h is None else (f"{h['err_octaves']:.2f} octaves on {h['cells']} cell(s) at {ax}="
+                                        f"{h['held_out']:.3g}" + ("" if math.isnan(h["r2"]) else f", R2 {h['r2']:.2f}"))
+            lines.append(f"  {name:<13} along {ax}: curvature {cur}; largest {ax} held out: {ho}")
+        if d["leans_on"] != "none":
+            lean = d["lean_octaves"]
+            lines.append(f"  {name:<13} the target extrapolates {lean['N']:.2f} octaves of LR along N and "
+                         f"{lean['D']:.2f} along D: it leans on {d['leans_on']}")
+
+    block("peak LR", rep["lr_law"]) if "lr_law" in rep else None
+    e = rep.get("eff_lr_law")
+    if e:
+        lines.append(f"  effective-LR law: eta_eff* = {e['a']:.3g} N^{e['alpha']:.3f} D^{e['beta']:.3f}")
+        block("effective LR", e)
+        if "calibration" in e:
+            c = e["calibration"]
+            lines.append(f"  target effective LR {e['target_eff_lr']:.4g}; {c['note']} Cost {c['flops']:.3g} FLOPs "
+                         f"= {100 * c['share_of_target']:.2f}% of one target run.")
     return "\n".join(lines)

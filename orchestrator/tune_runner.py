@@ -114,6 +114,8 @@ class SweepCallback(tune.Callback):
         self.timed_out: set[str] = set()
         self._curves: dict[str, list[tuple[float, float]]] = {}
         self._eff: dict[str, list[float]] = {}
+        #: How the live law refit fits the Step Law (sweep.estimator).
+        self.estimator = "posterior"
         self._best: dict[str, tuple[float, float, int]] = {}
         self._t0 = time.monotonic()
 
@@ -228,7 +230,7 @@ class SweepCallback(tune.Callback):
             return
         fit = fit_sweep(np.array([r.N for r in ok], float), np.array([r.D for r in ok], float),
                         np.array([r.lr for r in ok]), np.array([r.batch_tokens for r in ok], float),
-                        np.array([r.loss for r in ok]))
+                        np.array([r.loss for r in ok]), estimator=self.estimator)
         if fit.step_law is None:
             return
         law = fit.step_law.law
@@ -360,6 +362,7 @@ def run_sweep(cfg: SweepConfig, *, echo: Callable[[str], None] = print,
                                                      policy.trials_per_scale or 10**9) for g in grids)
     callback = SweepCallback(tracker, table_path, policy.budget, echo, records=prior, planned_flops=planned,
                              target=(cfg.target.N, cfg.target.D) if cfg.target.N > 0 else None)
+    callback.estimator = cfg.sweep.estimator
 
     def materialize(p: Proposal) -> dict[str, Any]:
         out = cfg.trial_config(p.scale, p.lr, p.batch_size, p.seed)
@@ -428,7 +431,7 @@ def run_sweep(cfg: SweepConfig, *, echo: Callable[[str], None] = print,
             tracker.end_sweep(status)
     table = pd.DataFrame([asdict(r) for r in callback.records], columns=list(TrialRecord.__slots__))
     target = (cfg.target.N, cfg.target.D) if cfg.target.N > 0 else None
-    summary = summarize(table, target)
+    summary = summarize(table, target, estimator=cfg.sweep.estimator)
     _log_summary(tracker, summary, table_path, results_dir)
     tracker.end_sweep("FINISHED")
     return SweepOutcome(

@@ -1,0 +1,196 @@
+"""Diagnostics of an LR law on held-out axes, and the effective-LR law (arXiv 2606.29158, seed 002).
+
+- :func:`lr_law_diagnostics`: the curvature of log eta* against log N and log D (a quadratic term per axis, with a
+  t-interval), the out-of-sample error of the law along each axis (fit without the largest N, predict it; the same
+  for D), and which axis a target's prediction leans on (octaves of LR that come from extrapolating beyond the
+  cells along N and along D).
+- :func:`effective_lr_observations`: per cell, the effective LR (relative update of the hidden matrices) at the
+  cell's optimal peak LR, as cell observations a law can be fitted to: the effective-LR law stays straight where
+  the peak-LR law bends.
+- :func:`peak_lr_from_effective`: back from a target's effective LR to its peak LR through a short calibration of
+  the target model at a few LRs (for AdamH the two coincide), and :func:`calibration_cost`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from scipy import stats
+
+from laws.estimators import PUBLISHED_PRIOR, CellObservation, LawPrior, fit_posterior
+from laws.fitting import FitError, r2_score
+from laws.optimum import NEAR_OPTIMAL_BAND
+from laws.steplaw import StepLaw
+
+__all__ = [
+    "AxisCurvature",
+    "AxisHoldout",
+    "LawDiagnostics",
+    "VAGUE_PRIOR",
+    "calibration_cost",
+    "effective_lr_observations",
+    "lr_law_diagnostics",
+    "peak_lr_from_effective",
+]
+
+#: A weak prior (SD 1 on each exponent, centred on 0) for laws with no published counterpart (effective LR).
+VAGUE_PRIOR = LawPrior.from_sd(StepLaw(a=1.0, alpha=0.0, beta=0.0, b=1.0, gamma=0.0), 1.0, 1.0, 1.0,
+                               source="vague (SD 1 on each exponent)")
+
+
+@dataclass(frozen=True, slots=True)
+class AxisCurvature:
+    """Quadratic coefficient of log eta* in log x (x = N or D), other axis held linear; > 0 bends upward."""
+
+    axis: str
+    c2: float
+    interval: tuple[float, float]
+
+
+@dataclass(frozen=True, slots=True)
+class AxisHoldout:
+    """The law fitted without the largest value of one axis, scored on the cells it left out."""
+
+    axis: str
+    held_out: float
+    n_cells: int
+    err_oct: float
+    """Mean |log2(predicted / observed)| over the held-out cells."""
+    r2: float
+    """Out-of-sample R2 of log eta* over the held-out cells (NaN with fewer than 2 of them or no spread)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LawDiagnostics:
+    """What :func:`lr_law_diagnostics` measures (None where the cells cannot say)."""
+
+    curvature: dict[str, AxisCurvature | None]
+    holdout: dict[str, AxisHoldout | None]
+    lean: dict[str, float]
+    """Octaves of predicted LR that come from extrapolating beyond the cells along 'N' and along 'D'."""
+    leans_on: str
+    """'N', 'D', or 'none' (the target lies within the cells' range on both axes)."""
+
+
+def _curvature(obs: Sequence[CellObservation]) -> dict[str, AxisCurvature | None]:
+    pts = [o for o in obs if o.side == 0]
+    out: dict[str, AxisCurvature | None] = {"N": None, "D": None}
+    if not pts:
+        return out
+    lN, lD = np.log([o.N for o in pts]), np.log([o.D for o in pts])
+    y = np.array([o.value for o in pts])
+    cols = [np.ones_like(lN), lN - lN.mean(), lD - lD.mean()]
+    quad = [k for k, v in (("N", lN), ("D", lD)) if np.unique(v).size >= 3]
+    for k in quad:
+        v = lN if k == "N" else lD
+        cols.append((v - v.mean()) ** 2)
+    X = np.column_stack(cols)
+    dof = len(y) - np.linalg.matrix_rank(X)
+    if not quad or dof < 1 or np.linalg.matrix_rank(X) < X.shape[1]:
+        return out
+    coef, *_ = np.linalg.lstsq(X, y, rcond=None)
+    r = y - X @ coef
+    cov = float(r @ r) / dof * np.linalg.inv(X.T @ X)
+    t = float(stats.t.ppf(0.975, dof))
+    for i, k in enumerate(quad):
+        j = 3 + i
+        se = float(np.sqrt(cov[j, j]))
+        out[k] = AxisCurvature(k, float(coef[j]), (float(coef[j] - t * se), float(coef[j] + t * se)))
+    return out
+
+
+def _holdout(obs: Sequence[CellObservation], axis: str, prior: LawPrior) -> AxisHoldout | None:
+    top = max(getattr(o, axis) for o in obs)
+    held = [o for o in obs if getattr(o, axis) == top and o.side == 0]
+    train = [o for o in obs if getattr(o, axis) != top]
+    if not held or len({(o.N, o.D) for o in train}) < 2:
+        return None
+    law = fit_posterior(train, [], prior=prior).law
+    pred = np.log([law.lr(o.N, o.D) for o in held])
+    y = np.array([o.value for o in held])
+    r2 = r2_score(y, pred) if len(held) >= 2 and np.ptp(y) > 0 else float("nan")
+    return AxisHoldout(axis, float(top), len(held), float(np.mean(np.abs(pred - y)) / np.log(2)), r2)
+
+
+def lr_law_diagnostics(
+    obs: Sequence[CellObservation], law: StepLaw, target: tuple[float, float] | None = None, *,
+    prior: LawPrior = PUBLISHED_PRIOR,
+) -> LawDiagnostics:
+    """Curvature, held-out error along N and along D, and the target's extrapolation per axis.
+
+    Args:
+        obs: Per-cell log-LR observations (laws.estimators.cell_observations, or effective-LR ones).
+        law: The law fitted to all of them (its exponents weigh the extrapolation).
+        target: (N, D) of the prediction, for ``lean``.
+        prior: The prior the held-out refits use (the fit's own).
+    """
+    if not obs:
+        raise FitError("lr_law_diagnostics: no cell observations.")
+    lean = {"N": 0.0, "D": 0.0}
+    if target is not None:
+        for k, expo, v in (("N", law.alpha, target[0]), ("D", law.beta, target[1])):
+            top = max(getattr(o, k) for o in obs)
+            lean[k] = float(abs(expo) * max(np.log2(v / top), 0.0))
+    leans_on = "none" if max(lean.values()) < 1e-9 else max(lean, key=lambda k: lean[k])
+    return LawDiagnostics(curvature=_curvature(obs),
+                          holdout={k: _holdout(obs, k, prior) for k in ("N", "D")},
+                          lean=lean, leans_on=leans_on)
+
+
+def effective_lr_observations(
+    N: np.ndarray, D: np.ndarray, lr: np.ndarray, bt: np.ndarray, loss: np.ndarray, eff: np.ndarray,
+    lr_obs: Sequence[CellObservation], *, band: float = NEAR_OPTIMAL_BAND,
+) -> list[CellObservation]:
+    """Per cell, log of the effective LR at its optimal peak LR (interpolated in log-log at the best batch).
+
+    ``lr_obs`` gives each cell's optimal log LR (or bound): the effective LR is read at that LR from the runs at
+    the cell's best batch that logged one. A cell with no such runs is skipped; bounds stay bounds.
+    """
+    N, D, lr, bt, loss, eff = (np.asarray(v, dtype=np.float64) for v in (N, D, lr, bt, loss, eff))
+    out = []
+    for o in lr_obs:
+        m = (N == o.N) & (D == o.D) & np.isfinite(loss)
+        if not m.any():
+            continue
+        best_bt = bt[m][int(np.argmin(loss[m]))]
+        k = m & (bt == best_bt) & np.isfinite(eff) & (eff > 0)
+        if k.sum() < 1:
+            continue
+        x, y = np.log(lr[k]), np.log(eff[k])
+        order = np.argsort(x)
+        x, y = x[order], y[order]
+        if x.size == 1:
+            v = float(y[0] + (o.value - x[0]))  # one run: scale its update with the LR
+        else:
+            v = float(np.interp(o.value, x, y))
+        out.append(CellObservation(o.N, o.D, v, o.side))
+    return out
+
+
+def peak_lr_from_effective(eff_target: float, calib_lr: Sequence[float], calib_eff: Sequence[float]) -> float:
+    """The peak LR at which the target model's effective LR equals ``eff_target``.
+
+    ``calib_lr``/``calib_eff``: a short calibration of the target model (a few hundred steps at 2-3 peak LRs) and
+    the effective LR each logged; a log-log line through them is inverted (extrapolated past their range).
+
+    Raises:
+        FitError: fewer than 2 distinct calibration LRs, or an effective LR that does not grow with the LR.
+    """
+    x, y = np.log(np.asarray(calib_lr, float)), np.log(np.asarray(calib_eff, float))
+    if x.size != y.size or np.unique(x).size < 2 or not np.all(np.isfinite(y)):
+        raise FitError("peak_lr_from_effective: need >= 2 distinct calibration LRs, each with a finite effective LR.")
+    slope, icpt = np.polyfit(x, y, 1)
+    if slope <= 0:
+        raise FitError(
+            f"peak_lr_from_effective: the effective LR does not grow with the LR in the calibration (slope "
+            f"{slope:.3g}); calibrate at lower LRs."
+        )
+    return float(np.exp((np.log(eff_target) - icpt) / slope))
+
+
+def calibration_cost(N: float, D: float, batch_tokens: float, steps: int = 300, n_lrs: int = 3) -> tuple[float, float]:
+    """(FLOPs, share of one target run) of calibrating the target's effective LR: ``n_lrs`` runs of ``steps``."""
+    flops = 6.0 * N * batch_tokens * steps * n_lrs
+    return flops, flops / (6.0 * N * D)

@@ -1,0 +1,171 @@
+"""The Step Law estimators on data with known answers: pooled band, censored posterior, unidentified axes."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from laws.diagnostics import calibration_cost, effective_lr_observations, lr_law_diagnostics, peak_lr_from_effective
+from laws.estimators import (
+    PUBLISHED_PRIOR,
+    CellObservation,
+    LawPrior,
+    cell_observations,
+    fit_pooled,
+    fit_posterior,
+)
+from laws.fitting import FitError
+from laws.steplaw import PUBLISHED, StepLaw
+from laws.sweep import fit_sweep, predict_target
+
+BOOT = Path(__file__).resolve().parents[3] / "shared" / "data" / "steplaw" / "1004_fitted_lr_bs_scaling_model_parameters.csv"
+TRUE = StepLaw(a=0.5, alpha=-0.5, beta=0.35, b=0.3, gamma=0.6)
+
+
+def bowls(cells, law=TRUE, lr_oct=range(-3, 4), bt_oct=range(-2, 3), step=1.0, noise=0.0, seed=0, shift=(0, 0)):
+    """Runs on an octave grid around each cell's optimum (shifted by ``shift`` octaves): convex bowls."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for n, d in cells:
+        lo, bo = np.log2(law.lr(n, d)), np.log2(law.batch_tokens(d))
+        c_lr, c_bt = round(lo) + shift[0], round(bo) + shift[1]
+        for i in lr_oct:
+            for j in bt_oct:
+                x, y = c_lr + step * i, c_bt + step * j
+                loss = 3.0 + 0.02 * (x - lo) ** 2 + 0.01 * (y - bo) ** 2 + noise * rng.standard_normal()
+                rows.append((n, d, 2.0**x, 2.0**y, loss))
+    return tuple(np.array(v, dtype=float) for v in zip(*rows))
+
+
+CELLS = [(n, d) for n in (1e5, 3e5, 1e6) for d in (1e6, 4e6, 1.6e7)]
+
+
+@pytest.mark.skipif(not BOOT.is_file(), reason="shared/data not beside the checkout")
+def test_published_prior_is_the_spread_of_the_authors_bootstrap():
+    b = pd.read_csv(BOOT)
+    cov = np.asarray(PUBLISHED_PRIOR.lr_cov)
+    assert np.sqrt(cov[0, 0]) == pytest.approx(b.lr_coefN.std(), rel=1e-3)
+    assert np.sqrt(cov[1, 1]) == pytest.approx(b.lr_coefD.std(), rel=1e-3)
+    assert cov[0, 1] == pytest.approx(np.cov(b.lr_coefN, b.lr_coefD)[0, 1], rel=1e-2)
+    assert np.sqrt(PUBLISHED_PRIOR.gamma_var) == pytest.approx(b.bs_coefD.std(), rel=1e-3)
+    assert PUBLISHED_PRIOR.law.alpha == pytest.approx(b.lr_coefN.mean(), abs=1e-3)
+
+
+def test_pooled_is_least_squares_over_the_near_optimal_runs():
+    N, D, lr, bt, loss = bowls(CELLS, step=0.5, noise=0.002)
+    fit = fit_pooled(N, D, lr, bt, loss, n_boot=0)
+    best = pd.Series(loss).groupby([N, D]).transform("min").to_numpy()
+    s = loss <= best * 1.0025
+    X = np.column_stack([np.ones(s.sum()), np.log(N[s]), np.log(D[s])])
+    c = np.linalg.lstsq(X, np.log(lr[s]), rcond=None)[0]
+    assert (np.log(fit.law.a), fit.law.alpha, fit.law.beta) == pytest.approx(tuple(c))
+    boot = fit_pooled(N, D, lr, bt, loss, n_boot=200)
+    assert boot.law.alpha == pytest.approx(TRUE.alpha, abs=0.1) and boot.draws.shape == (200, 5)
+    lo, hi = boot.intervals["alpha"]
+    assert lo < boot.law.alpha < hi
+
+
+def test_posterior_recovers_a_law_the_cells_identify():
+    fit = fit_posterior(*cell_observations(*bowls(CELLS, noise=0.001)))
+    for k, tol in (("alpha", 0.06), ("beta", 0.06), ("gamma", 0.1)):  # a 2-run batch band snaps toward the grid
+        assert getattr(fit.law, k) == pytest.approx(getattr(TRUE, k), abs=tol)
+    for k in ("alpha", "beta"):
+        lo, hi = fit.intervals[k]
+        assert lo <= getattr(TRUE, k) <= hi
+    # TRUE is far from the published exponents: the prior was widened and the data decided.
+    assert fit.prior_scale > 1 and fit.data_share["alpha"] > 0.9 and fit.data_share["beta"] > 0.9
+
+
+def test_an_unidentified_exponent_comes_from_the_prior_and_says_so():
+    one_d = [(n, 4e6) for n in (1e5, 3e5, 1e6, 3e6)]
+    fit = fit_posterior(*cell_observations(*bowls(one_d, law=PUBLISHED)))
+    assert fit.law.beta == pytest.approx(PUBLISHED.beta, abs=1e-3)
+    assert fit.data_share["beta"] < 0.05 and fit.data_share["gamma"] < 0.05
+    assert fit.data_share["alpha"] > 0.1
+    assert fit.law.alpha == pytest.approx(PUBLISHED.alpha, abs=0.05)
+
+
+def test_optima_beyond_the_grid_are_bounds_and_the_fit_respects_them():
+    # Every cell's grid stops 2 octaves below its LR optimum (the best run is the largest LR).
+    N, D, lr, bt, loss = bowls(CELLS, lr_oct=range(-6, -1))
+    lo, bo = cell_observations(N, D, lr, bt, loss)
+    assert all(o.side == 1 for o in lo) and all(o.side == 0 for o in bo)
+    fit = fit_posterior(lo, bo)
+    assert fit.n_bounds == len(CELLS)
+    for o in lo:  # every cell agrees the optimum is above its edge: the law must not say otherwise
+        assert np.log(fit.law.lr(o.N, o.D)) >= o.value - 0.01
+
+
+def test_a_bound_every_cell_agrees_on_holds_for_a_target_inside_their_range():
+    # Every batch optimum sits below the smallest batch of its grid, which is 32x below the published law's.
+    small = StepLaw(a=PUBLISHED.a, alpha=PUBLISHED.alpha, beta=PUBLISHED.beta, b=PUBLISHED.b / 64, gamma=0.571)
+    N, D, lr, bt, loss = bowls(CELLS, law=small, shift=(0, 3))
+    fit = fit_sweep(N, D, lr, bt, loss)
+    assert all(s.batch_on_edge for s in fit.scales)
+    edges = {d: bt[D == d].min() for d in np.unique(D)}
+    for d, e in edges.items():
+        assert fit.step_law.law.batch_tokens(d) <= e * 1.01
+    # A target between the cells' budgets: at or below the bound interpolated between its neighbours.
+    p = predict_target(fit, 2e6, 8e6)
+    bound = np.exp(np.interp(np.log(8e6), np.log(list(edges)), np.log(list(edges.values()))))
+    assert p.batch_tokens <= bound * 1.01 and p.batch_tokens < PUBLISHED.batch_tokens(8e6) / 4
+
+
+def test_censored_synthetic_coverage_is_near_nominal():
+    """Every other cell censored on LR (grid too low): over 60 noisy draws each true exponent falls inside its
+    95% interval at least 85% of the time, and the estimate is unbiased to 0.05."""
+    hits, est = [], []
+    for seed in range(60):
+        rng = np.random.default_rng(seed)
+        obs = []
+        for n, d in CELLS:
+            v = float(np.log(TRUE.lr(n, d))) + 0.15 * rng.standard_normal()
+            edge = float(np.log(TRUE.lr(n, d))) - 0.3
+            censored = (n, d) in CELLS[::2]
+            obs.append(CellObservation(n, d, edge if censored else v, 1 if censored else 0))
+        f = fit_posterior(obs, [], prior=LawPrior.from_sd(TRUE, 0.3, 0.3, 0.3))
+        hits.append([f.intervals[k][0] <= getattr(TRUE, k) <= f.intervals[k][1] for k in ("alpha", "beta")])
+        est.append(f.law.alpha)
+    assert np.all(np.mean(hits, axis=0) >= 0.85)
+    assert np.mean(est) == pytest.approx(TRUE.alpha, abs=0.05)
+
+
+def test_diagnostics_see_curvature_and_held_out_axes():
+    bent = []
+    for n, d in CELLS:
+        y = np.log(TRUE.lr(n, d)) + 0.08 * (np.log(n) - np.log(3e5)) ** 2  # log eta* bends upward in log N
+        bent.append(CellObservation(n, d, float(y)))
+    law = fit_posterior(bent, [], prior=LawPrior.from_sd(TRUE, 1, 1, 1)).law
+    d = lr_law_diagnostics(bent, law, target=(1e7, 1.6e7))
+    c = d.curvature["N"]
+    assert c.c2 == pytest.approx(0.08, abs=1e-6) and c.interval[0] > 0
+    assert d.holdout["N"].err_oct > d.holdout["D"].err_oct  # the bend only shows along N
+    assert d.leans_on == "N" and d.lean["D"] == 0
+
+
+def test_effective_lr_read_at_the_optimum_and_mapped_back():
+    N, D, lr, bt, loss = bowls(CELLS)
+    eff = 3.0 * np.sqrt(lr)  # an AdamW-like sublinear update size
+    lo, _ = cell_observations(N, D, lr, bt, loss)
+    obs = effective_lr_observations(N, D, lr, bt, loss, eff, lo)
+    for o, l in zip(obs, lo):
+        assert o.value == pytest.approx(np.log(3.0) + 0.5 * l.value, abs=1e-9)
+    calib = [1e-3, 2e-3, 4e-3]
+    assert peak_lr_from_effective(3.0 * np.sqrt(5e-3), calib, [3.0 * np.sqrt(x) for x in calib]) == pytest.approx(5e-3)
+    with pytest.raises(FitError, match="calibration LRs"):
+        peak_lr_from_effective(0.1, [1e-3], [0.1])
+    flops, share = calibration_cost(1e9, 1e12, 1e6, steps=300, n_lrs=3)
+    assert flops == pytest.approx(6e9 * 1e6 * 900) and share < 0.01
+
+
+def test_fit_sweep_estimators_and_their_errors():
+    N, D, lr, bt, loss = bowls(CELLS, step=0.5, noise=0.001)
+    for est in ("posterior", "pooled", "vertex"):
+        f = fit_sweep(N, D, lr, bt, loss, estimator=est)
+        assert f.step_law.estimator == est
+        assert f.step_law.law.alpha == pytest.approx(TRUE.alpha, abs=0.12)
+    with pytest.raises(ValueError, match="estimator must be one of"):
+        fit_sweep(N, D, lr, bt, loss, estimator="median")
+    with pytest.raises(ValueError, match="positive-definite"):
+        LawPrior(law=PUBLISHED, lr_cov=((1.0, 2.0), (2.0, 1.0)), gamma_var=0.1)

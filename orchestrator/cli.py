@@ -350,7 +350,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             raise UsageError(f"predict --from {args.from_table}: the table has too few scales to fit the Step Law.")
         p = predict_target(summary.fit, args.n, args.d)
         fit = summary.fit.step_law
-        source = f"Step Law refit on {fit.n_scales} scales of {args.from_table}"
+        source = f"Step Law {fit.estimator} fit on {fit.n_scales} scales of {args.from_table}"
         if fit.fixed:
             source += f" (held at published: {', '.join(fit.fixed)})"
         out.update(lr=p.lr, lr_interval=list(p.lr_interval), batch_tokens=p.batch_tokens,
@@ -376,6 +376,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     print(f"  peak LR {out['lr']:.4g}{iv(out['lr_interval'], '.3g')}   batch {out['batch_tokens']:.0f} tokens"
           f"{iv(out['batch_interval'], '.0f')}   (95% intervals)")
     print(f"  law: {out['law']}")
+    lean = (out.get("diagnostics") or {}).get("lr_law", {})
+    if lean.get("leans_on", "none") != "none":
+        o = lean["lean_octaves"]
+        print(f"  extrapolation: {o['N']:.2f} octaves of LR along N, {o['D']:.2f} along D beyond the proxies "
+              f"(leans on {lean['leans_on']})")
     sch = out["schedule"]
     print(f"  schedule: {sch['name']} ({sch['why']})")
     if cpt:

@@ -184,22 +184,31 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _plan_ladder(args: argparse.Namespace) -> int:
-    from search.plan import plan_ladder
+    from search.plan import choose_axis, plan_ladder
 
     if args.budget is None or args.target_n is None or args.target_d is None:
         raise UsageError("plan: a ladder needs --target-n, --target-d and --budget (FLOPs) together.")
+    if not (args.worker_memory > 0 and math.isfinite(args.worker_memory)):
+        raise UsageError(f"plan: --worker-memory must be a positive number of GiB, got {args.worker_memory!r}.")
+    if not (args.target_n > 0 and math.isfinite(args.target_n)):
+        raise UsageError(f"plan: --target-n must be a positive number, got {args.target_n!r}.")
+    axis, reason = choose_axis(args.target_n, args.worker_memory)
+    if args.axis != "auto":
+        reason = f"{args.axis} axis: as asked (--axis {args.axis}); the automatic choice: {reason}"
+        axis = args.axis
     try:
-        plan = plan_ladder(args.target_n, args.target_d, args.budget, workers=args.workers, axis=args.axis)
+        plan = plan_ladder(args.target_n, args.target_d, args.budget, workers=args.workers, axis=axis, reason=reason)
     except ValueError as e:
         raise UsageError(str(e)) from None
     if args.json:
-        print(json.dumps({"axis": plan.axis, "flops": plan.flops, "grid_flops": plan.grid_flops, "waves": plan.waves,
+        print(json.dumps({"axis": plan.axis, "reason": plan.reason, "flops": plan.flops, "grid_flops": plan.grid_flops, "waves": plan.waves,
                           "rungs": [{"N": r.N, "D": r.D, "trials": r.trials, "flops": r.flops,
                                      "grid_points": r.grid_points, "lr_pred": r.lr_pred,
                                      "batch_tokens_pred": r.batch_tokens_pred} for r in plan.rungs]}, indent=2))
         return 0
     print(f"ladder for target N={plan.target_N:.3g}, D={plan.target_D:.3g} along {plan.axis}, "
           f"budget {plan.budget_flops:.3g} FLOPs, {plan.workers} workers")
+    print(f"  {plan.reason}")
     print(f"{'N':>10} {'D':>10} {'FLOPs/run':>10} {'trials':>6} {'law-prior FLOPs':>15} {'full-grid FLOPs':>15}"
           f"  {'LR prior':>9} {'B prior':>9}")
     for r in plan.rungs:
@@ -543,7 +552,10 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--target-d", type=float, default=None, help="ladder mode: target tokens")
     pl.add_argument("--budget", type=float, default=None, help="ladder mode: proxy compute budget in FLOPs")
     pl.add_argument("--workers", type=int, default=1, help="ladder mode: trials that run at once")
-    pl.add_argument("--axis", choices=["N", "D"], default="N", help="ladder mode: shrink N or D")
+    pl.add_argument("--axis", choices=["auto", "N", "D"], default="auto",
+                    help="ladder mode: shrink N or D (auto: D when the target model fits a worker)")
+    pl.add_argument("--worker-memory", type=float, default=80.0,
+                    help="ladder mode: GiB of accelerator memory per worker, for --axis auto (default 80)")
     pl.set_defaults(func=_cmd_plan)
 
     f = sub.add_parser(

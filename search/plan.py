@@ -12,7 +12,30 @@ from search.space import ScaleGrid
 if TYPE_CHECKING:
     from laws.steplaw import StepLaw
 
-__all__ = ["LadderPlan", "LadderRung", "PlanRow", "plan_grid", "plan_ladder"]
+__all__ = ["BYTES_PER_PARAM", "LadderPlan", "LadderRung", "PlanRow", "choose_axis", "plan_grid", "plan_ladder"]
+
+#: Training memory per parameter with AdamW in mixed precision (bf16 weights and grads, fp32 master weights and
+#: two moments), before activations: what decides whether the target model fits a worker.
+BYTES_PER_PARAM = 18
+
+
+def choose_axis(target_N: float, worker_memory_gib: float) -> tuple[str, str]:
+    """('D' or 'N', why): the D axis when the target model trains on one worker, else the N axis.
+
+    Along D (the target model on fewer tokens, plus one smaller model) the LR law is extrapolated in D only,
+    where it stays straight; along N it is extrapolated in model size, where log-linear laws bend
+    (arXiv 2606.29158). The D axis needs the target model on a worker: ``BYTES_PER_PARAM`` x N within 70% of
+    its memory (the rest for activations).
+    """
+    need = BYTES_PER_PARAM * target_N / 2**30
+    if need <= 0.7 * worker_memory_gib:
+        return "D", (f"D axis: the target model needs about {need:.3g} GiB to train, within 70% of a worker's "
+                     f"{worker_memory_gib:g} GiB, so the ladder trains it on fewer tokens (plus one smaller model "
+                     "for the N exponent); extrapolating along D keeps the LR law straight (arXiv 2606.29158)")
+    return "N", (f"N axis: the target model needs about {need:.3g} GiB to train, more than 70% of a worker's "
+                 f"{worker_memory_gib:g} GiB; the ladder shrinks the model instead (pass --axis D with larger "
+                 "workers, or --worker-memory)")
+
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +97,8 @@ class LadderPlan:
     rungs: tuple[LadderRung, ...]
     budget_flops: float
     workers: int
+    reason: str = ""
+    """Why this axis (printed by ``lawsweep plan``)."""
 
     @property
     def flops(self) -> float:
@@ -97,6 +122,7 @@ def plan_ladder(
     *,
     workers: int = 1,
     axis: str = "N",
+    reason: str = "",
     n_rungs: int = 4,
     ratio: float = 4.0,
     grid_points: int = 60,
@@ -108,7 +134,9 @@ def plan_ladder(
     Rungs are spaced by ``ratio`` in compute per run. Along N (smaller models at the target's tokens per
     parameter) or along D (the target model on fewer tokens: more accurate when the LR law bends, arXiv
     2606.29158, but each run is dearer). The law prior runs ``prior_share`` of each rung's grid, at least 4
-    trials; the largest rung is the biggest whose ladder fits the budget.
+    trials; the largest rung is the biggest whose ladder fits the budget. Along D the last rung is the target's N
+    divided by ``ratio**(n_rungs-1)`` at the top rung's tokens, so that the N exponent is identified too.
+    ``reason`` (from :func:`choose_axis`) is kept on the plan.
 
     Raises:
         ValueError: for non-positive inputs, an unknown axis, or a budget too small for any ladder.
@@ -124,13 +152,16 @@ def plan_ladder(
     if workers < 1 or n_rungs < 2 or ratio <= 1:
         raise ValueError("plan: workers >= 1, n_rungs >= 2 and ratio > 1 are required.")
     trials = max(4, int(np.ceil(prior_share * grid_points)))
-    # Total = trials * c_top * (1 + 1/r + ... + 1/r^(k-1)) <= budget.
+    # Total = trials * c_top * (1 + 1/r + ... + 1/r^(k-1)) <= budget. Along D the smallest rung is a smaller
+    # model (N / ratio) at the top rung's tokens instead: it identifies the N exponent.
     geo = sum(ratio ** -i for i in range(n_rungs))
     c_top = min(budget_flops / (trials * geo), 6.0 * target_N * target_D / ratio)
     rungs = []
     for i in range(n_rungs):
         c = c_top / ratio**i
-        if axis == "N":
+        if axis == "D" and i == n_rungs - 1:
+            n, d = float(target_N) / ratio ** (n_rungs - 1), c_top / (6.0 * target_N)
+        elif axis == "N":
             tpp = target_D / target_N  # keep tokens per parameter
             n = float(np.sqrt(c / (6.0 * tpp)))
             d = n * tpp
@@ -140,5 +171,6 @@ def plan_ladder(
             raise ValueError(f"plan: budget {budget_flops:.3g} FLOPs is too small for a {n_rungs}-rung ladder.")
         rungs.append(LadderRung(N=n, D=d, flops_per_run=c, trials=trials, grid_points=grid_points,
                                 lr_pred=float(law.lr(n, d)), batch_tokens_pred=float(law.batch_tokens(d))))
-    return LadderPlan(target_N=target_N, target_D=target_D, axis=axis, rungs=tuple(reversed(rungs)),
-                      budget_flops=budget_flops, workers=workers)
+    return LadderPlan(target_N=target_N, target_D=target_D, axis=axis,
+                      rungs=tuple(sorted(rungs, key=lambda r: r.flops_per_run)),
+                      budget_flops=budget_flops, workers=workers, reason=reason)

@@ -64,6 +64,7 @@ def _bad(mutate):
         (lambda r: r["model"].update(n_head=5), "divisible"),
         (lambda r: r.update(gird={}), "unknown key 'gird'. Did you mean 'grid'"),
         (lambda r: r.setdefault("data", {}).update(source="/no/such/corpus.txt"), "data.source: no such file"),
+        (lambda r: r["sweep"].update(estimator="median"), "sweep.estimator: unknown estimator 'median'"),
         (lambda r: r.setdefault("target", {}).update(N=1e9), "give both target.N and target.D"),
         (lambda r: r.update(sweep=[1, 2]), "[sweep] must be a table"),
         (lambda r: r.setdefault("data", {}).update(tokenizer="bpe"),
@@ -130,3 +131,15 @@ def test_a_tokenizer_file_is_read_when_the_config_is(tmp_path):
     raw.setdefault("data", {}).update(tokenizer=str(good))
     raw["model"]["vocab_size"] = 300
     assert parse_config(raw).data.tokenizer == str(good)
+
+
+def test_fortunes_source_is_named_and_its_absence_says_how_to_install(monkeypatch, tmp_path):
+    import orchestrator.config as oc
+
+    raw = tomllib.loads((Path(oc.__file__).parent / "recipes" / "tiny.toml").read_text())
+    raw.setdefault("data", {})["source"] = "fortunes"
+    monkeypatch.setattr(oc, "FORTUNES_DIR", tmp_path / "missing")
+    with pytest.raises(ConfigError, match="apt-get install fortunes"):
+        parse_config(copy.deepcopy(raw))
+    monkeypatch.setattr(oc, "FORTUNES_DIR", tmp_path)
+    assert parse_config(copy.deepcopy(raw)).data.source == "fortunes"  # a named source stays a name

@@ -72,9 +72,22 @@ def test_ladder_fits_the_budget_and_shrinks_the_right_axis():
     assert ns == sorted(ns) and ns[-1] < 7e9
     assert all(r.D / r.N == pytest.approx(1e12 / 7e9) for r in p.rungs)  # tokens per parameter kept
     d = plan_ladder(7e9, 1e12, 1e21, axis="D")
-    assert all(r.N == 7e9 for r in d.rungs) and all(r.D < 1e12 for r in d.rungs)
+    # Along D: the target model at fewer tokens, plus one smaller model at the top rung's tokens (N exponent).
+    assert sum(r.N == 7e9 for r in d.rungs) == 3 and all(r.D < 1e12 for r in d.rungs)
+    small = [r for r in d.rungs if r.N < 7e9]
+    assert len(small) == 1 and small[0].D == pytest.approx(max(r.D for r in d.rungs))
+    assert d.flops <= 1e21 * (1 + 1e-9)
     assert p.waves == 4
     with pytest.raises(ValueError, match="axis"):
         plan_ladder(7e9, 1e12, 1e21, axis="L")
     with pytest.raises(ValueError, match="budget_flops"):
         plan_ladder(7e9, 1e12, -1)
+
+
+def test_plan_prefers_the_d_axis_when_the_target_fits_a_worker():
+    from search.plan import choose_axis
+
+    axis, why = choose_axis(1e9, 80)
+    assert axis == "D" and "fewer tokens" in why and "80 GiB" in why
+    axis, why = choose_axis(7e10, 80)  # 70B params need ~1.2 TiB of training state
+    assert axis == "N" and "shrinks the model" in why

@@ -16,8 +16,8 @@ from laws.power import PowerLaw, fit_power_law
 from laws.steplaw import PUBLISHED, StepLaw, StepLawFit, fit_step_law
 
 __all__ = [
-    "LawPrediction", "SweepFit", "fit_compute_laws", "fit_sweep", "law_report", "per_scale_optima", "predict_target",
-    "prior_for",
+    "LawPrediction", "SearchOutcome", "SweepFit", "fit_compute_laws", "fit_sweep", "law_report", "per_scale_optima",
+    "predict_target", "prior_for", "search_outcome",
 ]
 
 
@@ -262,3 +262,35 @@ def law_report(
                                             "effective LR, and invert (laws.diagnostics.peak_lr_from_effective)."}
             out["eff_lr_law"] = e
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class SearchOutcome:
+    """What a searched scale spent against its full grid, and how close its best run came to the grid's best."""
+
+    trials: int
+    grid_points: int
+    share: float
+    best: float
+    grid_best: float
+    gap: float
+    """best / grid_best - 1 (0 when the search found the grid's best run)."""
+    in_band: bool
+    """Within the Step Law paper's 0.25% of the grid's best."""
+
+
+def search_outcome(losses: np.ndarray, grid_losses: np.ndarray) -> SearchOutcome:
+    """Compare the runs a search made at one scale with the full grid recorded there (NaN: not finished).
+
+    Raises:
+        ValueError: when either side has no finished run.
+    """
+    from laws.optimum import NEAR_OPTIMAL_BAND
+
+    found, grid = np.asarray(losses, float), np.asarray(grid_losses, float)
+    if not np.isfinite(found).any() or not np.isfinite(grid).any():
+        raise ValueError("search_outcome: need a finished run in the search and in the full grid.")
+    best, grid_best = float(np.nanmin(found)), float(np.nanmin(grid))
+    gap = best / grid_best - 1
+    return SearchOutcome(trials=int(found.size), grid_points=int(grid.size), share=found.size / grid.size,
+                         best=best, grid_best=grid_best, gap=gap, in_band=gap <= NEAR_OPTIMAL_BAND)

@@ -41,12 +41,36 @@ def _finish_sweep(cfg: Any, run: Any) -> int:
         print(f"lawsweep: {e}", file=sys.stderr)
         return 1
     print(format_summary(out.summary))
+    if cfg.sweep.reference_grid:
+        print(_searched_scale_line(out.summary.table, cfg.sweep.reference_grid))
     print()
     print(f"wall time {out.wall_s:.0f} s; sweep table {out.table_path}")
     print(f"MLflow: parent run {out.parent_run_id} in experiment {cfg.tracking.experiment!r} at {cfg.tracking.uri}")
     print(f"        view with: mlflow ui --backend-store-uri {cfg.tracking.uri}")
     print(f"report (plots, laws, schedules): lawsweep report {Path(out.table_path).parent}")
     return 0 if out.summary.fit.scales else 1
+
+
+def _searched_scale_line(table: Any, reference: str) -> str:
+    """The largest scale's search against its full grid recorded once (sweep.reference_grid)."""
+    import numpy as np
+    import pandas as pd
+
+    from laws.sweep import search_outcome
+
+    n, d = max(zip(table["N"], table["D"]), key=lambda c: float(c[0]) * float(c[1]))
+    ref = pd.read_csv(reference)
+    ref = ref[(ref["N"] == n) & (ref["D"] == d)]
+    mine = table[(table["N"] == n) & (table["D"] == d)]
+    try:
+        o = search_outcome(mine["loss"].to_numpy(float),
+                           np.where(ref["status"] == "ok", ref["loss"].to_numpy(float), np.nan))
+    except ValueError as e:
+        return f"\nlargest scale N={n:,}, D={d:,}: no comparison with {reference} ({e})"
+    return (f"\nlargest scale N={n:,}, D={d:,}, searched with the refitted law: {o.trials} of its {o.grid_points} "
+            f"grid points ({100 * o.share:.0f}%); best loss {o.best:.4f} vs {o.grid_best:.4f} for the full grid "
+            f"(recorded once, {Path(reference).name}): {100 * o.gap:+.2f}%"
+            + (" (within the 0.25% band)" if o.in_band else " (outside the 0.25% band)"))
 
 
 def _cmd_submit(args: argparse.Namespace) -> int:

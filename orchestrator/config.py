@@ -79,6 +79,10 @@ class SweepSection:
     resources_per_trial: dict[str, float] = field(default_factory=dict)
     """Custom Ray resources each trial needs, e.g. {proxy_slot = 1}: trials go only to nodes that
     advertise them (ray start --resources)."""
+    reference_grid: str = ""
+    """A full grid of the sweep's largest scale recorded once with the same recipe (a sweep table): at the end
+    the sweep prints the share of that grid it spent there and the gap of its best run to the grid's best.
+    A relative path is read from the config file's folder."""
     replay: str = ""
     """A recorded sweep table to serve results from instead of training (the replay runner): the same
     policies, Tune and MLflow path, no compute. Every grid point must be in the table."""
@@ -96,11 +100,11 @@ class SweepSection:
                 "(the Step Law authors' fit) or 'vertex'."
             )
         head, colon, base = self.policy.partition(":")
-        checked = (base or "grid") if head == "law_prior" else (self.policy if not colon else "?")
+        checked = (base or "grid") if head in ("law_prior", "ladder") else (self.policy if not colon else "?")
         if checked not in POLICIES:
             raise ConfigError(
                 f"sweep.policy: unknown policy {self.policy!r}; choose one of {sorted(POLICIES)}, law_prior, "
-                "or law_prior:BASE (e.g. law_prior:tpe)."
+                "law_prior:BASE (e.g. law_prior:tpe) or ladder (full grids below the largest scale, law prior on it)."
             )
         if not (self.trials_per_scale is None or (isinstance(self.trials_per_scale, int)
                                                    and not isinstance(self.trials_per_scale, bool)
@@ -400,6 +404,16 @@ def parse_config(raw: dict[str, Any], source: str = "") -> SweepConfig:
         _type_check(k, sections[k], cls)
 
     sweep = _build(SweepSection, "sweep", sections["sweep"])
+    if sweep.reference_grid:
+        ref = Path(sweep.reference_grid)
+        if not ref.is_absolute() and source:
+            ref = Path(source).resolve().parent / ref
+        if not ref.is_file():
+            raise ConfigError(
+                f"sweep.reference_grid: no such file {sweep.reference_grid!r} (looked for {str(ref)!r}); give a "
+                "sweep table of the largest scale's full grid, or leave it out."
+            )
+        sweep.reference_grid = str(ref.resolve())
     grid = _build(GridConfig, "grid", sections["grid"])
     tracking = _build(TrackingConfig, "tracking", sections["tracking"])
     ray_cfg = _build(RayConfig, "ray", sections["ray"])

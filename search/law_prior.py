@@ -31,8 +31,10 @@ class LawPrior(SearchPolicy):
         radius_lr: Half-width of the region in octaves of LR.
         radius_batch: Half-width of the region in octaves of batch.
         widen: Octaves added to both radii when the region is used up.
-        trials_per_scale: Most trials per scale; None takes 10% of the scale's grid (at least 4).
+        trials_per_scale: Most trials per searched scale; None takes 10% of the scale's grid (at least 4).
         refit: Refit the law from observed optima as scales complete.
+        searched: Scales the law prior searches; the others run their whole grid first (mapping their bowls
+            for the refit). None: every scale is searched. The "ladder" policy searches only the largest.
     """
 
     name = "law_prior"
@@ -47,6 +49,7 @@ class LawPrior(SearchPolicy):
         widen: float = 0.5,
         trials_per_scale: int | None = None,
         refit: bool = True,
+        searched: set[str] | None = None,
     ) -> None:
         if radius_lr < 0 or radius_batch < 0 or widen <= 0:
             raise ValueError(
@@ -54,8 +57,13 @@ class LawPrior(SearchPolicy):
                 f"radius_batch={radius_batch}, widen={widen}."
             )
         grids = list(base.grids.values())
+        keys = {g.scale.key for g in grids}
+        self.searched = set(keys if searched is None else searched)
+        if not self.searched <= keys:
+            raise ValueError(f"LawPrior: searched scales {sorted(self.searched - keys)} are not in the sweep.")
         if trials_per_scale is None:
-            trials_per_scale = max(4, math.ceil(0.1 * max(g.size for g in grids) * len(base.seeds)))
+            sizes = [g.size for g in grids if g.scale.key in self.searched] or [g.size for g in grids]
+            trials_per_scale = max(4, math.ceil(0.1 * max(sizes) * len(base.seeds)))
         super().__init__(grids, base.seeds, trials_per_scale)
         self.base = base
         self.base.allowed = {}
@@ -81,9 +89,10 @@ class LawPrior(SearchPolicy):
         return math.log2(lr), math.log2(bs)
 
     def region(self, key: str) -> list[Point]:
-        """Points of the scale within the current radii of the centre, not yet run, nearest first."""
+        """Points of the scale within the current radii of the centre, not yet run, nearest first (a mapped
+        scale: its whole grid)."""
         cx, cy = self.center(key)
-        rx, ry = self.radius[key]
+        rx, ry = self.radius[key] if key in self.searched else (math.inf, math.inf)
         done = self._issued[key]
         pts = []
         for p in self.all_points(key):
@@ -92,7 +101,20 @@ class LawPrior(SearchPolicy):
                 pts.append((dx * dx + dy * dy, p))
         return [p for _, p in sorted(pts, key=lambda t: (t[0], t[1]))]
 
+    def _scale_budget_left(self, key: str) -> bool:
+        if key not in self.searched:
+            return len(self._issued[key]) < len(self.all_points(key))
+        return super()._scale_budget_left(key)
+
+    @property
+    def budget(self) -> int:
+        """Most trials: every point of a mapped scale, ``trials_per_scale`` of a searched one."""
+        return sum(len(self.all_points(k)) if k not in self.searched
+                   else min(len(self.all_points(k)), self.trials_per_scale or 10**9) for k in self.grids)
+
     def _covers_grid(self, key: str) -> bool:
+        if key not in self.searched:
+            return True
         g = self.grids[key]
         cx, cy = self.center(key)
         rx, ry = self.radius[key]

@@ -254,21 +254,25 @@ def make_policy(
     rng_seed: int = 0,
     **kwargs: Any,
 ) -> SearchPolicy:
-    """Build a policy by name: grid, random, tpe, gp, or law_prior[:BASE] (law prior around BASE, default grid).
+    """Build a policy by name: grid, random, tpe, gp, law_prior[:BASE] (law prior around BASE, default grid), or
+    ladder[:BASE] (every scale but the largest runs its whole grid; the largest is searched by the law prior,
+    refitted on the smaller scales' optima).
 
     Raises:
         ValueError: for an unknown name, listing the known ones.
     """
     base_name = name
-    if name.startswith("law_prior"):
+    if name.startswith(("law_prior", "ladder")):
         from search.law_prior import LawPrior
 
         base_name = name.partition(":")[2] or "grid"
         base = make_policy(base_name, grids, seeds, rng_seed=rng_seed)
+        if name.startswith("ladder"):
+            kwargs["searched"] = {max(grids, key=lambda g: g.scale.flops_per_run).scale.key}
         return LawPrior(base, trials_per_scale=trials_per_scale, **kwargs)
     if base_name not in POLICIES:
         raise ValueError(
-            f"sweep.policy: unknown policy {name!r}; choose one of {sorted(POLICIES) + ['law_prior']} "
+            f"sweep.policy: unknown policy {name!r}; choose one of {sorted(POLICIES) + ['ladder', 'law_prior']} "
             "(law_prior:BASE wraps a base policy, e.g. law_prior:tpe)."
         )
     if base_name == "grid":

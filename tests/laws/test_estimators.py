@@ -17,7 +17,7 @@ from laws.estimators import (
 )
 from laws.fitting import FitError
 from laws.steplaw import PUBLISHED, StepLaw
-from laws.sweep import fit_sweep, predict_target
+from laws.sweep import fit_sweep, predict_target, search_outcome
 
 BOOT = Path(__file__).resolve().parents[3] / "shared" / "data" / "steplaw" / "1004_fitted_lr_bs_scaling_model_parameters.csv"
 TRUE = StepLaw(a=0.5, alpha=-0.5, beta=0.35, b=0.3, gamma=0.6)
@@ -169,3 +169,11 @@ def test_fit_sweep_estimators_and_their_errors():
         fit_sweep(N, D, lr, bt, loss, estimator="median")
     with pytest.raises(ValueError, match="positive-definite"):
         LawPrior(law=PUBLISHED, lr_cov=((1.0, 2.0), (2.0, 1.0)), gamma_var=0.1)
+
+
+def test_search_outcome_against_the_full_grid():
+    o = search_outcome(np.array([2.01, 2.005, np.nan]), np.array([2.0 + 0.01 * i for i in range(15)]))
+    assert (o.trials, o.grid_points) == (3, 15) and o.share == pytest.approx(0.2)
+    assert o.gap == pytest.approx(0.0025) and o.in_band
+    with pytest.raises(ValueError, match="finished run"):
+        search_outcome(np.array([np.nan]), np.array([2.0]))

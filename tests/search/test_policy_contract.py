@@ -119,3 +119,27 @@ def test_law_prior_refits_the_law_from_completed_scales():
 def test_law_prior_validates_its_settings():
     with pytest.raises(ValueError, match="radii"):
         LawPrior(make_policy("grid", build_grid(SCALES, lrs=LRS, batch_sizes=BATCHES)), radius_lr=-1)
+
+
+def test_ladder_maps_the_smaller_scales_then_searches_the_largest_with_the_refitted_law():
+    three = SCALES + [Scale(key="bigger", N=1_600_000, D=1_200_000, context=64)]
+    policy = make_policy("ladder", build_grid(three, lrs=LRS, batch_sizes=BATCHES))
+    full = len(LRS) * len(BATCHES)
+    assert policy.budget == 2 * full + 4  # 10% of the largest grid, at least 4
+    seen = []
+    true = StepLaw(a=PUBLISHED.a * 2, alpha=PUBLISHED.alpha, beta=PUBLISHED.beta, b=PUBLISHED.b, gamma=PUBLISHED.gamma)
+    while (p := policy.suggest()) is not None:
+        s = next(s for s in three if s.key == p.scale)
+        x = np.log2(p.lr / true.lr(s.N, s.D))
+        y = np.log2(p.batch_size * 64 / true.batch_tokens(s.D))
+        policy.observe(Observation(p, 2.0 + 0.03 * x * x + 0.01 * y * y, "ok"))
+        seen.append(p)
+    keys = [p.scale for p in seen]
+    assert len(set(seen)) == len(seen) == policy.budget
+    assert keys.count("small") == keys.count("big") == full and keys.count("bigger") == 4
+    assert keys.index("bigger") == 2 * full  # the largest scale starts after the mapped ones
+    # The refit moved the law towards the truth (the published prior is 1 octave off): the largest scale's
+    # first try is nearer the true optimum than the prior's prediction.
+    first = next(p for p in seen if p.scale == "bigger")
+    s = three[2]
+    assert abs(np.log2(first.lr / true.lr(s.N, s.D))) <= 0.75

@@ -26,7 +26,8 @@ import pandas as pd
 
 from laws import PUBLISHED, fit_sweep, predict_target
 from laws.optimum import ScaleOptimum
-from laws.sweep import per_scale_optima
+from laws.sweep import law_report, per_scale_optima
+from orchestrator.summary import format_diagnostics
 
 __all__ = ["Report", "ScheduleFit", "build_report", "fit_schedules", "json_safe", "write_report"]
 
@@ -174,7 +175,10 @@ def build_report(table: pd.DataFrame, *, title: str = "sweep", config_path: Path
             "intervals": {k: list(v) for k, v in law.intervals.items()},
             "fixed": list(law.fixed), "n_scales": law.n_scales,
             "lr_rms_octaves": law.lr_rms_log2, "batch_rms_octaves": law.batch_rms_log2,
+            "estimator": law.estimator, "data_share": dict(law.data_share),
         })
+        eff = pd.to_numeric(table["eff_lr"], errors="coerce").to_numpy(float) if "eff_lr" in table else None
+        rep.data["laws"]["diagnostics"] = law_report(*args, loss, fit, eff_lr=eff, target=target)
         if target is not None:
             rep.data["laws"]["target"] = _target_prediction(fit, *target)
         rep.figures["laws"] = _laws_figure(optima, law, rep.data["laws"].get("target"))
@@ -519,12 +523,16 @@ def render_html(rep: Report) -> str:
     parts.append("<section id='laws'><h2>Fitted laws</h2>")
     if lw["fitted"]:
         rows = [{"coefficient": k, "value": lw[k], "95% interval": lw["intervals"].get(k),
-                 "published": getattr(PUBLISHED, k), "held at published": k in lw["fixed"]}
+                 "published": getattr(PUBLISHED, k), "held at published": k in lw["fixed"],
+                 "share decided by the data": lw["data_share"].get(k)}
                 for k in ("a", "alpha", "beta", "b", "gamma")]
         parts.append("<p>eta*(N, D) = a N^alpha D^beta; B*(D) = b D^gamma (tokens). Refit on "
                      f"{lw['n_scales']} scales; residual RMS {_fmt(lw['lr_rms_octaves'], 3)} octaves (LR), "
                      f"{_fmt(lw['batch_rms_octaves'], 3)} octaves (batch).</p>")
-        parts.append(_table(rows, ["coefficient", "value", "95% interval", "published", "held at published"]))
+        parts.append(_table(rows, ["coefficient", "value", "95% interval", "published", "held at published",
+                                   "share decided by the data"]))
+        parts.append(f"<p>Estimator: {lw['estimator']}.</p><pre>"
+                     + html.escape(format_diagnostics(lw["diagnostics"])) + "</pre>")
         if "target" in lw:
             t = lw["target"]
             parts.append(f"<p>Extrapolated to the target N={_fmt(t['N'])}, D={_fmt(t['D'])}: peak LR "

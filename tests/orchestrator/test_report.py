@@ -126,7 +126,7 @@ def test_predict_gives_intervals_the_law_and_a_ranked_schedule():
     out = json.loads(r.stdout)
     assert out["lr_interval"][0] < out["lr"] < out["lr_interval"][1]
     assert out["batch_interval"][0] < out["batch_tokens"] < out["batch_interval"][1]
-    assert "Step Law refit on 8 scales" in out["law"]
+    assert "Step Law posterior fit on 8 scales" in out["law"]
     assert out["schedule"]["name"] == out["schedule"]["ranking"][0]["schedule"]
     r = _predict("--n", "1.6e6", "--d", "2e7")
     assert r.returncode == 0 and "published Step Law" in r.stdout and "schedule: cosine" in r.stdout

@@ -51,7 +51,7 @@ def test_every_trial_is_in_the_sweep_table_with_its_status(sweep_dir):
 def test_summary_table_and_law_are_printed(sweep_dir):
     _, stdout = sweep_dir
     assert "Per-scale optima" in stdout
-    assert "Step Law refit on 2 scales" in stdout
+    assert "Step Law posterior fit on 2 scales" in stdout
     assert "2/1/0" in stdout  # ok/diverged/failed per scale
     assert "[  6/6]" in stdout  # progress lines
     assert "Configuration for experiment" not in stdout and "TensorBoard" not in stdout  # Tune stays quiet
@@ -241,7 +241,7 @@ def test_replay_runner_goes_through_tune_and_mlflow(tmp_path):
     assert len(merged) == len(got)
     ok = merged[merged.status == "ok"]
     assert (ok.loss - ok.loss_ref).abs().max() < 1e-6
-    assert "Step Law refit on" in stdout
+    assert "Step Law posterior fit on" in stdout
 
 
 def test_a_killed_trial_is_retried_from_its_checkpoint(tmp_path):

@@ -91,9 +91,16 @@ def test_fit_json_and_predict_from_a_sweep_table(tmp_path):
     lo, hi = out["lr_law"]["intervals"]["alpha"]
     assert lo <= out["lr_law"]["alpha"] <= hi
     assert len(out["scales"]) == 5 and not any(s["on_edge"] for s in out["scales"])
+    assert out["diagnostics"]["estimator"] == "posterior" and set(out["diagnostics"]["data_share"]) >= {"alpha"}
     p = json.loads(lawsweep("predict", "--n", "1e7", "--d", "1e8", "--from", str(table), "--json").stdout)
     assert np.log2(p["lr"] / true.lr(1e7, 1e8)) == pytest.approx(0, abs=0.3)
     assert p["lr_interval"][0] <= p["lr"] <= p["lr_interval"][1]
+    assert p["estimator"] == "posterior" and p["diagnostics"]["lr_law"]["leans_on"] in ("N", "D")
+    pooled = json.loads(lawsweep("fit", str(table), "--json", "--estimator", "pooled").stdout)
+    assert pooled["diagnostics"]["estimator"] == "pooled"
+    assert pooled["lr_law"]["alpha"] == pytest.approx(true.alpha, abs=0.1)  # the band snaps to this octave grid
+    r = lawsweep("fit", str(table), "--estimator", "median")
+    assert r.returncode == 2 and "invalid choice: 'median'" in r.stderr
 
 
 def test_fit_rejects_a_table_without_the_required_columns(tmp_path):

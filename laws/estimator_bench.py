@@ -147,13 +147,15 @@ def bench_censored(n_rep: int = 200) -> list[str]:
     return out
 
 
-def _axis_predictions(t: pd.DataFrame, use_eff: bool) -> dict[str, tuple[float, float, float]]:
-    """Largest-N, largest-D cell predicted along N (smaller N, every D) and along D (every N, smaller D).
+def _axis_predictions(t: pd.DataFrame, use_eff: bool) -> dict[str, tuple[float, float, float, float]]:
+    """The largest-compute cell predicted along N (smaller N only) and along D (also the target's N at fewer
+    tokens).
 
-    Returns per axis (predicted LR, observed grid-best LR, observed band/vertex optimum LR) in the same units."""
+    Returns per axis (predicted LR, observed grid-best LR, observed band/vertex optimum LR, loss gap % of the
+    grid run nearest the predicted LR and batch; NaN for the effective LR)."""
     arrs = _arrays(t)
     N, D = arrs[0], arrs[1]
-    target = (float(N.max()), float(D.max()))
+    target = max(_cells(t), key=lambda c: c[0] * c[1])
     tgt = (N == target[0]) & (D == target[1])
     g = t[tgt]
     lr_obs, _ = cell_observations(*arrs)
@@ -165,11 +167,14 @@ def _axis_predictions(t: pd.DataFrame, use_eff: bool) -> dict[str, tuple[float, 
     best_run = g.loc[g.loss.idxmin()]
     grid_best = float(best_run.eff_lr if use_eff else best_run.lr)
     prior = VAGUE_PRIOR if use_eff else PUBLISHED_PRIOR
+    _, bt_obs = cell_observations(*arrs)
     out = {}
-    for axis, keep in (("N", lambda o: o.N < target[0]), ("D", lambda o: o.D < target[1])):
+    # N axis: only smaller models (every D); D axis: also the target's own N at fewer tokens (seed 002).
+    for axis, keep in (("N", lambda o: o.N < target[0]), ("D", lambda o: (o.N, o.D) != target)):
         train = [o for o in obs if keep(o)]
-        law = fit_posterior(train, [], prior=prior).law
-        out[axis] = (float(law.lr(*target)), grid_best, float(np.exp(truth.value)))
+        law = fit_posterior(train, [] if use_eff else [o for o in bt_obs if keep(o)], prior=prior).law
+        gap = math.nan if use_eff else _gap(t.assign(loss=arrs[4]), target, law)
+        out[axis] = (float(law.lr(*target)), grid_best, float(np.exp(truth.value)), gap)
     return out
 
 
@@ -178,7 +183,7 @@ def bench_grid(path: Path) -> list[str]:
     name = path.name
     arrs = _arrays(t)
     opt = t.optimizer.iloc[0] if "optimizer" in t else "?"
-    out = [f"## {name}: the largest model at the largest budget, predicted along N and along D ({opt})", ""]
+    out = [f"## {name}: the largest-compute cell, predicted along N and along D ({opt})", ""]
     cells = _cells(t)
     n_ok = (t.status == "ok").sum()
     out.append(f"{len(t)} runs ({n_ok} ok) in {len(cells)} cells; N {min(c[0] for c in cells):,.0f}.."
@@ -199,13 +204,13 @@ def bench_grid(path: Path) -> list[str]:
                    f"| 2^{o.value / math.log(2):.2f} | {'+-'[o.side < 0] if o.side else 'no'} | "
                    f"{'+-'[b.side < 0] if b.side else 'no'} | {'-' if e is None else f'{math.exp(e.value):.4g}'} |")
     out += ["", "| quantity | axis | predicted | observed grid best | observed optimum | error vs grid best (oct) | "
-            "error vs optimum (oct) |", "|---|---|---|---|---|---|---|"]
+            "error vs optimum (oct) | loss gap of the nearest run |", "|---|---|---|---|---|---|---|---|"]
     for label, use_eff in (("peak LR", False), ("effective LR", True)):
         if use_eff and not has_eff:
             continue
-        for axis, (p, gb, ob) in _axis_predictions(t, use_eff).items():
+        for axis, (p, gb, ob, gap) in _axis_predictions(t, use_eff).items():
             out.append(f"| {label} | {axis} | {p:.4g} | {gb:.4g} | {ob:.4g} | {math.log2(p / gb):+.2f} | "
-                       f"{math.log2(p / ob):+.2f} |")
+                       f"{math.log2(p / ob):+.2f} | {'-' if math.isnan(gap) else f'{gap:.2f}%'} |")
     fit = fit_sweep(*arrs)
     law = fit.step_law.law  # type: ignore[union-attr]
     d = lr_law_diagnostics(lr_obs, law)

@@ -13,8 +13,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from scipy import stats
@@ -25,10 +25,10 @@ from laws.optimum import NEAR_OPTIMAL_BAND
 from laws.steplaw import StepLaw
 
 __all__ = [
+    "VAGUE_PRIOR",
     "AxisCurvature",
     "AxisHoldout",
     "LawDiagnostics",
-    "VAGUE_PRIOR",
     "calibration_cost",
     "effective_lr_observations",
     "lr_law_diagnostics",

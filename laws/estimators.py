@@ -19,8 +19,9 @@ Three ways to go from runs at many (N, D) cells to eta*(N, D) = a N^alpha D^beta
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
 from scipy import optimize, stats
@@ -77,7 +78,7 @@ class LawPrior:
 
     @staticmethod
     def from_sd(law: StepLaw, alpha_sd: float, beta_sd: float, gamma_sd: float, rho: float = 0.0,
-                source: str = "given") -> "LawPrior":
+                source: str = "given") -> LawPrior:
         """A prior from standard deviations (and the alpha-beta correlation ``rho``)."""
         c = rho * alpha_sd * beta_sd
         return LawPrior(law=law, lr_cov=((alpha_sd**2, c), (c, beta_sd**2)), gamma_var=gamma_sd**2, source=source)

@@ -30,6 +30,7 @@ def ray_session(address: str = "", num_cpus: int = 0) -> Iterator[dict[str, floa
         # Keep a local cluster on loopback (also on macOS/Windows, where Ray asks for the flag).
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
         ray.init(
+            address="local",  # a new instance even where `ray start` left one running on this machine
             num_cpus=num_cpus or os.cpu_count(),
             include_dashboard=False,
             log_to_driver=False,

@@ -358,8 +358,7 @@ def run_sweep(cfg: SweepConfig, *, echo: Callable[[str], None] = print,
         echo(f"resuming sweep {cfg.sweep.name!r} in {results_dir}: {len(prior)} of {policy.budget} trials recorded, "
              f"{len(resume_points)} resume from checkpoints; MLflow run {parent} ({kept} trial runs kept, "
              f"{replaced} unfinished replaced)")
-    planned = sum(6.0 * g.scale.N * g.scale.D * min(len(policy.all_points(g.scale.key)),
-                                                     policy.trials_per_scale or 10**9) for g in grids)
+    planned = sum(6.0 * g.scale.N * g.scale.D * policy.scale_budget(g.scale.key) for g in grids)
     callback = SweepCallback(tracker, table_path, policy.budget, echo, records=prior, planned_flops=planned,
                              target=(cfg.target.N, cfg.target.D) if cfg.target.N > 0 else None)
     callback.estimator = cfg.sweep.estimator

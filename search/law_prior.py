@@ -106,11 +106,9 @@ class LawPrior(SearchPolicy):
             return len(self._issued[key]) < len(self.all_points(key))
         return super()._scale_budget_left(key)
 
-    @property
-    def budget(self) -> int:
-        """Most trials: every point of a mapped scale, ``trials_per_scale`` of a searched one."""
-        return sum(len(self.all_points(k)) if k not in self.searched
-                   else min(len(self.all_points(k)), self.trials_per_scale or 10**9) for k in self.grids)
+    def scale_budget(self, key: str) -> int:
+        """Every point of a mapped scale, ``trials_per_scale`` of a searched one."""
+        return len(self.all_points(key)) if key not in self.searched else super().scale_budget(key)
 
     def _covers_grid(self, key: str) -> bool:
         if key not in self.searched:

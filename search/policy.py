@@ -112,10 +112,12 @@ class SearchPolicy(abc.ABC):
     @property
     def budget(self) -> int:
         """Most trials this policy will propose."""
-        per = [len(self.all_points(k)) for k in self.grids]
-        if self.trials_per_scale is not None:
-            per = [min(p, self.trials_per_scale) for p in per]
-        return sum(per)
+        return sum(self.scale_budget(k) for k in self.grids)
+
+    def scale_budget(self, key: str) -> int:
+        """Most trials this policy will propose at scale ``key``."""
+        n = len(self.all_points(key))
+        return n if self.trials_per_scale is None else min(n, self.trials_per_scale)
 
     # -- helpers for implementations -----------------------------------------------------------------
     def all_points(self, key: str) -> list[Point]:

@@ -87,7 +87,8 @@ def bench_subsets(data: Path, n_subsets: int) -> list[str]:
     big = [c for c in cells if c[0] == n_max]
     small = [c for c in cells if c[0] != n_max]
     lr_all, bt_all = cell_observations(*_arrays(dense))
-    by_cell = {(o.N, o.D): (o, b) for o, b in zip(lr_all, bt_all)}
+    bt_by = {(o.N, o.D): o for o in bt_all}
+    by_cell = {(o.N, o.D): (o, bt_by[(o.N, o.D)]) for o in lr_all}
     free = LawPrior.from_sd(PUBLISHED, 10.0, 10.0, 10.0, source="free (SD 10)")
     fixed = LawPrior.from_sd(PUBLISHED, 1e-6, 1e-6, 1e-6, source="fixed at published")
     fits = {"posterior": (PUBLISHED_PRIOR, None), "free": (free, 1.0), "fixed exponents": (fixed, 1.0)}
@@ -195,14 +196,17 @@ def bench_grid(path: Path) -> list[str]:
     has_eff = "eff_lr" in t and np.isfinite(t.eff_lr.to_numpy(float)).any()
     eff_obs = {(o.N, o.D): o for o in effective_lr_observations(*arrs, t.eff_lr.to_numpy(float), lr_obs)} \
         if has_eff else {}
-    for o, b in zip(lr_obs, bt_obs):
+    bt_by = {(o.N, o.D): o for o in bt_obs}
+    for o in lr_obs:
+        b = bt_by.get((o.N, o.D))
         m = (t.N == o.N) & (t.D == o.D)
         s = scale_optimum(o.N, o.D, t.lr[m].values, t.batch_tokens[m].values,
                           np.where(t.status[m] == "ok", t.loss[m], np.nan))
         e = eff_obs.get((o.N, o.D))
         out.append(f"| {o.N:,.0f} | {o.D:,.0f} | {s.loss:.4f} | 2^{math.log2(s.grid_lr):.1f} | {s.grid_batch_tokens:.0f} "
                    f"| 2^{o.value / math.log(2):.2f} | {'+-'[o.side < 0] if o.side else 'no'} | "
-                   f"{'+-'[b.side < 0] if b.side else 'no'} | {'-' if e is None else f'{math.exp(e.value):.4g}'} |")
+                   f"{'not swept' if b is None else ('+-'[b.side < 0] if b.side else 'no')} | "
+                   f"{'-' if e is None else f'{math.exp(e.value):.4g}'} |")
     out += ["", "| quantity | axis | predicted | observed grid best | observed optimum | error vs grid best (oct) | "
             "error vs optimum (oct) | loss gap of the nearest run |", "|---|---|---|---|---|---|---|---|"]
     for label, use_eff in (("peak LR", False), ("effective LR", True)):

@@ -142,7 +142,8 @@ def cell_observations(
     """Per cell, the LR and batch observations: band centroids, or one-sided bounds at the grid's edge.
 
     A cell whose best run is at the largest (smallest) LR sampled at its batch says "the optimal LR is at or
-    above (below) this LR"; likewise for the batch at the best run's LR. NaN/inf losses are not runs.
+    above (below) this LR"; likewise for the batch at the best run's LR. A cell that ran one value of an axis
+    gives no observation on it. NaN/inf losses are not runs.
     """
     N, D, lr, bt, loss = (np.asarray(v, dtype=np.float64) for v in (N, D, lr, bt, loss))
     out_lr, out_bt = [], []
@@ -152,8 +153,11 @@ def cell_observations(
             continue
         c_lr, c_bt, s_lr, s_bt = _band_centroids(lr[m], bt[m], loss[m], band)
         best = int(np.argmin(loss[m]))
-        out_lr.append(CellObservation(n, d, float(np.log(lr[m][best])) if s_lr else c_lr, s_lr))
-        out_bt.append(CellObservation(n, d, float(np.log(bt[m][best])) if s_bt else c_bt, s_bt))
+        # An axis the cell did not sweep (one value) says nothing about its optimum.
+        if np.unique(lr[m]).size > 1:
+            out_lr.append(CellObservation(n, d, float(np.log(lr[m][best])) if s_lr else c_lr, s_lr))
+        if np.unique(bt[m]).size > 1:
+            out_bt.append(CellObservation(n, d, float(np.log(bt[m][best])) if s_bt else c_bt, s_bt))
     return out_lr, out_bt
 
 
@@ -344,7 +348,7 @@ def fit_posterior(
 
     Args:
         lr_obs: Per-cell log LR optima or bounds (:func:`cell_observations`).
-        bt_obs: Per-cell log batch optima or bounds (empty: the prior's batch law, for LR-only fits).
+        bt_obs: Per-cell log batch optima or bounds (empty, e.g. no cell swept the batch: the prior's batch law).
         prior: Gaussian prior on the exponents.
         tau: Widening of the prior's SD; None chooses it (>= 1) by leave-one-cell-out cross-validation.
 
@@ -352,20 +356,27 @@ def fit_posterior(
         The MAP law with 95% Laplace intervals, ``data_share`` per coefficient and the prior widening ``tau``.
 
     Raises:
-        ValueError: no cell.
+        ValueError: no cell with an LR observation.
     """
     if not lr_obs:
-        raise ValueError("fit_posterior: need at least one cell with a finished run.")
+        raise ValueError(
+            "fit_posterior: no cell swept the LR with a finished run; run at least two LRs per scale."
+        )
     law = prior.law
-    bt_obs = list(bt_obs) or [CellObservation(o.N, o.D, float(np.log(law.batch_tokens(o.D)))) for o in lr_obs]
+    bt_obs = list(bt_obs)
     centre_lr = np.array([np.mean([np.log(o.N) for o in lr_obs]), np.mean([np.log(o.D) for o in lr_obs])])
-    centre_bt = np.array([np.mean([np.log(o.D) for o in bt_obs])])
+    centre_bt = np.array([np.mean([np.log(o.D) for o in bt_obs or lr_obs])])
     lv_lr = float(np.log(law.lr(*np.exp(centre_lr))))
     lv_bt = float(np.log(law.batch_tokens(np.exp(centre_bt[0]))))
     p_lr = _linear_posterior(lr_obs, ("N", "D"), np.array([law.alpha, law.beta]), np.asarray(prior.lr_cov),
                              lv_lr, centre_lr, tau)
-    p_bt = _linear_posterior(bt_obs, ("D",), np.array([law.gamma]), np.array([[prior.gamma_var]]),
-                             lv_bt, centre_bt, tau)
+    if bt_obs:
+        p_bt = _linear_posterior(bt_obs, ("D",), np.array([law.gamma]), np.array([[prior.gamma_var]]),
+                                 lv_bt, centre_bt, tau)
+    else:  # no cell swept the batch: the batch law is the prior's, and says so (data share 0)
+        v = np.diag([LEVEL_SD**2, prior.gamma_var])
+        p_bt = _Posterior(mean=np.array([lv_bt, law.gamma]), cov=v, prior_var=np.diag(v), tau=1.0,
+                          sigma=NOISE_DEFAULT, n_points=0, n_bounds=0)
     lvl, alpha, beta = p_lr.mean
     lvl_b, gamma = p_bt.mean
     a = float(np.exp(lvl - alpha * centre_lr[0] - beta * centre_lr[1]))

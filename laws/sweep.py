@@ -98,6 +98,9 @@ def fit_sweep(
     if estimator != "posterior":
         raise ValueError(f"fit_sweep: estimator must be one of 'posterior', 'pooled', 'vertex'; got {estimator!r}.")
     lr_obs, bt_obs = cell_observations(N, D, lr, batch_tokens, loss)
+    if not lr_obs:
+        return SweepFit(scales=scales, step_law=None, estimator=estimator,
+                        note="no scale swept the LR (one LR per scale); run at least two LRs per scale")
     fit = fit_posterior(lr_obs, bt_obs, prior=law_prior or prior_for(prior))
     return SweepFit(scales=scales, step_law=fit, used_on_edge=fit.n_bounds > 0, estimator=estimator)
 

@@ -177,3 +177,14 @@ def test_search_outcome_against_the_full_grid():
     assert o.gap == pytest.approx(0.0025) and o.in_band
     with pytest.raises(ValueError, match="finished run"):
         search_outcome(np.array([np.nan]), np.array([2.0]))
+
+
+def test_an_axis_no_cell_swept_gives_no_observation_and_the_prior_says_so():
+    N, D, lr, bt, loss = bowls(CELLS, bt_oct=range(0, 1))  # one batch per cell
+    lo, bo = cell_observations(N, D, lr, bt, loss)
+    assert len(lo) == len(CELLS) and bo == []
+    fit = fit_sweep(N, D, lr, bt, loss).step_law
+    assert (fit.law.b, fit.law.gamma) == pytest.approx((PUBLISHED.b, PUBLISHED.gamma))
+    assert fit.data_share["gamma"] == 0 and fit.data_share["alpha"] > 0.5
+    one_lr = fit_sweep(N, D, np.full_like(lr, 1e-3), bt, loss)
+    assert one_lr.step_law is None and "two LRs per scale" in one_lr.note

@@ -204,8 +204,8 @@ def bench_grid(path: Path) -> list[str]:
                           np.where(t.status[m] == "ok", t.loss[m], np.nan))
         e = eff_obs.get((o.N, o.D))
         out.append(f"| {o.N:,.0f} | {o.D:,.0f} | {s.loss:.4f} | 2^{math.log2(s.grid_lr):.1f} | {s.grid_batch_tokens:.0f} "
-                   f"| 2^{o.value / math.log(2):.2f} | {'+-'[o.side < 0] if o.side else 'no'} | "
-                   f"{'not swept' if b is None else ('+-'[b.side < 0] if b.side else 'no')} | "
+                   f"| 2^{o.value / math.log(2):.2f} | {_edge(o.side)} | "
+                   f"{'not swept' if b is None else _edge(b.side)} | "
                    f"{'-' if e is None else f'{math.exp(e.value):.4g}'} |")
     out += ["", "| quantity | axis | predicted | observed grid best | observed optimum | error vs grid best (oct) | "
             "error vs optimum (oct) | loss gap of the nearest run |", "|---|---|---|---|---|---|---|---|"]
@@ -231,6 +231,10 @@ def bench_grid(path: Path) -> list[str]:
                f"D^{law.gamma:.3f}; data share alpha {sl.data_share['alpha']:.0%}, beta {sl.data_share['beta']:.0%}, "
                f"gamma {sl.data_share['gamma']:.0%}; prior widened x{sl.prior_scale:g}; {sl.n_bounds} bounds.")
     return out
+
+
+def _edge(side: int) -> str:
+    return {0: "no", 1: "upper (optimum at or above)", -1: "lower (optimum at or below)"}[side]
 
 
 def _c(c) -> str:

@@ -298,7 +298,11 @@ def _linear_posterior(
             g = A.T @ r / sigma**2 + P0 @ d + w_b * B.T @ (v * sg)
             return float(f), g
 
-        return optimize.minimize(obj, m0, jac=True, method="L-BFGS-B").x
+        # Without a violated bound the objective is quadratic: its minimum solves the normal equations.
+        th = np.linalg.solve(A.T @ A / sigma**2 + P0, A.T @ y / sigma**2 + P0 @ m0)
+        if B.shape[0] == 0 or np.all(sg * (B @ th - e) >= 0):
+            return th
+        return optimize.minimize(obj, th, jac=True, method="L-BFGS-B").x
 
     if tau is not None:
         t_fit = float(tau)

@@ -191,7 +191,12 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     if args.budget is not None or args.target_n is not None:
         return _plan_ladder(args)
     cfg = load_config(args.config)
-    rows = plan_grid(cfg.grids(), n_seeds=len(cfg.sweep.seeds))
+    from search.policy import make_policy
+
+    grids = cfg.grids()
+    policy = make_policy(cfg.sweep.policy, grids, tuple(cfg.sweep.seeds), trials_per_scale=cfg.sweep.trials_per_scale)
+    rows = plan_grid(grids, n_seeds=len(cfg.sweep.seeds), budgets={g.scale.key: policy.scale_budget(g.scale.key)
+                                                                    for g in grids})
     if args.json:
         print(json.dumps([_plan_json(r) for r in rows], indent=2))
         return 0

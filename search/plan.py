@@ -51,11 +51,12 @@ class PlanRow:
     flops: float
 
 
-def plan_grid(grids: list[ScaleGrid], n_seeds: int = 1) -> list[PlanRow]:
-    """One row per scale, cheapest first: the grid and its compute (6 N D per run)."""
+def plan_grid(grids: list[ScaleGrid], n_seeds: int = 1, budgets: dict[str, int] | None = None) -> list[PlanRow]:
+    """One row per scale, cheapest first: the trials it gets (its grid, or the policy's ``budgets``) and their
+    compute (6 N D per run)."""
     rows = []
     for g in sorted(grids, key=lambda g: g.scale.flops_per_run):
-        trials = g.size * n_seeds
+        trials = g.size * n_seeds if budgets is None else budgets[g.scale.key]
         rows.append(
             PlanRow(
                 scale=g.scale.key,

@@ -20,7 +20,8 @@ def lawsweep(*args, cwd=None):
 def test_plan_prints_scales_grid_and_compute():
     r = lawsweep("plan")
     assert r.returncode == 0, r.stderr
-    assert "d48-L2-D100000" in r.stdout and "total: 60 trials" in r.stdout
+    # The demo's ladder: two mapped scales in full (15 each), the largest searched with 4 trials.
+    assert "d96-L2-D100000" in r.stdout and "total: 34 trials" in r.stdout
     rows = json.loads(lawsweep("plan", "tiny", "--json").stdout)
     assert [row["trials"] for row in rows] == [2, 2]
 

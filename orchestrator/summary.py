@@ -120,7 +120,10 @@ def format_summary(s: SweepSummary) -> str:
                  "gamma=0.571)")
     lines.append(f"  eta*(N, D) = a N^alpha D^beta:  a={law.a:.4g} {iv('a')}  alpha={law.alpha:.3f} {iv('alpha')}  beta={law.beta:.3f} {iv('beta')}")
     lines.append(f"  B*(D) = b D^gamma (tokens):     b={law.b:.4g} {iv('b')}  gamma={law.gamma:.3f} {iv('gamma')}")
-    lines.append(f"  residual RMS: LR {fit.lr_rms_log2:.2f} octaves, batch {fit.batch_rms_log2:.2f} octaves")
+    def rms(v: float) -> str:
+        return f"{v:.2f} octaves" if math.isfinite(v) else "- (no bracketed optimum)"
+
+    lines.append(f"  residual RMS: LR {rms(fit.lr_rms_log2)}, batch {rms(fit.batch_rms_log2)}")
     if fit.estimator == "posterior":
         share = "  ".join(f"{k} {100 * fit.data_share.get(k, 0):.0f}%" for k in ("alpha", "beta", "gamma"))
         lines.append(f"  95% posterior intervals; share decided by the data (rest: prior): {share}")

@@ -21,7 +21,7 @@ from laws.optimum import scale_optimum
 from laws.steplaw import PUBLISHED, StepLaw, fit_step_law
 from laws.sweep import fit_sweep
 
-__all__ = ["default_data_dir", "steplaw_table", "main"]
+__all__ = ["default_data_dir", "main", "nearest_run_gap", "steplaw_table"]
 
 SEQ = 2048  # Step Law runs: batch in sequences of 2048 tokens
 
@@ -53,16 +53,21 @@ def _law_on(t: pd.DataFrame):
     return f.step_law.law
 
 
+def nearest_run_gap(t: pd.DataFrame, cell: tuple[float, float], law: StepLaw) -> float:
+    """Loss of the cell's run nearest the law's (LR, batch) in log2 LR x log2 batch, over the cell's best, in %."""
+    g = t[(t.N == cell[0]) & (t.D == cell[1])]
+    lr_p, bt_p = float(law.lr(*cell)), float(law.batch_tokens(cell[1]))
+    dist = (np.log2(g.lr.values / lr_p)) ** 2 + (np.log2(g.batch_tokens.values / bt_p)) ** 2
+    return float(100 * (g.loss.values[int(np.argmin(dist))] / g.loss.min() - 1))
+
+
 def _score(t: pd.DataFrame, cell: tuple[float, float], law: StepLaw) -> dict[str, float]:
     g = t[(t.N == cell[0]) & (t.D == cell[1])]
     opt = scale_optimum(cell[0], cell[1], g.lr.values, g.batch_tokens.values, g.loss.values)
-    lr_p, bt_p = float(law.lr(*cell)), float(law.batch_tokens(cell[1]))
-    dist = (np.log2(g.lr.values / lr_p)) ** 2 + (np.log2(g.batch_tokens.values / bt_p)) ** 2
-    nearest = g.loss.values[int(np.argmin(dist))]
     return {
-        "lr_err_oct": math.log2(lr_p / opt.lr),
-        "bs_err_oct": math.log2(bt_p / opt.batch_tokens),
-        "gap_pct": 100 * (nearest / g.loss.min() - 1),
+        "lr_err_oct": math.log2(float(law.lr(*cell)) / opt.lr),
+        "bs_err_oct": math.log2(float(law.batch_tokens(cell[1])) / opt.batch_tokens),
+        "gap_pct": nearest_run_gap(t, cell, law),
     }
 
 

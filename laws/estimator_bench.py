@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from laws.bench import default_data_dir, steplaw_table
+from laws.bench import default_data_dir, nearest_run_gap, steplaw_table
 from laws.diagnostics import VAGUE_PRIOR, effective_lr_observations, lr_law_diagnostics
 from laws.estimators import PUBLISHED_PRIOR, CellObservation, LawPrior, cell_observations, fit_posterior
 from laws.optimum import scale_optimum
@@ -41,14 +41,6 @@ def _cells(t: pd.DataFrame) -> list[tuple[float, float]]:
     return sorted({(float(n), float(d)) for n, d in zip(t.N, t.D)})
 
 
-def _gap(t: pd.DataFrame, cell: tuple[float, float], law: StepLaw) -> float:
-    """Loss of the grid run nearest the prediction (log2 LR x log2 batch) over the cell's best, in percent."""
-    g = t[(t.N == cell[0]) & (t.D == cell[1])]
-    lr_p, bt_p = float(law.lr(*cell)), float(law.batch_tokens(cell[1]))
-    dist = np.log2(g.lr.values / lr_p) ** 2 + np.log2(g.batch_tokens.values / bt_p) ** 2
-    return float(100 * (g.loss.values[int(np.argmin(dist))] / g.loss.min() - 1))
-
-
 def _fit(t: pd.DataFrame, estimator: str) -> StepLaw:
     return fit_sweep(*_arrays(t), estimator=estimator).step_law.law  # type: ignore[arg-type,union-attr]
 
@@ -69,8 +61,8 @@ def bench_dense(data: Path) -> list[str]:
            "|---|---|---|---|---|---|---|"]
     for est in ESTIMATORS:
         law = _fit(_without(dense, big), est)
-        g_big = [_gap(dense, c, law) for c in big]
-        loo = [_gap(dense, c, _fit(_without(dense, [c]), est)) for c in cells]
+        g_big = [nearest_run_gap(dense, c, law) for c in big]
+        loo = [nearest_run_gap(dense, c, _fit(_without(dense, [c]), est)) for c in cells]
         out.append(f"| {LABEL[est]} | {g_big[0]:.3f}% | {g_big[1]:.3f}% | {np.median(loo):.3f}% | "
                    f"{np.mean(loo):.3f}% | {np.max(loo):.3f}% | {sum(g > 0.25 for g in loo)} |")
     return out
@@ -107,7 +99,7 @@ def bench_subsets(data: Path, n_subsets: int) -> list[str]:
             bo = [by_cell[c][1] for c in pick]
             for name, (prior, tau) in fits.items():
                 law = _obs_fit(lo, bo, prior, tau)
-                gaps[name] += [_gap(dense, c, law) for c in big]
+                gaps[name] += [nearest_run_gap(dense, c, law) for c in big]
         out.append(f"| {k} | " + " | ".join(f"{np.median(gaps[n]):.3f}%" for n in fits) + " |")
     return out
 
@@ -174,7 +166,7 @@ def _axis_predictions(t: pd.DataFrame, use_eff: bool) -> dict[str, tuple[float, 
     for axis, keep in (("N", lambda o: o.N < target[0]), ("D", lambda o: (o.N, o.D) != target)):
         train = [o for o in obs if keep(o)]
         law = fit_posterior(train, [] if use_eff else [o for o in bt_obs if keep(o)], prior=prior).law
-        gap = math.nan if use_eff else _gap(t.assign(loss=arrs[4]), target, law)
+        gap = math.nan if use_eff else nearest_run_gap(t.assign(loss=arrs[4]), target, law)
         out[axis] = (float(law.lr(*target)), grid_best, float(np.exp(truth.value)), gap)
     return out
 

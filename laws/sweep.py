@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from laws.diagnostics import VAGUE_PRIOR, calibration_cost, effective_lr_observations, lr_law_diagnostics
 from laws.estimators import PUBLISHED_PRIOR, Estimator, LawPrior, cell_observations, fit_pooled, fit_posterior
-from laws.optimum import ScaleOptimum, scale_optimum
+from laws.optimum import NEAR_OPTIMAL_BAND, ScaleOptimum, scale_optimum
 from laws.power import PowerLaw, fit_power_law
 from laws.steplaw import PUBLISHED, StepLaw, StepLawFit, fit_step_law
 
@@ -225,8 +226,6 @@ def law_report(
     """The fit's diagnostics as plain data (JSON-ready): estimator, posterior shares, curvature, held-out error
     along N and D, the axis the target leans on, and (with ``eff_lr``) the effective-LR law and what turning its
     prediction into a peak LR for the target costs."""
-    from laws.diagnostics import VAGUE_PRIOR, calibration_cost, effective_lr_observations, lr_law_diagnostics
-
     out: dict = {"estimator": fit.estimator}
     sl = fit.step_law
     if sl is None:
@@ -288,8 +287,6 @@ def search_outcome(losses: np.ndarray, grid_losses: np.ndarray) -> SearchOutcome
     Raises:
         ValueError: when either side has no finished run.
     """
-    from laws.optimum import NEAR_OPTIMAL_BAND
-
     found, grid = np.asarray(losses, float), np.asarray(grid_losses, float)
     if not np.isfinite(found).any() or not np.isfinite(grid).any():
         raise ValueError("search_outcome: need a finished run in the search and in the full grid.")

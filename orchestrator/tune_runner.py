@@ -99,6 +99,7 @@ class SweepCallback(tune.Callback):
         records: list[TrialRecord] | None = None,
         planned_flops: float = math.nan,
         target: tuple[float, float] | None = None,
+        estimator: str = "posterior",
     ) -> None:
         self.planned_flops = planned_flops
         self.target = target
@@ -115,7 +116,7 @@ class SweepCallback(tune.Callback):
         self._curves: dict[str, list[tuple[float, float]]] = {}
         self._eff: dict[str, list[float]] = {}
         #: How the live law refit fits the Step Law (sweep.estimator).
-        self.estimator = "posterior"
+        self.estimator = estimator
         self._best: dict[str, tuple[float, float, int]] = {}
         self._t0 = time.monotonic()
 
@@ -360,8 +361,8 @@ def run_sweep(cfg: SweepConfig, *, echo: Callable[[str], None] = print,
              f"{replaced} unfinished replaced)")
     planned = sum(6.0 * g.scale.N * g.scale.D * policy.scale_budget(g.scale.key) for g in grids)
     callback = SweepCallback(tracker, table_path, policy.budget, echo, records=prior, planned_flops=planned,
-                             target=(cfg.target.N, cfg.target.D) if cfg.target.N > 0 else None)
-    callback.estimator = cfg.sweep.estimator
+                             target=(cfg.target.N, cfg.target.D) if cfg.target.N > 0 else None,
+                             estimator=cfg.sweep.estimator)
 
     def materialize(p: Proposal) -> dict[str, Any]:
         out = cfg.trial_config(p.scale, p.lr, p.batch_size, p.seed)

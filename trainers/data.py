@@ -44,6 +44,12 @@ class Corpus:
 
     def batch(self, rng: np.random.Generator, batch_size: int, context: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Random training windows (shards drawn in proportion to their length): inputs and targets."""
+        if len(self.train) == 1 and self.train[0].size > context + 1:
+            # One shard: skip the shard draw, but consume the uniforms it used (Generator.choice with p draws
+            # one per row) so that the data order, and so every recorded run, stays the same.
+            rng.random(batch_size)
+            return self._windows(self.train[0], rng.integers(0, self.train[0].size - context - 1, size=batch_size),
+                                 context)
         sizes = np.array([max(a.size - context - 1, 0) for a in self.train], dtype=np.float64)
         if sizes.sum() <= 0:
             raise ValueError(f"data: no training shard is longer than context+1={context + 1} tokens.")

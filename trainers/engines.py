@@ -91,7 +91,8 @@ class TorchEngine:
         """Clip and apply the update; the global grad norm when clipping or measuring, else NaN."""
         gn: float | torch.Tensor = math.nan
         if self.cfg.grad_clip > 0 or measure:
-            gn = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip or math.inf)
+            gn = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip or math.inf,
+                                                foreach=True)  # one norm kernel over all grads
         self.opt.step()
         return gn
 

@@ -43,10 +43,11 @@ class _Block(nn.Module):
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor | None, sin: torch.Tensor | None) -> torch.Tensor:
         B, T, C = x.shape
-        q, k, v = self.qkv(self.ln1(x)).split(C, dim=-1)
-        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
-        if self.rope:
-            q, k = _apply_rope(q, cos, sin), _apply_rope(k, cos, sin)
+        qkv = self.qkv(self.ln1(x)).view(B, T, 3, self.n_head, C // self.n_head)
+        if self.rope:  # q and k rotated in one pass (the same elementwise arithmetic as two)
+            qk = _apply_rope(qkv[:, :, :2].transpose(1, 3), cos, sin).transpose(1, 3)
+            qkv = torch.cat((qk, qkv[:, :, 2:]), dim=2)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
         y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         x = x + self.proj(y.transpose(1, 2).reshape(B, T, C))
         return x + self.fc_out(F.gelu(self.fc(self.ln2(x))))

@@ -16,3 +16,20 @@ def test_fortunes_is_read_as_bytes_with_a_held_out_split():
 def test_named_sources_refuse_token_formats():
     with pytest.raises(ValueError, match="needs data.source = a token file"):
         DataConfig(source="fortunes", format="uint16")
+
+
+def test_one_shard_batches_keep_the_recorded_data_order():
+    """The one-shard fast path draws the same windows as the general path (shard draw, then starts)."""
+    import numpy as np
+
+    from trainers.data import Corpus
+
+    stream = np.arange(5_000, dtype=np.uint8)
+    corpus = Corpus(train=(stream,), val=stream[:500])
+    fast, ref = np.random.default_rng(7), np.random.default_rng(7)
+    for batch_size in (1, 3, 16):
+        x, y = corpus.batch(fast, batch_size, 64)
+        ref.choice(1, size=batch_size, p=[1.0])
+        starts = ref.integers(0, stream.size - 65, size=batch_size)
+        idx = starts[:, None] + np.arange(65)[None, :]
+        assert (x.numpy() == stream[idx][:, :-1]).all() and (y.numpy() == stream[idx][:, 1:]).all()

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 __all__ = ["ray_session"]
 
@@ -14,8 +14,8 @@ def ray_session(address: str = "", num_cpus: int = 0) -> Iterator[dict[str, floa
     """A Ray cluster for the duration of the block; yields its resources.
 
     With an empty ``address`` (and no RAY_ADDRESS in the environment, as a Ray job has) a local single-node
-    cluster starts on 127.0.0.1 (no dashboard) and stops when the block ends; otherwise the driver joins the cluster at ``address`` ('auto' or
-    'host:port') and leaves it running.
+    cluster starts on 127.0.0.1 (no dashboard) and stops when the block ends; otherwise the driver joins the
+    cluster at ``address`` ('auto' or 'host:port') and leaves it running.
     """
     import ray
 

@@ -23,7 +23,17 @@ from laws.power import DEEPSEEK_BATCH, DEEPSEEK_LR, PowerLaw, fit_power_law
 from laws.schedule_laws import AnnealingFit, LossCurve, MultiPowerFit, fit_annealing, fit_multipower, rank_schedules
 from laws.schedules import SCHEDULES, Schedule, lr_multipliers
 from laws.steplaw import PUBLISHED, StepLaw, StepLawFit, fit_step_law
-from laws.sweep import LawPrediction, SweepFit, fit_compute_laws, fit_sweep, per_scale_optima, predict_target
+from laws.sweep import (
+    LawPrediction,
+    SweepFit,
+    fit_compute_laws,
+    fit_sweep,
+    fit_table,
+    heldout_fit,
+    per_scale_optima,
+    predict_target,
+)
+from laws.table import FitInputs, SweepTable
 
 __all__ = [
     "DEEPSEEK_BATCH",
@@ -48,6 +58,8 @@ __all__ = [
     "StepLawFit",
     "LawPrediction",
     "SweepFit",
+    "SweepTable",
+    "FitInputs",
     "predict_target",
     "adamw_equilibrium_update",
     "divergence_verdict",
@@ -60,6 +72,8 @@ __all__ = [
     "fit_power_law",
     "fit_step_law",
     "fit_sweep",
+    "fit_table",
+    "heldout_fit",
     "ladder_error",
     "log_curvature",
     "lr_multipliers",

@@ -18,8 +18,9 @@ import pandas as pd
 
 from laws.loss import fit_chinchilla, fit_loss_compute
 from laws.optimum import scale_optimum
-from laws.steplaw import PUBLISHED, StepLaw, fit_step_law
-from laws.sweep import fit_sweep
+from laws.steplaw import PUBLISHED, StepLaw
+from laws.sweep import fit_sweep, fit_table, heldout_fit
+from laws.table import SweepTable
 
 __all__ = ["default_data_dir", "main", "nearest_run_gap", "steplaw_table"]
 
@@ -46,11 +47,6 @@ def steplaw_table(path: Path, *, moe: bool = False) -> pd.DataFrame:
 
 def _cells(t: pd.DataFrame) -> list[tuple[float, float]]:
     return sorted({(float(n), float(d)) for n, d in zip(t.N, t.D)})
-
-
-def _law_on(t: pd.DataFrame):
-    f = fit_sweep(t.N.values, t.D.values, t.lr.values, t.batch_tokens.values, t.loss.values)
-    return f.step_law.law
 
 
 def nearest_run_gap(t: pd.DataFrame, cell: tuple[float, float], law: StepLaw) -> float:
@@ -85,16 +81,15 @@ def bench_steplaw(data: Path) -> list[str]:
            "published LR err | published B err | published gap (in-sample) |",
            "|---|---|---|---|---|---|---|---|"]
     for name, held in splits.items():
-        train = dense[~dense.apply(lambda r: (r.N, r.D) in held, axis=1)]
-        law = _law_on(train)
+        law = heldout_fit(SweepTable(dense), held).step_law.law
         for c in held:
             a, p = _score(dense, c, law), _score(dense, c, PUBLISHED)
             out.append(f"| {name} | {c[0] / 1e6:.0f}M, {c[1] / 1e9:.0f}B | {a['lr_err_oct']:+.2f} | "
                        f"{a['bs_err_oct']:+.2f} | {a['gap_pct']:.2f}% | {p['lr_err_oct']:+.2f} | "
                        f"{p['bs_err_oct']:+.2f} | {p['gap_pct']:.2f}% |")
-        out.append(f"| {name} | law fitted on {len(_cells(train))} cells | a={law.a:.3g} alpha={law.alpha:.3f} "
+        out.append(f"| {name} | law fitted on {len(cells) - len(held)} cells | a={law.a:.3g} alpha={law.alpha:.3f} "
                    f"beta={law.beta:.3f} b={law.b:.3g} gamma={law.gamma:.3f} | | | | | |")
-    full = fit_sweep(dense.N.values, dense.D.values, dense.lr.values, dense.batch_tokens.values, dense.loss.values)
+    full = fit_table(SweepTable(dense))
     f = full.step_law
     out += ["", f"All 17 cells: a={f.law.a:.3g} alpha={f.law.alpha:.3f} {_iv(f.intervals, 'alpha')} "
                 f"beta={f.law.beta:.3f} {_iv(f.intervals, 'beta')} b={f.law.b:.3g} gamma={f.law.gamma:.3f} "

@@ -11,10 +11,10 @@ Three ways to go from runs at many (N, D) cells to eta*(N, D) = a N^alpha D^beta
   cell, so a flat bowl with many band runs does not outvote a sharp one), a cell whose optimum sits on an edge of
   its grid contributes a one-sided bound ("at or beyond this edge") instead of a point, and the exponents get a
   Gaussian prior: the published law with the covariance of the authors' 1,000 bootstrap fits, widened by a factor
-  ``tau >= 1`` chosen by leave-one-cell-out prediction error when the cells disagree with it. The level of each law has a weak
-  prior (``LEVEL_SD`` nats around the prior law at the cells' centroid). The MAP is found by L-BFGS; intervals
-  are Laplace (posterior) intervals; ``data_share`` says, per coefficient, how much of its posterior precision
-  came from the cells (1: the data decided; 0: the prior did).
+  ``tau >= 1`` chosen by leave-one-cell-out prediction error when the cells disagree with it. The level of each law
+  has a weak prior (``LEVEL_SD`` nats around the prior law at the cells' centroid). The MAP is found by L-BFGS;
+  intervals are Laplace (posterior) intervals; ``data_share`` says, per coefficient, how much of its posterior
+  precision came from the cells (1: the data decided; 0: the prior did).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ __all__ = [
 
 Estimator = Literal["posterior", "pooled", "vertex"]
 #: The estimators fit_sweep accepts, the default first.
-ESTIMATORS: tuple[str, ...] = ("posterior", "pooled", "vertex")
+ESTIMATORS: tuple[Estimator, ...] = ("posterior", "pooled", "vertex")
 
 #: Prior SD (nats) of each law's level at the cells' centroid: wide (about 2.9 octaves), so any cell moves it.
 LEVEL_SD = 2.0

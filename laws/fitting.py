@@ -8,8 +8,9 @@ original fit had not converged and that bootstrap intervals are needed. This mod
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 from scipy import optimize

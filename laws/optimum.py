@@ -10,10 +10,11 @@ the sampled range flags the scale ``on_edge``: the grid must be extended before 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
-__all__ = ["NEAR_OPTIMAL_BAND", "ScaleOptimum", "scale_optimum", "vertex_1d"]
+__all__ = ["NEAR_OPTIMAL_BAND", "ScaleOptimum", "local_parabola", "scale_optimum", "vertex_1d"]
 
 #: Relative loss gap that counts as near-optimal (Step Law paper: 0.25%).
 NEAR_OPTIMAL_BAND = 0.0025
@@ -56,6 +57,19 @@ class ScaleOptimum:
     batch_interval: tuple[float, float] = (float("nan"), float("nan"))
 
 
+def local_parabola(x: np.ndarray, y: np.ndarray, x_best: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """The parabola through the best point and its two neighbours: (the three x, its coefficients, highest
+    power first), or None when the best point has no neighbour on one side. Repeated x (seeds, bootstrap draws)
+    are averaged first. What :func:`vertex_1d` uses, and what the report draws as the fitted bowl."""
+    x, inv = np.unique(np.asarray(x, np.float64), return_inverse=True)
+    y = np.bincount(inv, weights=np.asarray(y, np.float64)) / np.bincount(inv)
+    i = int(np.searchsorted(x, x_best))
+    if x.size < 3 or i == 0 or i >= x.size - 1:
+        return None
+    xs, ys = x[i - 1 : i + 2], y[i - 1 : i + 2]
+    return xs, np.polyfit(xs, ys, 2)
+
+
 def vertex_1d(x: np.ndarray, y: np.ndarray, x_best: float) -> tuple[float, bool]:
     """Vertex of the parabola through the best point and its two neighbours; (x*, on_edge).
 
@@ -63,14 +77,10 @@ def vertex_1d(x: np.ndarray, y: np.ndarray, x_best: float) -> tuple[float, bool]
     onset), and a wider quadratic would drag the vertex away from the minimum. With the best point
     in the middle the vertex stays within half a grid step of it.
     """
-    # Repeated points (seeds, bootstrap draws) are averaged first.
-    x, inv = np.unique(x, return_inverse=True)
-    y = np.bincount(inv, weights=y) / np.bincount(inv)
-    i = int(np.searchsorted(x, x_best))
-    if x.size < 3 or i == 0 or i == x.size - 1:
+    fit = local_parabola(x, y, x_best)
+    if fit is None:
         return x_best, True  # too few points, or the best point sits on the sampled boundary
-    xs, ys = x[i - 1 : i + 2], y[i - 1 : i + 2]
-    c2, c1, _ = np.polyfit(xs, ys, 2)
+    c2, c1, _ = fit[1]
     if c2 <= 0:
         return x_best, True
     return float(-c1 / (2 * c2)), False
@@ -83,7 +93,7 @@ def scale_optimum(
     batch_tokens: np.ndarray,
     loss: np.ndarray,
     *,
-    method: str = "vertex",
+    method: Literal["vertex", "band"] = "vertex",
     n_boot: int = 0,
     seed: int = 0,
 ) -> ScaleOptimum:

@@ -49,7 +49,8 @@ def bench_schedules(data: Path) -> list[str]:
             errs = np.array([pred[k] - true[k] for k in test])
             top2 = sorted(pred, key=pred.get)[:2]
             out.append(f"| {size}M | {name} | {fit.rmse:.4f} | {np.mean(np.abs(errs)):.4f} | "
-                       f"{np.max(np.abs(errs)):.4f} | {_spearman([pred[k] for k in test], [true[k] for k in test]):.2f} | "
+                       f"{np.max(np.abs(errs)):.4f} | "
+                       f"{_spearman([pred[k] for k in test], [true[k] for k in test]):.2f} | "
                        f"{'yes' if best_true in top2 else 'no'} ({best_true}; "
                        f"top 2 {', '.join(top2)}) |")
     return out

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import optimize, signal
 
-from laws.fitting import FitError, multistart_minimize, grid
+from laws.fitting import FitError, grid, multistart_minimize
 
 __all__ = [
     "AnnealingFit",

@@ -11,8 +11,9 @@ then a decay over the final ``decay_frac`` of training.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -31,19 +32,19 @@ def _decay(frac: float, shape: str) -> float:
     return frac
 
 
-def _constant(progress: float, s: "Schedule") -> float:
+def _constant(progress: float, s: Schedule) -> float:
     return 1.0
 
 
-def _cosine(progress: float, s: "Schedule") -> float:
+def _cosine(progress: float, s: Schedule) -> float:
     return s.min_ratio + (1.0 - s.min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def _linear(progress: float, s: "Schedule") -> float:
+def _linear(progress: float, s: Schedule) -> float:
     return s.min_ratio + (1.0 - s.min_ratio) * (1.0 - progress)
 
 
-def _wsd(progress: float, s: "Schedule") -> float:
+def _wsd(progress: float, s: Schedule) -> float:
     start = 1.0 - s.decay_frac
     if progress <= start:
         return 1.0
@@ -51,7 +52,7 @@ def _wsd(progress: float, s: "Schedule") -> float:
     return 1.0 - (1.0 - s.min_ratio) * _decay(frac, s.decay_shape)
 
 
-def _rsqrt(progress: float, s: "Schedule") -> float:
+def _rsqrt(progress: float, s: Schedule) -> float:
     # eta ~ 1/sqrt(step) after warmup (Vaswani et al. 2017), continuous at the end of warmup.
     w = max(s.warmup_steps, 1)
     step = s.warmup_steps + progress * max(s.total_steps - s.warmup_steps - 1, 1)
@@ -59,7 +60,7 @@ def _rsqrt(progress: float, s: "Schedule") -> float:
 
 
 #: Post-warmup shapes: ``f(progress in [0, 1], schedule) -> multiplier of the peak``.
-SCHEDULES: dict[str, Callable[[float, "Schedule"], float]] = {
+SCHEDULES: dict[str, Callable[[float, Schedule], float]] = {
     "constant": _constant,
     "cosine": _cosine,
     "wsd": _wsd,

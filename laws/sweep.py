@@ -6,7 +6,9 @@ Groups runs by (N, D), estimates each scale's optimum (laws.optimum), and refits
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 
@@ -15,10 +17,11 @@ from laws.estimators import PUBLISHED_PRIOR, Estimator, LawPrior, cell_observati
 from laws.optimum import NEAR_OPTIMAL_BAND, ScaleOptimum, scale_optimum
 from laws.power import PowerLaw, fit_power_law
 from laws.steplaw import PUBLISHED, StepLaw, StepLawFit, fit_step_law
+from laws.table import SweepTable
 
 __all__ = [
-    "LawPrediction", "SearchOutcome", "SweepFit", "fit_compute_laws", "fit_sweep", "law_report", "per_scale_optima",
-    "predict_target", "prior_for", "search_outcome",
+    "LawPrediction", "SearchOutcome", "SweepFit", "fit_compute_laws", "fit_sweep", "fit_table", "heldout_fit",
+    "law_report", "per_scale_optima", "predict_target", "prior_for", "search_outcome",
 ]
 
 
@@ -37,12 +40,12 @@ class SweepFit:
     step_law: StepLawFit | None
     used_on_edge: bool = False
     note: str = ""
-    estimator: str = "posterior"
+    estimator: Estimator = "posterior"
 
 
 def per_scale_optima(
     N: np.ndarray, D: np.ndarray, lr: np.ndarray, batch_tokens: np.ndarray, loss: np.ndarray,
-    *, method: str = "vertex", n_boot: int = 0,
+    *, method: Literal["vertex", "band"] = "vertex", n_boot: int = 0,
 ) -> tuple[ScaleOptimum, ...]:
     """Optimum of every (N, D) cell that has at least one finished run, sorted by N * D."""
     N, D = np.asarray(N, dtype=np.float64), np.asarray(D, dtype=np.float64)
@@ -63,7 +66,7 @@ def fit_sweep(
     loss: np.ndarray,
     *,
     prior: StepLaw = PUBLISHED,
-    method: str = "vertex",
+    method: Literal["vertex", "band"] = "vertex",
     n_boot: int = 0,
     estimator: Estimator = "posterior",
     law_prior: LawPrior | None = None,
@@ -104,6 +107,16 @@ def fit_sweep(
                         note="no scale swept the LR (one LR per scale); run at least two LRs per scale")
     fit = fit_posterior(lr_obs, bt_obs, prior=law_prior or prior_for(prior))
     return SweepFit(scales=scales, step_law=fit, used_on_edge=fit.n_bounds > 0, estimator=estimator)
+
+
+def fit_table(table: SweepTable, **kwargs: Any) -> SweepFit:
+    """:func:`fit_sweep` on a sweep table's rows (loss only where a run finished ok); ``kwargs`` as there."""
+    return fit_sweep(*table.fit_inputs().arrays(), **kwargs)
+
+
+def heldout_fit(table: SweepTable, held: Sequence[tuple[float, float]], **kwargs: Any) -> SweepFit:
+    """The law fitted with the (N, D) cells ``held`` left out: what predicts them out of sample."""
+    return fit_table(table.without(held), **kwargs)
 
 
 def prior_for(law: StepLaw) -> LawPrior:
@@ -162,10 +175,11 @@ def predict_target(fit: SweepFit, N: float, D: float, *, prior: StepLaw = PUBLIS
                    seed: int = 0) -> LawPrediction:
     """Extrapolate the sweep's Step Law to (N, D) with 95% intervals.
 
-    Posterior and pooled fits carry coefficient draws (posterior or row bootstrap): the interval is that of
-    the law evaluated at (N, D) over the draws. For the vertex estimator each replicate draws the per-scale optima with replacement and refits the law exactly as
-    :func:`fit_sweep` does, so the interval reflects how much the prediction depends on which scales were
-    run (the coefficients' own intervals, combined end to end, would ignore their correlation).
+    Posterior and pooled fits carry coefficient draws (posterior or row bootstrap): the interval is that of the law
+    evaluated at (N, D) over the draws. For the vertex estimator each replicate draws the per-scale optima with
+    replacement and refits the law exactly as :func:`fit_sweep` does, so the interval reflects how much the
+    prediction depends on which scales were run (the coefficients' own intervals, combined end to end, would ignore
+    their correlation).
 
     Raises:
         ValueError: when the sweep has no fitted law.

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from search.policy import POLICIES
+from laws.estimators import Estimator
+from orchestrator.spec import TrialSpec, Workers
+from search.registry import check_policy_name
 from search.space import Scale, ScaleGrid, build_grid
 from trainers.config import FORTUNES_DIR, NAMED_SOURCES, DataConfig, ModelConfig, TrainConfig
 
@@ -44,8 +46,8 @@ class SweepSection:
     name: str = "sweep"
     """Name of the sweep (MLflow parent run, results folder)."""
     policy: str = "grid"
-    """Search policy, one of search.POLICIES."""
-    estimator: Literal["posterior", "pooled", "vertex"] = "posterior"
+    """Search policy: a name search.registry knows (grid, random, tpe, gp, law_prior[:BASE], ladder[:BASE])."""
+    estimator: Estimator = "posterior"
     """How the Step Law is fitted from the runs (laws.estimators): 'posterior' (band optima, edge optima as
     bounds, published law as a Gaussian prior), 'pooled' (the Step Law authors' least squares over every run
     within 0.25% of its cell's best) or 'vertex' (per-cell parabola vertices)."""
@@ -63,7 +65,7 @@ class SweepSection:
     """Most trials at once; 0 lets the cluster's free resources decide."""
     trials_per_scale: int | None = None
     """Most trials per scale (None: the policy's default)."""
-    scheduler: str = "fifo"
+    scheduler: Literal["fifo", "asha"] = "fifo"
     """When to stop trials early: 'fifo' (never) or 'asha' (asynchronous successive halving on tokens)."""
     asha_grace_tokens: int = 20_000
     """ASHA: tokens every trial trains before it can be stopped."""
@@ -99,13 +101,10 @@ class SweepSection:
                 f"sweep.estimator: unknown estimator {self.estimator!r}; choose 'posterior' (default), 'pooled' "
                 "(the Step Law authors' fit) or 'vertex'."
             )
-        head, colon, base = self.policy.partition(":")
-        checked = (base or "grid") if head in ("law_prior", "ladder") else (self.policy if not colon else "?")
-        if checked not in POLICIES:
-            raise ConfigError(
-                f"sweep.policy: unknown policy {self.policy!r}; choose one of {sorted(POLICIES)}, law_prior, "
-                "law_prior:BASE (e.g. law_prior:tpe) or ladder (full grids below the largest scale, law prior on it)."
-            )
+        try:
+            check_policy_name(self.policy)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
         if not (self.trials_per_scale is None or (isinstance(self.trials_per_scale, int)
                                                    and not isinstance(self.trials_per_scale, bool)
                                                    and self.trials_per_scale > 0)):
@@ -320,23 +319,20 @@ class SweepConfig:
             batch_sizes=self.grid.batch_size,
         )
 
-    def trial_config(self, scale_key: str, lr: float, batch_size: int, seed: int) -> dict[str, Any]:
-        """Everything one trial needs, as a plain dict (what travels to a Ray worker)."""
+    def trial_spec(self, scale_key: str, lr: float, batch_size: int, seed: int) -> TrialSpec:
+        """Everything one trial needs (``.to_dict()`` is what travels to a Ray worker)."""
         scale = next(s for s in self.scales if self.scale_key(s) == scale_key)
-        model = dataclasses.asdict(self.model_config(scale))
-        train = dict(self.train, lr=lr, batch_size=batch_size, tokens=scale.tokens, seed=seed)
-        out = {
-            "scale": scale_key,
-            "model": model,
-            "train": train,
-            "data": dataclasses.asdict(self.data),
-        }
+        kw = dict(self.train, lr=lr, batch_size=batch_size, tokens=scale.tokens, seed=seed)
+        if "betas" in kw:
+            kw["betas"] = tuple(kw["betas"])
+        train = TrainConfig(**kw)
+        workers = None
         if self.sweep.workers_per_trial > 1:
             w = self.sweep.workers_per_trial
-            out["workers"] = {"n": w, "cpus": self.sweep.cpus_per_trial / w, "gpus": self.sweep.gpus_per_trial / w}
-        if self.sweep.replay:
-            out["replay"] = str(Path(self.sweep.replay).resolve())
-        return out
+            workers = Workers(n=w, cpus=self.sweep.cpus_per_trial / w, gpus=self.sweep.gpus_per_trial / w)
+        return TrialSpec(scale=scale_key, model=self.model_config(scale), train=train, data=self.data,
+                         workers=workers, replay=str(Path(self.sweep.replay).resolve()) if self.sweep.replay else "",
+                         timeout_s=float(self.sweep.trial_timeout_s or 0.0))
 
 
 _SECTIONS = ("sweep", "model", "train", "data", "scales", "grid", "tracking", "ray", "target")

@@ -1,4 +1,9 @@
-"""The sweep table: one row per finished trial, written after every trial so nothing is lost."""
+"""Reading and writing sweep tables: every reader returns a laws.table.SweepTable.
+
+A running sweep writes one row per finished trial (:class:`TrialRecord`) after every trial, so nothing is lost;
+:func:`load_table` reads any source a command accepts (a CSV/Parquet file, a results folder, a Ray Tune
+experiment folder, ``mlflow:EXPERIMENT``).
+"""
 
 from __future__ import annotations
 
@@ -9,10 +14,10 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["TABLE_COLUMNS", "TrialRecord", "clean_table", "read_table", "read_tune_experiment", "write_table"]
+from laws.table import TABLE_COLUMNS, SweepTable
 
-#: Required columns of the sweep table (shared/data/README.md).
-TABLE_COLUMNS = ("N", "D", "lr", "batch_tokens", "loss", "status")
+__all__ = ["TABLE_COLUMNS", "TrialRecord", "load_table", "read_records", "read_table", "read_tune_experiment",
+           "records_table", "write_table"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +51,11 @@ class TrialRecord:
         return json.dumps([[int(t), round(float(v), 6)] for t, v in points if math.isfinite(v)])
 
 
+def records_table(records: list[TrialRecord], source: str = "") -> SweepTable:
+    """The sweep table of a running sweep's records."""
+    return SweepTable(pd.DataFrame([asdict(r) for r in records], columns=list(TrialRecord.__slots__)), source)
+
+
 def write_table(records: list[TrialRecord], path: Path) -> None:
     """Write the table atomically (temp file then rename)."""
     df = pd.DataFrame([asdict(r) for r in records])
@@ -54,7 +64,7 @@ def write_table(records: list[TrialRecord], path: Path) -> None:
     tmp.replace(path)
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
+def read_table(path: str | Path) -> SweepTable:
     """Read a sweep table (CSV or Parquet) and check its required columns.
 
     Raises:
@@ -70,28 +80,41 @@ def read_table(path: str | Path) -> pd.DataFrame:
         df = pd.read_csv(p, sep="\t" if p.suffix == ".tsv" else ",")
     else:
         raise ValueError(f"sweep table {str(p)!r}: expected a .csv or .parquet file.")
-    missing = [c for c in TABLE_COLUMNS if c not in df.columns]
-    if missing:
-        raise ValueError(
-            f"sweep table {str(p)!r} lacks columns {missing}; a sweep table needs {list(TABLE_COLUMNS)} "
-            f"(see the README's 'sweep table' section)."
-        )
-    return df
+    return SweepTable(df, str(p))
 
 
-def read_tune_experiment(path: str | Path) -> pd.DataFrame:
+def read_records(path: Path) -> list[TrialRecord]:
+    """The finished trials of a sweep table written by a running sweep (empty when there is none)."""
+    if not path.is_file():
+        return []
+    out = []
+    for row in read_table(path).frame.to_dict("records"):
+        kw = {k: row[k] for k in TrialRecord.__slots__ if k in row}
+        kw["curve"] = kw["curve"] if isinstance(kw["curve"], str) else "[]"
+        for k in ("N", "D", "batch_tokens", "batch_size", "seed", "tokens"):
+            kw[k] = int(kw[k])
+        for k in ("lr", "loss", "flops", "wall_s", "eff_lr"):
+            if k in kw:
+                kw[k] = float(kw[k])
+        for k in ("trial_id", "scale", "status", "schedule", "optimizer"):
+            if k in kw:
+                kw[k] = str(kw[k])
+        out.append(TrialRecord(**kw))
+    return out
+
+
+def read_tune_experiment(path: str | Path) -> SweepTable:
     """A sweep table rebuilt from a Ray Tune experiment folder written by lawsweep (params.json + result.json).
 
     Raises:
         ValueError: when the folder holds no lawsweep trial.
     """
-    from trainers.config import ModelConfig
+    from orchestrator.trial import TrialSpec
 
     rows = []
     for params in sorted(Path(path).rglob("params.json")):
         try:
-            cfg = json.loads(params.read_text())
-            model, train = cfg["model"], cfg["train"]
+            spec = TrialSpec.from_dict(json.loads(params.read_text()))
         except (OSError, ValueError, KeyError, TypeError):
             continue  # not a lawsweep trial, or a trial that died before writing its config
         last: dict = {}
@@ -104,34 +127,44 @@ def read_tune_experiment(path: str | Path) -> pd.DataFrame:
                     break  # a truncated last line from a killed trial
         status = "diverged" if last.get("diverged") else ("ok" if last.get("done") else "failed")
         rows.append({
-            "N": ModelConfig(**model).non_embedding_params(),
-            "D": train["tokens"],
-            "lr": train["lr"],
-            "batch_tokens": train["batch_size"] * model.get("context", 64),
+            "N": spec.N,
+            "D": spec.train.tokens,
+            "lr": spec.train.lr,
+            "batch_tokens": spec.batch_tokens,
             "loss": last.get("val_loss", math.nan) if status == "ok" else math.nan,
             "status": status,
             "flops": last.get("flops", math.nan),
-            "scale": cfg.get("scale", ""),
+            "scale": spec.scale,
         })
     if not rows:
         raise ValueError(f"{str(path)!r} holds no lawsweep trials (no params.json with a model and train config).")
-    return pd.DataFrame(rows)
+    return SweepTable.from_rows(rows, str(path))
 
 
-def clean_table(df: pd.DataFrame, warn) -> pd.DataFrame:
-    """Drop rows that cannot be fitted (non-numeric or non-positive N, D, lr, batch), saying how many."""
-    out = df.copy()
-    for c in ("N", "D", "lr", "batch_tokens", "loss"):
-        out[c] = pd.to_numeric(out[c], errors="coerce")
-    bad = ~(out[["N", "D", "lr", "batch_tokens"]].gt(0).all(axis=1))
-    if bad.any():
-        warn(f"skipped {int(bad.sum())} of {len(out)} rows with a missing, non-numeric or non-positive "
-             "N, D, lr or batch_tokens")
-    out = out[~bad].copy()
-    out["status"] = out["status"].astype(str)
-    odd = ~out["status"].isin(["ok", "diverged", "failed", "stopped", "timeout"])
-    if odd.any():
-        warn(f"{int(odd.sum())} rows have an unknown status (not ok/diverged/failed/stopped/timeout); they are treated "
-             "as failed")
-        out.loc[odd, "status"] = "failed"
-    return out
+SOURCES_HINT = ("Give a sweep table (.csv or .parquet), a results folder (lawsweep_results/demo-*), a Tune "
+                "experiment folder, or mlflow:EXPERIMENT.")
+
+
+def load_table(source: str, tracking_uri: str = "sqlite:///mlflow.db", warn=None) -> SweepTable:
+    """The cleaned sweep table of any source a command accepts (see laws.table.SweepTable.clean).
+
+    Raises:
+        FileNotFoundError, ValueError: the source cannot be read or has no usable row (the message says
+            which sources are accepted).
+    """
+    try:
+        if source.startswith("mlflow:"):
+            from orchestrator.tracking import load_trials
+
+            table = load_trials(tracking_uri, source.removeprefix("mlflow:"))
+        elif Path(source).is_dir():
+            csv = Path(source) / "sweep.csv"
+            table = read_table(csv) if csv.is_file() else read_tune_experiment(source)
+        else:
+            table = read_table(source)
+    except (FileNotFoundError, ValueError, KeyError) as e:
+        raise ValueError(f"{e} {SOURCES_HINT}") from None
+    table = table.clean(warn)
+    if not len(table):
+        raise ValueError(f"{source!r} has no usable rows. {SOURCES_HINT}")
+    return table

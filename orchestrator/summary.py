@@ -1,84 +1,13 @@
-"""The end-of-sweep summary: per-scale optima, the refitted Step Law, the recommendation."""
+"""The end-of-sweep summary as text (laws.analysis.summarize computes it)."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import Any
 
-import numpy as np
-import pandas as pd
+from laws.analysis import SweepSummary
 
-from laws import PUBLISHED, SweepFit, fit_sweep
-
-__all__ = ["SweepSummary", "format_diagnostics", "format_summary", "summarize"]
-
-
-@dataclass(frozen=True)
-class SweepSummary:
-    """What a finished sweep says."""
-
-    fit: SweepFit
-    per_scale: pd.DataFrame
-    """One row per scale: N, D, trials, ok, diverged, failed, flops, best loss/LR/batch, optimum."""
-    target: tuple[float, float] | None
-    recommendation: dict[str, float] | None
-    table: pd.DataFrame | None = None
-    """The runs summarised (only ok runs carry a loss)."""
-
-
-def summarize(table: pd.DataFrame, target: tuple[float, float] | None = None,
-              estimator: str = "posterior") -> SweepSummary:
-    """Summarise a sweep table; failed and diverged runs count as spent compute, never as optima."""
-    loss = np.where(table["status"] == "ok", table["loss"].astype(float), np.nan)
-    fit = fit_sweep(
-        table["N"].to_numpy(float),
-        table["D"].to_numpy(float),
-        table["lr"].to_numpy(float),
-        table["batch_tokens"].to_numpy(float),
-        loss,
-        estimator=estimator,  # type: ignore[arg-type]
-    )
-    opt = {(s.N, s.D): s for s in fit.scales}
-    rows = []
-    for (n, d), g in table.groupby(["N", "D"], sort=False):
-        s = opt.get((float(n), float(d)))
-        rows.append(
-            {
-                "N": int(n),
-                "D": int(d),
-                "trials": len(g),
-                "ok": int((g["status"] == "ok").sum()),
-                "diverged": int((g["status"] == "diverged").sum()),
-                "failed": int((~g["status"].isin(["ok", "diverged"])).sum()),  # failed or stopped early
-                "flops": float(g["flops"].sum()) if "flops" in g else 6.0 * n * d * len(g),
-                "best_loss": s.loss if s else math.nan,
-                "best_lr": s.grid_lr if s else math.nan,
-                "best_batch_tokens": s.grid_batch_tokens if s else math.nan,
-                "opt_lr": s.lr if s else math.nan,
-                "opt_batch_tokens": s.batch_tokens if s else math.nan,
-                "on_edge": s.on_edge if s else True,
-                "edge": ("+".join(k for k, e in (("LR", s.lr_on_edge), ("B", s.batch_on_edge)) if e) or "no")
-                if s
-                else "no run",
-            }
-        )
-    cols = ["N", "D", "trials", "ok", "diverged", "failed", "flops", "best_loss", "best_lr",
-            "best_batch_tokens", "opt_lr", "opt_batch_tokens", "on_edge", "edge"]
-    per_scale = pd.DataFrame(rows, columns=cols).sort_values(["N", "D"]).reset_index(drop=True)
-    rec = None
-    if target is not None and fit.step_law is not None:
-        n, d = target
-        law = fit.step_law.law
-        rec = {
-            "N": n,
-            "D": d,
-            "lr": float(law.lr(n, d)),
-            "batch_tokens": float(law.batch_tokens(d)),
-            "published_lr": float(PUBLISHED.lr(n, d)),
-            "published_batch_tokens": float(PUBLISHED.batch_tokens(d)),
-        }
-    return SweepSummary(fit=fit, per_scale=per_scale, target=target, recommendation=rec,
-                        table=table.assign(loss=loss))
+__all__ = ["format_diagnostics", "format_prediction", "format_summary"]
 
 
 def _lr(v: float) -> str:
@@ -87,8 +16,10 @@ def _lr(v: float) -> str:
 
 def format_summary(s: SweepSummary) -> str:
     """Plain-text tables a person reads at a glance."""
-    lines = ["", "Per-scale optima (grid best; vertex of the fitted bowl; edge: axes whose optimum the grid does not bracket)"]
-    hdr = f"{'N':>9} {'D':>10} {'trials':>6} {'ok/div/fail':>11} {'PFLOP':>8}  {'best loss':>9}  {'best LR':>17} {'best B':>7}  {'fitted LR*':>17} {'B*':>7}  edge"
+    lines = ["", "Per-scale optima (grid best; vertex of the fitted bowl; edge: axes whose optimum the grid does not "
+                 "bracket)"]
+    hdr = (f"{'N':>9} {'D':>10} {'trials':>6} {'ok/div/fail':>11} {'PFLOP':>8}  {'best loss':>9}  {'best LR':>17} "
+           f"{'best B':>7}  {'fitted LR*':>17} {'B*':>7}  edge")
     lines.append(hdr)
     lines.append("-" * len(hdr))
     for r in s.per_scale.itertuples():
@@ -118,7 +49,8 @@ def format_summary(s: SweepSummary) -> str:
            "vertex": "vertex fit"}.get(fit.estimator, fit.estimator)
     lines.append(f"Step Law {how} on {fit.n_scales} scales (published: a=1.79 alpha=-0.713 beta=0.307 b=0.58 "
                  "gamma=0.571)")
-    lines.append(f"  eta*(N, D) = a N^alpha D^beta:  a={law.a:.4g} {iv('a')}  alpha={law.alpha:.3f} {iv('alpha')}  beta={law.beta:.3f} {iv('beta')}")
+    lines.append(f"  eta*(N, D) = a N^alpha D^beta:  a={law.a:.4g} {iv('a')}  alpha={law.alpha:.3f} {iv('alpha')}  "
+                 f"beta={law.beta:.3f} {iv('beta')}")
     lines.append(f"  B*(D) = b D^gamma (tokens):     b={law.b:.4g} {iv('b')}  gamma={law.gamma:.3f} {iv('gamma')}")
     def rms(v: float) -> str:
         return f"{v:.2f} octaves" if math.isfinite(v) else "- (no bracketed optimum)"
@@ -140,7 +72,8 @@ def format_summary(s: SweepSummary) -> str:
         r = s.recommendation
         lines.append("")
         lines.append(f"Recommended for the target N={r['N']:.3g}, D={r['D']:.3g}:")
-        lines.append(f"  peak LR {r['lr']:.4g}, batch {r['batch_tokens']:.4g} tokens   (published Step Law: LR {r['published_lr']:.4g}, batch {r['published_batch_tokens']:.4g})")
+        lines.append(f"  peak LR {r['lr']:.4g}, batch {r['batch_tokens']:.4g} tokens   (published Step Law: LR "
+                     f"{r['published_lr']:.4g}, batch {r['published_batch_tokens']:.4g})")
     return "\n".join(lines)
 
 
@@ -170,3 +103,45 @@ def format_diagnostics(rep: dict) -> str:
             lines.append(f"  target effective LR {e['target_eff_lr']:.4g}; {c['note']} Cost {c['flops']:.3g} FLOPs "
                          f"= {100 * c['share_of_target']:.2f}% of one target run.")
     return "\n".join(lines)
+
+
+def _iv(v: Any, fmt: str) -> str:
+    return f" [{format(v[0], fmt)}, {format(v[1], fmt)}]" if v and all(math.isfinite(x) for x in v) else ""
+
+
+def format_prediction(out: dict[str, Any]) -> str:
+    """``lawsweep predict``'s text: laws.analysis.prediction's dict (with its schedule and cpt parts)."""
+    lines = [f"target N={out['N']:.4g}, D={out['D']:.4g}",
+             f"  peak LR {out['lr']:.4g}{_iv(out['lr_interval'], '.3g')}   batch {out['batch_tokens']:.0f} tokens"
+             f"{_iv(out['batch_interval'], '.0f')}   (95% intervals)",
+             f"  law: {out['law']}"]
+    lean = (out.get("diagnostics") or {}).get("lr_law", {})
+    if lean.get("leans_on", "none") != "none":
+        o = lean["lean_octaves"]
+        lines.append(f"  extrapolation: {o['N']:.2f} octaves of LR along N, {o['D']:.2f} along D beyond the proxies "
+                     f"(leans on {lean['leans_on']})")
+    sch = out["schedule"]
+    lines.append(f"  schedule: {sch['name']} ({sch['why']})")
+    if "cpt" in out:
+        lines += _format_cpt(out["cpt"])
+    return "\n".join(lines)
+
+
+def _format_cpt(c: dict[str, Any]) -> list[str]:
+    lines = [f"continued pre-training from a checkpoint at validation loss {c['checkpoint_loss']:.4f}:",
+             f"  equivalent pre-training compute C_eq {c['C_eq']:.3g}{_iv(c['C_eq_interval'], '.3g')} FLOPs; "
+             f"with the budget, C = {c['C_total']:.3g}",
+             f"  peak LR {c['lr']:.4g}{_iv(c['lr_interval'], '.3g')}   batch {c['batch_tokens']:.0f} tokens"
+             f"{_iv(c['batch_interval'], '.0f')}   (re-warm, then decay)",
+             f"  law: {c['law']}"]
+    lo, hi = c["fitted_compute"]
+    for key, what in (("C_eq_extrapolation", "C_eq"), ("C_total_extrapolation", "C")):
+        x = c[key]
+        if x != 1.0:
+            where = f"{x:.3g}x beyond the largest" if x > 1 else f"{1 / x:.3g}x below the smallest"
+            lines.append(f"  note: {what} is {where} proxy compute (fitted on {lo:.3g} to {hi:.3g} FLOPs): "
+                         "extrapolated")
+    if c["undefined_share"] > 0.05:
+        lines.append(f"  note: in {100 * c['undefined_share']:.0f}% of bootstrap fits no compute reaches this loss; "
+                     "the intervals leave them out and are too narrow")
+    return lines

@@ -15,6 +15,8 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Protocol
 
+from laws.table import SweepTable
+
 __all__ = ["MlflowTracker", "Tracker", "TrackingUnavailable"]
 
 
@@ -306,7 +308,7 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def load_trials(uri: str, experiment: str) -> list[dict[str, Any]]:
+def load_trials(uri: str, experiment: str) -> SweepTable:
     """Every recorded trial of an MLflow experiment as a sweep-table row (N, D, lr, batch_tokens, loss, status).
 
     Raises:
@@ -341,7 +343,7 @@ def load_trials(uri: str, experiment: str) -> list[dict[str, Any]]:
             break
     if not rows:
         raise ValueError(f"MLflow experiment {experiment!r} at {uri} holds no lawsweep trial runs.")
-    return rows
+    return SweepTable.from_rows(rows, f"mlflow:{experiment} at {uri}")
 
 
 def attach_artifacts(uri: str, run_id: str, folder: str | Path, artifact_path: str) -> None:

@@ -4,57 +4,61 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from orchestrator.spec import TrialSpec
 
 __all__ = ["replay_trial", "run_trial"]
 
 
 def run_trial(config: dict[str, Any]) -> None:
-    """Tune function trainable: one proxy run from a plain-dict trial config.
+    """Tune function trainable: one proxy run from a trial config (a TrialSpec's dict).
 
     Metrics go to Tune with ``ray.tune.report`` (``ray.train.report`` fails a Tune function trial).
     A diverged run is a normal result with ``diverged = 1``; only a crash fails the trial.
     """
     from ray import tune
 
-    marker = _timeout_marker(config, tune.get_context().get_trial_id())
+    spec = TrialSpec.from_dict(config)
+    marker = _timeout_marker(spec, tune.get_context().get_trial_id())
     if marker is not None and marker.exists():
         # This trial already ran past its time limit; a retry would only hang again.
-        raise TimeoutError(f"trial ran past sweep.trial_timeout_s={config['timeout_s']:g} s")
-    with _Watchdog(config.get("timeout_s", 0), marker):
-        _failpoint(config)
-        if config.get("replay"):
-            replay_trial(config, tune.report)
-        elif config.get("workers"):
-            run_multi_worker_trial(config)
+        raise TimeoutError(f"trial ran past sweep.trial_timeout_s={spec.timeout_s:g} s")
+    with _Watchdog(spec.timeout_s, marker):
+        _failpoint(spec)
+        if spec.replay:
+            replay_trial(spec, tune.report)
+        elif spec.workers is not None:
+            run_multi_worker_trial(spec)
         else:
-            _run_single(config)
+            _run_single(spec)
 
 
-def _failpoint(config: dict[str, Any]) -> None:
+def _failpoint(spec: TrialSpec) -> None:
     """Fault injection for the reliability tests (like etcd's failpoints): LAWSWEEP_FAILPOINTS is a JSON map
     from a trial's LR (as written in the grid) to 'raise' or 'hang'. Unset, it does nothing."""
     import json
     import os
     import time
 
-    spec = os.environ.get("LAWSWEEP_FAILPOINTS")
-    if not spec:
+    points = os.environ.get("LAWSWEEP_FAILPOINTS")
+    if not points:
         return
-    action = json.loads(spec).get(repr(float(config["train"]["lr"])))
+    action = json.loads(points).get(repr(float(spec.train.lr)))
     if action == "raise":
-        raise RuntimeError(f"failpoint: trial with lr={config['train']['lr']} raises")
+        raise RuntimeError(f"failpoint: trial with lr={spec.train.lr} raises")
     if action == "hang":
         while True:
             time.sleep(3600)
 
 
-def _timeout_marker(config: dict[str, Any], trial_id: str) -> Any:
+def _timeout_marker(spec: TrialSpec, trial_id: str) -> Any:
     from pathlib import Path
 
-    if not config.get("timeout_s") or not config.get("results_dir"):
+    if not spec.timeout_s or not spec.results_dir:
         return None
-    return Path(config["results_dir"]) / "timeouts" / trial_id
+    return Path(spec.results_dir) / "timeouts" / trial_id
 
 
 class _Watchdog:
@@ -81,7 +85,7 @@ class _Watchdog:
         self.marker.write_text(f"{self.timeout_s}\n")
         os._exit(124)
 
-    def __enter__(self) -> "_Watchdog":
+    def __enter__(self) -> _Watchdog:
         if self.timeout_s and self.marker is not None:
             self._thread.start()
         return self
@@ -90,15 +94,14 @@ class _Watchdog:
         self._done.set()
 
 
-def _run_single(config: dict[str, Any]) -> None:
+def _run_single(spec: TrialSpec) -> None:
+    import ray
     from ray import tune
 
     from trainers import train
 
-    import ray
-
-    model, train_cfg, corpus = _build(config)
-    n = model.non_embedding_params()
+    model, train_cfg, corpus = spec.model, spec.train, _corpus(spec)
+    n = spec.N
     node = ray.get_runtime_context().get_node_id()  # which node ran it (result.json), for multi-node debugging
     pending: dict[str, Any] = {}
 
@@ -117,16 +120,16 @@ def _run_single(config: dict[str, Any]) -> None:
         with tempfile.TemporaryDirectory() as d:
             save(d)
             tune.report(dict(pending), checkpoint=Checkpoint.from_directory(d))
-        _failpoint_after_checkpoint(config, int(pending.get("step", 0)))
+        _failpoint_after_checkpoint(spec, int(pending.get("step", 0)))
 
-    with _resume_folder(tune.get_checkpoint(), config, lambda m: tune.report(dict(m, N=n))) as resume:
+    with _resume_folder(tune.get_checkpoint(), spec, lambda m: tune.report(dict(m, N=n))) as resume:
         result = train(model, train_cfg, corpus, report=report, checkpoint=checkpoint, resume=resume)
     if result.status == "failed":
         raise RuntimeError(result.reason)
 
 
 @contextlib.contextmanager
-def _resume_folder(ckpt: Any, config: dict[str, Any],
+def _resume_folder(ckpt: Any, spec: TrialSpec,
                    report: Callable[[dict[str, float]], None]) -> Iterator[str | None]:
     """Where a trial continues from, if anywhere.
 
@@ -137,28 +140,28 @@ def _resume_folder(ckpt: Any, config: dict[str, Any],
     if ckpt is not None:
         with ckpt.as_directory() as d:
             yield d
-    elif config.get("resume_from"):
+    elif spec.resume_from:
         from trainers import read_trial_state
 
-        d = config["resume_from"]
-        for point in read_trial_state(d, config["train"].get("engine", "torch"))["curve"]:
+        d = spec.resume_from
+        for point in read_trial_state(d, spec.train.engine)["curve"]:
             report(dict(point, done=0.0))
         yield d
     else:
         yield None
 
 
-def _failpoint_after_checkpoint(config: dict[str, Any], step: int) -> None:
+def _failpoint_after_checkpoint(spec: TrialSpec, step: int) -> None:
     """Fault injection (see :func:`_failpoint`): 'die_after_checkpoint' ends this process, once per trial point,
     right after its second checkpoint, the way a preempted or OOM-killed worker dies (no exception, no cleanup)."""
     import json
     import os
     from pathlib import Path
 
-    spec = os.environ.get("LAWSWEEP_FAILPOINTS")
-    if not spec or json.loads(spec).get(repr(float(config["train"]["lr"]))) != "die_after_checkpoint":
+    points = os.environ.get("LAWSWEEP_FAILPOINTS")
+    if not points or json.loads(points).get(repr(float(spec.train.lr))) != "die_after_checkpoint":
         return
-    marker = Path(config["results_dir"]) / "failpoints" / f"lr{config['train']['lr']!r}"
+    marker = Path(spec.results_dir) / "failpoints" / f"lr{spec.train.lr!r}"
     seen = marker.with_name(marker.name + ".first")
     if marker.exists():
         return
@@ -170,16 +173,13 @@ def _failpoint_after_checkpoint(config: dict[str, Any], step: int) -> None:
     os._exit(1)
 
 
-def _build(config: dict[str, Any]) -> tuple[Any, Any, Any]:
-    from trainers import DataConfig, ModelConfig, TrainConfig, load_corpus
+def _corpus(spec: TrialSpec) -> Any:
+    from trainers import load_corpus
 
-    tcfg = dict(config["train"])
-    if "betas" in tcfg:
-        tcfg["betas"] = tuple(tcfg["betas"])
-    return ModelConfig(**config["model"]), TrainConfig(**tcfg), load_corpus(DataConfig(**config["data"]))
+    return load_corpus(spec.data)
 
 
-def run_multi_worker_trial(config: dict[str, Any]) -> None:
+def run_multi_worker_trial(spec: TrialSpec) -> None:
     """One trial on several data-parallel workers: a Ray Train TorchTrainer launched from the Tune trial.
 
     The trial's own process only drives (it reserves no CPU); the workers reserve the trial's resources.
@@ -196,16 +196,17 @@ def run_multi_worker_trial(config: dict[str, Any]) -> None:
     from ray.train.torch import TorchConfig, TorchTrainer
     from ray.tune.integration.ray_train import TuneReportCallback
 
-    w = config["workers"]
-    resources = {"CPU": w["cpus"]}
-    if w["gpus"]:
-        resources["GPU"] = w["gpus"]
+    w = spec.workers
+    assert w is not None
+    resources = {"CPU": w.cpus}
+    if w.gpus:
+        resources["GPU"] = w.gpus
     ctx = tune.get_context()
     trainer = TorchTrainer(
         _worker_loop,
-        train_loop_config=config,
-        torch_config=TorchConfig(backend="nccl" if w["gpus"] else "gloo"),
-        scaling_config=ray.train.ScalingConfig(num_workers=w["n"], use_gpu=bool(w["gpus"]),
+        train_loop_config=spec.to_dict(),
+        torch_config=TorchConfig(backend="nccl" if w.gpus else "gloo"),
+        scaling_config=ray.train.ScalingConfig(num_workers=w.n, use_gpu=bool(w.gpus),
                                                resources_per_worker=resources),
         run_config=ray.train.RunConfig(
             name=f"train-{ctx.get_trial_id()}",
@@ -233,8 +234,9 @@ def _worker_loop(config: dict[str, Any]) -> None:
 
     from trainers import train
 
-    model, train_cfg, corpus = _build(config)
-    n = model.non_embedding_params()
+    spec = TrialSpec.from_dict(config)
+    model, train_cfg, corpus = spec.model, spec.train, _corpus(spec)
+    n = spec.N
     ctx = ray.train.get_context()
     extra = {"N": n, "workers": float(ctx.get_world_size()), "master_port": float(os.environ.get("MASTER_PORT", 0))}
     pending: dict[str, Any] = {}
@@ -251,9 +253,9 @@ def _worker_loop(config: dict[str, Any]) -> None:
             save(d)
             ray.train.report(dict(pending), checkpoint=ray.train.Checkpoint.from_directory(d))
         if ctx.get_world_rank() == ctx.get_world_size() - 1:
-            _failpoint_after_checkpoint(config, int(pending.get("step", 0)))
+            _failpoint_after_checkpoint(spec, int(pending.get("step", 0)))
 
-    with _resume_folder(ray.train.get_checkpoint(), config, lambda m: ray.train.report(dict(m, **extra))) as resume:
+    with _resume_folder(ray.train.get_checkpoint(), spec, lambda m: ray.train.report(dict(m, **extra))) as resume:
         result = train(model, train_cfg, corpus, report=report, checkpoint=checkpoint, resume=resume)
     if result.status == "failed":
         raise RuntimeError(result.reason)
@@ -266,7 +268,7 @@ def _table(path: str) -> Any:
     return pd.read_csv(path)
 
 
-def replay_trial(config: dict[str, Any], report: Callable[[dict[str, float]], None]) -> None:
+def replay_trial(spec: TrialSpec, report: Callable[[dict[str, float]], None]) -> None:
     """Serve a recorded run instead of training: its curve, then its final loss, as a training run reports.
 
     Raises:
@@ -275,17 +277,11 @@ def replay_trial(config: dict[str, Any], report: Callable[[dict[str, float]], No
     import json
     import math
 
-    from trainers.config import ModelConfig
-
-    model, train = ModelConfig(**config["model"]), config["train"]
-    N, D = model.non_embedding_params(), train["tokens"]
-    bt = train["batch_size"] * model.context
-    t = _table(config["replay"])
-    rows = t[(t.N == N) & (t.D == D) & (t.batch_tokens == bt) & ((t.lr - train["lr"]).abs() <= 1e-9 * train["lr"])]
+    N, D, bt, lr = spec.N, spec.train.tokens, spec.batch_tokens, spec.train.lr
+    t = _table(spec.replay)
+    rows = t[(t.N == N) & (t.D == D) & (t.batch_tokens == bt) & ((t.lr - lr).abs() <= 1e-9 * lr)]
     if rows.empty:
-        raise LookupError(
-            f"replay table {config['replay']} has no run at N={N}, D={D}, lr={train['lr']}, batch_tokens={bt}."
-        )
+        raise LookupError(f"replay table {spec.replay} has no run at N={N}, D={D}, lr={lr}, batch_tokens={bt}.")
     row = rows.iloc[0]
     curve = json.loads(row["curve"]) if isinstance(row.get("curve"), str) else []
     for tokens, val in curve[:-1]:

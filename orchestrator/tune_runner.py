@@ -7,27 +7,32 @@ except the trainable.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
-import pandas as pd
 from ray import tune
 from ray.tune.search import Searcher
 
 from cluster.local import ray_session
+from laws.analysis import SweepSummary, summarize
+from laws.estimators import Estimator
 from orchestrator.config import SweepConfig
-from orchestrator.records import TrialRecord, write_table
-from orchestrator.summary import SweepSummary, format_summary, summarize
+from orchestrator.records import TrialRecord, read_records, records_table, write_table
+from orchestrator.spec import TrialSpec
+from orchestrator.summary import format_summary
 from orchestrator.tracking import MlflowTracker, Tracker
 from orchestrator.trial import run_trial
-from search.policy import Observation, Proposal, SearchPolicy, make_policy
+from search.policy import Observation, Proposal, SearchPolicy
+from search.registry import make_policy
 
 __all__ = ["PolicySearcher", "SweepCallback", "SweepOutcome", "run_sweep"]
 
@@ -99,7 +104,7 @@ class SweepCallback(tune.Callback):
         records: list[TrialRecord] | None = None,
         planned_flops: float = math.nan,
         target: tuple[float, float] | None = None,
-        estimator: str = "posterior",
+        estimator: Estimator = "posterior",
     ) -> None:
         self.planned_flops = planned_flops
         self.target = target
@@ -123,23 +128,23 @@ class SweepCallback(tune.Callback):
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         if trial.trial_id in self._curves:
             return  # a retried trial resuming from its checkpoint: same MLflow run, same curve
-        c = trial.config
-        m, t = c["model"], c["train"]
+        spec = TrialSpec.from_dict(trial.config)
+        t = spec.train
         params = {
-            "scale": c["scale"],
-            "N": _n(c),
-            "D": t["tokens"],
-            "lr": t["lr"],
-            "batch_size": t["batch_size"],
-            "batch_tokens": t["batch_size"] * m["context"],
-            "seed": t["seed"],
-            "schedule": t.get("schedule", "cosine"),
-            **{f"model.{k}": v for k, v in m.items()},
-            **{f"train.{k}": v for k, v in t.items() if k not in ("lr", "batch_size", "tokens", "seed")},
-            "data.source": c["data"]["source"],
+            "scale": spec.scale,
+            "N": spec.N,
+            "D": t.tokens,
+            "lr": t.lr,
+            "batch_size": t.batch_size,
+            "batch_tokens": spec.batch_tokens,
+            "seed": t.seed,
+            "schedule": t.schedule,
+            **{f"model.{k}": v for k, v in dataclasses.asdict(spec.model).items()},
+            **{f"train.{k}": v for k, v in _non_default(t).items() if k not in ("lr", "batch_size", "tokens", "seed")},
+            "data.source": spec.data.source,
         }
         self._curves[trial.trial_id] = []
-        self.tracker.start_trial(trial.trial_id, f"{c['scale']}-lr{t['lr']:.3g}-bs{t['batch_size']}", params)
+        self.tracker.start_trial(trial.trial_id, f"{spec.scale}-lr{t.lr:.3g}-bs{t.batch_size}", params)
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         if result.get("done"):
@@ -176,28 +181,28 @@ class SweepCallback(tune.Callback):
         self._finish(trial, "timeout" if marker.exists() else "failed", trial.last_result or {}, trials)
 
     def _finish(self, trial: Any, status: str, res: dict, trials: list | None = None) -> None:
-        c = trial.config
-        t = c["train"]
+        spec = TrialSpec.from_dict(trial.config)
+        t = spec.train
         loss = float(res["val_loss"]) if status == "ok" else math.nan
-        n = _n(c)
+        n = spec.N
         tokens = int(res.get("tokens", 0))
         rec = TrialRecord(
             trial_id=trial.trial_id,
-            scale=c["scale"],
+            scale=spec.scale,
             N=n,
-            D=int(t["tokens"]),
-            lr=float(t["lr"]),
-            batch_tokens=int(t["batch_size"] * c["model"]["context"]),
-            batch_size=int(t["batch_size"]),
+            D=int(t.tokens),
+            lr=float(t.lr),
+            batch_tokens=spec.batch_tokens,
+            batch_size=int(t.batch_size),
             loss=loss,
             status=status,
-            seed=int(t["seed"]),
-            schedule=str(t.get("schedule", "cosine")),
+            seed=int(t.seed),
+            schedule=str(t.schedule),
             tokens=tokens,
             flops=6.0 * n * tokens,
             wall_s=float(res.get("time_total_s", math.nan)),
             curve=TrialRecord.curve_json(self._curves.pop(trial.trial_id, [])),
-            optimizer=str(t.get("optimizer", "adamw")),
+            optimizer=str(t.optimizer),
             eff_lr=float(np.median(eff)) if (eff := self._eff.pop(trial.trial_id, [])) else math.nan,
         )
         self.records.append(rec)
@@ -224,14 +229,12 @@ class SweepCallback(tune.Callback):
 
     def _refit_law(self) -> None:
         """Refit the Step Law on what has finished; print it and log it to the parent run when it changes."""
-        from laws import fit_sweep
+        from laws import fit_table
 
-        ok = [r for r in self.records if r.status == "ok"]
-        if len({(r.N, r.D) for r in ok}) < 2:
+        ok = records_table(self.records).ok()
+        if len(ok.cells()) < 2:
             return
-        fit = fit_sweep(np.array([r.N for r in ok], float), np.array([r.D for r in ok], float),
-                        np.array([r.lr for r in ok]), np.array([r.batch_tokens for r in ok], float),
-                        np.array([r.loss for r in ok]), estimator=self.estimator)
+        fit = fit_table(ok, estimator=self.estimator)
         if fit.step_law is None:
             return
         law = fit.step_law.law
@@ -241,7 +244,8 @@ class SweepCallback(tune.Callback):
         self._law_key = key
         metrics = {f"law_{k}": getattr(law, k) for k in ("a", "alpha", "beta", "b", "gamma")}
         metrics["law_scales"] = float(fit.step_law.n_scales)
-        txt = (f"      law refit on {fit.step_law.n_scales} scales: eta* = {law.a:.3g} N^{law.alpha:.3f} D^{law.beta:.3f}, "
+        txt = (f"      law refit on {fit.step_law.n_scales} scales: "
+               f"eta* = {law.a:.3g} N^{law.alpha:.3f} D^{law.beta:.3f}, "
                f"B* = {law.b:.3g} D^{law.gamma:.3f}")
         if fit.step_law.fixed:
             txt += f" (held at published: {', '.join(fit.step_law.fixed)})"
@@ -278,12 +282,6 @@ class DivergenceStopper(tune.Stopper):
         return False
 
 
-def _n(config: dict[str, Any]) -> int:
-    from trainers.config import ModelConfig
-
-    return ModelConfig(**config["model"]).non_embedding_params()
-
-
 @dataclass(frozen=True)
 class SweepOutcome:
     """What :func:`run_sweep` leaves behind."""
@@ -297,6 +295,16 @@ class SweepOutcome:
 
 
 STATE_FILE = "sweep.json"
+
+
+def _non_default(cfg: Any) -> dict[str, Any]:
+    """The fields of a config dataclass that differ from their defaults (what a trial's MLflow params show)."""
+    out = {}
+    for f in dataclasses.fields(cfg):
+        v = getattr(cfg, f.name)
+        if f.default is dataclasses.MISSING or v != f.default:
+            out[f.name] = list(v) if isinstance(v, tuple) else v
+    return out
 
 
 def run_sweep(cfg: SweepConfig, *, echo: Callable[[str], None] = print,
@@ -365,14 +373,9 @@ def run_sweep(cfg: SweepConfig, *, echo: Callable[[str], None] = print,
                              estimator=cfg.sweep.estimator)
 
     def materialize(p: Proposal) -> dict[str, Any]:
-        out = cfg.trial_config(p.scale, p.lr, p.batch_size, p.seed)
-        out["results_dir"] = str(results_dir)
-        if cfg.sweep.trial_timeout_s:
-            out["timeout_s"] = cfg.sweep.trial_timeout_s
-        ck = resume_points.get((p.scale, p.lr, p.batch_size, p.seed))
-        if ck:
-            out["resume_from"] = ck
-        return out
+        spec = cfg.trial_spec(p.scale, p.lr, p.batch_size, p.seed)
+        ck = resume_points.get(spec.point, "")
+        return spec.replace(results_dir=str(results_dir), resume_from=ck).to_dict()
 
     searcher = PolicySearcher(policy, materialize)
     searcher.diverged_ids = callback.diverged_ids  # one set: the stopper writes, both read
@@ -429,9 +432,8 @@ def run_sweep(cfg: SweepConfig, *, echo: Callable[[str], None] = print,
     finally:
         if status != "FINISHED":
             tracker.end_sweep(status)
-    table = pd.DataFrame([asdict(r) for r in callback.records], columns=list(TrialRecord.__slots__))
     target = (cfg.target.N, cfg.target.D) if cfg.target.N > 0 else None
-    summary = summarize(table, target, estimator=cfg.sweep.estimator)
+    summary = summarize(records_table(callback.records, str(table_path)), target, estimator=cfg.sweep.estimator)
     _log_summary(tracker, summary, table_path, results_dir)
     tracker.end_sweep("FINISHED")
     return SweepOutcome(
@@ -442,29 +444,6 @@ def run_sweep(cfg: SweepConfig, *, echo: Callable[[str], None] = print,
         parent_run_id=parent,
         wall_s=time.monotonic() - t0,
     )
-
-
-def read_records(path: Path) -> list[TrialRecord]:
-    """The finished trials of a sweep table written by :class:`SweepCallback` (empty when there is none)."""
-    if not path.is_file():
-        return []
-    df = pd.read_csv(path, keep_default_na=True)
-    out = []
-    for row in df.to_dict("records"):
-        kw = {k: row[k] for k in TrialRecord.__slots__ if k in row}
-        kw["curve"] = kw["curve"] if isinstance(kw["curve"], str) else "[]"
-        for k in ("N", "D", "batch_tokens", "batch_size", "seed", "tokens"):
-            kw[k] = int(kw[k])
-        for k in ("lr", "loss", "flops", "wall_s"):
-            kw[k] = float(kw[k])
-        kw["trial_id"], kw["scale"], kw["status"] = str(kw["trial_id"]), str(kw["scale"]), str(kw["status"])
-        kw["schedule"] = str(kw["schedule"])
-        if "optimizer" in kw:
-            kw["optimizer"] = str(kw["optimizer"])
-        if "eff_lr" in kw:
-            kw["eff_lr"] = float(kw["eff_lr"])
-        out.append(TrialRecord(**kw))
-    return out
 
 
 def last_checkpoints(results_dir: Path) -> dict[tuple, str]:

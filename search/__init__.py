@@ -7,16 +7,8 @@ from __future__ import annotations
 
 from search.law_prior import LawPrior
 from search.plan import PlanRow, plan_grid
-from search.policy import (
-    POLICIES,
-    GridPolicy,
-    Observation,
-    OptunaPolicy,
-    Proposal,
-    RandomPolicy,
-    SearchPolicy,
-    make_policy,
-)
+from search.policy import GridPolicy, Observation, OptunaPolicy, Proposal, RandomPolicy, SearchPolicy
+from search.registry import POLICIES, check_policy_name, make_policy
 from search.space import Scale, ScaleGrid, build_grid
 
 __all__ = [
@@ -32,6 +24,7 @@ __all__ = [
     "ScaleGrid",
     "SearchPolicy",
     "build_grid",
+    "check_policy_name",
     "make_policy",
     "plan_grid",
 ]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +22,10 @@ import pandas as pd
 
 from laws.optimum import NEAR_OPTIMAL_BAND
 from laws.steplaw import PUBLISHED, StepLaw
-from laws.sweep import fit_sweep
-from search.policy import Observation, SearchPolicy, make_policy
+from laws.sweep import heldout_fit
+from laws.table import SweepTable
+from search.policy import Observation, SearchPolicy
+from search.registry import make_policy
 from search.space import Scale, ScaleGrid
 
 __all__ = ["BENCH_POLICIES", "CellResult", "ReplayCell", "bench_table", "honest_total", "replay", "summarize_results"]
@@ -42,7 +44,7 @@ class ReplayCell:
 
     @property
     def best(self) -> float:
-        return min(l for l, s in self.results.values() if s == "ok")
+        return min(loss for loss, s in self.results.values() if s == "ok")
 
     def grid(self) -> ScaleGrid:
         lrs = tuple(sorted({k[0] for k in self.results}))
@@ -54,8 +56,8 @@ class ReplayCell:
         return self.results[(lr, batch_tokens)]
 
 
-def cell_from_table(table: pd.DataFrame, N: float, D: float) -> ReplayCell:
-    g = table[(table.N == N) & (table.D == D)]
+def cell_from_table(table: SweepTable | pd.DataFrame, N: float, D: float) -> ReplayCell:
+    g = SweepTable.of(table).only([(N, D)]).frame
     res: dict[tuple[float, int], tuple[float, str]] = {}
     for lr, bt, loss, st in zip(g.lr, g.batch_tokens, g.loss, g.status):
         key = (float(lr), int(bt))
@@ -107,16 +109,13 @@ def replay(policy: SearchPolicy, cell: ReplayCell, *, budget_share: float = 0.1)
     return share, gap, to_band
 
 
-def _prior_from(table: pd.DataFrame, exclude: list[tuple[float, float]]) -> StepLaw:
-    rest = table[~pd.Series([(n, d) in exclude for n, d in zip(table.N, table.D)], index=table.index)]
-    loss = np.where(rest.status == "ok", rest.loss, np.nan)
-    fit = fit_sweep(rest.N.to_numpy(float), rest.D.to_numpy(float), rest.lr.to_numpy(float),
-                    rest.batch_tokens.to_numpy(float), loss)
+def _prior_from(table: SweepTable, exclude: list[tuple[float, float]]) -> StepLaw:
+    fit = heldout_fit(table, exclude)
     return fit.step_law.law if fit.step_law is not None else PUBLISHED
 
 
 def bench_table(
-    table: pd.DataFrame,
+    table: SweepTable | pd.DataFrame,
     targets: list[tuple[float, float]] | None = None,
     *,
     policies: tuple[str, ...] = BENCH_POLICIES,
@@ -124,8 +123,8 @@ def bench_table(
     budget_share: float = 0.1,
 ) -> list[CellResult]:
     """Replay every policy on each target cell of ``table`` (default: its largest-compute cell)."""
-    cells = sorted({(float(n), float(d)) for n, d in zip(table.N, table.D)}, key=lambda c: c[0] * c[1])
-    targets = targets or [cells[-1]]
+    table = SweepTable.of(table)
+    targets = targets or [table.cells()[-1]]
     out: list[CellResult] = []
     for target in targets:
         cell = cell_from_table(table, *target)
@@ -158,19 +157,21 @@ def summarize_results(results: list[CellResult]) -> list[dict]:
     return rows
 
 
-def honest_total(table: pd.DataFrame, targets: list[tuple[float, float]], trials: float) -> float:
+def honest_total(table: SweepTable | pd.DataFrame, targets: list[tuple[float, float]], trials: float) -> float:
     """(every run of the cells the prior was fitted on + ``trials`` runs at each target) as a share of the
     targets' full grids, all at 6 N D per run: what the law prior really costs when the proxies are run for it."""
-    t = table
-    is_target = pd.Series([(n, d) in targets for n, d in zip(t.N, t.D)], index=t.index)
-    proxies = float((6.0 * t.N[~is_target] * t.D[~is_target]).sum())
-    grid = float((6.0 * t.N[is_target] * t.D[is_target]).sum())
+    table = SweepTable.of(table)
+
+    def flops(t: SweepTable) -> float:
+        return float((6.0 * t.frame.N.astype(float) * t.frame.D.astype(float)).sum())
+
+    proxies, grid = flops(table.without(targets)), flops(table.only(targets))
     per_run = float(np.mean([6.0 * n * d for n, d in targets]))
     return (proxies + trials * len(targets) * per_run) / grid
 
 
-def _steplaw_targets(table: pd.DataFrame) -> list[list[tuple[float, float]]]:
-    cells = sorted({(float(n), float(d)) for n, d in zip(table.N, table.D)})
+def _steplaw_targets(table: SweepTable) -> list[list[tuple[float, float]]]:
+    cells = sorted(table.cells())
     n_max = max(n for n, _ in cells)
     return [[c for c in cells if c[0] == n_max], [c for c in cells if c[1] == 1e11]]
 
@@ -188,23 +189,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     sections = []
-    tables: dict[str, tuple[pd.DataFrame, list[tuple[float, float]]]] = {}
-    dense = steplaw_table(args.data / "steplaw" / "dense_lr_bs_loss.csv")
+    tables: dict[str, tuple[SweepTable, list[tuple[float, float]]]] = {}
+    dense = SweepTable(steplaw_table(args.data / "steplaw" / "dense_lr_bs_loss.csv"), "steplaw")
     res = []
     for held in _steplaw_targets(dense):
         # Each held-out group is predicted from a law fitted on the other cells only.
         for c in held:
-            res += bench_table(dense, [c], seeds=args.seeds) if len(held) == 1 else _bench_group(dense, held, c, args.seeds)
+            res += (bench_table(dense, [c], seeds=args.seeds) if len(held) == 1
+                    else _bench_group(dense, held, c, args.seeds))
     name = "Step Law dense grid, held-out cells (largest N; D = 100B)"
     sections.append((name, res))
     tables[name] = (dense, _steplaw_targets(dense)[0])
     for path, label in [(args.reference, "lawsweep reference grid")] + [(g, g.name) for g in args.grid]:
         if path.is_file():
-            t = pd.read_csv(path)
+            t = SweepTable(pd.read_csv(path), str(path))
             name = f"{label} (largest-compute cell held out)"
             sections.append((name, bench_table(t, seeds=args.seeds)))
-            cells = sorted({(float(n), float(d)) for n, d in zip(t.N, t.D)}, key=lambda c: c[0] * c[1])
-            tables[name] = (t, [cells[-1]])
+            tables[name] = (t, [t.cells()[-1]])
     if args.json:
         print(json.dumps({name: summarize_results(r) for name, r in sections}, indent=2))
         return 0
@@ -228,12 +229,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _bench_group(table: pd.DataFrame, held: list[tuple[float, float]], target: tuple[float, float],
+def _bench_group(table: SweepTable, held: list[tuple[float, float]], target: tuple[float, float],
                  seeds: int) -> list[CellResult]:
     """Bench one target cell while every cell of its held-out group stays hidden from the prior."""
-    hidden = table[~pd.Series([(n, d) in held and (n, d) != target for n, d in zip(table.N, table.D)],
-                              index=table.index)]
-    return bench_table(hidden, [target], seeds=seeds)
+    return bench_table(table.without([c for c in held if c != target]), [target], seeds=seeds)
 
 
 if __name__ == "__main__":

@@ -12,11 +12,11 @@ scales start from the refitted prediction. It never proposes a point it has alre
 from __future__ import annotations
 
 import math
-
-import numpy as np
+from collections.abc import Mapping, Sequence
 
 from laws.steplaw import PUBLISHED, StepLaw
-from laws.sweep import fit_sweep
+from laws.sweep import fit_table
+from laws.table import SweepTable
 from search.policy import Observation, Point, Proposal, SearchPolicy
 
 __all__ = ["LawPrior"]
@@ -66,7 +66,6 @@ class LawPrior(SearchPolicy):
             trials_per_scale = max(4, math.ceil(0.1 * max(sizes) * len(base.seeds)))
         super().__init__(grids, base.seeds, trials_per_scale)
         self.base = base
-        self.base.allowed = {}
         self.prior = prior
         self.law = prior
         self.radius = {k: (radius_lr, radius_batch) for k in self.grids}
@@ -121,16 +120,16 @@ class LawPrior(SearchPolicy):
         return rx >= span_x and ry >= span_y
 
     # -- the interface -----------------------------------------------------------------------------------
-    def suggest(self) -> Proposal | None:
+    def suggest(self, within: Mapping[str, Sequence[Point]] | None = None) -> Proposal | None:
+        if within is not None:
+            raise ValueError("LawPrior: chooses its own region per scale; it cannot itself be restricted.")
         for key in self.grids:
             if not self._scale_budget_left(key) or not self.candidates(key):
                 continue
             while True:
                 region = self.region(key)
                 if region:
-                    self.base.allowed = {key: region}
-                    p = self.base.suggest()
-                    self.base.allowed = {}
+                    p = self.base.suggest(within={key: region})
                     if p is not None:
                         self._issued[key].add(p.point)
                         return p
@@ -154,16 +153,14 @@ class LawPrior(SearchPolicy):
 
     def _refit(self) -> None:
         ok = [o for o in self.observations if o.status == "ok" and o.proposal.scale in self.grids]
-        scales = {o.proposal.scale for o in ok}
-        if len(scales) < 2:
+        if len({o.proposal.scale for o in ok}) < 2:
             return
-        g = self.grids
-        N = np.array([g[o.proposal.scale].scale.N for o in ok], dtype=float)
-        D = np.array([g[o.proposal.scale].scale.D for o in ok], dtype=float)
-        lr = np.array([o.proposal.lr for o in ok])
-        bt = np.array([o.proposal.batch_size * g[o.proposal.scale].scale.context for o in ok], dtype=float)
-        loss = np.array([o.loss for o in ok])
-        fit = fit_sweep(N, D, lr, bt, loss, prior=self.prior)
+        rows = []
+        for o in ok:
+            s = self.grids[o.proposal.scale].scale
+            rows.append({"N": s.N, "D": s.D, "lr": o.proposal.lr, "batch_tokens": o.proposal.batch_size * s.context,
+                         "loss": o.loss, "status": o.status})
+        fit = fit_table(SweepTable.from_rows(rows), prior=self.prior)
         # The posterior reads edge optima as bounds; the vertex fit would have to guess them.
         if fit.step_law is not None and (fit.estimator == "posterior" or not fit.used_on_edge):
             self.law = fit.step_law.law

@@ -128,7 +128,7 @@ def plan_ladder(
     ratio: float = 4.0,
     grid_points: int = 60,
     prior_share: float = 0.1,
-    prior: "StepLaw | None" = None,
+    prior: StepLaw | None = None,
 ) -> LadderPlan:
     """Choose the proxy ladder for a target (N, D) within a compute budget.
 

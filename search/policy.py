@@ -7,13 +7,15 @@ knows Ray.
 
 Every policy searches a discrete LR x batch grid per scale, cheapest scale first, with an optional trial
 budget per scale. :class:`LawPrior` wraps any other policy and restricts it, scale by scale, to the region
-around the optimum the current law predicts (see search.law_prior).
+around the optimum the current law predicts, through ``suggest(within=...)`` (see search.law_prior). Policies
+are built by name in search.registry.
 """
 
 from __future__ import annotations
 
 import abc
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -22,7 +24,6 @@ import numpy as np
 from search.space import ScaleGrid
 
 __all__ = [
-    "POLICIES",
     "GridPolicy",
     "Observation",
     "OptunaPolicy",
@@ -30,7 +31,6 @@ __all__ = [
     "Proposal",
     "RandomPolicy",
     "SearchPolicy",
-    "make_policy",
 ]
 
 Point = tuple[float, int, int]
@@ -87,16 +87,19 @@ class SearchPolicy(abc.ABC):
         self.trials_per_scale = trials_per_scale
         self.observations: list[Observation] = []
         self._issued: dict[str, set[Point]] = {k: set() for k in self.grids}
-        #: Points each scale may still use; None = the whole grid. Set by wrappers such as LawPrior.
-        self.allowed: dict[str, list[Point]] | None = None
         #: Points that exist at each scale (a recorded grid may have holes); None = the full product.
         self.available: dict[str, set[Point]] | None = None
 
     # -- the interface ------------------------------------------------------------------------------
-    def suggest(self) -> Proposal | None:
-        """The next point, or None when the policy has nothing more to run."""
+    def suggest(self, within: Mapping[str, Sequence[Point]] | None = None) -> Proposal | None:
+        """The next point, or None when the policy has nothing more to run.
+
+        Args:
+            within: Only these points, per scale and in this order of preference (scales not named: none).
+                How a wrapper such as LawPrior restricts its base policy; None: the whole grid.
+        """
         for key in self.grids:
-            cands = self.candidates(key)
+            cands = self.candidates(key, within)
             if cands and self._scale_budget_left(key):
                 lr, bs, seed = self._pick(key, cands)
                 self._issued[key].add((lr, bs, seed))
@@ -131,9 +134,9 @@ class SearchPolicy(abc.ABC):
         """Only ever propose these points (e.g. the runs a recorded sweep holds)."""
         self.available = available
 
-    def candidates(self, key: str) -> list[Point]:
-        """Points of scale ``key`` not yet issued, within ``allowed`` when set (in its order)."""
-        pool = self.allowed.get(key, []) if self.allowed is not None else self.all_points(key)
+    def candidates(self, key: str, within: Mapping[str, Sequence[Point]] | None = None) -> list[Point]:
+        """Points of scale ``key`` not yet issued, among ``within[key]`` when given (in its order)."""
+        pool = list(within.get(key, ())) if within is not None else self.all_points(key)
         done = self._issued[key]
         return [p for p in pool if p not in done]
 
@@ -147,7 +150,7 @@ class SearchPolicy(abc.ABC):
     def _pick(self, key: str, candidates: list[Point]) -> Point:
         """Choose one of ``candidates`` (non-empty) at scale ``key``."""
 
-    def _observed(self, obs: Observation) -> None:
+    def _observed(self, obs: Observation) -> None:  # noqa: B027 - an optional hook, not abstract
         """Hook for policies that learn from results."""
 
 
@@ -240,45 +243,3 @@ class OptunaPolicy(SearchPolicy):
         self._study(key).add_trial(
             self._optuna.trial.create_trial(params=params, distributions=self._dists(key), value=value)
         )
-
-
-#: Base policies by the name a sweep config uses ("law_prior" wraps one of them; see make_policy).
-POLICIES: dict[str, type[SearchPolicy]] = {"grid": GridPolicy, "random": RandomPolicy, "tpe": OptunaPolicy,
-                                           "gp": OptunaPolicy}
-
-
-def make_policy(
-    name: str,
-    grids: list[ScaleGrid],
-    seeds: tuple[int, ...] = (0,),
-    *,
-    trials_per_scale: int | None = None,
-    rng_seed: int = 0,
-    **kwargs: Any,
-) -> SearchPolicy:
-    """Build a policy by name: grid, random, tpe, gp, law_prior[:BASE] (law prior around BASE, default grid), or
-    ladder[:BASE] (every scale but the largest runs its whole grid; the largest is searched by the law prior,
-    refitted on the smaller scales' optima).
-
-    Raises:
-        ValueError: for an unknown name, listing the known ones.
-    """
-    base_name = name
-    if name.startswith(("law_prior", "ladder")):
-        from search.law_prior import LawPrior
-
-        base_name = name.partition(":")[2] or "grid"
-        base = make_policy(base_name, grids, seeds, rng_seed=rng_seed)
-        if name.startswith("ladder"):
-            kwargs["searched"] = {max(grids, key=lambda g: g.scale.flops_per_run).scale.key}
-        return LawPrior(base, trials_per_scale=trials_per_scale, **kwargs)
-    if base_name not in POLICIES:
-        raise ValueError(
-            f"sweep.policy: unknown policy {name!r}; choose one of {sorted(POLICIES) + ['ladder', 'law_prior']} "
-            "(law_prior:BASE wraps a base policy, e.g. law_prior:tpe)."
-        )
-    if base_name == "grid":
-        return GridPolicy(grids, seeds, trials_per_scale)
-    if base_name == "random":
-        return RandomPolicy(grids, seeds, trials_per_scale, rng_seed=rng_seed)
-    return OptunaPolicy(grids, seeds, trials_per_scale, sampler=base_name, rng_seed=rng_seed)  # type: ignore[arg-type]

@@ -18,9 +18,9 @@ import torch
 
 from trainers.config import DataConfig, ModelConfig, TrainConfig
 from trainers.data import load_corpus
-from trainers.model import GPT
 from trainers.engines import param_groups
-from trainers.train import _resolve_device, peak_flops, train
+from trainers.model import GPT
+from trainers.train import peak_flops, resolve_device, train
 
 
 def minimal_loop(m: ModelConfig, t: TrainConfig, corpus, device: torch.device, steps: int,
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--compile", action="store_true", help="torch.compile both loops")
     args = p.parse_args(argv)
-    device = _resolve_device(args.device)
+    device = resolve_device(args.device)
     if args.gpt2:
         m = ModelConfig(d_model=768, n_layer=12, n_head=12, context=1024, vocab_size=50304, positions="learned")
         bs, steps = args.batch_size or 16, args.steps or 30

@@ -10,7 +10,7 @@ import torch
 from trainers.config import ModelConfig
 from trainers.model import GPT
 
-__all__ = ["load_weights", "save_checkpoint"]
+__all__ = ["checkpoint_val_loss", "load_weights", "save_checkpoint"]
 
 FORMAT = "lawsweep-checkpoint-1"
 
@@ -58,3 +58,50 @@ def load_weights(model: GPT, path: str | Path) -> dict:
             f"unexpected {list(unexpected)[:5]}; it must be a state dict of the same GPT config."
         )
     return extra
+
+
+def checkpoint_val_loss(path: str, data: str, tokenizer: str | None = None, windows: int = 256) -> float:
+    """Validation loss of a lawsweep checkpoint on ``data`` (the first thing continued pre-training measures).
+
+    Args:
+        tokenizer: 'byte' or a tokenizer.json; None takes the one the checkpoint records (bytes when it
+            records none).
+
+    Raises:
+        ValueError: the file is not a readable lawsweep checkpoint, or the data/tokenizer do not fit it (the
+            message names the flag and the fix).
+    """
+    import contextlib
+
+    from trainers.config import DataConfig
+    from trainers.data import load_corpus
+    from trainers.tokenizer import describe, same_tokenizer
+    from trainers.train import evaluate
+
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, ValueError) as e:
+        raise ValueError(f"--checkpoint {path!r} cannot be read ({e}).") from None
+    if not (isinstance(obj, dict) and obj.get("format") == FORMAT):
+        raise ValueError(f"--checkpoint {path!r} is not a lawsweep checkpoint (it carries no model config); "
+                         "measure its validation loss and pass --checkpoint-loss instead.")
+    model = GPT(ModelConfig(**obj["model_config"]))
+    load_weights(model, path)
+    recorded = obj.get("extra", {}).get("tokenizer")
+    if tokenizer is None:  # the tokenizer the checkpoint records (older checkpoints: bytes)
+        tokenizer = path if recorded is not None else "byte"
+    elif tokenizer != "byte" and not Path(tokenizer).is_file():
+        raise ValueError(f"--tokenizer {tokenizer!r} is neither 'byte' nor a tokenizer.json file; give the "
+                         "tokenizer.json the checkpoint was trained with (its sweep's data.tokenizer).")
+    try:
+        corpus = load_corpus(DataConfig(source=data, tokenizer=tokenizer))
+    except (OSError, ValueError) as e:
+        raise ValueError(f"--data {data!r}: {e}") from None
+    if recorded is not None and corpus.tokenizer is not None and not same_tokenizer(recorded, corpus.tokenizer):
+        raise ValueError(f"--checkpoint {path!r} was trained with {describe(recorded)} tokenizer, but --tokenizer "
+                         f"{tokenizer!r} is {describe(corpus.tokenizer)}; leave --tokenizer out to use the "
+                         "checkpoint's own.")
+    if corpus.vocab_size > model.cfg.vocab_size:
+        raise ValueError(f"--tokenizer {tokenizer!r} gives ids up to {corpus.vocab_size - 1}, beyond the "
+                         f"checkpoint's vocabulary of {model.cfg.vocab_size}; give the tokenizer it was trained with.")
+    return evaluate(model, corpus, windows, torch.device("cpu"), contextlib.nullcontext)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
-from laws.schedules import SCHEDULES
+from laws.schedules import SCHEDULES, DecayShape, ScheduleName
+
+OptimizerName = Literal["adamw", "adamh"]
+EngineName = Literal["torch", "deepspeed"]
+DataFormat = Literal["text", "uint16", "uint32"]
 
 #: Corpora named by a word instead of a path: text that ships with Python, and the English fortune-cookie
 #: files of Debian's ``fortunes`` package (2.5 MB; ``apt-get install fortunes``), a corpus the demo never uses.
@@ -14,7 +18,8 @@ NAMED_SOURCES = ("pydoc", "fortunes")
 #: Where Debian's ``fortunes`` package puts its English fortune files.
 FORTUNES_DIR = Path("/usr/share/games/fortunes")
 
-__all__ = ["FORTUNES_DIR", "NAMED_SOURCES", "DataConfig", "ModelConfig", "TrainConfig"]
+__all__ = ["FORTUNES_DIR", "NAMED_SOURCES", "DataConfig", "DataFormat", "EngineName", "ModelConfig", "OptimizerName",
+           "TrainConfig"]
 
 
 def _positive_int(owner: str, name: str, value: object) -> None:
@@ -94,17 +99,17 @@ class TrainConfig:
     """Sequences per optimizer step; tokens per step = batch_size * model.context."""
     tokens: int
     """Training tokens D; the run takes ceil(tokens / tokens per step) steps."""
-    schedule: str = "cosine"
+    schedule: ScheduleName = "cosine"
     """LR schedule after warmup: one of laws.schedules.SCHEDULES."""
     warmup_frac: float = 0.1
     """Fraction of steps of linear warmup."""
     decay_frac: float = 0.2
     """For wsd: fraction of post-warmup steps spent decaying."""
-    decay_shape: str = "linear"
+    decay_shape: DecayShape = "linear"
     """For wsd: linear, cosine or sqrt decay."""
     min_lr_ratio: float = 0.0
     """Final LR as a fraction of the peak for decaying schedules."""
-    optimizer: str = "adamw"
+    optimizer: OptimizerName = "adamw"
     """adamw, or adamh (hidden matrices on the hyperball, no weight decay; trainers.optim)."""
     weight_decay: float = 0.1
     """Decoupled weight decay on matrices (not on biases, gains or embeddings); AdamW only."""
@@ -134,7 +139,7 @@ class TrainConfig:
     """torch.compile the model (worth it on GPUs for long runs; compile time dominates short CPU runs)."""
     divergence_factor: float = 3.0
     """A train loss above this multiple of the initial loss ends the run as diverged."""
-    engine: str = "torch"
+    engine: EngineName = "torch"
     """torch (the plain loop), or deepspeed (ZeRO; needed for trials with more than one worker)."""
     zero_stage: int = 0
     """DeepSpeed ZeRO stage 0-3 (engine = deepspeed): 1 shards optimizer state, 2 also gradients, 3 also
@@ -231,7 +236,7 @@ class DataConfig:
     """'pydoc' for the text that ships with Python (pydoc_data.topics), 'fortunes' for Debian's English
     fortune files (package ``fortunes``, under /usr/share/games/fortunes), a UTF-8 text file, a folder of
     *.txt files, or (format uint16/uint32) a token file or a folder of *.bin token shards."""
-    format: str = "text"
+    format: DataFormat = "text"
     """text (byte-level tokens), or uint16 / uint32 for pre-tokenized shards (memory-mapped)."""
     val_frac: float = 0.05
     """Held-out fraction, taken from the end of the corpus (of the last shard, for shards)."""

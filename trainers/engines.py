@@ -11,8 +11,10 @@ import contextlib
 import math
 import os
 import socket
+from collections.abc import Callable
+from contextlib import AbstractContextManager as ContextManager
 from pathlib import Path
-from typing import Any, Callable, ContextManager
+from typing import Any
 
 import torch
 

@@ -99,7 +99,9 @@ class GPT(nn.Module):
         skip = {id(p) for p in self.embedding_parameters()}
         return sum(p.numel() for p in self.parameters() if id(p) not in skip)
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    def forward(
+        self, idx: torch.Tensor, targets: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """(logits, None) without targets; (None, mean next-token loss) with them."""
         T = idx.shape[1]
         if T > self.cfg.context:

@@ -13,7 +13,7 @@ gains use plain Adam.
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 

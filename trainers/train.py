@@ -13,22 +13,23 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
 
 from laws.schedules import Schedule
+from trainers.checkpoint import load_weights, save_checkpoint
 from trainers.config import DataConfig, ModelConfig, TrainConfig
 from trainers.data import Corpus, load_corpus
-from trainers.checkpoint import load_weights, save_checkpoint
-from trainers.engines import STATE, DeepSpeedEngine, TorchEngine, param_groups
+from trainers.engines import STATE, DeepSpeedEngine, TorchEngine
 from trainers.model import GPT
 from trainers.optim import hidden_matrices
 
-__all__ = ["TrialResult", "read_trial_state", "train"]
+__all__ = ["TrialResult", "read_trial_state", "resolve_device", "train"]
 
 #: Marks a trial checkpoint's state.pt (older ones carry no format and are torch-engine checkpoints).
 TRIAL_STATE_FORMAT = "lawsweep-trial-state-1"
@@ -71,7 +72,7 @@ class TrialResult:
         return self.tokens / self.wall_s if self.wall_s > 0 else float("nan")
 
 
-def _resolve_device(name: str) -> torch.device:
+def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
@@ -200,7 +201,7 @@ def train(
     Raises:
         ValueError: ``resume`` is not a trial checkpoint of this engine and layout.
     """
-    device = _resolve_device(train_cfg.device)
+    device = resolve_device(train_cfg.device)
     prev_threads = torch.get_num_threads()
     if device.type == "cpu":
         torch.set_num_threads(train_cfg.threads)
@@ -416,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = asdict(res)
     out["tokens_per_s"] = res.tokens_per_s
-    out["device"] = str(_resolve_device(args.device))
+    out["device"] = str(resolve_device(args.device))
     out.pop("curve")
     print(json.dumps(out, indent=2))
     return 0 if res.status == "ok" else 1

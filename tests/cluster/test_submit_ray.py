@@ -44,7 +44,8 @@ def test_a_submitted_sweep_runs_as_a_ray_job_on_the_cluster(tmp_path):
     "edit, msg",
     [
         (lambda t: t, "tracking.uri='sqlite:///mlflow.db' is relative"),
-        (lambda t: t + '\n[tracking]\nuri = "http://127.0.0.1:1"\n', "sweep.results_dir='lawsweep_results' is relative"),
+        (lambda t: t + '\n[tracking]\nuri = "http://127.0.0.1:1"\n',
+         "sweep.results_dir='lawsweep_results' is relative"),
         (lambda t: t.replace("lr = [0.004, 0.016]", "lr = []"), "grid.lr is empty"),
     ],
 )

@@ -52,12 +52,12 @@ def test_effective_lr_and_adamw_equilibrium():
 
 def test_curvature_detects_an_upward_bend_with_an_interval():
     N = np.logspace(6, 10, 12)
-    l = np.log(N)
-    lr = np.exp(-0.7 * l + 0.02 * (l - l.mean()) ** 2 + 0.01 * np.random.default_rng(0).standard_normal(12))
+    logn = np.log(N)
+    lr = np.exp(-0.7 * logn + 0.02 * (logn - logn.mean()) ** 2 + 0.01 * np.random.default_rng(0).standard_normal(12))
     c = log_curvature(N, lr)
     assert c.c2 == pytest.approx(0.02, abs=0.005)
     assert c.c2_interval[0] > 0  # the bend is significant
-    straight = log_curvature(N, np.exp(-0.7 * l))
+    straight = log_curvature(N, np.exp(-0.7 * logn))
     assert abs(straight.c2) < 1e-9
 
 

@@ -19,7 +19,8 @@ from laws.fitting import FitError
 from laws.steplaw import PUBLISHED, StepLaw
 from laws.sweep import fit_sweep, predict_target, search_outcome
 
-BOOT = Path(__file__).resolve().parents[3] / "shared" / "data" / "steplaw" / "1004_fitted_lr_bs_scaling_model_parameters.csv"
+BOOT = (Path(__file__).resolve().parents[3] / "shared" / "data" / "steplaw"
+        / "1004_fitted_lr_bs_scaling_model_parameters.csv")
 TRUE = StepLaw(a=0.5, alpha=-0.5, beta=0.35, b=0.3, gamma=0.6)
 
 
@@ -149,8 +150,8 @@ def test_effective_lr_read_at_the_optimum_and_mapped_back():
     eff = 3.0 * np.sqrt(lr)  # an AdamW-like sublinear update size
     lo, _ = cell_observations(N, D, lr, bt, loss)
     obs = effective_lr_observations(N, D, lr, bt, loss, eff, lo)
-    for o, l in zip(obs, lo):
-        assert o.value == pytest.approx(np.log(3.0) + 0.5 * l.value, abs=1e-9)
+    for o, low in zip(obs, lo):
+        assert o.value == pytest.approx(np.log(3.0) + 0.5 * low.value, abs=1e-9)
     calib = [1e-3, 2e-3, 4e-3]
     assert peak_lr_from_effective(3.0 * np.sqrt(5e-3), calib, [3.0 * np.sqrt(x) for x in calib]) == pytest.approx(5e-3)
     with pytest.raises(FitError, match="calibration LRs"):

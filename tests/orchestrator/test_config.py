@@ -1,10 +1,12 @@
 import copy
+import json
 import tomllib
 from pathlib import Path
 
 import pytest
 
 from orchestrator.config import ConfigError, load_config, parse_config, recipes
+from orchestrator.spec import TrialSpec
 
 RECIPES = Path(__file__).resolve().parents[2] / "orchestrator" / "recipes"
 
@@ -26,10 +28,13 @@ def test_demo_spans_the_sizes_the_issue_asks_for():
     assert len({s.D for s in cfg.search_scales()}) >= 2  # D varies, so beta and gamma are identified
 
 
-def test_trial_config_is_plain_data_with_the_scale_overrides():
+def test_trial_spec_is_plain_data_with_the_scale_overrides():
     cfg = load_config("tiny")
     key = cfg.search_scales()[1].key
-    tc = cfg.trial_config(key, 0.01, 8, 3)
+    spec = cfg.trial_spec(key, 0.01, 8, 3)
+    tc = spec.to_dict()
+    assert TrialSpec.from_dict(json.loads(json.dumps(tc))) == spec  # what Tune stores is the spec
+    assert spec.N == cfg.search_scales()[1].N and spec.batch_tokens == 8 * spec.model.context
     assert tc["model"]["d_model"] == 64 and tc["train"]["lr"] == 0.01 and tc["train"]["seed"] == 3
     assert tc["train"]["tokens"] == 4096 and tc["data"]["source"] == "pydoc"
 

@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 
 from laws import fit_sweep, predict_target
+from laws.analysis import fit_schedules
 from laws.sweep import per_scale_optima
-from orchestrator.report import SECTIONS, build_report, fit_schedules, write_report
+from orchestrator.report import SECTIONS, build_report, write_report
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLE = ROOT / "bench" / "data" / "reference_grid.csv"

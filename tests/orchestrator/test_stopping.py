@@ -3,7 +3,7 @@
 import numpy as np
 
 from orchestrator.tune_runner import DivergenceStopper, PolicySearcher
-from search import build_grid, make_policy, Scale
+from search import Scale, build_grid, make_policy
 
 
 def test_divergence_stopper_stops_a_rising_curve_and_records_it():

@@ -14,7 +14,8 @@ def test_adamh_keeps_hidden_matrices_on_their_initial_sphere_and_sets_the_step_s
     hidden = hidden_matrices(model, skip=model.embedding_parameters())
     radii = [float(w.detach().norm()) for w in hidden]
     ids = {id(p) for p in hidden}
-    opt = AdamH([{"params": hidden, "hyperball": True}, {"params": [p for p in model.parameters() if id(p) not in ids]}],
+    rest = [p for p in model.parameters() if id(p) not in ids]
+    opt = AdamH([{"params": hidden, "hyperball": True}, {"params": rest}],
                 lr=0.01)
     x = torch.randint(0, 256, (4, 16))
     for _ in range(20):

@@ -1,0 +1,371 @@
+"""Every analysis of a sweep table, as pure functions returning plain data.
+
+The orchestrator's commands print what these return (``lawsweep fit``, ``predict``), the report renders it, and the
+live refit during a sweep calls the same :func:`laws.sweep.fit_table`. Nothing here reads files or draws.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from laws.estimators import Estimator
+from laws.optimum import ScaleOptimum
+from laws.steplaw import PUBLISHED
+from laws.sweep import (
+    SweepFit,
+    fit_compute_laws,
+    fit_table,
+    heldout_fit,
+    law_report,
+    per_scale_optima,
+    predict_target,
+)
+from laws.table import SweepTable
+
+__all__ = [
+    "SCHEDULE_DEFAULTS", "ScheduleFit", "SweepSummary", "coverage", "cpt_prediction", "curve_points",
+    "diverged_runs", "fit_details", "fit_schedules", "heldout_cells", "law_diagnostics", "optima", "prediction",
+    "recommend_schedule", "scale_rows", "summarize", "target_prediction",
+]
+
+COEFFICIENTS = ("a", "alpha", "beta", "b", "gamma")
+
+
+@dataclass(frozen=True)
+class SweepSummary:
+    """What a finished sweep says."""
+
+    fit: SweepFit
+    per_scale: pd.DataFrame
+    """One row per scale: N, D, trials, ok, diverged, failed, flops, best loss/LR/batch, optimum."""
+    target: tuple[float, float] | None
+    recommendation: dict[str, float] | None
+    table: SweepTable
+    """The runs summarised (only ok runs carry a loss)."""
+
+
+def _scale_row(n: float, d: float, g: pd.DataFrame, s: ScaleOptimum | None) -> dict[str, Any]:
+    edge = ("+".join(k for k, e in (("LR", s.lr_on_edge), ("B", s.batch_on_edge)) if e) or "no") if s else "no run"
+    return {
+        "N": int(n), "D": int(d), "trials": len(g),
+        "ok": int((g["status"] == "ok").sum()),
+        "diverged": int((g["status"] == "diverged").sum()),
+        "failed": int((~g["status"].isin(["ok", "diverged"])).sum()),  # failed or stopped early
+        "flops": float(g["flops"].sum()) if "flops" in g else 6.0 * n * d * len(g),
+        "best_loss": s.loss if s else math.nan,
+        "best_lr": s.grid_lr if s else math.nan,
+        "best_batch_tokens": s.grid_batch_tokens if s else math.nan,
+        "opt_lr": s.lr if s else math.nan,
+        "opt_batch_tokens": s.batch_tokens if s else math.nan,
+        "on_edge": s.on_edge if s else True,
+        "edge": edge,
+    }
+
+
+def summarize(table: SweepTable, target: tuple[float, float] | None = None,
+              estimator: Estimator = "posterior") -> SweepSummary:
+    """Per-scale optima, the Step Law and (with ``target``) the recommendation; failed and diverged runs count
+    as spent compute, never as optima."""
+    table = SweepTable.of(table)
+    inputs = table.fit_inputs()
+    fit = fit_table(table, estimator=estimator)
+    opt = {(s.N, s.D): s for s in fit.scales}
+    frame = table.frame
+    rows = [_scale_row(n, d, g, opt.get((float(n), float(d)))) for (n, d), g in frame.groupby(["N", "D"], sort=False)]
+    cols = ["N", "D", "trials", "ok", "diverged", "failed", "flops", "best_loss", "best_lr",
+            "best_batch_tokens", "opt_lr", "opt_batch_tokens", "on_edge", "edge"]
+    per_scale = pd.DataFrame(rows, columns=cols).sort_values(["N", "D"]).reset_index(drop=True)
+    rec = None
+    if target is not None and fit.step_law is not None:
+        n, d = target
+        law = fit.step_law.law
+        rec = {"N": n, "D": d, "lr": float(law.lr(n, d)), "batch_tokens": float(law.batch_tokens(d)),
+               "published_lr": float(PUBLISHED.lr(n, d)), "published_batch_tokens": float(PUBLISHED.batch_tokens(d))}
+    return SweepSummary(fit=fit, per_scale=per_scale, target=target, recommendation=rec,
+                        table=SweepTable(frame.assign(loss=inputs.loss), table.source))
+
+
+def law_diagnostics(s: SweepSummary, target: tuple[float, float] | None = None) -> dict[str, Any]:
+    """laws.sweep.law_report on a summary's table (with its eff_lr column when the sweep logged one)."""
+    x = s.table.fit_inputs()
+    return law_report(*x.arrays(), s.fit, eff_lr=x.eff_lr, target=target or s.target)
+
+
+def optima(table: SweepTable, n_boot: int = 0) -> tuple[ScaleOptimum, ...]:
+    """Per-scale optima of a table (with bootstrap intervals when ``n_boot`` > 0)."""
+    return per_scale_optima(*SweepTable.of(table).fit_inputs().arrays(), n_boot=n_boot)
+
+
+def scale_rows(opts: tuple[ScaleOptimum, ...]) -> list[dict[str, Any]]:
+    """Per-scale optima as plain data."""
+    return [{"N": o.N, "D": o.D, "lr": o.lr, "batch_tokens": o.batch_tokens, "loss": o.loss, "on_edge": o.on_edge,
+             "lr_on_edge": o.lr_on_edge, "batch_on_edge": o.batch_on_edge, "lr_interval": list(o.lr_interval),
+             "batch_interval": list(o.batch_interval), "n_runs": o.n_runs} for o in opts]
+
+
+def _interval(fit: Any, key: str) -> list[float] | None:
+    v = fit.intervals.get(key)
+    return [float(v[0]), float(v[1])] if v else None
+
+
+def fit_details(s: SweepSummary, n_boot: int = 200) -> dict[str, Any]:
+    """Everything ``lawsweep fit --json`` prints: bootstrapped per-scale optima, the compute laws, the Step Law
+    with intervals, and its diagnostics."""
+    boot = optima(s.table, n_boot=n_boot)
+    out: dict[str, Any] = {"scales": scale_rows(boot)}
+    if len(boot) >= 2:
+        lr_c, bt_c = fit_compute_laws(boot)
+        out["compute_law"] = {
+            "lr": {"k": lr_c.k, "p": lr_c.p, "intervals": {k: list(v) for k, v in lr_c.intervals.items()}},
+            "batch_tokens": {"k": bt_c.k, "p": bt_c.p, "intervals": {k: list(v) for k, v in bt_c.intervals.items()}},
+            "C": "6 N D",
+        }
+    fit = s.fit.step_law
+    if fit is None:
+        out["lr_law"] = out["batch_law"] = None
+        out["note"] = s.fit.note
+        return out
+    law = fit.law
+    out["lr_law"] = {"a": law.a, "alpha": law.alpha, "beta": law.beta,
+                     "intervals": {k: _interval(fit, k) for k in ("a", "alpha", "beta")}}
+    out["batch_law"] = {"b": law.b, "gamma": law.gamma, "intervals": {k: _interval(fit, k) for k in ("b", "gamma")}}
+    out["fixed"] = list(fit.fixed)
+    out["diagnostics"] = law_diagnostics(s)
+    return out
+
+
+def target_prediction(fit: SweepFit, N: float, D: float) -> dict[str, Any]:
+    """The law's LR and batch at (N, D) with 95% intervals."""
+    p = predict_target(fit, N, D)
+    return {"N": N, "D": D, "lr": p.lr, "lr_interval": list(p.lr_interval), "batch_tokens": p.batch_tokens,
+            "batch_interval": list(p.batch_interval), "n_boot": p.n_boot}
+
+
+def prediction(s: SweepSummary | None, N: float, D: float, source: str = "") -> dict[str, Any]:
+    """What ``lawsweep predict`` says for (N, D): from the summary's fitted law, else the published one.
+
+    Raises:
+        ValueError: the summary has too few scales to fit the Step Law.
+    """
+    out: dict[str, Any] = {"N": N, "D": D}
+    if s is None:
+        out.update(lr=float(PUBLISHED.lr(N, D)), lr_interval=None, batch_tokens=float(PUBLISHED.batch_tokens(D)),
+                   batch_interval=None, law="published Step Law (arXiv 2503.04715)",
+                   coefficients={k: getattr(PUBLISHED, k) for k in COEFFICIENTS})
+        return out
+    fit = s.fit.step_law
+    if fit is None:
+        raise ValueError("the table has too few scales to fit the Step Law.")
+    p = target_prediction(s.fit, N, D)
+    law = f"Step Law {fit.estimator} fit on {fit.n_scales} scales of {source}"
+    if fit.fixed:
+        law += f" (held at published: {', '.join(fit.fixed)})"
+    out.update(lr=p["lr"], lr_interval=p["lr_interval"], batch_tokens=p["batch_tokens"],
+               batch_interval=p["batch_interval"], law=law,
+               coefficients={k: getattr(fit.law, k) for k in COEFFICIENTS}, estimator=fit.estimator,
+               diagnostics=law_diagnostics(s, (N, D)))
+    return out
+
+
+def cpt_prediction(s: SweepSummary, checkpoint_loss: float, budget: float, source: str = "") -> dict[str, Any]:
+    """Continued pre-training: L(C) fitted on the sweep's frontier of best losses, inverted at the checkpoint's
+    loss (its equivalent compute C_eq), and the LR/batch compute laws at C_eq + ``budget``.
+
+    Raises:
+        ValueError: the laws cannot be fitted or inverted (laws.fitting.FitError is a ValueError).
+    """
+    from laws.cpt import extrapolation, predict_cpt
+    from laws.loss import fit_loss_compute
+
+    scales = s.fit.scales
+    compute = np.array([6.0 * o.N * o.D for o in scales])
+    lc = fit_loss_compute(compute, np.array([o.loss for o in scales]))
+    lr_law, bt_law = fit_compute_laws(scales)
+    pred = predict_cpt(lc, lr_law, bt_law, checkpoint_loss, budget)
+    span = (compute.min(), compute.max())
+    return {"checkpoint_loss": checkpoint_loss, "C_eq": pred.C_eq, "C_eq_interval": list(pred.C_eq_interval),
+            "C_total": pred.C_total, "lr": pred.lr, "lr_interval": list(pred.lr_interval),
+            "batch_tokens": pred.batch_tokens, "batch_interval": list(pred.batch_interval),
+            "fitted_compute": [float(span[0]), float(span[1])],
+            "C_eq_extrapolation": extrapolation(pred.C_eq, span),
+            "C_total_extrapolation": extrapolation(pred.C_total, span),
+            "undefined_share": pred.undefined_share,
+            "law": f"L(C) = {lc.E:.3g} + {lc.A:.3g} C^-{lc.alpha:.3g} and eta*(C), B*(C) fitted on "
+                   f"{len(scales)} scales of {source}; inverted at the checkpoint's loss"}
+
+
+def heldout_cells(table: SweepTable, opts: tuple[ScaleOptimum, ...]) -> list[dict[str, Any]]:
+    """Each scale's optimum predicted by the law fitted on the other scales (needs 3+ scales)."""
+    if len(opts) < 3:
+        return []
+    out = []
+    for o in opts:
+        fit = heldout_fit(table, [(o.N, o.D)])
+        if fit.step_law is None:
+            continue
+        law = fit.step_law.law
+        p_lr, p_bt = float(law.lr(o.N, o.D)), float(law.batch_tokens(o.D))
+        out.append({"N": o.N, "D": o.D, "observed_lr": o.lr, "predicted_lr": p_lr,
+                    "observed_batch_tokens": o.batch_tokens, "predicted_batch_tokens": p_bt,
+                    "lr_error_octaves": math.log2(p_lr / o.lr),
+                    "batch_error_octaves": math.log2(p_bt / o.batch_tokens), "lr_on_edge": o.lr_on_edge})
+    return out
+
+
+def coverage(table: SweepTable, grid_sizes: dict[tuple[float, float], int]) -> list[dict[str, Any]]:
+    """Per cell: runs made against its full grid size (``grid_sizes``; the runs seen where unknown)."""
+    out = []
+    for (n, d), g in table.frame.groupby(["N", "D"]):
+        full = grid_sizes.get((float(n), float(d)), len(g))
+        out.append({"N": float(n), "D": float(d), "run": int(len(g)), "grid": int(full),
+                    "share": len(g) / full if full else math.nan})
+    return out
+
+
+def curve_points(raw: Any) -> list[tuple[float, float]]:
+    """A row's curve column (JSON list of [tokens, val_loss]) as pairs; [] when absent or unreadable."""
+    if not isinstance(raw, str):
+        return []
+    try:
+        return [(float(t), float(v)) for t, v in json.loads(raw)]
+    except (ValueError, TypeError):
+        return []
+
+
+def diverged_runs(table: SweepTable) -> list[dict[str, Any]]:
+    """The diverged runs: where, at what LR and batch, and the last validation loss they reached."""
+    f = table.frame
+    out = []
+    for r in f[f.status == "diverged"].itertuples():
+        c = curve_points(getattr(r, "curve", None))
+        out.append({"N": float(r.N), "D": float(r.D), "lr": float(r.lr), "batch_tokens": float(r.batch_tokens),
+                    "tokens": float(r.tokens) if "tokens" in f and pd.notna(r.tokens) else math.nan,
+                    "last_val_loss": c[-1][1] if c else math.nan})
+    return out
+
+
+# -- schedules ---------------------------------------------------------------------------------------------------
+@dataclass
+class ScheduleFit:
+    """The multi-power law fitted to a sweep's curves and the candidate schedules it ranks."""
+
+    N: float
+    D: float
+    peak_lr: float
+    steps: int
+    fit: Any
+    curves: list[Any]
+    ranking: list[tuple[str, float]]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "fitted": True, "N": self.N, "D": self.D, "peak_lr": self.peak_lr, "steps": self.steps,
+            "law": {k: getattr(self.fit, k) for k in ("L0", "A", "alpha", "B", "C", "beta", "gamma", "rmse")},
+            "curves": [c.name for c in self.curves],
+            "ranking": [{"schedule": n, "predicted_loss": v} for n, v in self.ranking],
+        }
+
+
+#: Schedule settings a sweep's [train] table may set, with the trainer's defaults.
+SCHEDULE_DEFAULTS = {"schedule": "cosine", "warmup_frac": 0.1, "decay_frac": 0.2, "decay_shape": "linear",
+                     "min_lr_ratio": 0.0}
+
+
+def _schedule_lrs(train: dict[str, Any], name: str, peak: float, steps: int, **kw: Any) -> np.ndarray:
+    from laws.schedules import Schedule
+
+    s = Schedule(name=name, total_steps=steps, warmup_steps=int(train["warmup_frac"] * steps),  # type: ignore[arg-type]
+                 decay_frac=kw.get("decay_frac", train["decay_frac"]),
+                 decay_shape=kw.get("decay_shape", train["decay_shape"]),
+                 min_ratio=train["min_lr_ratio"] if name != "constant" else 0.0)
+    return peak * np.array([s(i) for i in range(steps)])
+
+
+def _cell_curves(table: SweepTable, opt: ScaleOptimum, train: dict[str, Any]) -> list[Any]:
+    """Loss curves of a cell's best run and the two LRs just below it, at its best batch."""
+    from laws.schedule_laws import LossCurve
+
+    f = table.frame
+    g = f[(f.N == opt.N) & (f.D == opt.D) & (f.status == "ok")
+          & np.isclose(f.batch_tokens, opt.grid_batch_tokens)].sort_values("lr")
+    # The best run and the LRs just below it: there more LR area means lower loss, as the law assumes (above the
+    # optimum, instability it does not model takes over).
+    i = int(np.argmin(np.abs(np.log2(g.lr.to_numpy()) - math.log2(opt.grid_lr)))) if len(g) else 0
+    curves = []
+    for r in g.iloc[max(0, i - 2): i + 1].itertuples():
+        pts = curve_points(getattr(r, "curve", None))[:-1]  # the last point is the final evaluation: more windows
+        if len(pts) < 3:
+            continue
+        steps_total = max(1, round(r.D / r.batch_tokens))
+        lrs = _schedule_lrs(train, str(getattr(r, "schedule", train["schedule"])), float(r.lr), steps_total)
+        steps = np.array([min(steps_total, max(1, round(t / r.batch_tokens))) for t, _ in pts])
+        curves.append(LossCurve(lrs=lrs, steps=steps, loss=np.array([v for _, v in pts]),
+                                warmup_steps=int(train["warmup_frac"] * steps_total), name=f"lr {r.lr:.3g}"))
+    return curves
+
+
+def fit_schedules(table: SweepTable, train: dict[str, Any] | None = None,
+                  opts: tuple[ScaleOptimum, ...] | None = None) -> tuple[ScheduleFit | None, str]:
+    """Fit the multi-power schedule law (Luo et al. 2025) to the curves of the largest scale's best run and the
+    LRs just below it, and rank candidate schedules at that run's peak LR and length.
+
+    Args:
+        train: The sweep's schedule settings (keys of :data:`SCHEDULE_DEFAULTS`; the defaults where missing).
+
+    Returns:
+        (the fit, or None; why not).
+    """
+    from laws.fitting import FitError
+    from laws.schedule_laws import fit_multipower, rank_schedules
+
+    table = SweepTable.of(table)
+    train = {**SCHEDULE_DEFAULTS, **{k: v for k, v in (train or {}).items() if k in SCHEDULE_DEFAULTS}}
+    if "curve" not in table.frame:
+        return None, "the table has no loss curves (column curve)"
+    opts = optima(table) if opts is None else opts
+    why = "no scale has two finished runs with curves at its best batch; the schedule law needs them"
+    for opt in sorted(opts, key=lambda o: -o.N * o.D):
+        curves = _cell_curves(table, opt, train)
+        if len(curves) < 2:
+            continue
+        try:
+            fit = fit_multipower(curves, block=max(1, len(curves[0].lrs) // 64), every=1)
+        except FitError as e:
+            why = f"schedule law not fitted at N={opt.N:.0f}: {e}"
+            continue
+        steps_total, peak = len(curves[0].lrs), float(opt.grid_lr)
+
+        def lrs(name: str, steps: int = steps_total, p: float = peak, **kw: Any) -> np.ndarray:
+            return _schedule_lrs(train, name, p, steps, **kw)
+
+        cands = {
+            "constant": lrs("constant"),
+            "cosine": lrs("cosine"),
+            "linear": lrs("linear"),
+            "wsd (20% linear decay)": lrs("wsd", decay_frac=0.2, decay_shape="linear"),
+            "wsd (20% sqrt decay)": lrs("wsd", decay_frac=0.2, decay_shape="sqrt"),
+            "wsd (10% cosine decay)": lrs("wsd", decay_frac=0.1, decay_shape="cosine"),
+        }
+        ranking = rank_schedules(fit, cands, warmup_steps=int(train["warmup_frac"] * steps_total))
+        return ScheduleFit(N=opt.N, D=opt.D, peak_lr=peak, steps=steps_total, fit=fit, curves=curves,
+                           ranking=ranking), ""
+    return None, why
+
+
+def recommend_schedule(table: SweepTable | None) -> dict[str, Any]:
+    """The schedule the sweep's fitted schedule law ranks first, or the default when it cannot be fitted."""
+    if table is None or "curve" not in table.frame:
+        return {"name": "cosine", "why": "the default; --from a sweep with curves ranks schedules by the schedule law"}
+    sf, why = fit_schedules(table)
+    if sf is None:
+        return {"name": "cosine", "why": f"the default: {why}"}
+    return {"name": sf.ranking[0][0], "predicted_loss": sf.ranking[0][1],
+            "why": f"ranked first of {len(sf.ranking)} by the multi-power law fitted to the curves at "
+                   f"N={sf.N:.3g}, D={sf.D:.3g} (RMSE {sf.fit.rmse:.3f})",
+            "ranking": [{"schedule": n, "predicted_loss": v} for n, v in sf.ranking]}

@@ -1,0 +1,137 @@
+"""The sweep table: one row per trial, the one type every reader returns and every analysis reads.
+
+Readers (files, results folders, Tune experiments, MLflow) live in the orchestrator and return a
+:class:`SweepTable`; laws/ and search/ read it here without knowing where it came from. Its columns are those of
+shared/data/README.md: N (non-embedding parameters), D (tokens), lr (peak), batch_tokens, loss (final validation
+loss; meaningful only where status is "ok") and status, plus optional ones (flops, eff_lr, scale, curve, ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["STATUSES", "TABLE_COLUMNS", "FitInputs", "SweepTable"]
+
+#: Required columns of the sweep table (shared/data/README.md).
+TABLE_COLUMNS = ("N", "D", "lr", "batch_tokens", "loss", "status")
+#: Statuses a row may have; anything else is read as "failed".
+STATUSES = ("ok", "diverged", "failed", "stopped", "timeout")
+
+Cell = tuple[float, float]
+
+
+@dataclass(frozen=True, slots=True)
+class FitInputs:
+    """The arrays every fit reads: one entry per row; ``loss`` is NaN where the run did not finish ok."""
+
+    N: np.ndarray
+    D: np.ndarray
+    lr: np.ndarray
+    batch_tokens: np.ndarray
+    loss: np.ndarray
+    eff_lr: np.ndarray | None = None
+    """Peak effective LR per row, None when the table has no eff_lr column."""
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(N, D, lr, batch_tokens, loss), the positional arguments of laws.fit_sweep."""
+        return self.N, self.D, self.lr, self.batch_tokens, self.loss
+
+
+class SweepTable:
+    """A sweep's rows (a pandas DataFrame with at least :data:`TABLE_COLUMNS`) and where they came from.
+
+    Raises:
+        ValueError: a required column is missing (naming the source and the columns it needs).
+    """
+
+    __slots__ = ("frame", "source")
+
+    def __init__(self, frame: pd.DataFrame, source: str = "") -> None:
+        missing = [c for c in TABLE_COLUMNS if c not in frame.columns]
+        if missing:
+            raise ValueError(
+                f"sweep table {source!r} lacks columns {missing}; a sweep table needs {list(TABLE_COLUMNS)} "
+                "(see the README's 'sweep table' section)."
+            )
+        self.frame = frame
+        self.source = source
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[dict[str, Any]], source: str = "") -> SweepTable:
+        """A table from row dicts (at least the required columns each)."""
+        return cls(pd.DataFrame(list(rows), columns=None), source)
+
+    @classmethod
+    def of(cls, table: SweepTable | pd.DataFrame, source: str = "") -> SweepTable:
+        """``table`` itself, or a DataFrame with the required columns wrapped (for benchmarks and notebooks)."""
+        return table if isinstance(table, SweepTable) else cls(table, source)
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def __repr__(self) -> str:
+        return f"SweepTable({len(self)} rows from {self.source!r})"
+
+    # -- cleaning ----------------------------------------------------------------------------------------
+    def clean(self, warn: Callable[[str], None] | None = None) -> SweepTable:
+        """Rows that can be fitted: numeric positive N, D, lr, batch_tokens; unknown statuses read as failed;
+        a loss only where the run finished ok with a finite loss; flops (6 N D where not recorded). Says what it
+        dropped through ``warn``."""
+        say = warn or (lambda _msg: None)
+        out = self.frame.copy()
+        for c in ("N", "D", "lr", "batch_tokens", "loss"):
+            out[c] = pd.to_numeric(out[c], errors="coerce")
+        bad = ~(out[["N", "D", "lr", "batch_tokens"]].gt(0).all(axis=1))
+        if bad.any():
+            say(f"skipped {int(bad.sum())} of {len(out)} rows with a missing, non-numeric or non-positive "
+                "N, D, lr or batch_tokens")
+        out = out[~bad].copy()
+        out["status"] = out["status"].astype(str)
+        odd = ~out["status"].isin(STATUSES)
+        if odd.any():
+            say(f"{int(odd.sum())} rows have an unknown status (not {'/'.join(STATUSES)}); they are treated "
+                "as failed")
+            out.loc[odd, "status"] = "failed"
+        six_nd = 6.0 * out["N"] * out["D"]
+        out["flops"] = pd.to_numeric(out["flops"], errors="coerce").fillna(six_nd) if "flops" in out else six_nd
+        out["loss"] = np.where((out["status"] == "ok") & np.isfinite(out["loss"]), out["loss"], np.nan)
+        return SweepTable(out, self.source)
+
+    # -- views -------------------------------------------------------------------------------------------
+    def fit_inputs(self) -> FitInputs:
+        """The arrays of every row, loss NaN unless the row is ok (the one conversion to fit inputs)."""
+        f = self.frame
+        num = {c: pd.to_numeric(f[c], errors="coerce").to_numpy(np.float64) for c in ("N", "D", "lr",
+                                                                                   "batch_tokens", "loss")}
+        ok = (f["status"].astype(str) == "ok").to_numpy()
+        loss = np.where(ok & np.isfinite(num["loss"]), num["loss"], np.nan)
+        eff = pd.to_numeric(f["eff_lr"], errors="coerce").to_numpy(np.float64) if "eff_lr" in f else None
+        return FitInputs(num["N"], num["D"], num["lr"], num["batch_tokens"], loss, eff)
+
+    def cells(self) -> list[Cell]:
+        """The (N, D) cells, sorted by compute N * D."""
+        pairs = {(float(n), float(d)) for n, d in zip(self.frame["N"], self.frame["D"])}
+        return sorted(pairs, key=lambda c: (c[0] * c[1], c))
+
+    def _in(self, cells: Sequence[Cell]) -> np.ndarray:
+        want = {(float(n), float(d)) for n, d in cells}
+        return np.array([(float(n), float(d)) in want for n, d in zip(self.frame["N"], self.frame["D"])], bool)
+
+    def without(self, cells: Sequence[Cell]) -> SweepTable:
+        """The rows of every cell but ``cells`` (a held-out refit's training rows)."""
+        return SweepTable(self.frame[~self._in(cells)], self.source)
+
+    def only(self, cells: Sequence[Cell]) -> SweepTable:
+        """The rows of ``cells``."""
+        return SweepTable(self.frame[self._in(cells)], self.source)
+
+    def ok(self) -> SweepTable:
+        """Rows that finished ok with a finite loss."""
+        f = self.frame
+        keep = (f["status"].astype(str) == "ok") & np.isfinite(pd.to_numeric(f["loss"], errors="coerce"))
+        return SweepTable(f[keep], self.source)

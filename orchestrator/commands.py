@@ -1,0 +1,363 @@
+"""The ``lawsweep`` subcommands: each parses nothing (cli.py did), calls the package that does the work, and prints.
+
+Analysis comes from laws.analysis, planning from search, training and checkpoints from trainers, sweeps from
+orchestrator.tune_runner; bad input raises :class:`UsageError` (exit 2) with the flag, the value and the fix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["UsageError", "cmd_bench", "cmd_fit", "cmd_plan", "cmd_predict", "cmd_report", "cmd_resume", "cmd_run",
+           "cmd_submit"]
+
+
+class UsageError(ValueError):
+    """Bad input on the command line or in a file it names."""
+
+
+def _load_table(source: str, where: str, tracking_uri: str = "sqlite:///mlflow.db") -> Any:
+    """The cleaned SweepTable of a source (orchestrator.records.load_table), or a UsageError naming ``where``."""
+    from orchestrator.records import load_table
+
+    try:
+        return load_table(source, tracking_uri, warn=_warn)
+    except (FileNotFoundError, ValueError) as e:
+        raise UsageError(f"{where}: {e}") from None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from orchestrator.config import load_config
+
+    cfg = load_config(args.config)
+    if args.address is not None:
+        cfg.ray.address = args.address
+    from orchestrator.tune_runner import run_sweep
+
+    return _finish_sweep(cfg, lambda: run_sweep(cfg))
+
+
+def _finish_sweep(cfg: Any, run: Any) -> int:
+    from orchestrator.summary import format_summary
+    from orchestrator.tracking import TrackingUnavailable
+
+    try:
+        out = run()
+    except TrackingUnavailable as e:
+        print(f"lawsweep: {e}", file=sys.stderr)
+        return 1
+    print(format_summary(out.summary))
+    if cfg.sweep.reference_grid:
+        print(_searched_scale_line(out.summary.table, cfg.sweep.reference_grid))
+    print()
+    print(f"wall time {out.wall_s:.0f} s; sweep table {out.table_path}")
+    print(f"MLflow: parent run {out.parent_run_id} in experiment {cfg.tracking.experiment!r} at {cfg.tracking.uri}")
+    print(f"        view with: mlflow ui --backend-store-uri {cfg.tracking.uri}")
+    print(f"report (plots, laws, schedules): lawsweep report {Path(out.table_path).parent}")
+    return 0 if out.summary.fit.scales else 1
+
+
+def _searched_scale_line(table: Any, reference: str) -> str:
+    """The largest scale's search against its full grid recorded once (sweep.reference_grid)."""
+    from laws.sweep import search_outcome
+    from orchestrator.records import read_table
+
+    cell = table.cells()[-1]
+    n, d = cell
+    try:
+        o = search_outcome(table.only([cell]).fit_inputs().loss, read_table(reference).only([cell]).fit_inputs().loss)
+    except (FileNotFoundError, ValueError) as e:
+        return f"\nlargest scale N={n:,.0f}, D={d:,.0f}: no comparison with {reference} ({e})"
+    return (f"\nlargest scale N={n:,.0f}, D={d:,.0f}, searched with the refitted law: {o.trials} of its "
+            f"{o.grid_points} grid points ({100 * o.share:.0f}%); best loss {o.best:.4f} vs {o.grid_best:.4f} for "
+            f"the full grid (recorded once, {Path(reference).name}): {100 * o.gap:+.2f}%"
+            + (" (within the 0.25% band)" if o.in_band else " (outside the 0.25% band)"))
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    import os
+    import tomllib
+    from pathlib import Path
+
+    from orchestrator.config import load_config
+
+    cfg = load_config(args.config)  # every config error exits 2 here, before the cluster is contacted
+    path = Path(cfg.source)
+    raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    # The job runs in a temporary working directory on the head: anything relative would land (or be looked
+    # for) there and vanish with it.
+    uri = cfg.tracking.uri
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        raise UsageError(
+            f"submit: tracking.uri={uri!r} is relative to the job's temporary working directory on the cluster; "
+            "use an MLflow server (http://...) or an absolute sqlite path on shared storage."
+        )
+    results_dir = raw.get("sweep", {}).get("results_dir", "lawsweep_results")
+    if not Path(results_dir).is_absolute():
+        raise UsageError(
+            f"submit: sweep.results_dir={results_dir!r} is relative to the job's temporary working directory; "
+            "set it to a folder on shared storage, e.g. results_dir = \"/shared/lawsweep_results\"."
+        )
+    for key in ("source", "tokenizer"):
+        v = raw.get("data", {}).get(key)
+        if v and v not in ("pydoc", "fortunes", "byte", "bpe") and not Path(v).is_absolute():
+            raise UsageError(f"submit: data.{key}={v!r} is relative; give an absolute path on shared storage.")
+    address = args.address or os.environ.get("RAY_ADDRESS") or "http://127.0.0.1:8265"
+    from cluster.jobs import submit_sweep, wait_for_job
+
+    try:
+        job = submit_sweep(path, address)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        print(f"lawsweep submit: cannot submit to {address}: {e}", file=sys.stderr)
+        return 1
+    print(f"submitted {path.name} to {address} as job {job}")
+    print(f"  follow: ray job logs --address {address} --follow {job}")
+    if not args.wait:
+        return 0
+    status = wait_for_job(address, job)
+    print(f"job {job}: {status}")
+    return 0 if status == "SUCCEEDED" else 1
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from orchestrator.report import build_report, write_report
+    from orchestrator.tune_runner import STATE_FILE
+
+    src = Path(args.sweep)
+    state = None
+    if src.is_dir() and (src / STATE_FILE).is_file():
+        try:
+            state = json.loads((src / STATE_FILE).read_text())
+        except ValueError as e:
+            raise UsageError(f"report: {str(src / STATE_FILE)!r} is damaged ({e}).") from None
+        table = _load_table(str(src / "sweep.csv"), "report", args.tracking_uri)
+        config, title, out = src / "config.toml", src.name, Path(args.out or src / "report")
+    else:
+        table = _load_table(args.sweep, "report", args.tracking_uri)
+        config, title, out = None, src.name or args.sweep, Path(args.out or "report")
+    if (args.target_n is None) != (args.target_d is None):
+        raise UsageError("report: give both --target-n and --target-d, or neither.")
+    target = (args.target_n, args.target_d) if args.target_n is not None else None
+    rep = build_report(table, title=title, config_path=config, target=target)
+    path = write_report(rep, out)
+    print(f"report: {path} ({len(rep.figures)} figures; PNGs and report.json beside it)")
+    if state is not None:
+        from orchestrator.tracking import attach_artifacts
+
+        cwd = state.get("cwd")
+        uri = state["tracking_uri"]
+        if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////") and cwd:
+            uri = "sqlite:///" + str(Path(cwd) / uri[len("sqlite:///"):])  # relative to where the sweep ran
+        try:
+            attach_artifacts(uri, state["parent_run_id"], out, "report")
+            print(f"attached to MLflow run {state['parent_run_id']} at {uri} (artifacts/report)")
+        except Exception as e:  # noqa: BLE001 - the report is written either way
+            print(f"lawsweep report: could not attach the report to MLflow ({e}); it is in {out}", file=sys.stderr)
+            return 1
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    from orchestrator.config import load_config
+    from orchestrator.tune_runner import STATE_FILE, run_sweep
+
+    d = Path(args.sweep).resolve()
+    state_file = d / STATE_FILE
+    if not state_file.is_file():
+        raise UsageError(
+            f"resume: {str(d)!r} holds no {STATE_FILE}; give the results folder `lawsweep run` printed "
+            "(lawsweep_results/NAME-STAMP)."
+        )
+    try:
+        state = json.loads(state_file.read_text())
+        cwd, parent = state["cwd"], state["parent_run_id"]
+    except (ValueError, KeyError) as e:
+        raise UsageError(f"resume: {str(state_file)!r} is damaged ({e}); the sweep table sweep.csv is intact.") \
+            from None
+    os.chdir(cwd)  # relative paths in the config mean what they meant when the sweep started
+    cfg = load_config(str(d / state.get("config", "config.toml")))
+    cfg.ray.address = args.address if args.address is not None else state.get("ray_address", "")
+    print(f"resuming {d} (MLflow parent run {parent})")
+    return _finish_sweep(cfg, lambda: run_sweep(cfg, resume_dir=d))
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from orchestrator.config import load_config
+    from search.plan import plan_grid
+
+    if args.budget is not None or args.target_n is not None:
+        return _plan_ladder(args)
+    cfg = load_config(args.config)
+    from search.registry import make_policy
+
+    grids = cfg.grids()
+    policy = make_policy(cfg.sweep.policy, grids, tuple(cfg.sweep.seeds), trials_per_scale=cfg.sweep.trials_per_scale)
+    rows = plan_grid(grids, n_seeds=len(cfg.sweep.seeds), budgets={g.scale.key: policy.scale_budget(g.scale.key)
+                                                                    for g in grids})
+    if args.json:
+        print(json.dumps([_plan_json(r) for r in rows], indent=2))
+        return 0
+    print(f"plan for {cfg.source} (policy {cfg.sweep.policy}, seeds {cfg.sweep.seeds})")
+    print(f"{'scale':<20} {'N':>9} {'D':>10} {'trials':>6} {'FLOPs':>10}  LR grid (octaves)  batch (tokens)")
+    for r in rows:
+        lo, hi = math.log2(min(r.lrs)), math.log2(max(r.lrs))
+        print(
+            f"{r.scale:<20} {r.N:>9,} {r.D:>10,} {r.trials:>6} {r.flops:>10.3e}  "
+            f"{len(r.lrs)} LRs 2^{lo:+.1f}..2^{hi:+.1f}  {list(r.batch_tokens)}"
+        )
+    print(f"total: {sum(r.trials for r in rows)} trials, {sum(r.flops for r in rows):.3e} FLOPs (6 N D per trial)")
+    return 0
+
+
+def _plan_ladder(args: argparse.Namespace) -> int:
+    from search.plan import choose_axis, plan_ladder
+
+    if args.budget is None or args.target_n is None or args.target_d is None:
+        raise UsageError("plan: a ladder needs --target-n, --target-d and --budget (FLOPs) together.")
+    if not (args.worker_memory > 0 and math.isfinite(args.worker_memory)):
+        raise UsageError(f"plan: --worker-memory must be a positive number of GiB, got {args.worker_memory!r}.")
+    if not (args.target_n > 0 and math.isfinite(args.target_n)):
+        raise UsageError(f"plan: --target-n must be a positive number, got {args.target_n!r}.")
+    axis, reason = choose_axis(args.target_n, args.worker_memory)
+    if args.axis != "auto":
+        reason = f"{args.axis} axis: as asked (--axis {args.axis}); the automatic choice: {reason}"
+        axis = args.axis
+    try:
+        plan = plan_ladder(args.target_n, args.target_d, args.budget, workers=args.workers, axis=axis, reason=reason)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if args.json:
+        print(json.dumps({"axis": plan.axis, "reason": plan.reason, "flops": plan.flops,
+                          "grid_flops": plan.grid_flops, "waves": plan.waves,
+                          "rungs": [{"N": r.N, "D": r.D, "trials": r.trials, "flops": r.flops,
+                                     "grid_points": r.grid_points, "lr_pred": r.lr_pred,
+                                     "batch_tokens_pred": r.batch_tokens_pred} for r in plan.rungs]}, indent=2))
+        return 0
+    print(f"ladder for target N={plan.target_N:.3g}, D={plan.target_D:.3g} along {plan.axis}, "
+          f"budget {plan.budget_flops:.3g} FLOPs, {plan.workers} workers")
+    print(f"  {plan.reason}")
+    print(f"{'N':>10} {'D':>10} {'FLOPs/run':>10} {'trials':>6} {'law-prior FLOPs':>15} {'full-grid FLOPs':>15}"
+          f"  {'LR prior':>9} {'B prior':>9}")
+    for r in plan.rungs:
+        print(f"{r.N:>10.3g} {r.D:>10.3g} {r.flops_per_run:>10.3g} {r.trials:>6} {r.flops:>15.3g} "
+              f"{r.grid_points * r.flops_per_run:>15.3g}  {r.lr_pred:>9.3g} {r.batch_tokens_pred:>9.3g}")
+    print(f"total: {plan.flops:.3g} FLOPs with the law prior vs {plan.grid_flops:.3g} for full grids "
+          f"({100 * plan.flops / plan.grid_flops:.0f}%); {plan.waves} waves of {plan.workers} trials")
+    return 0
+
+
+def _plan_json(r: Any) -> dict[str, Any]:
+    return {"scale": r.scale, "N": r.N, "D": r.D, "lrs": list(r.lrs), "batch_tokens": list(r.batch_tokens),
+            "trials": r.trials, "flops": r.flops}
+
+
+def _warn(msg: str) -> None:
+    print(f"lawsweep: warning: {msg}", file=sys.stderr)
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from laws.analysis import fit_details, law_diagnostics, summarize
+    from orchestrator.summary import format_diagnostics, format_summary
+
+    s = summarize(_load_table(args.table, "fit", args.tracking_uri), estimator=args.estimator)
+    if args.json:
+        print(json.dumps(_json_safe(fit_details(s)), indent=2))
+    else:
+        print(format_summary(s))
+        if s.fit.step_law:
+            print(format_diagnostics(law_diagnostics(s)))
+    return 0 if s.fit.step_law else 1
+
+
+def _json_safe(v: Any) -> Any:
+    from orchestrator.report import json_safe
+
+    return json_safe(v)
+
+
+def _check_predict_flags(args: argparse.Namespace) -> bool:
+    """Whether this is a continued pre-training prediction; raises UsageError for impossible flags."""
+    for k in ("n", "d"):
+        v = getattr(args, k)
+        if not (v > 0 and math.isfinite(v)):
+            raise UsageError(f"predict: --{k} must be a positive number, got {v!r}.")
+    cpt = args.checkpoint is not None or args.checkpoint_loss is not None or args.budget is not None
+    if cpt and (args.budget is None or (args.checkpoint is None) == (args.checkpoint_loss is None)):
+        raise UsageError("predict: continued pre-training needs --budget FLOPS and one of --checkpoint PATH or "
+                         "--checkpoint-loss L.")
+    if cpt and not args.from_table:
+        raise UsageError("predict: continued pre-training needs --from TABLE: the loss-compute law L(C) is fitted "
+                         "on your proxies (their data and tokenizer), there is no published one to borrow.")
+    if cpt and not (args.budget > 0 and math.isfinite(args.budget)):
+        raise UsageError(f"predict: --budget must be a positive number of FLOPs, got {args.budget!r}.")
+    return cpt
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from laws.analysis import cpt_prediction, prediction, recommend_schedule, summarize
+
+    cpt = _check_predict_flags(args)
+    table = summary = None
+    if args.from_table:
+        table = _load_table(args.from_table, "predict --from", args.tracking_uri)
+        summary = summarize(table, estimator=args.estimator)
+    try:
+        out = prediction(summary, args.n, args.d, source=args.from_table or "")
+    except ValueError as e:
+        raise UsageError(f"predict --from {args.from_table}: {e}") from None
+    out["schedule"] = recommend_schedule(table)
+    if cpt:
+        loss = args.checkpoint_loss
+        if loss is None:
+            from trainers.checkpoint import checkpoint_val_loss
+
+            try:
+                loss = checkpoint_val_loss(args.checkpoint, args.data, args.tokenizer)
+            except ValueError as e:
+                raise UsageError(f"predict: {e}") from None
+        try:
+            out["cpt"] = cpt_prediction(summary, loss, args.budget, source=args.from_table)
+        except ValueError as e:
+            raise UsageError(f"predict: continued pre-training: {e}") from None
+    if args.json:
+        print(json.dumps(_json_safe(out)))
+    else:
+        from orchestrator.summary import format_prediction
+
+        print(format_prediction(out))
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from search.bench import BENCH_POLICIES, bench_table, summarize_results
+
+    if args.seeds < 1:
+        raise UsageError(f"bench: --seeds must be >= 1, got {args.seeds}.")
+    policies = tuple(p for p in args.policies.split(",") if p) if args.policies else BENCH_POLICIES
+    if args.table is None:
+        from search.bench import main as bench_main
+
+        return bench_main(["--seeds", str(args.seeds)] + (["--json"] if args.json else []))
+    table = _load_table(args.table, "bench", args.tracking_uri)
+    try:
+        rows = summarize_results(bench_table(table, policies=policies, seeds=args.seeds))
+    except ValueError as e:
+        raise UsageError(f"bench: {e}") from None
+    if args.json:
+        print(json.dumps(_json_safe(rows), indent=2))
+    else:
+        print(f"{'policy':<16} {'compute share to band':>22} {'gap at 10% budget':>18} {'seeds':>6}")
+        for r in rows:
+            print(f"{r['policy']:<16} {100 * r['median_compute_share_to_band']:>21.1f}% "
+                  f"{100 * r['median_final_gap']:>17.3f}% {r['seeds']:>6}")
+    return 0

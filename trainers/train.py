@@ -211,160 +211,177 @@ def train(
         torch.set_num_threads(prev_threads)
 
 
-def _train(model_cfg, train_cfg, corpus, device, report, checkpoint=None, resume=None) -> TrialResult:
+def _build(model_cfg: ModelConfig, train_cfg: TrainConfig, corpus: Corpus,
+           device: torch.device) -> tuple[GPT, TorchEngine | DeepSpeedEngine, torch.device]:
+    """The model (from its init checkpoint when given) wrapped in its engine, on its device."""
     if corpus.vocab_size > model_cfg.vocab_size:
         raise ValueError(
             f"model.vocab_size={model_cfg.vocab_size} is smaller than the data's token ids need "
             f"({corpus.vocab_size}); raise model.vocab_size."
         )
     torch.manual_seed(train_cfg.seed)
-    rng = np.random.default_rng(train_cfg.seed)
     model = GPT(model_cfg)
     if train_cfg.init_checkpoint:
         extra = load_weights(model, train_cfg.init_checkpoint)
         _check_tokenizer(train_cfg.init_checkpoint, extra.get("tokenizer"), corpus.tokenizer)
-    N = model.count_non_embedding()
     if train_cfg.engine == "deepspeed":
         if device.type == "cuda" and device.index is None:  # one GPU per worker, by local rank
             device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
             torch.cuda.set_device(device)
         engine: TorchEngine | DeepSpeedEngine = DeepSpeedEngine(model, train_cfg, device)
-        autocast = contextlib.nullcontext  # DeepSpeed holds the bf16 weights itself
     else:
         model = model.to(device)
         autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if device.type == "cuda" \
             else contextlib.nullcontext
         engine = TorchEngine(model, train_cfg, device, autocast)
-    model = engine.model
-    tokens_per_step = train_cfg.batch_size * model_cfg.context
-    steps = max(1, round(train_cfg.tokens / tokens_per_step))
-    sched = Schedule(
-        name=train_cfg.schedule,
-        total_steps=steps,
-        warmup_steps=int(train_cfg.warmup_frac * steps),
-        decay_frac=train_cfg.decay_frac,
-        decay_shape=train_cfg.decay_shape,
-        min_ratio=train_cfg.min_lr_ratio,
-    )
-    hidden = hidden_matrices(model, skip=model.embedding_parameters())
-    groups = _measured_groups(model, hidden)
-    watched = [p for ps in groups.values() for p in ps]
-    peak = peak_flops(device) * engine.world
-    hw_flops_tok = model_cfg.hardware_flops_per_token()
-    eval_every = train_cfg.eval_every or max(1, steps // 8)
+    return engine.model, engine, device
 
-    curve: list[dict[str, float]] = []
-    window: list[torch.Tensor] = []
-    initial_loss = math.log(model_cfg.vocab_size)
-    status: Status = "ok"
-    reason = ""
-    initial_val = math.nan
-    if train_cfg.init_checkpoint and resume is None:
-        # Continued pre-training starts by measuring where the checkpoint stands on the new data.
-        initial_val = evaluate(model, corpus, train_cfg.final_eval_windows, device, autocast)
-        curve.append({"step": 0, "tokens": 0, "val_loss": initial_val, "lr": 0.0})
-        if report is not None:
-            report({"step": 0, "tokens": 0, "val_loss": initial_val, "lr": 0.0, "done": 0.0})
-    start = 0
-    if resume is not None:
-        meta = read_trial_state(resume, train_cfg.engine)
-        engine.load(Path(resume), meta)
-        rng.bit_generator.state = meta["data_rng"]
-        start = int(meta["step"])
-        curve = [dict(p) for p in meta["curve"]]
-    t0 = time.perf_counter()
-    step = start
-    for step in range(start, steps):
-        lr = train_cfg.lr * sched(step)
-        engine.set_lr(lr)
-        x, y = corpus.batch(rng, train_cfg.batch_size, model_cfg.context)
-        if corpus.tokenizer is None:  # shards: their ids were only sampled at load, so every batch is checked
+
+class _Run:
+    """One training run's loop state: the schedule, the curve, what is measured at each evaluation."""
+
+    def __init__(self, model_cfg: ModelConfig, train_cfg: TrainConfig, corpus: Corpus, device: torch.device,
+                 report, checkpoint) -> None:
+        self.mcfg, self.tcfg, self.corpus, self.report, self.checkpoint = model_cfg, train_cfg, corpus, report, \
+            checkpoint
+        self.rng = np.random.default_rng(train_cfg.seed)
+        self.model, self.engine, self.device = _build(model_cfg, train_cfg, corpus, device)
+        # DeepSpeed holds the bf16 weights itself; the plain loop autocasts on CUDA.
+        self.autocast = self.engine.autocast if isinstance(self.engine, TorchEngine) else contextlib.nullcontext
+        self.tokens_per_step = train_cfg.batch_size * model_cfg.context
+        self.steps = max(1, round(train_cfg.tokens / self.tokens_per_step))
+        self.sched = Schedule(name=train_cfg.schedule, total_steps=self.steps,
+                              warmup_steps=int(train_cfg.warmup_frac * self.steps), decay_frac=train_cfg.decay_frac,
+                              decay_shape=train_cfg.decay_shape, min_ratio=train_cfg.min_lr_ratio)
+        self.groups = _measured_groups(self.model, hidden_matrices(self.model, skip=self.model.embedding_parameters()))
+        self.watched = [p for ps in self.groups.values() for p in ps]
+        self.peak = peak_flops(self.device) * self.engine.world
+        self.hw_flops_tok = model_cfg.hardware_flops_per_token()
+        self.eval_every = train_cfg.eval_every or max(1, self.steps // 8)
+        self.curve: list[dict[str, float]] = []
+        self.window: list[torch.Tensor] = []
+        self.initial_loss = math.log(model_cfg.vocab_size)
+        self.status: Status = "ok"
+        self.reason = ""
+        self.initial_val = math.nan
+        self.start = 0
+
+    def evaluate(self, windows: int) -> float:
+        return evaluate(self.model, self.corpus, windows, self.device, self.autocast)
+
+    def begin(self, resume: str | os.PathLike | None) -> None:
+        """Measure a continued pre-training start, or restore a trial checkpoint."""
+        if self.tcfg.init_checkpoint and resume is None:
+            # Continued pre-training starts by measuring where the checkpoint stands on the new data.
+            self.initial_val = self.evaluate(self.tcfg.final_eval_windows)
+            self.curve.append({"step": 0, "tokens": 0, "val_loss": self.initial_val, "lr": 0.0})
+            if self.report is not None:
+                self.report({"step": 0, "tokens": 0, "val_loss": self.initial_val, "lr": 0.0, "done": 0.0})
+        if resume is not None:
+            meta = read_trial_state(resume, self.tcfg.engine)
+            self.engine.load(Path(resume), meta)
+            self.rng.bit_generator.state = meta["data_rng"]
+            self.start = int(meta["step"])
+            self.curve = [dict(p) for p in meta["curve"]]
+
+    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = self.corpus.batch(self.rng, self.tcfg.batch_size, self.mcfg.context)
+        if self.corpus.tokenizer is None:  # shards: their ids were only sampled at load, so every batch is checked
             top = int(torch.maximum(x.max(), y.max()))
-            if top >= model_cfg.vocab_size:
+            if top >= self.mcfg.vocab_size:
                 raise ValueError(
                     f"data: token id {top} in the training batch of step {step} is outside model.vocab_size="
-                    f"{model_cfg.vocab_size} (shards are scanned for their largest id on their first 2^20 tokens "
+                    f"{self.mcfg.vocab_size} (shards are scanned for their largest id on their first 2^20 tokens "
                     "only); set model.vocab_size to the vocabulary of the tokenizer that wrote the shards."
                 )
-        loss = engine.forward_backward(x, y)
-        last = step == steps - 1
-        measure = (step + 1) % eval_every == 0 or last
-        window.append(loss)
-        # On a GPU a host read stalls the launch queue, so the loss is read every 16 steps there (and at
-        # every evaluation); on a CPU every step. NaN persists, so a blow-up is caught either way.
-        if device.type != "cuda" or measure or step % 16 == 0:
+        return x, y
+
+    def diverging(self, loss: torch.Tensor, step: int, measure: bool) -> bool:
+        """Whether the train loss blew up (read every step on CPU; every 16 steps and at evaluations on a GPU,
+        where a host read stalls the launch queue; NaN persists, so a blow-up is caught either way)."""
+        if self.device.type != "cuda" or measure or step % 16 == 0:
             loss_v = float(loss)
-            if not math.isfinite(loss_v) or loss_v > train_cfg.divergence_factor * initial_loss:
-                status, reason = "diverged", f"train loss {loss_v:.4g} at step {step}"
+            if not math.isfinite(loss_v) or loss_v > self.tcfg.divergence_factor * self.initial_loss:
+                self.status, self.reason = "diverged", f"train loss {loss_v:.4g} at step {step}"
+                return True
+        return False
+
+    def measure(self, step: int, lr: float, gn: float | torch.Tensor, sizes: dict[str, float], t0: float) -> bool:
+        """Evaluate after ``step``, append the curve point, report and checkpoint; False when validation blew up."""
+        last = step == self.steps - 1
+        val = self.evaluate(self.tcfg.final_eval_windows if last else self.tcfg.eval_windows)
+        tps = (step + 1 - self.start) * self.tokens_per_step / (time.perf_counter() - t0)
+        point = {"step": step + 1, "tokens": (step + 1) * self.tokens_per_step,
+                 "train_loss": float(torch.stack(self.window).float().mean()), "val_loss": val, "lr": lr,
+                 "grad_norm": float(gn), **sizes, "tokens_per_s": tps, "mfu": tps * self.hw_flops_tok / self.peak}
+        self.window = []
+        if not math.isfinite(val):
+            self.status, self.reason = "diverged", f"validation loss {val} at step {step + 1}"
+            return False
+        self.curve.append(point)
+        if self.report is not None and not last:
+            self.report(dict(point, done=0.0))
+        if self.checkpoint is not None and not last:
+            meta = {"format": TRIAL_STATE_FORMAT, "engine": self.tcfg.engine, "step": step + 1,
+                    "data_rng": self.rng.bit_generator.state, "curve": self.curve}
+            self.checkpoint(lambda directory, meta=meta: self.engine.save(Path(directory), meta))
+        return True
+
+    def loop(self) -> tuple[int, float]:
+        """Train from ``start`` to the last step (or a divergence); (the last step index, wall seconds)."""
+        t0 = time.perf_counter()
+        step = self.start
+        for step in range(self.start, self.steps):
+            lr = self.tcfg.lr * self.sched(step)
+            self.engine.set_lr(lr)
+            loss = self.engine.forward_backward(*self.batch(step))
+            measure = (step + 1) % self.eval_every == 0 or step == self.steps - 1
+            self.window.append(loss)
+            if self.diverging(loss, step, measure):
                 break
-        before = None
-        if measure:  # (a collective under ZeRO-3: every worker measures at the same steps)
-            with torch.no_grad(), engine.gathered(watched):
-                before = [w.detach().float().clone() for w in watched]
-        gn = engine.step(measure)
-        if measure:
-            with torch.no_grad(), engine.gathered(watched):
-                sizes = _update_sizes(groups, before)
-            windows = train_cfg.final_eval_windows if last else train_cfg.eval_windows
-            val = evaluate(model, corpus, windows, device, autocast)
-            elapsed = time.perf_counter() - t0
-            tps = (step + 1 - start) * tokens_per_step / elapsed
-            point = {
-                "step": step + 1,
-                "tokens": (step + 1) * tokens_per_step,
-                "train_loss": float(torch.stack(window).float().mean()),
-                "val_loss": val,
-                "lr": lr,
-                "grad_norm": float(gn),
-                **sizes,
-                "tokens_per_s": tps,
-                "mfu": tps * hw_flops_tok / peak,
-            }
-            window = []
-            if not math.isfinite(val):
-                status, reason = "diverged", f"validation loss {val} at step {step + 1}"
-                break
-            curve.append(point)
-            if report is not None and not last:
-                report(dict(point, done=0.0))
-            if checkpoint is not None and not last:
-                meta = {"format": TRIAL_STATE_FORMAT, "engine": train_cfg.engine, "step": step + 1,
-                        "data_rng": rng.bit_generator.state, "curve": curve}
-                checkpoint(lambda directory, meta=meta: engine.save(Path(directory), meta))
-    wall = time.perf_counter() - t0
-    if train_cfg.save_checkpoint and status == "ok":
-        with engine.gathered(list(model.parameters())):
-            if engine.rank == 0:
-                save_checkpoint(train_cfg.save_checkpoint, model,
-                                {"tokens": steps * tokens_per_step, "seed": train_cfg.seed,
-                                 "tokenizer": corpus.tokenizer})
-    done_steps = (step + 1 if status == "ok" else step) if steps > start else steps
-    tokens = done_steps * tokens_per_step
-    train_loss = curve[-1].get("train_loss", float("nan")) if curve else float("nan")
-    result = TrialResult(
-        status=status,
-        val_loss=curve[-1]["val_loss"] if status == "ok" else float("nan"),
-        train_loss=train_loss if status == "ok" else float("nan"),
-        N=N,
-        tokens=tokens,
-        flops=6.0 * N * tokens,
-        steps=done_steps,
-        curve=curve,
-        wall_s=wall,
-        reason=reason,
-        initial_val_loss=initial_val,
-    )
-    if report is not None:
-        final = dict(curve[-1]) if curve and status == "ok" else {"step": done_steps, "tokens": tokens}
-        final.update(
-            done=1.0,
-            val_loss=result.val_loss,
-            diverged=float(status == "diverged"),
-            flops=result.flops,
-            tokens_per_s=result.tokens_per_s,
+            before = None
+            if measure:  # (a collective under ZeRO-3: every worker measures at the same steps)
+                with torch.no_grad(), self.engine.gathered(self.watched):
+                    before = [w.detach().float().clone() for w in self.watched]
+            gn = self.engine.step(measure)
+            if measure:
+                with torch.no_grad(), self.engine.gathered(self.watched):
+                    sizes = _update_sizes(self.groups, before)
+                if not self.measure(step, lr, gn, sizes, t0):
+                    break
+        return step, time.perf_counter() - t0
+
+    def finish(self, step: int, wall: float) -> TrialResult:
+        """Save the final weights when asked, build the result, send the final report."""
+        tcfg, status, curve = self.tcfg, self.status, self.curve
+        if tcfg.save_checkpoint and status == "ok":
+            with self.engine.gathered(list(self.model.parameters())):
+                if self.engine.rank == 0:
+                    save_checkpoint(tcfg.save_checkpoint, self.model,
+                                    {"tokens": self.steps * self.tokens_per_step, "seed": tcfg.seed,
+                                     "tokenizer": self.corpus.tokenizer})
+        done_steps = (step + 1 if status == "ok" else step) if self.steps > self.start else self.steps
+        tokens = done_steps * self.tokens_per_step
+        N = self.mcfg.non_embedding_params()
+        train_loss = curve[-1].get("train_loss", float("nan")) if curve else float("nan")
+        result = TrialResult(
+            status=status, val_loss=curve[-1]["val_loss"] if status == "ok" else float("nan"),
+            train_loss=train_loss if status == "ok" else float("nan"), N=N, tokens=tokens, flops=6.0 * N * tokens,
+            steps=done_steps, curve=curve, wall_s=wall, reason=self.reason, initial_val_loss=self.initial_val,
         )
-        report(final)
-    return result
+        if self.report is not None:
+            final = dict(curve[-1]) if curve and status == "ok" else {"step": done_steps, "tokens": tokens}
+            final.update(done=1.0, val_loss=result.val_loss, diverged=float(status == "diverged"),
+                         flops=result.flops, tokens_per_s=result.tokens_per_s)
+            self.report(final)
+        return result
+
+
+def _train(model_cfg, train_cfg, corpus, device, report, checkpoint=None, resume=None) -> TrialResult:
+    run = _Run(model_cfg, train_cfg, corpus, device, report, checkpoint)
+    run.begin(resume)
+    step, wall = run.loop()
+    return run.finish(step, wall)
 
 
 def main(argv: list[str] | None = None) -> int:

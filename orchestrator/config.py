@@ -336,6 +336,8 @@ class SweepConfig:
 
 
 _SECTIONS = ("sweep", "model", "train", "data", "scales", "grid", "tracking", "ray", "target")
+#: TrainConfig fields a trial's grid point sets (the rest come from [train]).
+TRIAL_FIELDS = ("lr", "batch_size", "tokens", "seed")
 
 
 def _fields(cls: type) -> list[str]:
@@ -377,29 +379,8 @@ def _type_check(where: str, raw: dict[str, Any], cls: type) -> None:
             raise ConfigError(f"{where}.{k} must be a string, got {v!r}.")
 
 
-def parse_config(raw: dict[str, Any], source: str = "") -> SweepConfig:
-    """Validate a parsed TOML document into a :class:`SweepConfig`.
-
-    Raises:
-        ConfigError: naming the first bad field, its value and the fix.
-    """
-    _check_keys("sweep config", raw, list(_SECTIONS))
-    sections = {k: raw.get(k, {}) for k in _SECTIONS if k != "scales"}
-    for k, cls in (
-        ("sweep", SweepSection),
-        ("grid", GridConfig),
-        ("tracking", TrackingConfig),
-        ("ray", RayConfig),
-        ("target", TargetConfig),
-        ("data", DataConfig),
-        ("model", ModelConfig),
-        ("train", TrainConfig),
-    ):
-        if not isinstance(sections[k], dict):
-            raise ConfigError(f"[{k}] must be a table of keys, got {sections[k]!r}.")
-        _type_check(k, sections[k], cls)
-
-    sweep = _build(SweepSection, "sweep", sections["sweep"])
+def _parse_sweep(section: dict[str, Any], source: str) -> SweepSection:
+    sweep = _build(SweepSection, "sweep", section)
     if sweep.reference_grid:
         ref = Path(sweep.reference_grid)
         if not ref.is_absolute() and source:
@@ -410,11 +391,12 @@ def parse_config(raw: dict[str, Any], source: str = "") -> SweepConfig:
                 "sweep table of the largest scale's full grid, or leave it out."
             )
         sweep.reference_grid = str(ref.resolve())
-    grid = _build(GridConfig, "grid", sections["grid"])
-    tracking = _build(TrackingConfig, "tracking", sections["tracking"])
-    ray_cfg = _build(RayConfig, "ray", sections["ray"])
-    target = _build(TargetConfig, "target", sections["target"])
-    data = _build(DataConfig, "data", sections["data"])
+    return sweep
+
+
+def _parse_data(section: dict[str, Any]) -> tuple[DataConfig, int]:
+    """[data] with its paths resolved, and the vocabulary its tokenizer needs."""
+    data = _build(DataConfig, "data", section)
     if data.source == "fortunes" and not FORTUNES_DIR.is_dir():
         raise ConfigError(
             f"data.source = 'fortunes' needs Debian's fortunes package ({FORTUNES_DIR} is missing); "
@@ -425,30 +407,28 @@ def parse_config(raw: dict[str, Any], source: str = "") -> SweepConfig:
             f"data.source: no such file {data.source!r}; give a UTF-8 text file or folder, token shards "
             "(with data.format), 'pydoc' (bundled text) or 'fortunes' (Debian's fortunes package)."
         )
-
     if data.source not in NAMED_SOURCES:
         data.source = str(Path(data.source).resolve())  # Ray workers run in their own trial folders
-    if data.tokenizer not in ("byte", "bpe"):
-        if not Path(data.tokenizer).is_file():
-            raise ConfigError(
-                f"data.tokenizer: no such file {data.tokenizer!r}; use 'byte', 'bpe', a saved tokenizer.json or "
-                "a lawsweep checkpoint (its recorded tokenizer)."
-            )
-        data.tokenizer = str(Path(data.tokenizer).resolve())
-        from trainers.tokenizer import load_tokenizer, vocab_size
+    if data.tokenizer in ("byte", "bpe"):
+        return data, data.bpe_vocab_size if data.tokenizer == "bpe" else 256
+    if not Path(data.tokenizer).is_file():
+        raise ConfigError(
+            f"data.tokenizer: no such file {data.tokenizer!r}; use 'byte', 'bpe', a saved tokenizer.json or "
+            "a lawsweep checkpoint (its recorded tokenizer)."
+        )
+    data.tokenizer = str(Path(data.tokenizer).resolve())
+    from trainers.tokenizer import load_tokenizer, vocab_size
 
-        try:  # read it now, not in every trial: a bad file fails here, before Ray starts
-            tokenizer_vocab = vocab_size(load_tokenizer(data.tokenizer))
-        except ValueError as e:
-            raise ConfigError(str(e)) from None
-    else:
-        tokenizer_vocab = data.bpe_vocab_size if data.tokenizer == "bpe" else 256
-    model = dict(sections["model"])
-    model_keys = [k for k in _fields(ModelConfig) if k != "d_model"]
-    _check_keys("[model]", model, model_keys)
-    train = dict(sections["train"])
-    train_keys = [k for k in _fields(TrainConfig) if k not in ("lr", "batch_size", "tokens", "seed")]
-    _check_keys("[train]", train, train_keys)
+    try:  # read it now, not in every trial: a bad file fails here, before Ray starts
+        return data, vocab_size(load_tokenizer(data.tokenizer))
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+
+
+def _parse_train(section: dict[str, Any]) -> dict[str, Any]:
+    """[train]: every TrainConfig field but the four a trial's grid point sets, checked as a TrainConfig."""
+    train = dict(section)
+    _check_keys("[train]", train, [k for k in _fields(TrainConfig) if k not in TRIAL_FIELDS])
     if isinstance(train.get("betas"), (list, tuple)):
         train["betas"] = list(train["betas"])
     if train.get("save_checkpoint"):
@@ -464,11 +444,13 @@ def parse_config(raw: dict[str, Any], source: str = "") -> SweepConfig:
             )
         train["init_checkpoint"] = str(ck.resolve())
     try:
-        TrainConfig(lr=1e-3, batch_size=1, tokens=1, **train)
+        TrainConfig(lr=1e-3, batch_size=1, tokens=1, **train)  # the settings, checked at a neutral grid point
     except (TypeError, ValueError) as e:
         raise ConfigError(f"[train] {e}") from None
+    return train
 
-    raw_scales = raw.get("scales", [])
+
+def _parse_scales(raw_scales: Any) -> list[ScaleConfig]:
     if not isinstance(raw_scales, list) or not raw_scales:
         raise ConfigError(
             "scales: the sweep has no scales; add [[scales]] tables, e.g.\n"
@@ -490,21 +472,14 @@ def parse_config(raw: dict[str, Any], source: str = "") -> SweepConfig:
         if s.get("n_layer", 0) < 0:
             raise ConfigError(f"{where}.n_layer must be >= 0 (0 = [model].n_layer), got {s['n_layer']!r}.")
         scales.append(ScaleConfig(**s))
+    return scales
 
-    cfg = SweepConfig(
-        sweep=sweep,
-        model=model,
-        train=train,
-        data=data,
-        scales=scales,
-        grid=grid,
-        tracking=tracking,
-        ray=ray_cfg,
-        target=target,
-        source=source,
-    )
+
+def _check_across(cfg: SweepConfig, tokenizer_vocab: int) -> None:
+    """What no single section can check: models at every scale, vocabularies, batches over workers."""
     keys = []
-    for i, s in enumerate(scales):
+    grid, data, train = cfg.grid, cfg.data, cfg.train
+    for i, s in enumerate(cfg.scales):
         try:
             m = cfg.model_config(s)
         except (TypeError, ValueError) as e:
@@ -515,7 +490,7 @@ def parse_config(raw: dict[str, Any], source: str = "") -> SweepConfig:
                 f"({min(grid.batch_size)} x {m.context} tokens); raise tokens."
             )
         keys.append(cfg.scale_key(s))
-    vocab = int(model.get("vocab_size", 256))
+    vocab = int(cfg.model.get("vocab_size", 256))
     if data.tokenizer == "bpe" and vocab < data.bpe_vocab_size:
         raise ConfigError(
             f"model.vocab_size={vocab} is smaller than data.bpe_vocab_size={data.bpe_vocab_size}; "
@@ -526,7 +501,7 @@ def parse_config(raw: dict[str, Any], source: str = "") -> SweepConfig:
             f"model.vocab_size={vocab} is smaller than the vocabulary of data.tokenizer {data.tokenizer!r} "
             f"({tokenizer_vocab} tokens); set model.vocab_size = {tokenizer_vocab}."
         )
-    workers = sweep.workers_per_trial
+    workers = cfg.sweep.workers_per_trial
     if workers > 1 and train.get("engine", "torch") != "deepspeed":
         raise ConfigError(
             f"sweep.workers_per_trial={workers} needs train.engine = 'deepspeed' (it shards the batch over the "
@@ -540,6 +515,33 @@ def parse_config(raw: dict[str, Any], source: str = "") -> SweepConfig:
     dup = {k for k in keys if keys.count(k) > 1}
     if dup:
         raise ConfigError(f"scales: {sorted(dup)} appear twice; give each scale once (or distinct names).")
+
+
+def parse_config(raw: dict[str, Any], source: str = "") -> SweepConfig:
+    """Validate a parsed TOML document into a :class:`SweepConfig`.
+
+    Raises:
+        ConfigError: naming the first bad field, its value and the fix.
+    """
+    _check_keys("sweep config", raw, list(_SECTIONS))
+    sections = {k: raw.get(k, {}) for k in _SECTIONS if k != "scales"}
+    for k, cls in (("sweep", SweepSection), ("grid", GridConfig), ("tracking", TrackingConfig), ("ray", RayConfig),
+                   ("target", TargetConfig), ("data", DataConfig), ("model", ModelConfig), ("train", TrainConfig)):
+        if not isinstance(sections[k], dict):
+            raise ConfigError(f"[{k}] must be a table of keys, got {sections[k]!r}.")
+        _type_check(k, sections[k], cls)
+    sweep = _parse_sweep(sections["sweep"], source)
+    grid = _build(GridConfig, "grid", sections["grid"])
+    tracking = _build(TrackingConfig, "tracking", sections["tracking"])
+    ray_cfg = _build(RayConfig, "ray", sections["ray"])
+    target = _build(TargetConfig, "target", sections["target"])
+    data, tokenizer_vocab = _parse_data(sections["data"])
+    model = dict(sections["model"])
+    _check_keys("[model]", model, [k for k in _fields(ModelConfig) if k != "d_model"])
+    train = _parse_train(sections["train"])
+    cfg = SweepConfig(sweep=sweep, model=model, train=train, data=data, scales=_parse_scales(raw.get("scales", [])),
+                      grid=grid, tracking=tracking, ray=ray_cfg, target=target, source=source)
+    _check_across(cfg, tokenizer_vocab)
     return cfg
 
 

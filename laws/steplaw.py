@@ -114,6 +114,42 @@ def _interval(est: float, se: float, dof: int) -> tuple[float, float]:
     return (est - t * se, est + t * se)
 
 
+def _fit_batch_law(lD: np.ndarray, lb: np.ndarray, gamma_fixed: float | None,
+                   intervals: dict[str, tuple[float, float]]) -> tuple[float, float, np.ndarray]:
+    """B* = b D^gamma by OLS on logs (gamma held when given); (b, gamma, residuals), intervals filled in."""
+    if gamma_fixed is None:
+        Xb = np.column_stack([np.ones_like(lD), lD])
+        cb, seb, resid_b = _ols(Xb, lb)
+        if seb is not None:
+            dofb = Xb.shape[0] - 2
+            lo, hi = _interval(cb[0], seb[0], dofb)
+            intervals["b"] = (float(np.exp(lo)), float(np.exp(hi)))
+            intervals["gamma"] = tuple(float(v) for v in _interval(cb[1], seb[1], dofb))  # type: ignore[assignment]
+        return float(np.exp(cb[0])), float(cb[1]), resid_b
+    lb0 = lb - gamma_fixed * lD
+    if lb0.size > 1:
+        se_b = float(np.std(lb0, ddof=1) / np.sqrt(lb0.size))
+        lo, hi = _interval(float(lb0.mean()), se_b, lb0.size - 1)
+        intervals["b"] = (float(np.exp(lo)), float(np.exp(hi)))
+    return float(np.exp(lb0.mean())), float(gamma_fixed), lb0 - lb0.mean()
+
+
+def _check_inputs(arrs: list[np.ndarray], fix: tuple[str, ...]) -> None:
+    N = arrs[0]
+    if len({a.shape for a in arrs}) != 1 or N.ndim != 1:
+        raise ValueError("fit_step_law: N, D, lr and batch_tokens must be 1-D with one entry per scale.")
+    if N.size < 2:
+        raise ValueError(
+            f"fit_step_law: need optima at >= 2 scales, got {N.size}; add scales to the sweep."
+        )
+    for name, a in zip(("N", "D", "lr", "batch_tokens"), arrs):
+        if not np.all(np.isfinite(a)) or np.any(a <= 0):
+            raise ValueError(f"fit_step_law: {name} must be finite and positive, got {a.tolist()}.")
+    unknown = set(fix) - {"alpha", "beta", "gamma"}
+    if unknown:
+        raise ValueError(f"fit_step_law: fix may name alpha, beta, gamma; got {sorted(unknown)}.")
+
+
 def fit_step_law(
     N: np.ndarray,
     D: np.ndarray,
@@ -145,20 +181,8 @@ def fit_step_law(
         ValueError: for mismatched lengths, fewer than 2 scales, or non-positive values.
     """
     arrs = [np.asarray(v, dtype=np.float64) for v in (N, D, lr, batch_tokens)]
+    _check_inputs(arrs, fix)
     N, D, lr, batch_tokens = arrs
-    if len({a.shape for a in arrs}) != 1 or N.ndim != 1:
-        raise ValueError("fit_step_law: N, D, lr and batch_tokens must be 1-D with one entry per scale.")
-    if N.size < 2:
-        raise ValueError(
-            f"fit_step_law: need optima at >= 2 scales, got {N.size}; add scales to the sweep."
-        )
-    for name, a in zip(("N", "D", "lr", "batch_tokens"), arrs):
-        if not np.all(np.isfinite(a)) or np.any(a <= 0):
-            raise ValueError(f"fit_step_law: {name} must be finite and positive, got {a.tolist()}.")
-
-    unknown = set(fix) - {"alpha", "beta", "gamma"}
-    if unknown:
-        raise ValueError(f"fit_step_law: fix may name alpha, beta, gamma; got {sorted(unknown)}.")
     lN, lD, ly, lb = np.log(N), np.log(D), np.log(lr), np.log(batch_tokens)
     intervals: dict[str, tuple[float, float]] = {}
     span = min_span_octaves * np.log(2.0)
@@ -185,25 +209,7 @@ def fit_step_law(
         for k, c, s in zip(cols, coef[1:], se[1:]):
             intervals[k] = tuple(float(v) for v in _interval(c, s, dof))  # type: ignore[assignment]
 
-    # Batch law: B* = b D^gamma.
-    if "gamma" not in fixed:
-        Xb = np.column_stack([np.ones_like(lD), lD])
-        cb, seb, resid_b = _ols(Xb, lb)
-        b, gamma = float(np.exp(cb[0])), float(cb[1])
-        if seb is not None:
-            dofb = Xb.shape[0] - 2
-            lo, hi = _interval(cb[0], seb[0], dofb)
-            intervals["b"] = (float(np.exp(lo)), float(np.exp(hi)))
-            intervals["gamma"] = tuple(float(v) for v in _interval(cb[1], seb[1], dofb))  # type: ignore[assignment]
-    else:
-        gamma = prior.gamma
-        lb0 = lb - gamma * lD
-        b = float(np.exp(lb0.mean()))
-        resid_b = lb0 - lb0.mean()
-        if lb0.size > 1:
-            se_b = float(np.std(lb0, ddof=1) / np.sqrt(lb0.size))
-            lo, hi = _interval(float(lb0.mean()), se_b, lb0.size - 1)
-            intervals["b"] = (float(np.exp(lo)), float(np.exp(hi)))
+    b, gamma, resid_b = _fit_batch_law(lD, lb, prior.gamma if "gamma" in fixed else None, intervals)
 
     law = StepLaw(a=a, alpha=float(est["alpha"]), beta=float(est["beta"]), b=b, gamma=float(gamma))
     ln2 = np.log(2.0)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["main"]
 
@@ -52,6 +53,16 @@ def build_parser() -> argparse.ArgumentParser:
                     help="ladder mode: GiB of accelerator memory per worker, for --axis auto (default 80)")
     pl.set_defaults(command_fn="cmd_plan")
 
+    rs = sub.add_parser("resume", help="continue an interrupted sweep from its results folder")
+    rs.add_argument("sweep", metavar="RESULTS_DIR", help="the folder `lawsweep run` printed (holds sweep.json)")
+    rs.add_argument("--address", default=None, help="Ray cluster to join (default: as the sweep was started)")
+    rs.set_defaults(command_fn="cmd_resume")
+    _add_analysis_commands(sub)
+    return p
+
+
+def _add_analysis_commands(sub: Any) -> None:
+    """fit, predict, bench, report: commands that read recorded sweeps."""
     f = sub.add_parser(
         "fit", help="fit per-scale optima and the laws to a sweep table, results/Tune folder or MLflow experiment"
     )
@@ -100,12 +111,6 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--target-d", type=float, default=None)
     rp.add_argument("--tracking-uri", default="sqlite:///mlflow.db", help="MLflow store for mlflow:EXPERIMENT")
     rp.set_defaults(command_fn="cmd_report")
-
-    rs = sub.add_parser("resume", help="continue an interrupted sweep from its results folder")
-    rs.add_argument("sweep", metavar="RESULTS_DIR", help="the folder `lawsweep run` printed (holds sweep.json)")
-    rs.add_argument("--address", default=None, help="Ray cluster to join (default: as the sweep was started)")
-    rs.set_defaults(command_fn="cmd_resume")
-    return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -307,6 +307,94 @@ def _non_default(cfg: Any) -> dict[str, Any]:
     return out
 
 
+def _results_folder(cfg: SweepConfig, policy: SearchPolicy,
+                    resume_dir: Path | None) -> tuple[Path, list[TrialRecord], dict[tuple, str], str]:
+    """(results folder, recorded trials told to the policy, checkpoints to resume, Tune experiment name)."""
+    if resume_dir is None:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        results_dir = (Path(cfg.sweep.results_dir) / f"{cfg.sweep.name}-{stamp}").resolve()
+        results_dir.mkdir(parents=True, exist_ok=True)
+        return results_dir, [], {}, "tune"
+    results_dir = resume_dir.resolve()
+    prior = read_records(results_dir / "sweep.csv")
+    for r in prior:
+        ok = r.status == "ok" and math.isfinite(r.loss)
+        status = "ok" if ok else ("diverged" if r.status == "diverged" else "failed")
+        policy.observe(Observation(Proposal(r.scale, r.lr, r.batch_size, r.seed), r.loss if ok else math.nan,
+                                   status))
+    done = {(r.scale, r.lr, r.batch_size, r.seed) for r in prior}
+    resume_points = {k: v for k, v in last_checkpoints(results_dir).items() if k not in done}
+    return results_dir, prior, resume_points, f"tune-resume-{sum(1 for _ in results_dir.glob('tune*'))}"
+
+
+def _open_parent_run(cfg: SweepConfig, tracker: MlflowTracker, policy: SearchPolicy, results_dir: Path,
+                     prior: list[TrialRecord], n_resume: int, echo: Callable[[str], None], resuming: bool) -> str:
+    """Start the sweep's MLflow parent run (and write sweep.json), or attach to it on resume; its run id."""
+    if resuming:
+        parent = json.loads((results_dir / STATE_FILE).read_text())["parent_run_id"]
+        kept, replaced = tracker.attach_sweep(parent, {r.trial_id: r.status for r in prior})
+        echo(f"resuming sweep {cfg.sweep.name!r} in {results_dir}: {len(prior)} of {policy.budget} trials recorded, "
+             f"{n_resume} resume from checkpoints; MLflow run {parent} ({kept} trial runs kept, "
+             f"{replaced} unfinished replaced)")
+        return parent
+    parent = tracker.start_sweep(
+        cfg.sweep.name,
+        params={"config": cfg.source, "policy": cfg.sweep.policy,
+                "scales": ",".join(g.scale.key for g in cfg.grids()), "trials_planned": policy.budget,
+                "results_dir": str(results_dir)},
+        tags={"lawsweep.results_dir": str(results_dir)},
+    )
+    (results_dir / "config.toml").write_text(Path(cfg.source).read_text(encoding="utf-8"), encoding="utf-8")
+    (results_dir / STATE_FILE).write_text(json.dumps({
+        "parent_run_id": parent, "tracking_uri": cfg.tracking.uri, "experiment": cfg.tracking.experiment,
+        "config": "config.toml", "cwd": str(Path.cwd()), "ray_address": cfg.ray.address,
+    }, indent=2))
+    echo(f"sweep {cfg.sweep.name!r}: {policy.budget} trials over {len(policy.grids)} scales; MLflow run {parent} "
+         f"at {cfg.tracking.uri}")
+    echo(f"results in {results_dir} (if interrupted: lawsweep resume {results_dir})")
+    return parent
+
+
+def trial_resources(cfg: SweepConfig) -> dict[str, float]:
+    """What Tune reserves per trial."""
+    if cfg.sweep.workers_per_trial > 1:
+        # The trial only drives (a token of memory, so Tune has a bundle to place); its workers hold the CPUs/GPUs.
+        return {"cpu": 0, "gpu": 0, "memory": 2**20}
+    return {"cpu": cfg.sweep.cpus_per_trial, "gpu": cfg.sweep.gpus_per_trial, **cfg.sweep.resources_per_trial}
+
+
+def make_tuner(cfg: SweepConfig, searcher: Searcher, num_samples: int, storage: Path, name: str,
+               callbacks: list[Any], stop: Any = None) -> tune.Tuner:
+    """The Tune experiment of a sweep: our trainable with its resources, the policy's searcher, ASHA when asked."""
+    scheduler = None
+    if cfg.sweep.scheduler == "asha":
+        from ray.tune.schedulers import ASHAScheduler
+
+        # Rungs on tokens seen: a trial is judged against others at the same point of training.
+        scheduler = ASHAScheduler(time_attr="tokens", metric="val_loss", mode="min",
+                                  max_t=max(s.tokens for s in cfg.scales), grace_period=cfg.sweep.asha_grace_tokens,
+                                  reduction_factor=cfg.sweep.asha_reduction)
+    # Every evaluation is a checkpoint, which makes Tune snapshot often on purpose; its warning about it is noise.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    # Tune's newer console output prints its experiment box and TensorBoard hint even at verbose=0; the
+    # classic reporter honours verbose=0, so our progress lines are the sweep's only running output.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    return tune.Tuner(
+        tune.with_resources(run_trial, trial_resources(cfg)),
+        tune_config=tune.TuneConfig(
+            search_alg=searcher, scheduler=scheduler, num_samples=num_samples,
+            max_concurrent_trials=cfg.sweep.max_concurrent or None,
+            reuse_actors=True,  # a fresh worker per trial costs seconds of imports on CPU
+            trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}",
+        ),
+        run_config=tune.RunConfig(
+            name=name, storage_path=str(storage), verbose=0, callbacks=callbacks, stop=stop,
+            failure_config=tune.FailureConfig(max_failures=cfg.sweep.max_retries),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+        ),
+    )
+
+
 def run_sweep(cfg: SweepConfig, *, echo: Callable[[str], None] = print,
               resume_dir: Path | None = None) -> SweepOutcome:
     """Run a whole sweep on Ray Tune, record it in MLflow, and fit the laws at the end.
@@ -319,112 +407,31 @@ def run_sweep(cfg: SweepConfig, *, echo: Callable[[str], None] = print,
     t0 = time.monotonic()
     grids = cfg.grids()
     policy = make_policy(cfg.sweep.policy, grids, tuple(cfg.sweep.seeds), trials_per_scale=cfg.sweep.trials_per_scale)
-    prior: list[TrialRecord] = []
-    resume_points: dict[tuple, str] = {}
-    if resume_dir is None:
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        results_dir = (Path(cfg.sweep.results_dir) / f"{cfg.sweep.name}-{stamp}").resolve()
-        results_dir.mkdir(parents=True, exist_ok=True)
-        tune_name = "tune"
-    else:
-        results_dir = resume_dir.resolve()
-        prior = read_records(results_dir / "sweep.csv")
-        for r in prior:
-            ok = r.status == "ok" and math.isfinite(r.loss)
-            status = "ok" if ok else ("diverged" if r.status == "diverged" else "failed")
-            policy.observe(Observation(Proposal(r.scale, r.lr, r.batch_size, r.seed), r.loss if ok else math.nan,
-                                       status))
-        done = {(r.scale, r.lr, r.batch_size, r.seed) for r in prior}
-        resume_points = {k: v for k, v in last_checkpoints(results_dir).items() if k not in done}
-        tune_name = f"tune-resume-{sum(1 for _ in results_dir.glob('tune*'))}"
+    results_dir, prior, resume_points, tune_name = _results_folder(cfg, policy, resume_dir)
     table_path = results_dir / "sweep.csv"
-
     tracker = MlflowTracker(cfg.tracking.uri, cfg.tracking.experiment, spool=results_dir / "mlflow_spool.jsonl",
                             retry_s=cfg.tracking.retry_s)
-    if resume_dir is None:
-        parent = tracker.start_sweep(
-            cfg.sweep.name,
-            params={
-                "config": cfg.source,
-                "policy": cfg.sweep.policy,
-                "scales": ",".join(g.scale.key for g in grids),
-                "trials_planned": policy.budget,
-                "results_dir": str(results_dir),
-            },
-            tags={"lawsweep.results_dir": str(results_dir)},
-        )
-        (results_dir / "config.toml").write_text(Path(cfg.source).read_text(encoding="utf-8"), encoding="utf-8")
-        (results_dir / STATE_FILE).write_text(json.dumps({
-            "parent_run_id": parent, "tracking_uri": cfg.tracking.uri, "experiment": cfg.tracking.experiment,
-            "config": "config.toml", "cwd": str(Path.cwd()), "ray_address": cfg.ray.address,
-        }, indent=2))
-        echo(f"sweep {cfg.sweep.name!r}: {policy.budget} trials over {len(grids)} scales; MLflow run {parent} at "
-             f"{cfg.tracking.uri}")
-        echo(f"results in {results_dir} (if interrupted: lawsweep resume {results_dir})")
-    else:
-        parent = json.loads((results_dir / STATE_FILE).read_text())["parent_run_id"]
-        kept, replaced = tracker.attach_sweep(parent, {r.trial_id: r.status for r in prior})
-        echo(f"resuming sweep {cfg.sweep.name!r} in {results_dir}: {len(prior)} of {policy.budget} trials recorded, "
-             f"{len(resume_points)} resume from checkpoints; MLflow run {parent} ({kept} trial runs kept, "
-             f"{replaced} unfinished replaced)")
+    parent = _open_parent_run(cfg, tracker, policy, results_dir, prior, len(resume_points), echo,
+                              resuming=resume_dir is not None)
     planned = sum(6.0 * g.scale.N * g.scale.D * policy.scale_budget(g.scale.key) for g in grids)
+    target = (cfg.target.N, cfg.target.D) if cfg.target.N > 0 else None
     callback = SweepCallback(tracker, table_path, policy.budget, echo, records=prior, planned_flops=planned,
-                             target=(cfg.target.N, cfg.target.D) if cfg.target.N > 0 else None,
-                             estimator=cfg.sweep.estimator)
+                             target=target, estimator=cfg.sweep.estimator)
 
     def materialize(p: Proposal) -> dict[str, Any]:
         spec = cfg.trial_spec(p.scale, p.lr, p.batch_size, p.seed)
-        ck = resume_points.get(spec.point, "")
-        return spec.replace(results_dir=str(results_dir), resume_from=ck).to_dict()
+        return spec.replace(results_dir=str(results_dir), resume_from=resume_points.get(spec.point, "")).to_dict()
 
     searcher = PolicySearcher(policy, materialize)
     searcher.diverged_ids = callback.diverged_ids  # one set: the stopper writes, both read
     stopper = DivergenceStopper(callback.diverged_ids, spike_factor=cfg.sweep.divergence_spike)
-    scheduler = None
-    if cfg.sweep.scheduler == "asha":
-        from ray.tune.schedulers import ASHAScheduler
-
-        # Rungs on tokens seen: a trial is judged against others at the same point of training.
-        scheduler = ASHAScheduler(time_attr="tokens", metric="val_loss", mode="min",
-                                  max_t=max(s.tokens for s in cfg.scales), grace_period=cfg.sweep.asha_grace_tokens,
-                                  reduction_factor=cfg.sweep.asha_reduction)
-    resources: dict[str, float] = {"cpu": cfg.sweep.cpus_per_trial, "gpu": cfg.sweep.gpus_per_trial,
-                                   **cfg.sweep.resources_per_trial}
-    if cfg.sweep.workers_per_trial > 1:
-        # The trial only drives (a token of memory, so Tune has a bundle to place); its workers hold the CPUs/GPUs.
-        resources = {"cpu": 0, "gpu": 0, "memory": 2**20}
     remaining = policy.budget - len(prior)
-    # Every evaluation is a checkpoint, which makes Tune snapshot often on purpose; its warning about it is noise.
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    # Tune's newer console output prints its experiment box and TensorBoard hint even at verbose=0; the
-    # classic reporter honours verbose=0, so our progress lines are the sweep's only running output.
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     status = "FAILED"
     try:
         if remaining > 0:
             with ray_session(cfg.ray.address, cfg.ray.num_cpus) as res:
                 echo(f"ray: {res.get('CPU', 0):g} CPUs, {res.get('GPU', 0):g} GPUs")
-                tuner = tune.Tuner(
-                    tune.with_resources(run_trial, resources),
-                    tune_config=tune.TuneConfig(
-                        search_alg=searcher,
-                        scheduler=scheduler,
-                        num_samples=remaining,
-                        max_concurrent_trials=cfg.sweep.max_concurrent or None,
-                        reuse_actors=True,  # a fresh worker per trial costs seconds of imports on CPU
-                        trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}",
-                    ),
-                    run_config=tune.RunConfig(
-                        name=tune_name,
-                        storage_path=str(results_dir),
-                        verbose=0,
-                        callbacks=[callback],
-                        stop=stopper,
-                        failure_config=tune.FailureConfig(max_failures=cfg.sweep.max_retries),
-                        checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-                    ),
-                )
-                tuner.fit()
+                make_tuner(cfg, searcher, remaining, results_dir, tune_name, [callback], stopper).fit()
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"
@@ -432,18 +439,11 @@ def run_sweep(cfg: SweepConfig, *, echo: Callable[[str], None] = print,
     finally:
         if status != "FINISHED":
             tracker.end_sweep(status)
-    target = (cfg.target.N, cfg.target.D) if cfg.target.N > 0 else None
     summary = summarize(records_table(callback.records, str(table_path)), target, estimator=cfg.sweep.estimator)
     _log_summary(tracker, summary, table_path, results_dir)
     tracker.end_sweep("FINISHED")
-    return SweepOutcome(
-        summary=summary,
-        records=callback.records,
-        table_path=table_path,
-        results_dir=results_dir,
-        parent_run_id=parent,
-        wall_s=time.monotonic() - t0,
-    )
+    return SweepOutcome(summary=summary, records=callback.records, table_path=table_path, results_dir=results_dir,
+                        parent_run_id=parent, wall_s=time.monotonic() - t0)
 
 
 def last_checkpoints(results_dir: Path) -> dict[tuple, str]:

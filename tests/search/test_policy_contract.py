@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 
 from laws.steplaw import PUBLISHED, StepLaw
-from search import LawPrior, Observation, Scale, build_grid, make_policy
+from search import POLICIES, LawPrior, Observation, Scale, build_grid, make_policy
 
 SCALES = [Scale(key="small", N=100_000, D=300_000, context=64), Scale(key="big", N=400_000, D=1_200_000, context=64)]
 LRS = [2.0**e for e in range(-11, -3)]
 BATCHES = [2, 4, 8, 16, 32]
-NAMES = ["grid", "random", "tpe", "gp", "law_prior", "law_prior:random", "law_prior:tpe"]
+# Every registered base policy, and the wrappers around some of them.
+NAMES = [*POLICIES, "law_prior", "law_prior:random", "law_prior:tpe"]
 
 
 def bowl(p):

@@ -279,8 +279,11 @@ class SweepConfig:
     """A whole sweep, as read from TOML."""
 
     sweep: SweepSection
-    model: dict[str, Any]
-    train: dict[str, Any]
+    model: ModelConfig
+    """[model], validated at the first scale's width; :meth:`model_config` gives each scale's."""
+    train: TrainConfig
+    """[train], validated as the first trial's config (first scale, LR, batch and seed); :meth:`trial_spec`
+    replaces the four grid fields for each trial."""
     data: DataConfig
     scales: list[ScaleConfig]
     grid: GridConfig
@@ -292,11 +295,7 @@ class SweepConfig:
 
     def model_config(self, scale: ScaleConfig) -> ModelConfig:
         """The model of one scale: [model] with the scale's overrides."""
-        kw = dict(self.model)
-        kw["d_model"] = scale.d_model
-        if scale.n_layer:
-            kw["n_layer"] = scale.n_layer
-        return ModelConfig(**kw)
+        return dataclasses.replace(self.model, d_model=scale.d_model, n_layer=scale.n_layer or self.model.n_layer)
 
     def scale_key(self, scale: ScaleConfig) -> str:
         if scale.name:
@@ -322,10 +321,7 @@ class SweepConfig:
     def trial_spec(self, scale_key: str, lr: float, batch_size: int, seed: int) -> TrialSpec:
         """Everything one trial needs (``.to_dict()`` is what travels to a Ray worker)."""
         scale = next(s for s in self.scales if self.scale_key(s) == scale_key)
-        kw = dict(self.train, lr=lr, batch_size=batch_size, tokens=scale.tokens, seed=seed)
-        if "betas" in kw:
-            kw["betas"] = tuple(kw["betas"])
-        train = TrainConfig(**kw)
+        train = dataclasses.replace(self.train, lr=lr, batch_size=batch_size, tokens=scale.tokens, seed=seed)
         workers = None
         if self.sweep.workers_per_trial > 1:
             w = self.sweep.workers_per_trial
@@ -430,7 +426,7 @@ def _parse_train(section: dict[str, Any]) -> dict[str, Any]:
     train = dict(section)
     _check_keys("[train]", train, [k for k in _fields(TrainConfig) if k not in TRIAL_FIELDS])
     if isinstance(train.get("betas"), (list, tuple)):
-        train["betas"] = list(train["betas"])
+        train["betas"] = tuple(train["betas"])
     if train.get("save_checkpoint"):
         raise ConfigError(
             "train.save_checkpoint cannot be set for a whole sweep (every trial would write the same file); "
@@ -443,11 +439,24 @@ def _parse_train(section: dict[str, Any]) -> dict[str, Any]:
                 f"train.init_checkpoint: no such file {str(ck)!r}; give the checkpoint every trial continues from."
             )
         train["init_checkpoint"] = str(ck.resolve())
+    return train
+
+
+def _first_trial(model: dict[str, Any], train: dict[str, Any], scales: list[ScaleConfig], grid: GridConfig,
+                 seeds: list[int]) -> tuple[ModelConfig, TrainConfig]:
+    """[model] at the first scale's width and [train] as the first trial's config, both validated."""
+    s0 = scales[0]
     try:
-        TrainConfig(lr=1e-3, batch_size=1, tokens=1, **train)  # the settings, checked at a neutral grid point
+        m0 = ModelConfig(**{**model, "d_model": s0.d_model})
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"[model] with scales[0]: {e}") from None
+    first = build_grid([Scale(key="first", N=m0.non_embedding_params(), D=s0.tokens, context=m0.context)],
+                       lrs=grid.lr, lr_octaves=grid.lr_octaves, batch_sizes=grid.batch_size)[0]
+    try:
+        t0 = TrainConfig(lr=first.lrs[0], batch_size=first.batch_sizes[0], tokens=s0.tokens, seed=seeds[0], **train)
     except (TypeError, ValueError) as e:
         raise ConfigError(f"[train] {e}") from None
-    return train
+    return m0, t0
 
 
 def _parse_scales(raw_scales: Any) -> list[ScaleConfig]:
@@ -478,7 +487,7 @@ def _parse_scales(raw_scales: Any) -> list[ScaleConfig]:
 def _check_across(cfg: SweepConfig, tokenizer_vocab: int) -> None:
     """What no single section can check: models at every scale, vocabularies, batches over workers."""
     keys = []
-    grid, data, train = cfg.grid, cfg.data, cfg.train
+    grid, data = cfg.grid, cfg.data
     for i, s in enumerate(cfg.scales):
         try:
             m = cfg.model_config(s)
@@ -490,7 +499,7 @@ def _check_across(cfg: SweepConfig, tokenizer_vocab: int) -> None:
                 f"({min(grid.batch_size)} x {m.context} tokens); raise tokens."
             )
         keys.append(cfg.scale_key(s))
-    vocab = int(cfg.model.get("vocab_size", 256))
+    vocab = cfg.model.vocab_size
     if data.tokenizer == "bpe" and vocab < data.bpe_vocab_size:
         raise ConfigError(
             f"model.vocab_size={vocab} is smaller than data.bpe_vocab_size={data.bpe_vocab_size}; "
@@ -502,14 +511,14 @@ def _check_across(cfg: SweepConfig, tokenizer_vocab: int) -> None:
             f"({tokenizer_vocab} tokens); set model.vocab_size = {tokenizer_vocab}."
         )
     workers = cfg.sweep.workers_per_trial
-    if workers > 1 and train.get("engine", "torch") != "deepspeed":
+    if workers > 1 and cfg.train.engine != "deepspeed":
         raise ConfigError(
             f"sweep.workers_per_trial={workers} needs train.engine = 'deepspeed' (it shards the batch over the "
             "workers); set it, or use one worker per trial."
         )
     for b in grid.batch_size:
         try:
-            TrainConfig(lr=1e-3, batch_size=b, tokens=1, **train).micro_batches(workers)
+            dataclasses.replace(cfg.train, batch_size=b).micro_batches(workers)
         except ValueError as e:
             raise ConfigError(f"grid.batch_size {b}: {e}") from None
     dup = {k for k in keys if keys.count(k) > 1}
@@ -539,8 +548,10 @@ def parse_config(raw: dict[str, Any], source: str = "") -> SweepConfig:
     model = dict(sections["model"])
     _check_keys("[model]", model, [k for k in _fields(ModelConfig) if k != "d_model"])
     train = _parse_train(sections["train"])
-    cfg = SweepConfig(sweep=sweep, model=model, train=train, data=data, scales=_parse_scales(raw.get("scales", [])),
-                      grid=grid, tracking=tracking, ray=ray_cfg, target=target, source=source)
+    scales = _parse_scales(raw.get("scales", []))
+    m0, t0 = _first_trial(model, train, scales, grid, sweep.seeds)
+    cfg = SweepConfig(sweep=sweep, model=m0, train=t0, data=data, scales=scales, grid=grid, tracking=tracking,
+                      ray=ray_cfg, target=target, source=source)
     _check_across(cfg, tokenizer_vocab)
     return cfg
 

@@ -108,7 +108,7 @@ def test_paths_are_made_absolute_and_checkpoint_rules(tmp_path, monkeypatch):
     raw["train"]["init_checkpoint"] = "base.pt"
     cfg = parse_config(raw)
     assert cfg.data.source == str(tmp_path / "corpus.txt")
-    assert cfg.train["init_checkpoint"] == str(tmp_path / "base.pt")
+    assert cfg.train.init_checkpoint == str(tmp_path / "base.pt")
     raw["train"]["init_checkpoint"] = "missing.pt"
     with pytest.raises(ConfigError, match="init_checkpoint: no such file"):
         parse_config(raw)

@@ -46,7 +46,7 @@ def steplaw_table(path: Path, *, moe: bool = False) -> pd.DataFrame:
 
 
 def _cells(t: pd.DataFrame) -> list[tuple[float, float]]:
-    return sorted({(float(n), float(d)) for n, d in zip(t.N, t.D)})
+    return sorted(SweepTable.of(t).cells())
 
 
 def nearest_run_gap(t: pd.DataFrame, cell: tuple[float, float], law: StepLaw) -> float:

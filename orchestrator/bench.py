@@ -1,11 +1,12 @@
 """Orchestration overhead: the same trials through lawsweep's sweep and through a bare Ray Tune Tuner.
 
-    python -m orchestrator.bench [--recipe bench/grids/overhead.toml] [--repeat 3]
+    python -m orchestrator.bench [--recipe bench/grids/overhead.toml] [--repeat 2]
 
 One local Ray cluster serves both. ``lawsweep`` is :func:`orchestrator.tune_runner.run_sweep` (the search policy as
 a Tune searcher, MLflow parent and child runs in a fresh sqlite store, the sweep table written after every trial,
 the live law refit, the end-of-sweep fit); ``bare`` is a ``ray.tune.Tuner`` over the same trial specs with the same
-trainable (orchestrator.trial.run_trial), resources and actor reuse, and nothing else. The two alternate, so a
+trainable (orchestrator.trial.run_trial, given each spec by Tune's grid_search), resources and actor reuse, and
+nothing else. The two alternate, so a
 machine whose speed drifts treats both alike; the ratio is of the medians (goal <= 1.10). Also times
 ``lawsweep --help`` (goal < 1 s).
 """
@@ -25,17 +26,22 @@ from pathlib import Path
 RECIPE = Path(__file__).resolve().parents[1] / "bench" / "grids" / "overhead.toml"
 
 
+def _bare_trial(config: dict) -> None:
+    """The same trainable, its trial spec taken from Tune's grid_search variable."""
+    from orchestrator.trial import run_trial
+
+    run_trial(config["spec"])
+
+
 def _bare(cfg, specs: list[dict], storage: Path) -> float:
     from ray import tune
-    from ray.tune.search import BasicVariantGenerator
 
-    from orchestrator.trial import run_trial
     from orchestrator.tune_runner import trial_resources
 
     tuner = tune.Tuner(
-        tune.with_resources(run_trial, trial_resources(cfg)),
-        tune_config=tune.TuneConfig(search_alg=BasicVariantGenerator(points_to_evaluate=specs),
-                                    num_samples=len(specs), reuse_actors=True),
+        tune.with_resources(_bare_trial, trial_resources(cfg)),
+        param_space={"spec": tune.grid_search(specs)},
+        tune_config=tune.TuneConfig(reuse_actors=True),
         run_config=tune.RunConfig(name="bare", storage_path=str(storage), verbose=0,
                                   checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
     )
@@ -77,11 +83,14 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m orchestrator.bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--recipe", type=Path, default=RECIPE)
-    p.add_argument("--repeat", type=int, default=3, help="runs of each path, alternating")
+    p.add_argument("--repeat", type=int, default=2, help="runs of each path, alternating")
     args = p.parse_args(argv)
     if args.repeat < 1:
         p.error(f"--repeat must be >= 1, got {args.repeat}")
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    # As run_sweep does for its own Tuner: every evaluation is a checkpoint, and Tune's warning about it is noise.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     from cluster.local import ray_session
     from orchestrator.config import load_config
 

@@ -51,9 +51,13 @@ class MlflowTracker:
         experiment: Experiment name (created if missing).
         spool: Where unsent operations are kept while the server is unreachable.
         retry_s: How long ``end_sweep`` keeps trying to deliver them.
+        metrics_interval_s: A trial's curve is sent at its first evaluation, then at most this often, and in
+            full at its end: one write per batch instead of one per evaluation (what a store pays per write,
+            a sqlite commit or an HTTP request, is the driver's main cost per trial).
     """
 
-    def __init__(self, uri: str, experiment: str, spool: str | Path | None = None, retry_s: float = 600.0) -> None:
+    def __init__(self, uri: str, experiment: str, spool: str | Path | None = None, retry_s: float = 600.0,
+                 metrics_interval_s: float = 10.0) -> None:
         if uri.startswith(("http://", "https://")):
             # Fail fast and let the queue retry: MLflow's own retries would stall the driver for minutes.
             os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
@@ -69,6 +73,9 @@ class MlflowTracker:
         self.parent_id = ""
         self._runs: dict[str, str] = {}  # trial id -> MLflow run id, as runs get created
         self._open: set[str] = set()  # trials started and not yet ended
+        self.metrics_interval_s = metrics_interval_s
+        self._pending: dict[str, list[list]] = {}  # trial id -> metric rows not yet queued
+        self._sent_at: dict[str, float] = {}
         self._queue: deque[list] = deque()
         self._next_try = 0.0
         self._backoff = 1.0
@@ -216,16 +223,21 @@ class MlflowTracker:
 
     def log_metrics(self, trial_id: str, metrics: dict[str, float], step: int) -> None:
         ts = _now_ms()
-        rows = [[k, v, ts, step] for k, v in _finite(metrics).items()]
+        self._pending.setdefault(trial_id, []).extend([k, v, ts, step] for k, v in _finite(metrics).items())
+        if time.monotonic() - self._sent_at.get(trial_id, -math.inf) >= self.metrics_interval_s:
+            self._send_pending(trial_id)
+
+    def _send_pending(self, trial_id: str, extra: list[list] | None = None) -> None:
+        rows = self._pending.pop(trial_id, []) + (extra or [])
+        self._sent_at[trial_id] = time.monotonic()
         if rows:
             self._put("metrics", trial_id, rows)
 
     def end_trial(self, trial_id: str, status: str, metrics: dict[str, float]) -> None:
         self._open.discard(trial_id)
         ts = _now_ms()
-        rows = [[f"final_{k}", v, ts, 0] for k, v in _finite(metrics).items()]
-        if rows:
-            self._put("metrics", trial_id, rows)
+        self._send_pending(trial_id, [[f"final_{k}", v, ts, 0] for k, v in _finite(metrics).items()])
+        self._sent_at.pop(trial_id, None)
         self._put("end_trial", trial_id, status)
 
     def log_sweep(self, metrics: dict[str, float], params: dict[str, Any]) -> None:

@@ -133,6 +133,7 @@ def test_predict_gives_intervals_the_law_and_a_ranked_schedule():
     assert r.returncode == 0 and "published Step Law" in r.stdout and "schedule: cosine" in r.stdout
 
 
+@pytest.mark.slow  # trains a base model and its continuations (about 1.5 minutes)
 def test_predict_for_continued_pretraining(tmp_path):
     r = _predict("--n", "2e5", "--d", "1e6", "--from", str(TABLE), "--checkpoint-loss", "2.1", "--budget", "5e11",
                  "--json")
@@ -175,6 +176,7 @@ def test_predict_measures_a_real_checkpoint(tmp_path):
     assert json.loads(r.stdout)["cpt"]["checkpoint_loss"] == pytest.approx(res.val_loss, abs=1e-6)
 
 
+@pytest.mark.slow  # trains a BPE tokenizer and a model on it (about 1 minute)
 def test_predict_measures_a_bpe_checkpoint_with_its_tokenizer(tmp_path):
     from trainers import DataConfig, ModelConfig, TrainConfig, load_corpus, train
     from trainers.data import _pydoc_text

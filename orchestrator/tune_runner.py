@@ -7,12 +7,13 @@ except the trainable.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -363,6 +364,31 @@ def trial_resources(cfg: SweepConfig) -> dict[str, float]:
     return {"cpu": cfg.sweep.cpus_per_trial, "gpu": cfg.sweep.gpus_per_trial, **cfg.sweep.resources_per_trial}
 
 
+@contextlib.contextmanager
+def pending_trials(cfg: SweepConfig) -> Iterator[None]:
+    """Let Tune keep as many trials pending as the cluster runs at once (while the block runs).
+
+    With a custom searcher (ours) Tune keeps a single trial pending: when two trials end together, the second's
+    worker finds nothing to run, is stopped, and a new one starts later (seconds of imports on CPU). With one
+    pending trial per slot every finished trial's worker is reused (measured: python -m orchestrator.bench).
+    TUNE_MAX_PENDING_TRIALS_PG, when set, wins.
+    """
+    import ray
+
+    res = ray.cluster_resources()
+    slots = [res.get("CPU", 1.0) / cfg.sweep.cpus_per_trial if cfg.sweep.cpus_per_trial > 0 else 1.0]
+    if cfg.sweep.gpus_per_trial > 0:
+        slots.append(res.get("GPU", 0.0) / cfg.sweep.gpus_per_trial)
+    key, before = "TUNE_MAX_PENDING_TRIALS_PG", os.environ.get("TUNE_MAX_PENDING_TRIALS_PG")
+    if before is None:
+        os.environ[key] = str(max(1, int(min(slots))))
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(key, None)
+
+
 def make_tuner(cfg: SweepConfig, searcher: Searcher, num_samples: int, storage: Path, name: str,
                callbacks: list[Any], stop: Any = None) -> tune.Tuner:
     """The Tune experiment of a sweep: our trainable with its resources, the policy's searcher, ASHA when asked."""
@@ -431,7 +457,8 @@ def run_sweep(cfg: SweepConfig, *, echo: Callable[[str], None] = print,
         if remaining > 0:
             with ray_session(cfg.ray.address, cfg.ray.num_cpus) as res:
                 echo(f"ray: {res.get('CPU', 0):g} CPUs, {res.get('GPU', 0):g} GPUs")
-                make_tuner(cfg, searcher, remaining, results_dir, tune_name, [callback], stopper).fit()
+                with pending_trials(cfg):
+                    make_tuner(cfg, searcher, remaining, results_dir, tune_name, [callback], stopper).fit()
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"

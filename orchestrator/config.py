@@ -279,8 +279,9 @@ class SweepConfig:
     """A whole sweep, as read from TOML."""
 
     sweep: SweepSection
-    model: ModelConfig
-    """[model], validated at the first scale's width; :meth:`model_config` gives each scale's."""
+    model: dict[str, Any]
+    """The [model] table as written (validated at every scale's width): a scale's model is derived from it, not
+    from another scale's (n_head = 0 means d_model // 32 at each width); :meth:`model_config` gives it."""
     train: TrainConfig
     """[train], validated as the first trial's config (first scale, LR, batch and seed); :meth:`trial_spec`
     replaces the four grid fields for each trial."""
@@ -295,7 +296,10 @@ class SweepConfig:
 
     def model_config(self, scale: ScaleConfig) -> ModelConfig:
         """The model of one scale: [model] with the scale's overrides."""
-        return dataclasses.replace(self.model, d_model=scale.d_model, n_layer=scale.n_layer or self.model.n_layer)
+        kw = dict(self.model, d_model=scale.d_model)
+        if scale.n_layer:
+            kw["n_layer"] = scale.n_layer
+        return ModelConfig(**kw)
 
     def scale_key(self, scale: ScaleConfig) -> str:
         if scale.name:
@@ -443,11 +447,11 @@ def _parse_train(section: dict[str, Any]) -> dict[str, Any]:
 
 
 def _first_trial(model: dict[str, Any], train: dict[str, Any], scales: list[ScaleConfig], grid: GridConfig,
-                 seeds: list[int]) -> tuple[ModelConfig, TrainConfig]:
-    """[model] at the first scale's width and [train] as the first trial's config, both validated."""
+                 seeds: list[int]) -> TrainConfig:
+    """[train] as the first trial's config (first scale, LR, batch, seed), validated."""
     s0 = scales[0]
     try:
-        m0 = ModelConfig(**{**model, "d_model": s0.d_model})
+        m0 = ModelConfig(**{**model, "d_model": s0.d_model, **({"n_layer": s0.n_layer} if s0.n_layer else {})})
     except (TypeError, ValueError) as e:
         raise ConfigError(f"[model] with scales[0]: {e}") from None
     first = build_grid([Scale(key="first", N=m0.non_embedding_params(), D=s0.tokens, context=m0.context)],
@@ -456,7 +460,7 @@ def _first_trial(model: dict[str, Any], train: dict[str, Any], scales: list[Scal
         t0 = TrainConfig(lr=first.lrs[0], batch_size=first.batch_sizes[0], tokens=s0.tokens, seed=seeds[0], **train)
     except (TypeError, ValueError) as e:
         raise ConfigError(f"[train] {e}") from None
-    return m0, t0
+    return t0
 
 
 def _parse_scales(raw_scales: Any) -> list[ScaleConfig]:
@@ -499,7 +503,7 @@ def _check_across(cfg: SweepConfig, tokenizer_vocab: int) -> None:
                 f"({min(grid.batch_size)} x {m.context} tokens); raise tokens."
             )
         keys.append(cfg.scale_key(s))
-    vocab = cfg.model.vocab_size
+    vocab = int(cfg.model.get("vocab_size", 256))
     if data.tokenizer == "bpe" and vocab < data.bpe_vocab_size:
         raise ConfigError(
             f"model.vocab_size={vocab} is smaller than data.bpe_vocab_size={data.bpe_vocab_size}; "
@@ -549,8 +553,8 @@ def parse_config(raw: dict[str, Any], source: str = "") -> SweepConfig:
     _check_keys("[model]", model, [k for k in _fields(ModelConfig) if k != "d_model"])
     train = _parse_train(sections["train"])
     scales = _parse_scales(raw.get("scales", []))
-    m0, t0 = _first_trial(model, train, scales, grid, sweep.seeds)
-    cfg = SweepConfig(sweep=sweep, model=m0, train=t0, data=data, scales=scales, grid=grid, tracking=tracking,
+    t0 = _first_trial(model, train, scales, grid, sweep.seeds)
+    cfg = SweepConfig(sweep=sweep, model=model, train=t0, data=data, scales=scales, grid=grid, tracking=tracking,
                       ray=ray_cfg, target=target, source=source)
     _check_across(cfg, tokenizer_vocab)
     return cfg

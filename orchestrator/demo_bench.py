@@ -21,8 +21,8 @@ from pathlib import Path
 FORMER = Path(__file__).resolve().parents[1] / "bench" / "grids" / "former_demo.toml"
 
 
-def time_run(recipe: str) -> float:
-    """Seconds of one ``lawsweep run RECIPE`` in a fresh folder; raises if it fails."""
+def time_run(recipe: str) -> tuple[float, str]:
+    """Seconds of one ``lawsweep run RECIPE`` in a fresh folder, and what it printed; raises if it fails."""
     env = dict(os.environ, RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=os.environ.get("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0"))
     with tempfile.TemporaryDirectory(prefix="lawsweep-demo-bench-") as work:
         t0 = time.perf_counter()
@@ -31,21 +31,27 @@ def time_run(recipe: str) -> float:
         wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"lawsweep run {recipe or '(demo)'} exited {proc.returncode}:\n{proc.stderr[-2000:]}")
-    return wall
+    return wall, proc.stdout
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m orchestrator.demo_bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeat", type=int, default=2, help="runs of each recipe, alternating")
+    p.add_argument("--save-output", type=Path, default=None, help="write the last demo run's output here")
     args = p.parse_args(argv)
     if args.repeat < 1:
         p.error(f"--repeat must be >= 1, got {args.repeat}")
     walls: dict[str, list[float]] = {"demo": [], "former": []}
     for i in range(args.repeat):
         for name, recipe in (("demo", ""), ("former", str(FORMER))):
-            walls[name].append(time_run(recipe))
-            print(f"run {i + 1}/{args.repeat} {name:>6}: {walls[name][-1]:6.1f} s", flush=True)
+            wall, out = time_run(recipe)
+            walls[name].append(wall)
+            print(f"run {i + 1}/{args.repeat} {name:>6}: {wall:6.1f} s", flush=True)
+            if name == "demo":
+                print("".join(f"    {line}\n" for line in out.splitlines() if line.startswith("largest scale")), end="")
+                if args.save_output is not None:
+                    args.save_output.write_text(out)
     demo, former = statistics.median(walls["demo"]), statistics.median(walls["former"])
     print(f"\ndemo (ladder, law prior on the largest scale): {demo:.1f} s   former demo (60-trial grid): {former:.1f} s"
           f"   ratio {demo / former:.2f} (goal <= 0.5)")

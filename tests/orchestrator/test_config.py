@@ -39,6 +39,14 @@ def test_trial_spec_is_plain_data_with_the_scale_overrides():
     assert tc["train"]["tokens"] == 4096 and tc["data"]["source"] == "pydoc"
 
 
+def test_each_scale_derives_its_own_model_from_the_model_table():
+    """n_head = 0 means d_model // 32 at every width: one scale's derived heads never leak into another's."""
+    cfg = load_config("demo")
+    heads = {cfg.trial_spec(s.key, 1e-3, 1, 0).model.d_model: cfg.trial_spec(s.key, 1e-3, 1, 0).model.n_head
+             for s in cfg.search_scales()}
+    assert heads == {48: 1, 96: 3}
+
+
 def _bad(mutate):
     raw = copy.deepcopy(_raw())
     mutate(raw)

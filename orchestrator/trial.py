@@ -263,9 +263,10 @@ def _worker_loop(config: dict[str, Any]) -> None:
 
 @functools.lru_cache(maxsize=4)
 def _table(path: str) -> Any:
-    import pandas as pd
+    """The replayed sweep table's rows (read once per worker)."""
+    from orchestrator.records import read_table
 
-    return pd.read_csv(path)
+    return read_table(path).frame
 
 
 def replay_trial(spec: TrialSpec, report: Callable[[dict[str, float]], None]) -> None:

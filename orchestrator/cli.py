@@ -20,6 +20,36 @@ __all__ = ["main"]
 #: The Step Law estimators (laws.estimators.ESTIMATORS; spelled here so that --help imports no numpy).
 ESTIMATORS = ("posterior", "pooled", "vertex")
 
+#: Domains of the numeric flags (inclusive): parameters, tokens, FLOPs, losses as a target or a proxy can have.
+N_RANGE = (1e3, 1e16)
+D_RANGE = (1e3, 1e17)
+FLOPS_RANGE = (1e6, 1e32)
+
+
+def number(lo: float, hi: float, *, integer: bool = False) -> Any:
+    """An argparse ``type`` accepting a finite number in [lo, hi]: anything else exits 2 naming the flag (argparse
+    adds it), the value and the domain, before any work."""
+
+    def parse(text: str) -> float | int:
+        try:
+            v = int(text) if integer else float(text)
+        except ValueError:
+            kind = "an integer" if integer else "a number"
+            raise argparse.ArgumentTypeError(f"expected {kind} in [{lo:g}, {hi:g}], got {text!r}") from None
+        if not (lo <= v <= hi):  # NaN and infinities fail here
+            raise argparse.ArgumentTypeError(f"{text!r} is outside [{lo:g}, {hi:g}]; give a finite value in it")
+        return v
+
+    parse.__name__ = "integer" if integer else "number"  # argparse's "invalid <name> value" wording
+    return parse
+
+
+def _tracking_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tracking-uri", default="sqlite:///mlflow.db",
+                   help="MLflow store for mlflow:EXPERIMENT (read only: a missing store is an error, never created)")
+    p.add_argument("--tracking-timeout", type=number(0.1, 600), default=5.0, metavar="S",
+                   help="seconds to wait for the tracking server to answer before giving up (default 5)")
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -31,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run a sweep (default: the bundled demo recipe)")
     r.add_argument("config", nargs="?", default=None, help="sweep TOML file or bundled recipe name (default: demo)")
     r.add_argument("--address", default=None, help="join the Ray cluster at this address ('auto' or host:port)")
+    r.add_argument("--yes", action="store_true", help="run a sweep of more than 5,000 trials")
     r.set_defaults(command_fn="cmd_run")
 
     sb = sub.add_parser("submit", help="run a sweep on a Ray cluster as a Ray job")
@@ -38,18 +69,26 @@ def build_parser() -> argparse.ArgumentParser:
     sb.add_argument("--address", default=None,
                     help="the cluster's job server (default: $RAY_ADDRESS or http://127.0.0.1:8265)")
     sb.add_argument("--wait", action="store_true", help="stream the job's log and exit with its outcome")
+    sb.add_argument("--yes", action="store_true", help="submit a sweep of more than 5,000 trials")
+    sb.add_argument("--token-file", default=None,
+                    help="file holding the cluster's Ray auth token (default: $RAY_AUTH_TOKEN, "
+                         "$RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token)")
     sb.set_defaults(command_fn="cmd_submit")
 
     pl = sub.add_parser("plan", help="dry run: scales, grid and compute per scale")
     pl.add_argument("config", nargs="?", default=None)
     pl.add_argument("--json", action="store_true")
-    pl.add_argument("--target-n", type=float, default=None, help="ladder mode: target non-embedding params")
-    pl.add_argument("--target-d", type=float, default=None, help="ladder mode: target tokens")
-    pl.add_argument("--budget", type=float, default=None, help="ladder mode: proxy compute budget in FLOPs")
-    pl.add_argument("--workers", type=int, default=1, help="ladder mode: trials that run at once")
+    pl.add_argument("--yes", action="store_true", help="plan a sweep of more than 5,000 trials")
+    pl.add_argument("--target-n", type=number(*N_RANGE), default=None,
+                    help="ladder mode: target non-embedding params")
+    pl.add_argument("--target-d", type=number(*D_RANGE), default=None, help="ladder mode: target tokens")
+    pl.add_argument("--budget", type=number(*FLOPS_RANGE), default=None,
+                    help="ladder mode: proxy compute budget in FLOPs")
+    pl.add_argument("--workers", type=number(1, 100_000, integer=True), default=1,
+                    help="ladder mode: trials that run at once")
     pl.add_argument("--axis", choices=["auto", "N", "D"], default="auto",
                     help="ladder mode: shrink N or D (auto: D when the target model fits a worker)")
-    pl.add_argument("--worker-memory", type=float, default=80.0,
+    pl.add_argument("--worker-memory", type=number(0.1, 1e5), default=80.0,
                     help="ladder mode: GiB of accelerator memory per worker, for --axis auto (default 80)")
     pl.set_defaults(command_fn="cmd_plan")
 
@@ -71,19 +110,20 @@ def _add_analysis_commands(sub: Any) -> None:
     f.add_argument("--json", action="store_true")
     f.add_argument("--estimator", choices=ESTIMATORS, default="posterior",
                    help="how the Step Law is fitted (default posterior; pooled = the Step Law authors' fit)")
-    f.add_argument("--tracking-uri", default="sqlite:///mlflow.db", help="MLflow store for mlflow:EXPERIMENT")
+    _tracking_flags(f)
     f.set_defaults(command_fn="cmd_fit")
 
     pr = sub.add_parser("predict", help="optimal LR and batch for a target (N, D)")
-    pr.add_argument("--n", type=float, required=True, help="non-embedding parameters of the target")
-    pr.add_argument("--d", type=float, required=True, help="training tokens of the target")
+    pr.add_argument("--n", type=number(*N_RANGE), required=True, help="non-embedding parameters of the target")
+    pr.add_argument("--d", type=number(*D_RANGE), required=True, help="training tokens of the target")
     pr.add_argument("--from", dest="from_table", default=None,
                     help="fit the law on this source first (as for `fit`)")
-    pr.add_argument("--tracking-uri", default="sqlite:///mlflow.db", help="MLflow store for mlflow:EXPERIMENT")
+    _tracking_flags(pr)
     pr.add_argument("--checkpoint", default=None, help="continued pre-training: a lawsweep checkpoint to continue")
-    pr.add_argument("--checkpoint-loss", type=float, default=None,
+    pr.add_argument("--checkpoint-loss", type=number(1e-6, 100), default=None,
                     help="continued pre-training: the checkpoint's validation loss on the new data, if measured")
-    pr.add_argument("--budget", type=float, default=None, help="continued pre-training: FLOPs of the new run")
+    pr.add_argument("--budget", type=number(*FLOPS_RANGE), default=None,
+                    help="continued pre-training: FLOPs of the new run")
     pr.add_argument("--data", default="pydoc", help="data to measure --checkpoint on (as [data] source)")
     pr.add_argument("--tokenizer", default=None,
                     help="tokenizer to measure --checkpoint with: byte or a tokenizer.json (default: the one the "
@@ -96,10 +136,10 @@ def _add_analysis_commands(sub: Any) -> None:
     b = sub.add_parser("bench", help="replay every search policy on recorded sweeps at equal compute")
     b.add_argument("--table", default=None, help="sweep table or folder; target = its largest-compute cell "
                    "(default: the Step Law held-out cells and the reference grid)")
-    b.add_argument("--seeds", type=int, default=10)
+    b.add_argument("--seeds", type=number(1, 1000, integer=True), default=10)
     b.add_argument("--policies", default=None, help="comma-separated, e.g. law_prior,random,tpe")
     b.add_argument("--json", action="store_true")
-    b.add_argument("--tracking-uri", default="sqlite:///mlflow.db", help="MLflow store for mlflow:EXPERIMENT")
+    _tracking_flags(b)
     b.set_defaults(command_fn="cmd_bench")
 
     rp = sub.add_parser("report", help="HTML report of a sweep (plots, laws, held-out check), attached to MLflow")
@@ -107,9 +147,12 @@ def _add_analysis_commands(sub: Any) -> None:
                     help="results folder of a sweep (lawsweep_results/NAME-STAMP), or a sweep table / folder / "
                          "mlflow:EXPERIMENT")
     rp.add_argument("--out", default=None, help="output folder (default: SWEEP/report, or ./report)")
-    rp.add_argument("--target-n", type=float, default=None, help="target N to extrapolate to (default: [target])")
-    rp.add_argument("--target-d", type=float, default=None)
-    rp.add_argument("--tracking-uri", default="sqlite:///mlflow.db", help="MLflow store for mlflow:EXPERIMENT")
+    rp.add_argument("--no-attach", action="store_true",
+                    help="do not attach the report to the sweep's MLflow run (e.g. while its server is down)")
+    rp.add_argument("--target-n", type=number(*N_RANGE), default=None,
+                    help="target N to extrapolate to (default: [target])")
+    rp.add_argument("--target-d", type=number(*D_RANGE), default=None)
+    _tracking_flags(rp)
     rp.set_defaults(command_fn="cmd_report")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,22 +22,34 @@ class UsageError(ValueError):
     """Bad input on the command line or in a file it names."""
 
 
-def _load_table(source: str, where: str, tracking_uri: str = "sqlite:///mlflow.db") -> Any:
+def _load_table(source: str, where: str, args: argparse.Namespace) -> Any:
     """The cleaned SweepTable of a source (orchestrator.records.load_table), or a UsageError naming ``where``."""
     from orchestrator.records import load_table
 
     try:
-        return load_table(source, tracking_uri, warn=_warn)
+        return load_table(source, args.tracking_uri, warn=_warn, timeout_s=args.tracking_timeout)
     except (FileNotFoundError, ValueError) as e:
         raise UsageError(f"{where}: {e}") from None
+
+
+def _check_tracking(cfg: Any, command: str) -> None:
+    """Refuse a sweep whose tracking store is unusable, before Ray starts or a results folder is made."""
+    from orchestrator.tracking import StoreError, check_store
+
+    try:
+        check_store(cfg.tracking.uri, create=True, timeout_s=cfg.tracking.connect_timeout_s)
+    except StoreError as e:
+        raise UsageError(f"{command} refused, nothing was run or written: {e} (tracking.uri in {cfg.source}; "
+                         "tracking.connect_timeout_s sets the wait)") from None
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from orchestrator.config import load_config
 
-    cfg = load_config(args.config)
+    cfg = load_config(args.config, allow_large=args.yes)
     if args.address is not None:
         cfg.ray.address = args.address
+    _check_tracking(cfg, "run")
     from orchestrator.tune_runner import run_sweep
 
     return _finish_sweep(cfg, lambda: run_sweep(cfg))
@@ -80,13 +93,11 @@ def _searched_scale_line(table: Any, reference: str) -> str:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    import os
     import tomllib
-    from pathlib import Path
 
     from orchestrator.config import load_config
 
-    cfg = load_config(args.config)  # every config error exits 2 here, before the cluster is contacted
+    cfg = load_config(args.config, allow_large=args.yes)  # every config error exits 2 here, before any contact
     path = Path(cfg.source)
     raw = tomllib.loads(path.read_text(encoding="utf-8"))
     # The job runs in a temporary working directory on the head: anything relative would land (or be looked
@@ -97,6 +108,10 @@ def cmd_submit(args: argparse.Namespace) -> int:
             f"submit: tracking.uri={uri!r} is relative to the job's temporary working directory on the cluster; "
             "use an MLflow server (http://...) or an absolute sqlite path on shared storage."
         )
+    from orchestrator.tracking import SCHEMES
+
+    if uri.split("://", 1)[0].split("+", 1)[0].lower() not in SCHEMES:  # reached from the cluster, not from here
+        raise UsageError(f"submit: tracking.uri={uri!r} has an unsupported scheme; use one of {list(SCHEMES)}.")
     results_dir = raw.get("sweep", {}).get("results_dir", "lawsweep_results")
     if not Path(results_dir).is_absolute():
         raise UsageError(
@@ -125,49 +140,90 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from orchestrator.report import build_report, write_report
-    from orchestrator.tune_runner import STATE_FILE
 
     src = Path(args.sweep)
-    state = None
-    if src.is_dir() and (src / STATE_FILE).is_file():
-        try:
-            state = json.loads((src / STATE_FILE).read_text())
-        except ValueError as e:
-            raise UsageError(f"report: {str(src / STATE_FILE)!r} is damaged ({e}).") from None
-        table = _load_table(str(src / "sweep.csv"), "report", args.tracking_uri)
-        config, title, out = src / "config.toml", src.name, Path(args.out or src / "report")
-    else:
-        table = _load_table(args.sweep, "report", args.tracking_uri)
-        config, title, out = None, src.name or args.sweep, Path(args.out or "report")
+    state, attach_uri = _report_state(src, args)
     if (args.target_n is None) != (args.target_d is None):
         raise UsageError("report: give both --target-n and --target-d, or neither.")
+    if state is not None:
+        config, title, out = src / "config.toml", src.name, Path(args.out or src / "report")
+    else:
+        config, title, out = None, src.name or args.sweep, Path(args.out or "report")
+    _check_out_dir(out, "report --out")
+    if attach_uri:  # before the work: a dead server is said now, not after the report is built
+        from orchestrator.tracking import StoreError, check_store
+
+        try:
+            check_store(attach_uri, create=False, timeout_s=args.tracking_timeout)
+        except StoreError as e:
+            raise UsageError(f"report: the sweep's tracking store: {e} Or pass --no-attach to write the report "
+                             "without attaching it to MLflow.") from None
+    table = _load_table(str(src / "sweep.csv") if state is not None else args.sweep, "report", args)
     target = (args.target_n, args.target_d) if args.target_n is not None else None
     rep = build_report(table, title=title, config_path=config, target=target)
     path = write_report(rep, out)
     print(f"report: {path} ({len(rep.figures)} figures; PNGs and report.json beside it)")
-    if state is not None:
+    if attach_uri:
         from orchestrator.tracking import attach_artifacts
 
-        cwd = state.get("cwd")
-        uri = state["tracking_uri"]
-        if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////") and cwd:
-            uri = "sqlite:///" + str(Path(cwd) / uri[len("sqlite:///"):])  # relative to where the sweep ran
         try:
-            attach_artifacts(uri, state["parent_run_id"], out, "report")
-            print(f"attached to MLflow run {state['parent_run_id']} at {uri} (artifacts/report)")
+            attach_artifacts(attach_uri, state["parent_run_id"], out, "report", args.tracking_timeout)
+            print(f"attached to MLflow run {state['parent_run_id']} at {attach_uri} (artifacts/report)")
         except Exception as e:  # noqa: BLE001 - the report is written either way
             print(f"lawsweep report: could not attach the report to MLflow ({e}); it is in {out}", file=sys.stderr)
             return 1
     return 0
 
 
-def cmd_resume(args: argparse.Namespace) -> int:
-    import os
-    from pathlib import Path
+def _report_state(src: Path, args: argparse.Namespace) -> tuple[dict[str, Any] | None, str]:
+    """The sweep.json of a results folder (None for other sources) and the tracking URI to attach to ('' for
+    none)."""
+    from orchestrator.tune_runner import STATE_FILE
 
+    if not (src.is_dir() and (src / STATE_FILE).is_file()):
+        return None, ""
+    state = _read_state(src / STATE_FILE, "report", ("parent_run_id", "tracking_uri"))
+    if args.no_attach:
+        return state, ""
+    uri, cwd = str(state["tracking_uri"]), state.get("cwd")
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////") and cwd:
+        uri = "sqlite:///" + str(Path(cwd) / uri[len("sqlite:///"):])  # relative to where the sweep ran
+    return state, uri
+
+
+def _read_state(path: Path, command: str, keys: tuple[str, ...]) -> dict[str, Any]:
+    """A results folder's sweep.json, checked: an object with ``keys`` (strings); else UsageError."""
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as e:
+        raise UsageError(f"{command}: {str(path)!r} is damaged ({e}); the sweep table sweep.csv beside it is "
+                         "intact.") from None
+    if not isinstance(state, dict):
+        raise UsageError(f"{command}: {str(path)!r} is damaged (a JSON {type(state).__name__}, not an object); "
+                         "the sweep table sweep.csv beside it is intact.")
+    for k in keys:
+        if not isinstance(state.get(k), str) or not state[k]:
+            raise UsageError(f"{command}: {str(path)!r} is damaged ({k!r} missing or not a string); the sweep "
+                             "table sweep.csv beside it is intact.")
+    return state
+
+
+def _check_out_dir(out: Path, flag: str) -> None:
+    """An output folder that can be made and written, checked before any work."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{flag}: {str(out)!r} exists and is not a folder; give a folder (it is created).")
+    probe = out
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not (probe.is_dir() and os.access(probe, os.W_OK | os.X_OK)):
+        raise UsageError(f"{flag}: cannot create or write {str(out)!r} ({str(probe)!r} is not a writable folder); "
+                         "give a folder you can write.")
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
     from orchestrator.config import load_config
     from orchestrator.tune_runner import STATE_FILE, run_sweep
 
@@ -178,15 +234,16 @@ def cmd_resume(args: argparse.Namespace) -> int:
             f"resume: {str(d)!r} holds no {STATE_FILE}; give the results folder `lawsweep run` printed "
             "(lawsweep_results/NAME-STAMP)."
         )
-    try:
-        state = json.loads(state_file.read_text())
-        cwd, parent = state["cwd"], state["parent_run_id"]
-    except (ValueError, KeyError) as e:
-        raise UsageError(f"resume: {str(state_file)!r} is damaged ({e}); the sweep table sweep.csv is intact.") \
-            from None
+    state = _read_state(state_file, "resume", ("cwd", "parent_run_id"))
+    cwd, parent = state["cwd"], state["parent_run_id"]
+    if not Path(cwd).is_dir():
+        raise UsageError(f"resume: the sweep's working folder {cwd!r} (sweep.json 'cwd') is gone; relative paths "
+                         "in its config mean nothing without it. Recreate it, or start a new sweep.")
+    config = d / str(state.get("config", "config.toml"))
     os.chdir(cwd)  # relative paths in the config mean what they meant when the sweep started
-    cfg = load_config(str(d / state.get("config", "config.toml")))
-    cfg.ray.address = args.address if args.address is not None else state.get("ray_address", "")
+    cfg = load_config(str(config), allow_large=True)  # it was accepted when it started
+    cfg.ray.address = args.address if args.address is not None else str(state.get("ray_address", ""))
+    _check_tracking(cfg, "resume")
     print(f"resuming {d} (MLflow parent run {parent})")
     return _finish_sweep(cfg, lambda: run_sweep(cfg, resume_dir=d))
 
@@ -197,7 +254,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     if args.budget is not None or args.target_n is not None:
         return _plan_ladder(args)
-    cfg = load_config(args.config)
+    cfg = load_config(args.config, allow_large=args.yes)
     from search.registry import make_policy
 
     grids = cfg.grids()
@@ -269,7 +326,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from laws.analysis import fit_details, law_diagnostics, summarize
     from orchestrator.summary import format_diagnostics, format_summary
 
-    s = summarize(_load_table(args.table, "fit", args.tracking_uri), estimator=args.estimator)
+    s = summarize(_load_table(args.table, "fit", args), estimator=args.estimator)
     if args.json:
         print(json.dumps(_json_safe(fit_details(s)), indent=2))
     else:
@@ -309,7 +366,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     cpt = _check_predict_flags(args)
     table = summary = None
     if args.from_table:
-        table = _load_table(args.from_table, "predict --from", args.tracking_uri)
+        table = _load_table(args.from_table, "predict --from", args)
         summary = summarize(table, estimator=args.estimator)
     try:
         out = prediction(summary, args.n, args.d, source=args.from_table or "")
@@ -348,7 +405,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from search.bench import main as bench_main
 
         return bench_main(["--seeds", str(args.seeds)] + (["--json"] if args.json else []))
-    table = _load_table(args.table, "bench", args.tracking_uri)
+    table = _load_table(args.table, "bench", args)
     try:
         rows = summarize_results(bench_table(table, policies=policies, seeds=args.seeds))
     except ValueError as e:

@@ -34,6 +34,61 @@ __all__ = [
 
 _RECIPES = Path(__file__).parent / "recipes"
 
+#: Inclusive domain [low, high] of every numeric config field ("section.field"; "[]" marks a list's elements).
+#: Values outside it (NaN and infinities included) are refused before any fitting, Ray start or network call.
+#: Wide on purpose: a value in it may still be refused by its section's own check (e.g. d_model % n_head).
+DOMAINS: dict[str, tuple[float, float]] = {
+    "sweep.seeds[]": (0, 2**32 - 1),
+    "sweep.cpus_per_trial": (1e-3, 4096),
+    "sweep.gpus_per_trial": (0, 256),
+    "sweep.workers_per_trial": (1, 4096),
+    "sweep.max_concurrent": (0, 100_000),
+    "sweep.trials_per_scale": (1, 100_000),
+    "sweep.asha_grace_tokens": (1, 1e16),
+    "sweep.asha_reduction": (2, 1000),
+    "sweep.divergence_spike": (1, 1e6),
+    "sweep.max_retries": (0, 100),
+    "sweep.trial_timeout_s": (0, 366 * 86400),
+    "sweep.resources_per_trial{}": (1e-3, 1e6),
+    "model.n_layer": (1, 4096),
+    "model.d_model": (1, 1 << 17),
+    "model.n_head": (0, 4096),
+    "model.context": (1, 1 << 22),
+    "model.vocab_size": (2, 1 << 24),
+    "model.mlp_ratio": (1, 64),
+    "train.warmup_frac": (0, 1),
+    "train.decay_frac": (0, 1),
+    "train.min_lr_ratio": (0, 1),
+    "train.weight_decay": (0, 100),
+    "train.betas[]": (0, 1),
+    "train.grad_clip": (0, 1e9),
+    "train.seed": (0, 2**32 - 1),
+    "train.eval_every": (0, 1e12),
+    "train.eval_windows": (1, 1e7),
+    "train.final_eval_windows": (1, 1e8),
+    "train.threads": (0, 4096),
+    "train.divergence_factor": (1, 1e9),
+    "train.zero_stage": (0, 3),
+    "train.micro_batch_size": (0, 1 << 20),
+    "data.val_frac": (0, 0.5),
+    "data.bpe_vocab_size": (257, 1 << 22),
+    "grid.lr[]": (1e-12, 1e4),
+    "grid.lr_octaves[]": (-16, 16),
+    "grid.batch_size[]": (1, 1 << 24),
+    "tracking.retry_s": (0, 30 * 86400),
+    "tracking.connect_timeout_s": (0.1, 600),
+    "target.N": (0, 1e16),
+    "target.D": (0, 1e17),
+    "ray.num_cpus": (0, 1 << 20),
+    "scales.d_model": (1, 1 << 17),
+    "scales.tokens": (1, 1e16),
+    "scales.n_layer": (0, 4096),
+}
+
+#: Sweeps with more trials than this run only when asked (``--yes``): a typo in a grid should not queue a
+#: million trials.
+MAX_TRIALS = 5000
+
 
 class ConfigError(ValueError):
     """A sweep config that cannot run; the message names the field, the value and the fix."""
@@ -232,6 +287,9 @@ class TrackingConfig:
     retry_s: float = 600.0
     """How long the driver keeps retrying an unreachable tracking server at the end of a sweep. Records
     wait in a spool file in the results folder meanwhile, so none is lost either way."""
+    connect_timeout_s: float = 5.0
+    """How long the check before the sweep waits for the tracking server to answer; an unreachable
+    server refuses the sweep (exit 2) before anything runs or is written."""
 
     def __post_init__(self) -> None:
         if not self.uri:
@@ -377,6 +435,36 @@ def _type_check(where: str, raw: dict[str, Any], cls: type) -> None:
             raise ConfigError(f"{where}.{k} must be true or false, got {v!r}.")
         if t in ("str",) and not isinstance(v, str):
             raise ConfigError(f"{where}.{k} must be a string, got {v!r}.")
+
+
+def _check_domains(sections: dict[str, Any], scales: Any) -> None:
+    """Every numeric value of the document inside its DOMAINS entry (after the sections' own, more specific
+    checks have had their say)."""
+    for section, body in sections.items():
+        for k, v in body.items():
+            _domain_check(section, k, v)
+    for i, s in enumerate(scales if isinstance(scales, list) else []):
+        for k, v in (s.items() if isinstance(s, dict) else []):
+            _domain_check(f"scales[{i}]", k, v)
+
+
+def _domain_check(where: str, key: str, value: Any) -> None:
+    """``value`` (a number, or the numbers of a list or table) inside DOMAINS[section.key], else ConfigError."""
+    section = where.split("[")[0]
+    for suffix, items in (("", [value]), ("[]", value if isinstance(value, list) else []),
+                          ("{}", list(value.values()) if isinstance(value, dict) else [])):
+        dom = DOMAINS.get(f"{section}.{key}{suffix}")
+        if dom is None:
+            continue
+        for v in items:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v is None:
+                continue  # wrong types are the type check's (and the section's) to name
+            lo, hi = dom
+            if not (lo <= v <= hi):  # NaN fails both
+                raise ConfigError(
+                    f"{where}.{key}: {v!r} is outside its domain [{lo:g}, {hi:g}]; give a finite value in it "
+                    "(orchestrator.config.DOMAINS lists every field's)."
+                )
 
 
 def _parse_sweep(section: dict[str, Any], source: str) -> SweepSection:
@@ -530,7 +618,22 @@ def _check_across(cfg: SweepConfig, tokenizer_vocab: int) -> None:
         raise ConfigError(f"scales: {sorted(dup)} appear twice; give each scale once (or distinct names).")
 
 
-def parse_config(raw: dict[str, Any], source: str = "") -> SweepConfig:
+def _check_size(cfg: SweepConfig) -> None:
+    """Refuse a sweep of more than MAX_TRIALS trials (``--yes`` runs it anyway)."""
+    lrs = len(cfg.grid.lr if cfg.grid.lr is not None else cfg.grid.lr_octaves or [])
+    per_scale = lrs * len(cfg.grid.batch_size) * len(cfg.sweep.seeds)
+    if cfg.sweep.trials_per_scale:
+        per_scale = min(per_scale, cfg.sweep.trials_per_scale * len(cfg.sweep.seeds))
+    total = per_scale * len(cfg.scales)
+    if total > MAX_TRIALS:
+        raise ConfigError(
+            f"the sweep has {total:,} trials ({len(cfg.scales)} scales x {lrs} LRs x {len(cfg.grid.batch_size)} "
+            f"batch sizes x {len(cfg.sweep.seeds)} seeds), more than {MAX_TRIALS:,}; check grid.lr, "
+            "grid.batch_size, sweep.seeds and [[scales]], set sweep.trials_per_scale, or pass --yes to run it."
+        )
+
+
+def parse_config(raw: dict[str, Any], source: str = "", *, allow_large: bool = False) -> SweepConfig:
     """Validate a parsed TOML document into a :class:`SweepConfig`.
 
     Raises:
@@ -554,14 +657,18 @@ def parse_config(raw: dict[str, Any], source: str = "") -> SweepConfig:
     train = _parse_train(sections["train"])
     scales = _parse_scales(raw.get("scales", []))
     t0 = _first_trial(model, train, scales, grid, sweep.seeds)
+    _check_domains(sections, raw.get("scales", []))
     cfg = SweepConfig(sweep=sweep, model=model, train=t0, data=data, scales=scales, grid=grid, tracking=tracking,
                       ray=ray_cfg, target=target, source=source)
     _check_across(cfg, tokenizer_vocab)
+    if not allow_large:
+        _check_size(cfg)
     return cfg
 
 
-def load_config(path_or_recipe: str | None) -> SweepConfig:
-    """Read a sweep TOML file, or a bundled recipe by name (``demo``); None means ``demo``.
+def load_config(path_or_recipe: str | None, *, allow_large: bool = False) -> SweepConfig:
+    """Read a sweep TOML file, or a bundled recipe by name (``demo``); None means ``demo``. A sweep of more
+    than MAX_TRIALS trials is refused unless ``allow_large``.
 
     Raises:
         ConfigError: missing file, TOML syntax error, or any invalid field.
@@ -584,7 +691,7 @@ def load_config(path_or_recipe: str | None) -> SweepConfig:
         raise ConfigError(f"sweep config {str(path)!r} is not valid TOML: {e}") from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"sweep config {str(path)!r} cannot be read: {e}") from None
-    return parse_config(raw, source=str(path))
+    return parse_config(raw, source=str(path), allow_large=allow_large)
 
 
 def recipes() -> list[str]:

@@ -145,26 +145,30 @@ SOURCES_HINT = ("Give a sweep table (.csv or .parquet), a results folder (lawswe
                 "experiment folder, or mlflow:EXPERIMENT.")
 
 
-def load_table(source: str, tracking_uri: str = "sqlite:///mlflow.db", warn=None) -> SweepTable:
+def load_table(source: str, tracking_uri: str = "sqlite:///mlflow.db", warn=None, timeout_s: float = 5.0) -> SweepTable:
     """The cleaned sweep table of any source a command accepts (see laws.table.SweepTable.clean).
 
     Raises:
         FileNotFoundError, ValueError: the source cannot be read or has no usable row (the message says
             which sources are accepted).
     """
-    try:
-        if source.startswith("mlflow:"):
-            from orchestrator.tracking import load_trials
+    if source.startswith("mlflow:"):
+        from orchestrator.tracking import load_trials
 
-            table = load_trials(tracking_uri, source.removeprefix("mlflow:"))
-        elif Path(source).is_dir():
+        table = load_trials(tracking_uri, source.removeprefix("mlflow:"), timeout_s)  # its errors say the fix
+        return _usable(table.clean(warn), source)
+    try:
+        if Path(source).is_dir():
             csv = Path(source) / "sweep.csv"
             table = read_table(csv) if csv.is_file() else read_tune_experiment(source)
         else:
             table = read_table(source)
     except (FileNotFoundError, ValueError, KeyError) as e:
         raise ValueError(f"{e} {SOURCES_HINT}") from None
-    table = table.clean(warn)
+    return _usable(table.clean(warn), source)
+
+
+def _usable(table: SweepTable, source: str) -> SweepTable:
     if not len(table):
         raise ValueError(f"{source!r} has no usable rows. {SOURCES_HINT}")
     return table

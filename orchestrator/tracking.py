@@ -17,7 +17,115 @@ from typing import Any, Protocol
 
 from laws.table import SweepTable
 
-__all__ = ["MlflowTracker", "Tracker", "TrackingUnavailable"]
+__all__ = ["MlflowTracker", "StoreError", "Tracker", "TrackingUnavailable", "check_store"]
+
+#: The MLflow tracking URI schemes lawsweep accepts.
+SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql", "mssql")
+_DEFAULT_PORTS = {"http": 80, "https": 443, "postgresql": 5432, "mysql": 3306, "mssql": 1433}
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+class StoreError(ValueError):
+    """A tracking store that cannot be used: the message names the URI, what is wrong and the fix."""
+
+
+def check_store(uri: str, *, create: bool, timeout_s: float = 5.0) -> None:
+    """Check a tracking URI before any work: its scheme, and that the store is there and answers.
+
+    No MLflow call is made (its HTTP retries take minutes): a sqlite store is checked on disk, a server by one
+    HTTP request (any answer counts, an authentication refusal included), a database by a TCP connect, each
+    within ``timeout_s``.
+
+    Args:
+        create: Whether the caller writes (a sweep: a missing sqlite file is created in an existing, writable
+            folder) or only reads (``fit``, ``report``: a missing store is an error, never created).
+
+    Raises:
+        StoreError: naming the URI and the fix.
+    """
+    from urllib.parse import urlparse
+
+    scheme = uri.split("://", 1)[0].split("+", 1)[0].lower() if "://" in uri else ""
+    if scheme not in SCHEMES:
+        raise StoreError(
+            f"tracking URI {uri!r}: unsupported scheme {scheme or '(none)'!r}; use sqlite:///PATH (a file), "
+            "http(s)://HOST:PORT (an MLflow server) or postgresql://... (a database)."
+        )
+    if scheme == "sqlite":
+        _check_sqlite(uri, create)
+        return
+    u = urlparse(uri)
+    try:
+        port = u.port or _DEFAULT_PORTS[scheme]
+    except ValueError as e:
+        raise StoreError(f"tracking URI {uri!r}: {e}; fix the port.") from None
+    if not u.hostname:
+        raise StoreError(f"tracking URI {uri!r} names no host; e.g. http://127.0.0.1:5000.")
+    if scheme in ("http", "https"):
+        _check_http(uri, timeout_s)
+        return
+    import socket
+
+    try:
+        socket.create_connection((u.hostname, port), timeout=timeout_s).close()
+    except OSError as e:
+        raise StoreError(
+            f"tracking database {u.hostname}:{port} ({uri.split('@')[-1]}) unreachable within {timeout_s:g} s "
+            f"({e}); start it or fix the URI."
+        ) from None
+
+
+def _check_sqlite(uri: str, create: bool) -> None:
+    if not uri.startswith("sqlite:///"):
+        raise StoreError(f"tracking URI {uri!r}: a sqlite store is sqlite:///PATH (three slashes, then the path).")
+    path = Path(uri[len("sqlite:///"):])
+    if not create:
+        if not path.is_file():
+            raise StoreError(
+                f"no MLflow store at {uri} ({str(path)!r} is not a file); give --tracking-uri of the store the "
+                "sweep wrote (reads never create one)."
+            )
+        try:
+            with path.open("rb") as f:
+                head = f.read(16)
+        except OSError as e:
+            raise StoreError(f"tracking store {str(path)!r} cannot be read: {e}.") from None
+        if head != _SQLITE_MAGIC:
+            raise StoreError(f"tracking store {str(path)!r} is not a SQLite database; give the sweep's store.")
+        return
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise StoreError(
+            f"tracking.uri={uri!r}: folder {str(folder)!r} does not exist; create it or point the URI elsewhere."
+        )
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.R_OK | os.W_OK)):
+        raise StoreError(f"tracking.uri={uri!r}: {str(path)!r} is not writable; fix its permissions or the URI.")
+    if path.exists() and not path.is_file():
+        raise StoreError(f"tracking.uri={uri!r}: {str(path)!r} is not a regular file.")
+
+
+def _check_http(uri: str, timeout_s: float) -> None:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout_s):
+            return
+    except urllib.error.HTTPError:
+        return  # it answered (an authenticating proxy refusing us still proves the server is up)
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        reason = getattr(e, "reason", e)
+        raise StoreError(
+            f"tracking server {uri} unreachable within {timeout_s:g} s ({reason}); start it (mlflow server "
+            "--host 127.0.0.1 ...) or fix the URI."
+        ) from None
+
+
+def fail_fast_http(uri: str, timeout_s: float) -> None:
+    """Make MLflow's HTTP client give up after ``timeout_s`` instead of retrying for minutes."""
+    if uri.startswith(("http://", "https://")):
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(max(1, math.ceil(timeout_s))))
 
 
 class Tracker(Protocol):
@@ -58,10 +166,8 @@ class MlflowTracker:
 
     def __init__(self, uri: str, experiment: str, spool: str | Path | None = None, retry_s: float = 600.0,
                  metrics_interval_s: float = 10.0) -> None:
-        if uri.startswith(("http://", "https://")):
-            # Fail fast and let the queue retry: MLflow's own retries would stall the driver for minutes.
-            os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-            os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+        # Fail fast and let the queue retry: MLflow's own retries would stall the driver for minutes.
+        fail_fast_http(uri, 20)
         from mlflow.tracking import MlflowClient
 
         self.client = MlflowClient(tracking_uri=uri)
@@ -320,12 +426,15 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def load_trials(uri: str, experiment: str) -> SweepTable:
+def load_trials(uri: str, experiment: str, timeout_s: float = 5.0) -> SweepTable:
     """Every recorded trial of an MLflow experiment as a sweep-table row (N, D, lr, batch_tokens, loss, status).
 
     Raises:
+        StoreError: the store is missing or does not answer within ``timeout_s`` (checked first; never created).
         ValueError: when the experiment does not exist or holds no lawsweep trial.
     """
+    check_store(uri, create=False, timeout_s=timeout_s)
+    fail_fast_http(uri, timeout_s)
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=uri)
@@ -358,8 +467,11 @@ def load_trials(uri: str, experiment: str) -> SweepTable:
     return SweepTable.from_rows(rows, f"mlflow:{experiment} at {uri}")
 
 
-def attach_artifacts(uri: str, run_id: str, folder: str | Path, artifact_path: str) -> None:
-    """Upload every file of ``folder`` to the run's artifacts under ``artifact_path``."""
+def attach_artifacts(uri: str, run_id: str, folder: str | Path, artifact_path: str, timeout_s: float = 5.0) -> None:
+    """Upload every file of ``folder`` to the run's artifacts under ``artifact_path`` (the store is checked
+    first, see :func:`check_store`)."""
+    check_store(uri, create=False, timeout_s=timeout_s)
+    fail_fast_http(uri, timeout_s)
     from mlflow.tracking import MlflowClient
 
     MlflowClient(tracking_uri=uri).log_artifacts(run_id, str(folder), artifact_path)

@@ -118,7 +118,7 @@ def test_resume_of_a_folder_that_is_not_a_sweep_exits_2(tmp_path):
     assert r.returncode == 2 and "holds no sweep.json" in r.stderr
     (tmp_path / "sweep.json").write_text("{not json")
     r = lawsweep("resume", str(tmp_path))
-    assert r.returncode == 2 and "is damaged" in r.stderr and "sweep.csv is intact" in r.stderr
+    assert r.returncode == 2 and "is damaged" in r.stderr and "sweep.csv beside it is intact" in r.stderr
 
 
 def test_fit_skips_corrupted_rows_with_a_warning(tmp_path):

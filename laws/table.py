@@ -79,17 +79,18 @@ class SweepTable:
 
     # -- cleaning ----------------------------------------------------------------------------------------
     def clean(self, warn: Callable[[str], None] | None = None) -> SweepTable:
-        """Rows that can be fitted: numeric positive N, D, lr, batch_tokens; unknown statuses read as failed;
-        a loss only where the run finished ok with a finite loss; flops (6 N D where not recorded). Says what it
+        """Rows that can be fitted: finite positive N, D, lr, batch_tokens; unknown statuses read as failed, and so
+        do ok rows without a finite positive loss; a loss only where the run finished ok; flops (6 N D where not recorded). Says what it
         dropped through ``warn``."""
         say = warn or (lambda _msg: None)
         out = self.frame.copy()
         for c in ("N", "D", "lr", "batch_tokens", "loss"):
             out[c] = pd.to_numeric(out[c], errors="coerce")
-        bad = ~(out[["N", "D", "lr", "batch_tokens"]].gt(0).all(axis=1))
+        key = out[["N", "D", "lr", "batch_tokens"]]
+        bad = ~(key.gt(0).all(axis=1) & np.isfinite(key.to_numpy(np.float64)).all(axis=1))
         if bad.any():
-            say(f"skipped {int(bad.sum())} of {len(out)} rows with a missing, non-numeric or non-positive "
-                "N, D, lr or batch_tokens")
+            say(f"skipped {int(bad.sum())} of {len(out)} rows with a missing, non-numeric, non-finite or "
+                "non-positive N, D, lr or batch_tokens")
         out = out[~bad].copy()
         out["status"] = out["status"].astype(str)
         odd = ~out["status"].isin(STATUSES)
@@ -97,8 +98,17 @@ class SweepTable:
             say(f"{int(odd.sum())} rows have an unknown status (not {'/'.join(STATUSES)}); they are treated "
                 "as failed")
             out.loc[odd, "status"] = "failed"
+        lossless = (out["status"] == "ok") & ~(np.isfinite(out["loss"]) & (out["loss"] > 0))
+        if lossless.any():
+            say(f"{int(lossless.sum())} rows marked ok have a missing, non-numeric, non-finite or non-positive loss "
+                "(a cross-entropy is > 0); they are treated as failed")
+            out.loc[lossless, "status"] = "failed"
         six_nd = 6.0 * out["N"] * out["D"]
-        out["flops"] = pd.to_numeric(out["flops"], errors="coerce").fillna(six_nd) if "flops" in out else six_nd
+        if "flops" in out:
+            fl = pd.to_numeric(out["flops"], errors="coerce")
+            out["flops"] = fl.where(np.isfinite(fl) & (fl > 0), six_nd)
+        else:
+            out["flops"] = six_nd
         out["loss"] = np.where((out["status"] == "ok") & np.isfinite(out["loss"]), out["loss"], np.nan)
         return SweepTable(out, self.source)
 

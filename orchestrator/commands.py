@@ -344,10 +344,6 @@ def _json_safe(v: Any) -> Any:
 
 def _check_predict_flags(args: argparse.Namespace) -> bool:
     """Whether this is a continued pre-training prediction; raises UsageError for impossible flags."""
-    for k in ("n", "d"):
-        v = getattr(args, k)
-        if not (v > 0 and math.isfinite(v)):
-            raise UsageError(f"predict: --{k} must be a positive number, got {v!r}.")
     cpt = args.checkpoint is not None or args.checkpoint_loss is not None or args.budget is not None
     if cpt and (args.budget is None or (args.checkpoint is None) == (args.checkpoint_loss is None)):
         raise UsageError("predict: continued pre-training needs --budget FLOPS and one of --checkpoint PATH or "
@@ -355,8 +351,9 @@ def _check_predict_flags(args: argparse.Namespace) -> bool:
     if cpt and not args.from_table:
         raise UsageError("predict: continued pre-training needs --from TABLE: the loss-compute law L(C) is fitted "
                          "on your proxies (their data and tokenizer), there is no published one to borrow.")
-    if cpt and not (args.budget > 0 and math.isfinite(args.budget)):
-        raise UsageError(f"predict: --budget must be a positive number of FLOPs, got {args.budget!r}.")
+    if args.checkpoint is not None and not Path(args.checkpoint).is_file():
+        raise UsageError(f"predict: --checkpoint {args.checkpoint!r} is not a file (missing, a folder or a FIFO); "
+                         "give a lawsweep checkpoint.")
     return cpt
 
 
@@ -364,6 +361,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from laws.analysis import cpt_prediction, prediction, recommend_schedule, summarize
 
     cpt = _check_predict_flags(args)
+    loss = args.checkpoint_loss
+    if cpt and loss is None:  # the checkpoint is read (and refused) before any fitting
+        from trainers.checkpoint import checkpoint_val_loss
+
+        try:
+            loss = checkpoint_val_loss(args.checkpoint, args.data, args.tokenizer)
+        except ValueError as e:
+            raise UsageError(f"predict: {e}") from None
     table = summary = None
     if args.from_table:
         table = _load_table(args.from_table, "predict --from", args)
@@ -374,14 +379,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise UsageError(f"predict --from {args.from_table}: {e}") from None
     out["schedule"] = recommend_schedule(table)
     if cpt:
-        loss = args.checkpoint_loss
-        if loss is None:
-            from trainers.checkpoint import checkpoint_val_loss
-
-            try:
-                loss = checkpoint_val_loss(args.checkpoint, args.data, args.tokenizer)
-            except ValueError as e:
-                raise UsageError(f"predict: {e}") from None
         try:
             out["cpt"] = cpt_prediction(summary, loss, args.budget, source=args.from_table)
         except ValueError as e:

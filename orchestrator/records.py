@@ -7,17 +7,22 @@ experiment folder, ``mlflow:EXPERIMENT``).
 
 from __future__ import annotations
 
+import csv
 import json
 import math
+import os
+import sys
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from laws.table import TABLE_COLUMNS, SweepTable
+from laws.table import STATUSES, TABLE_COLUMNS, SweepTable
 
-__all__ = ["TABLE_COLUMNS", "TrialRecord", "load_table", "read_records", "read_table", "read_tune_experiment",
-           "records_table", "write_table"]
+__all__ = ["TABLE_COLUMNS", "TrialRecord", "load_table", "parse_record", "read_records", "read_table",
+           "read_tune_experiment", "records_table", "write_table"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,11 +62,24 @@ def records_table(records: list[TrialRecord], source: str = "") -> SweepTable:
 
 
 def write_table(records: list[TrialRecord], path: Path) -> None:
-    """Write the table atomically (temp file then rename)."""
-    df = pd.DataFrame([asdict(r) for r in records])
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    df.to_csv(tmp, index=False)
-    tmp.replace(path)
+    """Write the table atomically and durably: a temporary file beside it, fsync, rename, fsync the folder.
+    A crash at any point leaves either the old table or the new one, never a cut one."""
+    df = pd.DataFrame([asdict(r) for r in records], columns=list(TrialRecord.__slots__))
+    _write_durably(path, df.to_csv(index=False).encode("utf-8"))
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def read_table(path: str | Path) -> SweepTable:
@@ -69,38 +87,152 @@ def read_table(path: str | Path) -> SweepTable:
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: a required column is missing, or the file is neither CSV nor Parquet.
+        ValueError: a required column is missing, the file is neither CSV nor Parquet, not a regular file, or
+            cannot be decoded (the message names the file).
     """
     p = Path(path)
+    if p.exists() and not p.is_file():
+        raise ValueError(f"sweep table {str(p)!r} is not a regular file (a folder, FIFO or device); give a "
+                         ".csv or .parquet file.")
     if not p.is_file():
         raise FileNotFoundError(f"sweep table: no such file {str(p)!r}.")
-    if p.suffix in (".parquet", ".pq"):
-        df = pd.read_parquet(p)
-    elif p.suffix in (".csv", ".tsv", ".txt"):
-        df = pd.read_csv(p, sep="\t" if p.suffix == ".tsv" else ",")
-    else:
-        raise ValueError(f"sweep table {str(p)!r}: expected a .csv or .parquet file.")
+    try:
+        if p.suffix in (".parquet", ".pq"):
+            df = pd.read_parquet(p)
+        elif p.suffix in (".csv", ".tsv", ".txt"):
+            df = pd.read_csv(p, sep="\t" if p.suffix == ".tsv" else ",")
+        else:
+            raise ValueError(f"sweep table {str(p)!r}: expected a .csv or .parquet file.")
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as e:
+        raise ValueError(f"sweep table {str(p)!r} cannot be read as a table ({type(e).__name__}: "
+                         f"{str(e)[:200]}).") from None
+    except ValueError as e:
+        if "sweep table" in str(e):
+            raise
+        raise ValueError(f"sweep table {str(p)!r} cannot be read ({str(e)[:200]}).") from None
     return SweepTable(df, str(p))
 
 
-def read_records(path: Path) -> list[TrialRecord]:
-    """The finished trials of a sweep table written by a running sweep (empty when there is none)."""
+_INT_FIELDS = {"N": 1, "D": 1, "batch_tokens": 1, "batch_size": 1, "tokens": 1, "seed": 0}
+_TEXT_FIELDS = ("trial_id", "scale", "schedule", "optimizer")
+
+
+def parse_record(row: dict[str, str]) -> TrialRecord:
+    """One row of a running sweep's table (CSV cells as text), validated: types, ranges, the flops it implies
+    and a complete curve.
+
+    Raises:
+        ValueError: naming the first bad cell.
+    """
+    kw: dict[str, object] = {}
+    for k in TrialRecord.__slots__:
+        if k not in row:
+            if k in ("optimizer", "eff_lr"):  # tables from before these columns
+                continue
+            raise ValueError(f"{k} missing")
+        v = row[k]
+        if k in _INT_FIELDS:
+            if not v.lstrip("-").isdigit() or int(v) < _INT_FIELDS[k]:
+                raise ValueError(f"{k}={v!r} is not an integer >= {_INT_FIELDS[k]}")
+            kw[k] = int(v)
+        elif k in _TEXT_FIELDS:
+            if not v:
+                raise ValueError(f"{k} is empty")
+            kw[k] = v
+        elif k in ("lr", "loss", "flops", "wall_s", "eff_lr"):
+            try:
+                kw[k] = float(v) if v else math.nan
+            except ValueError:
+                raise ValueError(f"{k}={v!r} is not a number") from None
+        else:
+            kw[k] = v
+    if kw["status"] not in STATUSES:
+        raise ValueError(f"status={kw['status']!r} is not one of {'/'.join(STATUSES)}")
+    if not (0 < kw["lr"] < math.inf):
+        raise ValueError(f"lr={kw['lr']!r} is not a positive finite number")
+    if kw["status"] == "ok" and not (0 < kw["loss"] < math.inf):
+        raise ValueError(f"loss={row['loss']!r} of an ok trial is not a positive finite number")
+    if not math.isclose(kw["flops"], 6.0 * kw["N"] * kw["tokens"], rel_tol=1e-6):
+        raise ValueError(f"flops={row['flops']!r} is not 6 N tokens = {6.0 * kw['N'] * kw['tokens']:.6g}")
+    if kw["wall_s"] < 0 or kw["wall_s"] == math.inf:
+        raise ValueError(f"wall_s={row['wall_s']!r} is not a duration")
+    _check_curve(str(kw["curve"]))
+    return TrialRecord(**kw)
+
+
+def _check_curve(text: str) -> None:
+    try:
+        pts = json.loads(text)
+    except ValueError:
+        raise ValueError(f"curve {text[:40]!r}... is not complete JSON") from None
+    if not isinstance(pts, list) or not all(
+        isinstance(p, list) and len(p) == 2 and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                                    and math.isfinite(x) for x in p) for p in pts
+    ):
+        raise ValueError("curve is not a JSON list of [tokens, val_loss] pairs")
+
+
+def read_records(path: Path, warn: Callable[[str], None] | None = None) -> list[TrialRecord]:
+    """The finished trials of a running sweep's table (empty when there is none), each row validated.
+
+    Rows that fail (cut, garbled, impossible values) are never kept nor written back: they are moved aside to
+    ``sweep.damaged-STAMP.csv`` beside the table (named through ``warn``), the table is rewritten with the good
+    rows (atomically), and their trials run again. A table that cannot be decoded at all is moved aside whole.
+    """
     if not path.is_file():
         return []
-    out = []
-    for row in read_table(path).frame.to_dict("records"):
-        kw = {k: row[k] for k in TrialRecord.__slots__ if k in row}
-        kw["curve"] = kw["curve"] if isinstance(kw["curve"], str) else "[]"
-        for k in ("N", "D", "batch_tokens", "batch_size", "seed", "tokens"):
-            kw[k] = int(kw[k])
-        for k in ("lr", "loss", "flops", "wall_s", "eff_lr"):
-            if k in kw:
-                kw[k] = float(kw[k])
-        for k in ("trial_id", "scale", "status", "schedule", "optimizer"):
-            if k in kw:
-                kw[k] = str(kw[k])
-        out.append(TrialRecord(**kw))
-    return out
+    raw = path.read_bytes()
+    try:
+        lines = raw.decode("utf-8").splitlines()
+        header = next(csv.reader(lines[:1]), [])
+    except (UnicodeDecodeError, csv.Error):
+        lines, header = [], []
+    required = [k for k in TrialRecord.__slots__ if k not in ("optimizer", "eff_lr")]
+    if not header or any(k not in header for k in required):
+        if raw:
+            aside = _move_aside(path, raw)
+            (warn or _no_warn)(f"{str(path)!r} is not a sweep table (undecodable, or its header lacks "
+                               f"{[k for k in required if k not in header]}); moved aside to {str(aside)!r}; "
+                               "every trial runs again.")
+        return []
+    good, bad = [], []
+    for i, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        try:
+            cells = next(csv.reader([line]))
+            if len(cells) != len(header):
+                raise ValueError(f"{len(cells)} cells, the header has {len(header)} (a cut or garbled row)")
+            good.append(parse_record(dict(zip(header, cells))))
+        except (ValueError, csv.Error) as e:
+            bad.append((i, line, str(e)))
+    if bad:
+        aside = _move_aside(path, ("\n".join([lines[0]] + [b[1] for b in bad]) + "\n").encode("utf-8"), keep=True)
+        write_table(good, path)
+        first = bad[0]
+        (warn or _no_warn)(f"{len(bad)} damaged rows of {str(path)!r} (line {first[0]}: {first[2]}"
+                           f"{'; ...' if len(bad) > 1 else ''}) moved aside to {str(aside)!r}; their trials "
+                           "run again.")
+    return good
+
+
+def _move_aside(path: Path, data: bytes, keep: bool = False) -> Path:
+    """Write ``data`` durably to a new sweep.damaged-STAMP file beside ``path``; unless ``keep``, remove
+    ``path`` (its bytes are the ones moved)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    aside = path.with_name(f"{path.stem}.damaged-{stamp}{path.suffix}")
+    n = 1
+    while aside.exists():
+        n += 1
+        aside = path.with_name(f"{path.stem}.damaged-{stamp}-{n}{path.suffix}")
+    _write_durably(aside, data)
+    if not keep:
+        path.unlink()
+    return aside
+
+
+def _no_warn(msg: str) -> None:
+    print(f"lawsweep: warning: {msg}", file=sys.stderr)
 
 
 def read_tune_experiment(path: str | Path) -> SweepTable:

@@ -309,14 +309,11 @@ class MlflowTracker:
         for run in page:
             tags = run.data.tags
             tid = tags.get("lawsweep.trial_id", "")
-            if "lawsweep.status" in tags:
-                if run.info.status == "RUNNING":  # killed between its status tag and its end: close it now
-                    self._runs[tid] = run.info.run_id
-                    self._put("end_trial", tid, tags["lawsweep.status"])
-                kept += 1
-            elif tid in finished:
-                self._runs[tid] = run.info.run_id
-                self._put("end_trial", tid, finished[tid])
+            if tid in finished:  # the table is the truth: a trial not in it (never finished, or its row was
+                # damaged and moved aside) runs again, so its run is replaced
+                if run.info.status == "RUNNING" or "lawsweep.status" not in tags:
+                    self._runs[tid] = run.info.run_id  # killed before its end was recorded: close it now
+                    self._put("end_trial", tid, finished[tid])
                 kept += 1
             else:
                 self.client.delete_run(run.info.run_id)

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import math
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -317,7 +318,7 @@ def _results_folder(cfg: SweepConfig, policy: SearchPolicy,
         results_dir.mkdir(parents=True, exist_ok=True)
         return results_dir, [], {}, "tune"
     results_dir = resume_dir.resolve()
-    prior = read_records(results_dir / "sweep.csv")
+    prior = read_records(results_dir / "sweep.csv", warn=lambda m: print(f"lawsweep: warning: {m}", file=sys.stderr))
     for r in prior:
         ok = r.status == "ok" and math.isfinite(r.loss)
         status = "ok" if ok else ("diverged" if r.status == "diverged" else "failed")

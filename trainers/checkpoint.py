@@ -78,15 +78,23 @@ def checkpoint_val_loss(path: str, data: str, tokenizer: str | None = None, wind
     from trainers.tokenizer import describe, same_tokenizer
     from trainers.train import evaluate
 
+    if not Path(path).is_file():
+        raise ValueError(f"--checkpoint {path!r} is not a file (missing, a folder or a FIFO); give a checkpoint "
+                         "written by `python -m trainers --save-checkpoint`.")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, ValueError) as e:
-        raise ValueError(f"--checkpoint {path!r} cannot be read ({e}).") from None
-    if not (isinstance(obj, dict) and obj.get("format") == FORMAT):
+    except Exception as e:  # noqa: BLE001 - a foreign file fails in pickle, zipfile or torch, each its own way
+        raise ValueError(f"--checkpoint {path!r} cannot be read as a torch checkpoint ({type(e).__name__}: "
+                         f"{str(e)[:160]}); give a lawsweep checkpoint, or measure its loss and pass "
+                         "--checkpoint-loss.") from None
+    if not (isinstance(obj, dict) and obj.get("format") == FORMAT and isinstance(obj.get("model_config"), dict)):
         raise ValueError(f"--checkpoint {path!r} is not a lawsweep checkpoint (it carries no model config); "
                          "measure its validation loss and pass --checkpoint-loss instead.")
-    model = GPT(ModelConfig(**obj["model_config"]))
-    load_weights(model, path)
+    try:
+        model = GPT(ModelConfig(**obj["model_config"]))
+        load_weights(model, path)
+    except (TypeError, ValueError, KeyError, RuntimeError) as e:
+        raise ValueError(f"--checkpoint {path!r} is damaged ({type(e).__name__}: {str(e)[:160]}).") from None
     recorded = obj.get("extra", {}).get("tokenizer")
     if tokenizer is None:  # the tokenizer the checkpoint records (older checkpoints: bytes)
         tokenizer = path if recorded is not None else "byte"

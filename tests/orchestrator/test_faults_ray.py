@@ -79,11 +79,21 @@ def test_a_killed_driver_resumes_without_losing_or_rerunning_a_trial(tmp_path):
         time.sleep(0.2)
     assert before is not None and 2 <= len(before) < 6, "the sweep ended before the driver could be killed"
     (results,) = tmp_path.glob("lawsweep_results/faults-*")
+    # ... and the table's last row is cut mid-row (a disk that filled up, a copy cut short): it must not be
+    # trusted, kept or written back; its trial runs again.
+    table = results / "sweep.csv"
+    lines = table.read_text().splitlines()
+    cut = lines[-1][: len(lines[-1]) // 2]
+    table.write_text("\n".join(lines[:-1] + [cut]))
+    cut_id = before.trial_id.iloc[-1]
+    before = before.iloc[:-1]
     r = _cli(tmp_path, "resume", str(results))
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    (aside,) = results.glob("sweep.damaged-*.csv")
+    assert aside.read_text().splitlines() == [lines[0], cut] and str(aside) in r.stderr
     assert f"{len(before)} of 6 trials recorded" in r.stdout
     after = pd.read_csv(results / "sweep.csv")
-    assert len(after) == 6 and (after.status == "ok").all()
+    assert len(after) == 6 and (after.status == "ok").all() and cut_id not in set(after.trial_id)
     assert not after.duplicated(["scale", "lr", "batch_size", "seed"]).any()  # nothing ran twice
     kept = after[after.trial_id.isin(before.trial_id)].set_index("trial_id").sort_index()
     assert kept.loss.equals(before.set_index("trial_id").sort_index().loss)  # nothing finished was lost or redone

@@ -80,8 +80,8 @@ class SweepTable:
     # -- cleaning ----------------------------------------------------------------------------------------
     def clean(self, warn: Callable[[str], None] | None = None) -> SweepTable:
         """Rows that can be fitted: finite positive N, D, lr, batch_tokens; unknown statuses read as failed, and so
-        do ok rows without a finite positive loss; a loss only where the run finished ok; flops (6 N D where not recorded). Says what it
-        dropped through ``warn``."""
+        do ok rows without a finite positive loss; a loss only where the run finished ok; flops (6 N D where not
+        recorded). Says what it dropped through ``warn``."""
         say = warn or (lambda _msg: None)
         out = self.frame.copy()
         for c in ("N", "D", "lr", "batch_tokens", "loss"):

@@ -123,10 +123,14 @@ def cmd_submit(args: argparse.Namespace) -> int:
         if v and v not in ("pydoc", "fortunes", "byte", "bpe") and not Path(v).is_absolute():
             raise UsageError(f"submit: data.{key}={v!r} is relative; give an absolute path on shared storage.")
     address = args.address or os.environ.get("RAY_ADDRESS") or "http://127.0.0.1:8265"
-    from cluster.jobs import submit_sweep, wait_for_job
+    from cluster.jobs import AuthTokenError, find_auth_token, submit_sweep, wait_for_job
 
     try:
-        job = submit_sweep(path, address)
+        token = find_auth_token(args.token_file)
+    except AuthTokenError as e:
+        raise UsageError(f"submit: {e}") from None
+    try:
+        job = submit_sweep(path, address, token=token)
     except (ConnectionError, RuntimeError, ValueError) as e:
         print(f"lawsweep submit: cannot submit to {address}: {e}", file=sys.stderr)
         return 1
@@ -134,7 +138,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     print(f"  follow: ray job logs --address {address} --follow {job}")
     if not args.wait:
         return 0
-    status = wait_for_job(address, job)
+    status = wait_for_job(address, job, token=token)
     print(f"job {job}: {status}")
     return 0 if status == "SUCCEEDED" else 1
 

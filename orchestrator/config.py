@@ -675,6 +675,9 @@ def load_config(path_or_recipe: str | None, *, allow_large: bool = False) -> Swe
     """
     name = path_or_recipe or "demo"
     path = Path(name)
+    if path.exists() and not path.is_file():
+        raise ConfigError(f"sweep config {name!r} is not a regular file (a folder, FIFO or device); give a .toml "
+                          "file or a bundled recipe name.")
     if not path.is_file():
         bundled = _RECIPES / f"{name}.toml"
         if bundled.is_file():

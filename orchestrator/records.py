@@ -235,8 +235,9 @@ def _no_warn(msg: str) -> None:
     print(f"lawsweep: warning: {msg}", file=sys.stderr)
 
 
-def read_tune_experiment(path: str | Path) -> SweepTable:
-    """A sweep table rebuilt from a Ray Tune experiment folder written by lawsweep (params.json + result.json).
+def read_tune_experiment(path: str | Path, warn: Callable[[str], None] | None = None) -> SweepTable:
+    """A sweep table rebuilt from a Ray Tune experiment folder written by lawsweep (params.json + result.json),
+    looked for at most MAX_DEPTH folders deep; says through ``warn`` which experiment folders it merged.
 
     Raises:
         ValueError: when the folder holds no lawsweep trial.
@@ -244,7 +245,8 @@ def read_tune_experiment(path: str | Path) -> SweepTable:
     from orchestrator.trial import TrialSpec
 
     rows = []
-    for params in sorted(Path(path).rglob("params.json")):
+    found = _find_params(Path(path))
+    for params in found:
         try:
             spec = TrialSpec.from_dict(json.loads(params.read_text()))
         except (OSError, ValueError, KeyError, TypeError):
@@ -269,8 +271,38 @@ def read_tune_experiment(path: str | Path) -> SweepTable:
             "scale": spec.scale,
         })
     if not rows:
-        raise ValueError(f"{str(path)!r} holds no lawsweep trials (no params.json with a model and train config).")
+        raise ValueError(f"{str(path)!r} holds no lawsweep trials (no params.json with a model and train config "
+                         f"within {MAX_DEPTH} folders of it).")
+    folders = sorted({str(p.parent.parent.relative_to(path)) for p in found})
+    if warn is not None and len(folders) > 1:
+        warn(f"merged {len(rows)} trials from {len(folders)} Tune experiment folders under {str(path)!r}: "
+             f"{', '.join(folders[:5])}{', ...' if len(folders) > 5 else ''}")
     return SweepTable.from_rows(rows, str(path))
+
+
+#: How deep below a folder Tune experiments are looked for (folder/experiment/trial/params.json is 2).
+MAX_DEPTH = 4
+_MAX_ENTRIES = 200_000
+
+
+def _find_params(root: Path) -> list[Path]:
+    """Every params.json at most MAX_DEPTH folders below ``root`` (no symlinked folders followed).
+
+    Raises:
+        ValueError: the walk met more than 200,000 entries (a disk, not a sweep: give the sweep's folder).
+    """
+    out, seen = [], 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        depth = len(Path(dirpath).relative_to(root).parts)
+        seen += len(dirnames) + len(filenames)
+        if seen > _MAX_ENTRIES:
+            raise ValueError(f"{str(root)!r} holds more than {_MAX_ENTRIES:,} files within {MAX_DEPTH} folders; "
+                             "it is not a sweep. Give the sweep's results or Tune experiment folder.")
+        if depth >= MAX_DEPTH:
+            dirnames.clear()
+        if "params.json" in filenames:
+            out.append(Path(dirpath) / "params.json")
+    return sorted(out)
 
 
 SOURCES_HINT = ("Give a sweep table (.csv or .parquet), a results folder (lawsweep_results/demo-*), a Tune "
@@ -292,7 +324,7 @@ def load_table(source: str, tracking_uri: str = "sqlite:///mlflow.db", warn=None
     try:
         if Path(source).is_dir():
             csv = Path(source) / "sweep.csv"
-            table = read_table(csv) if csv.is_file() else read_tune_experiment(source)
+            table = read_table(csv) if csv.is_file() else read_tune_experiment(source, warn)
         else:
             table = read_table(source)
     except (FileNotFoundError, ValueError, KeyError) as e:

@@ -33,8 +33,8 @@ def check_store(uri: str, *, create: bool, timeout_s: float = 5.0) -> None:
     """Check a tracking URI before any work: its scheme, and that the store is there and answers.
 
     No MLflow call is made (its HTTP retries take minutes): a sqlite store is checked on disk, a server by one
-    HTTP request (any answer counts, an authentication refusal included), a database by a TCP connect, each
-    within ``timeout_s``.
+    HTTP request (with the basic-auth credentials MLflow's client would send: a refusal is an error), a
+    database by a TCP connect, each within ``timeout_s``.
 
     Args:
         create: Whether the caller writes (a sweep: a missing sqlite file is created in an existing, writable
@@ -105,14 +105,23 @@ def _check_sqlite(uri: str, create: bool) -> None:
 
 
 def _check_http(uri: str, timeout_s: float) -> None:
+    import base64
     import urllib.error
     import urllib.request
 
+    req = urllib.request.Request(uri.rstrip("/") + "/api/2.0/mlflow/experiments/search?max_results=1")
+    user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
+    if user and password:  # what MLflow's client sends to a basic-auth server
+        req.add_header("Authorization", "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode())
     try:
-        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout_s):
+        with urllib.request.urlopen(req, timeout=timeout_s):
             return
-    except urllib.error.HTTPError:
-        return  # it answered (an authenticating proxy refusing us still proves the server is up)
+    except urllib.error.HTTPError as e:
+        if e.code in (401, 403):
+            have = "refused the credentials in" if user else "needs credentials: set"
+            raise StoreError(f"tracking server {uri} {have} MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD "
+                             f"(HTTP {e.code}); ask its admin for an account.") from None
+        return  # it answered; what it thinks of this request is MLflow's to say
     except (urllib.error.URLError, OSError, ValueError) as e:
         reason = getattr(e, "reason", e)
         raise StoreError(

@@ -38,20 +38,24 @@ def wait_http(url: str, timeout: float = 90.0, proc: subprocess.Popen | None = N
 class MlflowServer:
     """``mlflow server`` on loopback; start() and stop() may be called repeatedly (an outage)."""
 
-    def __init__(self, backend_uri: str, artifacts: Path, port: int | None = None, cwd: Path | None = None):
+    def __init__(self, backend_uri: str, artifacts: Path, port: int | None = None, cwd: Path | None = None,
+                 auth: dict[str, str] | None = None):
+        """``auth``: environment for MLflow's basic-auth app (MLFLOW_AUTH_CONFIG_PATH, MLFLOW_AUTH_ADMIN_*);
+        None serves without authentication."""
         self.backend_uri, self.artifacts = backend_uri, artifacts
         self.port = port or free_port()
         self.cwd = cwd
+        self.auth = auth
         self.proc: subprocess.Popen | None = None
         self.url = f"http://127.0.0.1:{self.port}"
 
     def start(self) -> MlflowServer:
-        env = dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
+        env = dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false", **(self.auth or {}))
         self.log = open(self.artifacts.parent / f"mlflow-server-{self.port}.log", "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", self.backend_uri,
              "--artifacts-destination", str(self.artifacts), "--host", "127.0.0.1", "--port", str(self.port),
-             "--workers", "1"],
+             "--workers", "1", *(["--app-name", "basic-auth"] if self.auth else [])],
             cwd=self.cwd, env=env, stdout=self.log, stderr=self.log, start_new_session=True,
         )
         try:
@@ -78,8 +82,9 @@ class MlflowServer:
 
 
 @contextmanager
-def mlflow_server(backend_uri: str, artifacts: Path, cwd: Path | None = None) -> Iterator[MlflowServer]:
-    server = MlflowServer(backend_uri, artifacts, cwd=cwd).start()
+def mlflow_server(backend_uri: str, artifacts: Path, cwd: Path | None = None,
+                  auth: dict[str, str] | None = None) -> Iterator[MlflowServer]:
+    server = MlflowServer(backend_uri, artifacts, cwd=cwd, auth=auth).start()
     try:
         yield server
     finally:

@@ -1,7 +1,12 @@
 """`lawsweep submit`: a sweep sent to a running cluster's job server runs there as a Ray job."""
 
+import os
+import secrets
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pandas as pd
@@ -16,28 +21,52 @@ CONFIGS = Path(__file__).resolve().parents[2] / "cluster" / "configs"
 RECIPES = Path(__file__).resolve().parents[2] / "orchestrator" / "recipes"
 
 
-def test_a_submitted_sweep_runs_as_a_ray_job_on_the_cluster(tmp_path):
-    from ray.cluster_utils import Cluster
-
-    port = free_port()
-    cluster = Cluster(initialize_head=True, connect=False, head_node_args={
-        "num_cpus": 2, "node_ip_address": "127.0.0.1", "include_dashboard": True,
-        "dashboard_host": "127.0.0.1", "dashboard_port": port})
+def _status(url: str, token: str | None = None) -> int:
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
     try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def test_a_submitted_sweep_runs_as_a_ray_job_on_a_token_authenticated_cluster(tmp_path):
+    """The head starts as the shipped configs start it (RAY_AUTH_MODE=token, the token from a file): strangers
+    are refused, `lawsweep submit` without a token exits 2 before contact, with --token-file the sweep runs."""
+    token_file = tmp_path / "auth_token"
+    token_file.write_text(secrets.token_hex(32))
+    token_file.chmod(0o600)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
+    head_env = dict(env, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token_file))
+    port, dash = free_port(), free_port()
+    subprocess.run(["ray", "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=2",
+                    "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}",
+                    "--disable-usage-stats"], env=head_env, check=True, capture_output=True, timeout=180)
+    try:
+        address = f"http://127.0.0.1:{dash}"
+        deadline = time.monotonic() + 90
+        while _status(f"{address}/api/jobs/", token_file.read_text()) != 200 and time.monotonic() < deadline:
+            time.sleep(1)
+        assert _status(f"{address}/api/jobs/") == 401  # no token: refused
+        assert _status(f"{address}/api/jobs/", "0" * 64) in (401, 403)  # a wrong one too
+        (tmp_path / "shared").mkdir()
         toml = (RECIPES / "tiny.toml").read_text().replace(
             'name = "tiny"', f'name = "tiny"\nresults_dir = "{tmp_path / "shared" / "results"}"')
         toml += f'\n[tracking]\nuri = "sqlite:///{tmp_path / "shared" / "mlflow.db"}"\n'
         (tmp_path / "sweep.toml").write_text(toml)
-        address = f"http://127.0.0.1:{port}"
-        r = subprocess.run([sys.executable, "-m", "orchestrator", "submit", "sweep.toml", "--address", address,
-                            "--wait"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+        cmd = [sys.executable, "-m", "orchestrator", "submit", "sweep.toml", "--address", address]
+        r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                           env=dict(env, HOME=str(tmp_path)))
+        assert r.returncode == 2 and "no Ray auth token" in r.stderr, r.stderr
+        r = subprocess.run([*cmd, "--token-file", str(token_file), "--wait"], cwd=tmp_path, capture_output=True,
+                           text=True, timeout=600, env=env)
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
         assert "as job raysubmit_" in r.stdout and "SUCCEEDED" in r.stdout
         assert "Per-scale optima" in r.stdout  # the job's own log, streamed back
         (table,) = (tmp_path / "shared" / "results").glob("tiny-*/sweep.csv")
         assert len(pd.read_csv(table)) == 4
     finally:
-        cluster.shutdown()
+        subprocess.run(["ray", "stop", "--force"], env=head_env, capture_output=True, timeout=120)
 
 
 @pytest.mark.parametrize(

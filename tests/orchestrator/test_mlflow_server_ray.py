@@ -1,7 +1,13 @@
-"""MLflow server mode: a real PostgreSQL backend and artifacts on shared storage, trials logged over HTTP."""
+"""MLflow server mode: a real PostgreSQL backend, artifacts on shared storage, MLflow's basic-auth app with the
+cluster recipe's settings (cluster/configs/mlflow-basic-auth.ini); trials logged over HTTP with credentials."""
 
+import base64
+import os
+import secrets
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pandas as pd
@@ -11,17 +17,53 @@ from mlflow.tracking import MlflowClient
 from tests.servers import mlflow_server, postgres
 
 pytestmark = pytest.mark.ray
+ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_a_sweep_logs_to_an_mlflow_server_backed_by_postgres(tmp_path):
+def _auth_env(tmp_path: Path) -> tuple[dict[str, str], str]:
+    """The recipe's basic-auth settings with a local user store, and an admin password from a "secret" file."""
+    ini = (ROOT / "cluster" / "configs" / "mlflow-basic-auth.ini").read_text()
+    ini = ini.replace("sqlite:////shared/mlflow/basic_auth.db", f"sqlite:///{tmp_path / 'basic_auth.db'}")
+    (tmp_path / "basic_auth.ini").write_text(ini)
+    secret = tmp_path / "admin_password"
+    secret.write_text(secrets.token_urlsafe(16))
+    secret.chmod(0o600)
+    return {"MLFLOW_AUTH_CONFIG_PATH": str(tmp_path / "basic_auth.ini"),
+            "MLFLOW_AUTH_ADMIN_PASSWORD": secret.read_text(),
+            "MLFLOW_FLASK_SERVER_SECRET_KEY": secrets.token_urlsafe(32)}, secret.read_text()
+
+
+def _status(url: str, user: str | None = None, password: str | None = None) -> int:
+    req = urllib.request.Request(url)
+    if user:
+        req.add_header("Authorization", "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode())
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def test_a_sweep_logs_to_an_mlflow_server_backed_by_postgres(tmp_path, monkeypatch):
     shared = tmp_path / "shared"
     shared.mkdir()
-    with postgres() as db_uri, mlflow_server(db_uri, shared / "artifacts") as server:
-        toml = (Path(__file__).resolve().parents[2] / "orchestrator" / "recipes" / "tiny.toml").read_text()
+    auth, password = _auth_env(tmp_path)
+    with postgres() as db_uri, mlflow_server(db_uri, shared / "artifacts", auth=auth) as server:
+        api = f"{server.url}/api/2.0/mlflow/experiments/search?max_results=1"
+        assert _status(api) == 401  # no credentials: refused
+        assert _status(api, "admin", "wrong") == 401
+        assert _status(api, "admin", password) == 200
+        toml = (ROOT / "orchestrator" / "recipes" / "tiny.toml").read_text()
         toml += f'\n[tracking]\nuri = "{server.url}"\nexperiment = "pg"\n'
         (tmp_path / "sweep.toml").write_text(toml)
         r = subprocess.run([sys.executable, "-m", "orchestrator", "run", "sweep.toml"], cwd=tmp_path,
-                           capture_output=True, text=True, timeout=600)
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2 and "needs credentials" in r.stderr, r.stderr  # refused before any work
+        assert not (tmp_path / "lawsweep_results").exists()
+        monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
+        monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", password)
+        r = subprocess.run([sys.executable, "-m", "orchestrator", "run", "sweep.toml"], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=600, env=dict(os.environ))
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
         (table,) = tmp_path.glob("lawsweep_results/tiny-*/sweep.csv")
         df = pd.read_csv(table)

@@ -1,6 +1,7 @@
 """`lawsweep submit`: a sweep sent to a running cluster's job server runs there as a Ray job."""
 
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -97,6 +98,13 @@ def test_ray_up_configs_pass_ray_s_own_schema(name):
     assert "--num-cpus=0" in head_cmd and "--num-gpus=0" in head_cmd  # the driver's node runs no trials
     text = (CONFIGS / name).read_text()
     assert "/shared" in text and "proxy_slot" in text
+    # Locked: token authentication on every node, the dashboard and MLflow on loopback, secrets only from files.
+    starts = [c for c in raw["head_start_ray_commands"] + raw["worker_start_ray_commands"] if "ray start" in c]
+    assert len(starts) == 2 and all(c.lstrip().startswith("RAY_AUTH_MODE=token ray start") for c in starts)
+    assert "--dashboard-host=127.0.0.1" in head_cmd and "0.0.0.0" not in text
+    assert raw["file_mounts"]["~/.ray/auth_token"] == "~/.ray/auth_token"
+    assert "mlflow server --app-name basic-auth --host 127.0.0.1" in head_cmd
+    assert not re.search(r"(RAY_AUTH_TOKEN|PASSWORD|SECRET_KEY)=[\"']?[A-Za-z0-9]", text)  # no literal secret
     if raw["provider"]["type"] == "aws":
         head = raw["available_node_types"][raw["head_node_type"]]["node_config"]
         assert "InstanceMarketOptions" not in head  # the head is on-demand, never spot
@@ -120,3 +128,17 @@ def test_kuberay_rayjob_keeps_the_driver_off_spot_and_shares_storage():
               if "persistentVolumeClaim" in v}
     pvc = next(d for d in docs if d["kind"] == "PersistentVolumeClaim")
     assert claims == {pvc["metadata"]["name"]} and pvc["spec"]["accessModes"] == ["ReadWriteMany"]
+
+
+def test_kuberay_rayjob_is_locked():
+    docs = list(yaml.safe_load_all((CONFIGS / "kuberay-rayjob.yaml").read_text()))
+    job = next(d for d in docs if d["kind"] == "RayJob")
+    assert job["spec"]["rayClusterSpec"]["authOptions"] == {"mode": "token"}  # KubeRay makes the token Secret
+    mlflow = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "mlflow")
+    (c,) = mlflow["spec"]["template"]["spec"]["containers"]
+    assert c["command"][:4] == ["mlflow", "server", "--app-name", "basic-auth"]
+    env = {e["name"]: e for e in c["env"]}
+    for k in ("MLFLOW_AUTH_ADMIN_PASSWORD", "MLFLOW_FLASK_SERVER_SECRET_KEY"):
+        assert "value" not in env[k] and env[k]["valueFrom"]["secretKeyRef"]["name"] == "lawsweep-mlflow-auth"
+    svc = next(d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == "mlflow")
+    assert svc["spec"]["type"] == "ClusterIP"  # not exposed outside the cluster

@@ -156,9 +156,21 @@ def _add_analysis_commands(sub: Any) -> None:
     rp.set_defaults(command_fn="cmd_report")
 
 
+def _recheck_numbers(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """argparse strips a value of '--' (``--n=--``) to nothing without calling the flag's type: refuse it here."""
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[args.command]
+    for action in sub._actions:
+        value = getattr(args, action.dest, None)
+        if getattr(action.type, "__name__", "") in ("number", "integer") and value is not None \
+                and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            sub.error(f"argument {'/'.join(action.option_strings)}: expected a number, got {value!r}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``lawsweep`` console command."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _recheck_numbers(parser, args)
     from orchestrator import commands
     from orchestrator.commands import UsageError
     from orchestrator.config import ConfigError

@@ -335,4 +335,8 @@ def load_table(source: str, tracking_uri: str = "sqlite:///mlflow.db", warn=None
 def _usable(table: SweepTable, source: str) -> SweepTable:
     if not len(table):
         raise ValueError(f"{source!r} has no usable rows. {SOURCES_HINT}")
+    if not len(table.ok()):
+        counts = table.frame["status"].value_counts().to_dict()
+        raise ValueError(f"{source!r} has no finished run with a positive finite loss ({len(table)} rows: "
+                         f"{', '.join(f'{n} {k}' for k, n in counts.items())}); nothing can be fitted from it.")
     return table

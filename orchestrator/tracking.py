@@ -69,9 +69,9 @@ def check_store(uri: str, *, create: bool, timeout_s: float = 5.0) -> None:
     try:
         socket.create_connection((u.hostname, port), timeout=timeout_s).close()
     except OSError as e:
+        shown = uri.replace(f":{u.password}@", ":***@") if u.password else uri  # never print a password
         raise StoreError(
-            f"tracking database {u.hostname}:{port} ({uri.split('@')[-1]}) unreachable within {timeout_s:g} s "
-            f"({e}); start it or fix the URI."
+            f"tracking database {shown} unreachable within {timeout_s:g} s ({e}); start it or fix the URI."
         ) from None
 
 

@@ -197,3 +197,36 @@ def test_predict_measures_a_bpe_checkpoint_with_its_tokenizer(tmp_path):
     assert bad.returncode == 2 and "--tokenizer" in bad.stderr and "tokenizer.json" in bad.stderr
     wrong = _predict(*common, "--tokenizer", "byte")
     assert wrong.returncode == 2 and "trained with a BPE of 320 tokens tokenizer" in wrong.stderr, wrong.stderr
+
+
+_PAGE_CHECK = """(() => {
+  let data = null, json_error = null;
+  try { data = JSON.parse(document.getElementById('lawsweep-data').textContent); }
+  catch (e) { json_error = String(e); }
+  const imgs = [...document.images].map(i => ({alt: i.alt, complete: i.complete, w: i.naturalWidth,
+                                               h: i.naturalHeight}));
+  return {json_error, keys: data ? Object.keys(data) : [], imgs, title: document.title,
+          text: document.body.innerText.length};
+})()"""
+
+
+def test_the_html_report_renders_in_a_real_headless_chromium(report):
+    """The page people open: loads from disk with no console error, its embedded JSON parses, every figure
+    decodes to a real image."""
+    import os
+
+    from tests.browser import find_browser, open_page
+
+    if find_browser() is None:
+        if os.environ.get("LAWSWEEP_REQUIRE_BROWSER"):
+            pytest.fail("no Chromium on PATH, and .ci/run requires one (apt-get install chromium)")
+        pytest.skip("no Chromium on PATH (.ci/run installs Debian's chromium)")
+    rep, path = report
+    page = open_page(path, _PAGE_CHECK)
+    assert page["errors"] == []
+    v = page["value"]
+    assert v["json_error"] is None and v["keys"]
+    assert len(v["imgs"]) == len(rep.figures) > 0
+    for img in v["imgs"]:
+        assert img["complete"] and img["w"] > 100 and img["h"] > 100, img
+    assert v["text"] > 500

@@ -2,6 +2,7 @@
 
 import dataclasses
 import io
+import math
 import tomllib
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
@@ -188,3 +189,61 @@ def test_damaged_tables_never_crash_fit(tmp_path, table_text, data):
     assert "Traceback" not in err
     if code == 2:
         assert "error:" in err
+
+
+# -- every numeric field has a domain, and values beyond it are refused -----------------------------------
+def _numeric(type_name: str) -> bool:
+    t = type_name.replace(" ", "")
+    return t.startswith(("int", "float")) or t in ("list[int]", "list[float]", "list[float]|None",
+                                                     "tuple[float,float]", "dict[str,float]")
+
+
+def test_every_numeric_config_field_has_a_domain():
+    from orchestrator.config import DOMAINS, RayConfig, ScaleConfig
+
+    sections = {**_SECTIONS, "ray": RayConfig, "scales": ScaleConfig}
+    missing = [
+        f"{section}.{f.name}" for section, cls in sections.items() for f in dataclasses.fields(cls)
+        if _numeric(str(f.type)) and not (section == "train" and f.name in ("lr", "batch_size", "tokens"))
+        and not any(f"{section}.{f.name}{s}" in DOMAINS for s in ("", "[]", "{}"))
+    ]
+    assert missing == []
+
+
+def _beyond_domain(lo: float, hi: float):
+    below = st.floats(max_value=lo, exclude_max=True, allow_nan=False, allow_infinity=False) if lo > -1e300 \
+        else st.nothing()
+    above = st.floats(min_value=hi, exclude_min=True, allow_nan=False, allow_infinity=False)
+    return st.one_of(below, above, st.sampled_from([math.nan, math.inf, -math.inf]),
+                     st.sampled_from([int(lo) - 1, int(hi) + 1] if hi < 2**62 else [int(lo) - 1]))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_numbers_beyond_a_config_field_s_domain_exit_2_naming_it(tmp_path, data):
+    import copy
+
+    import ray
+
+    from orchestrator.config import DOMAINS
+
+    key = data.draw(st.sampled_from(sorted(DOMAINS)))
+    value = data.draw(_beyond_domain(*DOMAINS[key]))
+    section, name = key.split(".")
+    field_name = name.rstrip("[]{}")
+    if name.endswith("[]"):
+        value = [value]
+    elif name.endswith("{}"):
+        value = {"proxy_slot": value}
+    doc = copy.deepcopy(BASE)
+    if section == "scales":
+        doc["scales"][0][field_name] = value
+    else:
+        doc.setdefault(section, {})[field_name] = value
+    path = tmp_path / "bad.toml"
+    path.write_text(_dump(doc))
+    cmd = data.draw(st.sampled_from(["plan", "run", "submit"]))
+    code, err = _run_cli(path, cmd)
+    assert code == 2, (key, value, err)
+    assert "Traceback" not in err and (field_name in err or section in err), (key, value, err)
+    assert not ray.is_initialized()

@@ -44,12 +44,13 @@ def _check_tracking(cfg: Any, command: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from orchestrator.config import load_config
+    from orchestrator.config import load_config, reach_ray
 
     cfg = load_config(args.config, allow_large=args.yes)
     if args.address is not None:
         cfg.ray.address = args.address
     _check_tracking(cfg, "run")
+    reach_ray(cfg.ray.address, "--address" if args.address is not None else "ray.address")
     from orchestrator.tune_runner import run_sweep
 
     return _finish_sweep(cfg, lambda: run_sweep(cfg))
@@ -123,6 +124,12 @@ def cmd_submit(args: argparse.Namespace) -> int:
         if v and v not in ("pydoc", "fortunes", "byte", "bpe") and not Path(v).is_absolute():
             raise UsageError(f"submit: data.{key}={v!r} is relative; give an absolute path on shared storage.")
     address = args.address or os.environ.get("RAY_ADDRESS") or "http://127.0.0.1:8265"
+    from urllib.parse import urlparse
+
+    u = urlparse(address)
+    if u.scheme not in ("http", "https") or not u.hostname:
+        raise UsageError(f"submit: --address {address!r} is not the cluster's job server; give its dashboard URL, "
+                         "e.g. http://127.0.0.1:8265 (through a tunnel).")
     from cluster.jobs import AuthTokenError, find_auth_token, submit_sweep, wait_for_job
 
     try:
@@ -228,7 +235,7 @@ def _check_out_dir(out: Path, flag: str) -> None:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from orchestrator.config import load_config
+    from orchestrator.config import load_config, reach_ray
     from orchestrator.tune_runner import STATE_FILE, run_sweep
 
     d = Path(args.sweep).resolve()
@@ -248,6 +255,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     cfg = load_config(str(config), allow_large=True)  # it was accepted when it started
     cfg.ray.address = args.address if args.address is not None else str(state.get("ray_address", ""))
     _check_tracking(cfg, "resume")
+    reach_ray(cfg.ray.address, "--address" if args.address is not None else "the sweep's ray address")
     print(f"resuming {d} (MLflow parent run {parent})")
     return _finish_sweep(cfg, lambda: run_sweep(cfg, resume_dir=d))
 

@@ -312,6 +312,34 @@ class RayConfig:
     def __post_init__(self) -> None:
         if self.num_cpus < 0:
             raise ConfigError(f"ray.num_cpus must be >= 0 (0 = all cores), got {self.num_cpus!r}.")
+        check_ray_address(self.address, "ray.address")
+
+
+def check_ray_address(address: str, where: str) -> None:
+    """'' (a local cluster), 'auto', 'host:port' or 'ray://host:port'; anything else is a ConfigError."""
+    if address in ("", "auto"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536 or "/" in host:
+        raise ConfigError(f"{where}={address!r} is not a Ray address; give 'auto' (the cluster on this machine), "
+                          "'host:port' (the head's GCS port, e.g. 10.0.0.10:6379) or leave it empty for a local "
+                          "cluster.")
+
+
+def reach_ray(address: str, where: str, timeout_s: float = 5.0) -> None:
+    """A 'host:port' Ray address that answers a TCP connect within ``timeout_s`` (ray.init would retry for a
+    minute); 'auto' and '' are Ray's to resolve."""
+    import socket
+
+    check_ray_address(address, where)
+    if address in ("", "auto"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as e:
+        raise ConfigError(f"{where}={address!r}: no Ray cluster answers there within {timeout_s:g} s ({e}); start "
+                          "it (ray start --head) or fix the address.") from None
 
 
 @dataclass(kw_only=True, slots=True)

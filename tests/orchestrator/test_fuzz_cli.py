@@ -348,3 +348,31 @@ def test_report_of_a_sweep_whose_server_is_down_exits_2_and_offers_no_attach(dir
                                                    "tracking_uri": f"http://127.0.0.1:{free_port()}"}))
     err = run_bad(work, ["report", str(inputs), "--tracking-timeout", "1"], inputs)
     assert "--no-attach" in err and "unreachable" in err
+
+
+@pytest.mark.parametrize("address", ["nonsense", "host:notaport", "127.0.0.1:0", "http://x:1", "/tmp/sock",
+                                     "127.0.0.1:{dead}"])
+@pytest.mark.parametrize("cmd", ["run", "plan-free"])
+def test_ray_addresses_that_are_not_or_do_not_answer_exit_2_before_ray_starts(dirs, address, cmd):
+    import ray
+
+    work, inputs = dirs
+    address = address.format(dead=free_port())
+    if cmd == "run":
+        err = run_bad(work, ["run", str(_sweep_config(inputs, f"sqlite:///{inputs / 'ok.db'}")),
+                             "--address", address], inputs)
+    else:  # the same address in the config file
+        cfg = _sweep_config(inputs, "", f'\n[ray]\naddress = "{address}"\n')
+        err = run_bad(work, ["run", str(cfg)], inputs)
+    assert address in err and ("not a Ray address" in err or "no Ray cluster answers" in err), err
+    assert not ray.is_initialized()
+
+
+@pytest.mark.parametrize("address", ["auto", "127.0.0.1:6379", "ftp://x", "http://"])
+def test_submit_needs_a_job_server_url(dirs, address):
+    work, inputs = dirs
+    cfg = inputs / "sweep.toml"  # a config submit accepts: results and tracking reachable from the cluster
+    cfg.write_text(TINY.read_text().replace('name = "tiny"', 'name = "tiny"\nresults_dir = "/shared/r"')
+                   + '\n[tracking]\nuri = "http://127.0.0.1:5000"\n')
+    err = run_bad(work, ["submit", str(cfg), "--address", address], inputs)
+    assert "job server" in err, err

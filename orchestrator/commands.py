@@ -364,8 +364,8 @@ def _check_predict_flags(args: argparse.Namespace) -> bool:
         raise UsageError("predict: continued pre-training needs --from TABLE: the loss-compute law L(C) is fitted "
                          "on your proxies (their data and tokenizer), there is no published one to borrow.")
     if args.checkpoint is not None and not Path(args.checkpoint).is_file():
-        raise UsageError(f"predict: --checkpoint {args.checkpoint!r} is not a file (missing, a folder or a FIFO); "
-                         "give a lawsweep checkpoint.")
+        raise UsageError(f"predict: --checkpoint {args.checkpoint!r} cannot be read: not a file (missing, a folder "
+                         "or a FIFO); give a checkpoint written by `python -m trainers --save-checkpoint`.")
     return cpt
 
 

@@ -79,8 +79,8 @@ def checkpoint_val_loss(path: str, data: str, tokenizer: str | None = None, wind
     from trainers.train import evaluate
 
     if not Path(path).is_file():
-        raise ValueError(f"--checkpoint {path!r} is not a file (missing, a folder or a FIFO); give a checkpoint "
-                         "written by `python -m trainers --save-checkpoint`.")
+        raise ValueError(f"--checkpoint {path!r} cannot be read: not a file (missing, a folder or a FIFO); "
+                         "give a checkpoint written by `python -m trainers --save-checkpoint`.")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - a foreign file fails in pickle, zipfile or torch, each its own way

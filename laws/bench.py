@@ -185,11 +185,11 @@ def main(argv: list[str] | None = None) -> int:
     sections = [bench_chinchilla(args.data, args.boot), bench_loss_compute(args.data, args.boot),
                 bench_steplaw(args.data)]
     try:
-        from laws.schedule_bench import bench_schedules
+        from laws.schedule_bench import bench_schedules, bench_schedules_across_scales
     except ImportError:
         pass
     else:
-        sections.append(bench_schedules(args.data))
+        sections += [bench_schedules(args.data), bench_schedules_across_scales(args.data)[0]]
     sections.append(bench_speed())
     for s in sections:
         print("\n".join(s))

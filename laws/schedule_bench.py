@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from laws.schedule_laws import LossCurve, fit_annealing, fit_multipower
+from laws.schedule_laws import (
+    N_EXPONENT,
+    LossCurve,
+    fit_annealing,
+    fit_multipower,
+    fit_multipower_across_scales,
+)
 
-__all__ = ["bench_schedules", "load_mpl_curve"]
+__all__ = [
+    "BudgetCase",
+    "bench_schedules",
+    "bench_schedules_across_scales",
+    "equal_budget_cases",
+    "load_mpl_curve",
+    "score_cases",
+]
 
 FIT = ("cosine_24000", "constant_24000", "wsdcon_9")  # the authors' split
 WARMUP = 2160
@@ -59,3 +75,99 @@ def bench_schedules(data: Path) -> list[str]:
 def _spearman(a: list[float], b: list[float]) -> float:
     ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
     return float(np.corrcoef(ra, rb)[0, 1])
+
+
+# --------------------------------------------------------------------------------------------------------
+# Across scales: fit on smaller sizes, rank a larger size's schedules at equal token budgets
+# --------------------------------------------------------------------------------------------------------
+
+#: Token budgets (in steps) at which the held-out size's schedules are compared. A run's loss at step T is the
+#: final loss of the schedule made of its first T LRs, so every run that reaches T is a candidate at T
+#: (prefixes that are the same schedule are kept once).
+BUDGETS = (8000, 12000, 16000, 20000, 24000, 48000, 72000)
+SIZES = {"25": 25e6, "100": 100e6, "400": 400e6}  # the paper's model sizes (Luo et al. 2025, Table 4)
+
+
+@dataclass(frozen=True)
+class BudgetCase:
+    """Schedules compared at one token budget: name -> (per-step LRs up to the budget, measured loss there)."""
+
+    steps: int
+    candidates: dict[str, tuple[np.ndarray, float]]
+
+
+def equal_budget_cases(curves: dict[str, LossCurve], budgets: tuple[int, ...] = BUDGETS,
+                       tol: int = 128) -> list[BudgetCase]:
+    """One case per budget with 2+ distinct schedules that reach it (a logged step within ``tol``, one logging
+    interval, of it)."""
+    cases = []
+    for T in budgets:
+        cands: dict[str, tuple[np.ndarray, float]] = {}
+        for name, c in sorted(curves.items()):
+            i = int(np.argmin(np.abs(c.steps - T)))
+            if abs(int(c.steps[i]) - T) > tol:
+                continue
+            lrs = c.lrs[: int(c.steps[i])]
+            m = min(lrs.size, T - tol)
+            if any(np.max(np.abs(v[:m] - lrs[:m])) <= 1e-3 * lrs.max() for v, _ in cands.values()):
+                continue  # the same schedule as one already in (a constant run's prefix, a WSD before its decay)
+            cands[name] = (lrs, float(c.loss[i]))
+        if len(cands) >= 2:
+            cases.append(BudgetCase(steps=T, candidates=cands))
+    return cases
+
+
+def score_cases(predict: Callable[[np.ndarray], float], cases: list[BudgetCase]) -> dict[str, float]:
+    """Top-1 and top-2 hits (cases of 3+ schedules), mean Spearman (3+), pairwise order and final-loss MAE."""
+    top1, top2, rho, pairs, errs = [], [], [], [], []
+    for case in cases:
+        names = list(case.candidates)
+        true = np.array([case.candidates[k][1] for k in names])
+        pred = np.array([predict(case.candidates[k][0]) for k in names])
+        errs.extend(np.abs(pred - true))
+        i, j = np.triu_indices(len(names), 1)
+        pairs.extend(np.sign(pred[i] - pred[j]) == np.sign(true[i] - true[j]))
+        if len(names) >= 3:
+            order = np.argsort(pred)
+            top1.append(order[0] == np.argmin(true))
+            top2.append(np.argmin(true) in order[:2])
+            rho.append(_spearman(list(pred), list(true)))
+    return {"cases": len(cases), "ranked_cases": len(top2), "top1": float(np.mean(top1)), "top2": float(np.mean(top2)),
+            "spearman": float(np.mean(rho)), "pairwise": float(np.mean(pairs)), "mae": float(np.mean(errs)),
+            "max_abs": float(np.max(errs))}
+
+
+def bench_schedules_across_scales(data: Path, fit_sizes: tuple[str, ...] = ("25", "100"),
+                                  target: str = "400") -> tuple[list[str], dict[str, dict[str, float]]]:
+    """Fit on ``fit_sizes``' curves, rank ``target``'s schedules at equal budgets; beside the law carried from
+    the largest fitted size as is, and the target's own law fitted on its curves (the authors' split: an oracle
+    that sees the target size)."""
+    load = {s: {p.stem: load_mpl_curve(p) for p in sorted((data / "multipower-law" / f"csv_{s}").glob("*.csv"))}
+            for s in (*fit_sizes, target)}
+    cases = equal_budget_cases(load[target])
+    n_t = SIZES[target]
+    fit_curves = {SIZES[s]: list(load[s].values()) for s in fit_sizes}
+    t0 = time.perf_counter()
+    ours = fit_multipower_across_scales(fit_curves, every=2)
+    t_fit = time.perf_counter() - t0
+    power = fit_multipower_across_scales(fit_curves, every=2, l0_form="power")
+    near = fit_multipower(list(load[fit_sizes[-1]].values()))
+    own = fit_multipower([load[target][k] for k in FIT])
+    laws = {f"multi-power across scales (L0 = E + k N^-{N_EXPONENT}), fit {'+'.join(fit_sizes)}M": ours.at(n_t),
+            f"multi-power across scales (L0 = k N^s), fit {'+'.join(fit_sizes)}M": power.at(n_t),
+            f"{fit_sizes[-1]}M law as is (no scale terms)": near,
+            f"oracle: {target}M's own law (fit on its {', '.join(FIT)})": own}
+    scores = {name: score_cases(lambda lrs, f=f: float(f.predict(lrs, warmup_steps=WARMUP)[0]), cases)
+              for name, f in laws.items()}
+    out = [f"## Schedules ranked at a held-out size: fit on {', '.join(s + 'M' for s in fit_sizes)}, rank "
+           f"{target}M's at equal token budgets", "",
+           f"{len(cases)} budgets ({', '.join(str(c.steps) for c in cases)} steps); at each, every {target}M run "
+           "that reaches it is a candidate (its first T LRs are a schedule of length T; identical prefixes kept "
+           f"once). Top-1/top-2/Spearman over the {scores[next(iter(scores))]['ranked_cases']} budgets with 3+ "
+           f"schedules; pairwise order and MAE over all. Joint fit: {t_fit:.0f} s.", "",
+           "| law | top-1 | top-2 | mean Spearman | pairs in order | final-loss MAE | max abs error |",
+           "|---|---|---|---|---|---|---|"]
+    for name, s in scores.items():
+        out.append(f"| {name} | {s['top1']:.0%} | {s['top2']:.0%} | {s['spearman']:.2f} | {s['pairwise']:.0%} | "
+                   f"{s['mae']:.4f} | {s['max_abs']:.4f} |")
+    return out, scores

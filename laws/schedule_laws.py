@@ -15,6 +15,7 @@ the per-step sum is far below the noise of a training loss.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 from scipy import optimize, signal
@@ -25,9 +26,11 @@ __all__ = [
     "AnnealingFit",
     "LossCurve",
     "MultiPowerFit",
+    "ScaledMultiPowerFit",
     "annealing_areas",
     "fit_annealing",
     "fit_multipower",
+    "fit_multipower_across_scales",
     "rank_schedules",
 ]
 
@@ -227,6 +230,139 @@ def fit_multipower(curves: list[LossCurve], *, block: int = 128, every: int = 2)
     return MultiPowerFit(L0=float(t[0]), A=float(np.exp(t[1])), alpha=float(t[2]), B=float(np.exp(t[3])),
                          C=float(np.exp(t[4])), beta=float(t[5]), gamma=float(t[6]),
                          rmse=float(np.sqrt(res.objective)), block=block, theta=t)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Multi-power law across scales
+# --------------------------------------------------------------------------------------------------------
+
+_SCALED = ("L0", "A", "B")  # the size-dependent parameters; alpha, C, beta, gamma (the schedule's shape) shared
+L0Form = Literal["chinchilla", "power"]
+#: The exponent of N in L(N, D) = E + A N^-a + B D^-b: Besiroglu et al. 2024 ("Chinchilla Scaling: A replication
+#: attempt", arXiv 2404.10102), refitting Hoffmann et al. 2022's Approach 3 on its own data.
+N_EXPONENT = 0.3478
+
+
+def _mpl_terms(shape: np.ndarray, b: _Blocks) -> tuple[np.ndarray, np.ndarray]:
+    """The law's two schedule terms at a shape (alpha, log C, beta, gamma): L = L0 + A X1 - B X2."""
+    alpha, lc, beta, gamma = shape
+    eta = np.maximum(b.eta, 1e-12)
+    x = np.exp(lc) * np.power(eta, -gamma)[None, :] * b.S
+    G = np.where(b.mask, 1.0 - np.power(x + 1.0, -beta), 0.0)
+    return np.power(b.s1 + b.sw, -alpha), (G * b.deta[None, :]).sum(axis=1)
+
+
+@dataclass(frozen=True)
+class ScaledMultiPowerFit:
+    """The multi-power law with scale terms. The schedule's shape (alpha, C, beta, gamma) is shared by every size;
+    L0, A and B are each size's own, and across sizes power laws in N (``p(N) = p_ref (N / N_ref)^slope``, least
+    squares in log space). D enters through the schedule itself (its length and areas), as in the law, so a fit on
+    smaller sizes predicts a larger size's loss for any schedule and token budget, and ranks schedules there before
+    one is run.
+
+    Attributes:
+        per_size: N -> that size's fitted (L0, A, B) at the shared shape.
+    """
+
+    N_ref: float
+    ref: dict[str, float]
+    slope: dict[str, float]
+    alpha: float
+    C: float
+    beta: float
+    gamma: float
+    rmse: float
+    per_size: dict[float, dict[str, float]]
+    block: int = 128
+    l0_form: L0Form = "chinchilla"
+    L0_floor: float = 0.0
+
+    def params(self, N: float) -> dict[str, float]:
+        """L0, A and B at ``N`` non-embedding parameters."""
+        p = {k: self.ref[k] * (N / self.N_ref) ** self.slope[k] for k in _SCALED}
+        p["L0"] += self.L0_floor
+        return p
+
+    def at(self, N: float) -> MultiPowerFit:
+        """The single-size law at ``N`` non-embedding parameters."""
+        p = self.params(N)
+        theta = np.array([p["L0"], np.log(p["A"]), self.alpha, np.log(p["B"]), np.log(self.C), self.beta,
+                          self.gamma])
+        return MultiPowerFit(L0=p["L0"], A=p["A"], alpha=self.alpha, B=p["B"], C=self.C, beta=self.beta,
+                             gamma=self.gamma, rmse=self.rmse, block=self.block, theta=theta)
+
+    def predict(self, N: float, lrs: np.ndarray, steps: np.ndarray | None = None,
+                warmup_steps: int = 0) -> np.ndarray:
+        """Predicted loss of a size-``N`` model at ``steps`` (default: the last) of schedule ``lrs``."""
+        return self.at(N).predict(lrs, steps, warmup_steps)
+
+
+def fit_multipower_across_scales(curves: dict[float, list[LossCurve]], *, block: int = 128, every: int = 2,
+                                 l0_form: L0Form = "chinchilla") -> ScaledMultiPowerFit:
+    """Fit the multi-power law jointly over sizes by variable projection: for each shape (alpha, C, beta, gamma)
+    the law is linear in every size's (L0, A, B), solved exactly (A, B >= 0); the shape is searched by multi-start
+    L-BFGS over four numbers. Then L0, A and B get power laws in N across the sizes.
+
+    Args:
+        curves: Non-embedding parameters N -> that size's curves (2+ sizes, each with 2+ schedules that differ:
+            the shape is only identified by decays of several lengths).
+        l0_form: How the law's floor L0 carries across N. ``chinchilla``: ``E + k N^-a`` with a at the Chinchilla
+            exponent of N (:data:`N_EXPONENT`), E and k fitted: the floor saturates as models grow, which two
+            sizes alone cannot show. ``power``: ``k N^s`` with s fitted (it keeps falling at the small sizes' rate).
+
+    Raises:
+        FitError: fewer than two sizes, or no start converged.
+    """
+    if len(curves) < 2:
+        raise FitError("fit_multipower_across_scales: give curves of at least two sizes (the scale terms are "
+                       "fitted across them).")
+    sizes = sorted(float(n) for n in curves)
+    if sizes[0] <= 0:
+        raise FitError(f"fit_multipower_across_scales: sizes must be positive parameter counts, got {sizes[0]}.")
+    data = {n: [(_blocks(c.lrs, c.warmup_steps, c.steps[::every], block), c.loss[::every]) for c in curves[n]]
+            for n in sizes}
+    n_pts = sum(y.size for n in sizes for _, y in data[n])
+    lmin = {n: min(float(y.min()) for _, y in data[n]) for n in sizes}
+
+    def solve(shape: np.ndarray) -> tuple[float, dict[float, np.ndarray]]:
+        sse, coefs = 0.0, {}
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for n in sizes:
+                cols = [_mpl_terms(shape, b) for b, _ in data[n]]
+                X = np.column_stack([np.ones(sum(y.size for _, y in data[n])),
+                                     np.concatenate([c[0] for c in cols]), -np.concatenate([c[1] for c in cols])])
+                y = np.concatenate([y for _, y in data[n]])
+                if not np.all(np.isfinite(X)):
+                    return 1e6, {}
+                r = optimize.lsq_linear(X, y, bounds=([0.0, 0.0, 0.0], [lmin[n], np.inf, np.inf]))
+                sse += 2.0 * float(r.cost)
+                coefs[n] = r.x
+        return sse / n_pts, coefs
+
+    starts = list(grid([0.3, 0.6], [0.0, 1.0, 3.0], [0.5, 2.0], [0.3, 0.7]))
+    res = multistart_minimize(lambda t: solve(t)[0], starts, keep=6,
+                              bounds=[(0.01, 3.0), (-10, 10), (0.01, 5.0), (0.0, 1.5)])
+    shape = res.params
+    _, coefs = solve(shape)
+    if not coefs:
+        raise FitError("fit_multipower_across_scales: no start gave a finite fit; check the curves' LRs and losses.")
+    lx = np.log(np.asarray(sizes))
+    n_ref = float(np.exp(lx.mean()))
+    ref, slope = {}, {}
+    for j, k in enumerate(_SCALED):
+        v = np.log(np.maximum([coefs[n][j] for n in sizes], 1e-12))
+        s, c = np.polyfit(lx - np.log(n_ref), v, 1)
+        ref[k], slope[k] = float(np.exp(c)), float(s)
+    floor = 0.0
+    if l0_form == "chinchilla":  # L0(N) = E + k (N / N_ref)^-a at the fixed a: non-negative least squares in (E, k)
+        X = np.column_stack([np.ones(len(sizes)), (np.asarray(sizes) / n_ref) ** -N_EXPONENT])
+        (floor, k0), _ = optimize.nnls(X, np.array([coefs[n][0] for n in sizes]))
+        ref["L0"], slope["L0"] = float(k0), -N_EXPONENT
+    return ScaledMultiPowerFit(
+        N_ref=n_ref, ref=ref, slope=slope, alpha=float(shape[0]), C=float(np.exp(shape[1])), beta=float(shape[2]),
+        gamma=float(shape[3]), rmse=float(np.sqrt(res.objective)),
+        per_size={n: dict(zip(_SCALED, map(float, coefs[n]))) for n in sizes}, block=block, l0_form=l0_form,
+        L0_floor=float(floor))
 
 
 def rank_schedules(

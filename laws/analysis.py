@@ -358,10 +358,32 @@ def fit_schedules(table: SweepTable, train: dict[str, Any] | None = None,
     return None, why
 
 
-def recommend_schedule(table: SweepTable | None) -> dict[str, Any]:
-    """The schedule the sweep's fitted schedule law ranks first, or the default when it cannot be fitted."""
+def recommend_schedule(table: SweepTable | None, target: dict[str, float] | None = None) -> dict[str, Any]:
+    """The schedule the sweep's fitted schedule law ranks first, or the default when it cannot be fitted.
+
+    Args:
+        target: The prediction for the target (keys N, D, lr, batch_tokens). With curves at 2+ sizes the law is
+            carried across them to the target's N and ranks schedules of the target's length at its LR
+            (laws.schedule_ranking, as ``lawsweep schedules``); otherwise at the largest proxy scale.
+    """
     if table is None or "curve" not in table.frame:
         return {"name": "cosine", "why": "the default; --from a sweep with curves ranks schedules by the schedule law"}
+    if target is not None:
+        from laws.fitting import FitError
+        from laws.schedule_ranking import curves_by_size, rank_schedules_at
+
+        curves = curves_by_size(table)
+        if len(curves) >= 2:
+            steps = max(2, round(target["D"] / target["batch_tokens"]))
+            try:
+                r = rank_schedules_at(curves, target["N"], steps, target["lr"],
+                                      int(SCHEDULE_DEFAULTS["warmup_frac"] * steps), SCHEDULE_DEFAULTS["min_lr_ratio"])
+            except FitError:
+                pass
+            else:
+                return {"name": r.ranking[0][0], "predicted_loss": r.ranking[0][1],
+                        "why": f"ranked first of {len(r.ranking)} at the target ({r.steps} steps) by the {r.law}",
+                        "ranking": [{"schedule": n, "predicted_loss": v} for n, v in r.ranking]}
     sf, why = fit_schedules(table)
     if sf is None:
         return {"name": "cosine", "why": f"the default: {why}"}

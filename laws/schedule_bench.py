@@ -31,18 +31,31 @@ FIT = ("cosine_24000", "constant_24000", "wsdcon_9")  # the authors' split
 WARMUP = 2160
 
 
-def load_mpl_curve(path: Path) -> LossCurve:
-    """A curve of the multi-power-law repository: per-step LRs rebuilt from the logged LR column.
+def load_mpl_curve(path: Path, warmup: int = WARMUP) -> LossCurve:
+    """A curve in the multi-power-law repository's layout (columns step, lr, loss): per-step LRs rebuilt from
+    the logged LR column.
 
-    Warmup is linear to the first logged LR over 2,160 steps; between logged points the LR is interpolated.
+    Warmup is linear to the first logged LR over ``warmup`` steps (the paper's 2,160 by default); between logged
+    points the LR is interpolated.
+
+    Raises:
+        ValueError: the file lacks a column, has no row, or holds a non-finite or negative value.
     """
     df = pd.read_csv(path)
+    missing = {"step", "lr", "loss"} - set(df.columns)
+    if missing or df.empty:
+        raise ValueError(f"{path}: a curve CSV needs columns step, lr, loss and a row; "
+                         f"{'it lacks ' + ', '.join(sorted(missing)) if missing else 'it has no row'}.")
     steps = df.step.to_numpy(np.int64)
+    vals = df[["step", "lr", "loss"]].to_numpy(float)
+    if not np.all(np.isfinite(vals)) or np.any(vals < 0) or np.any(np.diff(steps) <= 0) or steps[0] < 1:
+        raise ValueError(f"{path}: steps must be positive and rise, LRs and losses "
+                         "be finite and >= 0.")
     peak = float(df.lr.iloc[0])
-    warm = peak * np.arange(1, WARMUP + 1) / WARMUP
-    post = np.interp(np.arange(WARMUP + 1, steps.max() + 1), steps, df.lr.to_numpy(float))
+    warm = peak * np.arange(1, warmup + 1) / max(warmup, 1)
+    post = np.interp(np.arange(warmup + 1, steps.max() + 1), steps, df.lr.to_numpy(float))
     lrs = np.concatenate([warm, post])
-    return LossCurve(lrs=lrs, steps=steps, loss=df.loss.to_numpy(float), warmup_steps=WARMUP, name=path.stem)
+    return LossCurve(lrs=lrs, steps=steps, loss=df.loss.to_numpy(float), warmup_steps=warmup, name=path.stem)
 
 
 def bench_schedules(data: Path) -> list[str]:

@@ -14,8 +14,9 @@ the per-step sum is far below the noise of a training loss.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from scipy import optimize, signal
@@ -28,6 +29,7 @@ __all__ = [
     "MultiPowerFit",
     "ScaledMultiPowerFit",
     "annealing_areas",
+    "candidate_schedules",
     "fit_annealing",
     "fit_multipower",
     "fit_multipower_across_scales",
@@ -377,3 +379,23 @@ def rank_schedules(
             pred = float(fit.predict(lrs)[-1])
         out.append((name, pred))
     return sorted(out, key=lambda t: t[1])
+
+
+def candidate_schedules(peak: float, steps: int, warmup_steps: int, min_ratio: float = 0.1) -> dict[str, np.ndarray]:
+    """The schedules a user would choose between, as per-step LRs over ``steps`` with the same warmup and peak:
+    constant, cosine and linear decay (to ``min_ratio`` of the peak), and warmup-stable-decay with cooldowns of
+    10, 20 and 30% (linear) and 20% in the sqrt and cosine shapes."""
+    from laws.schedules import Schedule, lr_multipliers
+
+    if not (math.isfinite(peak) and peak > 0) or steps < max(2, warmup_steps + 2):
+        raise FitError(f"candidate_schedules: need a positive peak LR and steps > warmup + 1, got peak={peak}, "
+                       f"steps={steps}, warmup={warmup_steps}.")
+    kinds: dict[str, dict[str, Any]] = {
+        "constant": {"name": "constant"}, "cosine": {"name": "cosine"}, "linear": {"name": "linear"},
+        **{f"wsd ({int(f * 100)}% linear cooldown)": {"name": "wsd", "decay_frac": f} for f in (0.1, 0.2, 0.3)},
+        "wsd (20% sqrt cooldown)": {"name": "wsd", "decay_frac": 0.2, "decay_shape": "sqrt"},
+        "wsd (20% cosine cooldown)": {"name": "wsd", "decay_frac": 0.2, "decay_shape": "cosine"},
+    }
+    return {label: peak * lr_multipliers(Schedule(total_steps=int(steps), warmup_steps=int(warmup_steps),
+                                                  min_ratio=0.0 if kw["name"] == "constant" else min_ratio, **kw))
+            for label, kw in kinds.items()}

@@ -133,6 +133,22 @@ def _add_analysis_commands(sub: Any) -> None:
                     help="how the Step Law is fitted from --from (default posterior; pooled = the authors' fit)")
     pr.set_defaults(command_fn="cmd_predict")
 
+    sc = sub.add_parser("schedules", help="rank LR schedules for a target (N, D) by the schedule law fitted "
+                        "across the sizes of a sweep or curve folder")
+    sc.add_argument("source", metavar="SOURCE", help="a sweep table / results folder / mlflow:EXPERIMENT with loss "
+                    "curves, or a folder of curve CSVs per size with a manifest.toml")
+    sc.add_argument("--n", type=number(*N_RANGE), required=True, help="non-embedding parameters of the target")
+    budget = sc.add_mutually_exclusive_group(required=True)
+    budget.add_argument("--d", type=number(*D_RANGE), help="training tokens of the target")
+    budget.add_argument("--steps", type=number(2, 1e6, integer=True), help="optimizer steps of the target")
+    sc.add_argument("--peak-lr", type=number(1e-8, 10.0), default=None,
+                    help="peak LR of every candidate (default: the law's eta* for a sweep, the curves' peak for a "
+                         "curve folder)")
+    sc.add_argument("--manifest", default=None, help="a curve folder's manifest (default: SOURCE/manifest.toml)")
+    sc.add_argument("--json", action="store_true", help="a list of {schedule, predicted_loss}, best first")
+    _tracking_flags(sc)
+    sc.set_defaults(command_fn="cmd_schedules")
+
     b = sub.add_parser("bench", help="replay every search policy on recorded sweeps at equal compute")
     b.add_argument("--table", default=None, help="sweep table or folder; target = its largest-compute cell "
                    "(default: the Step Law held-out cells and the reference grid)")

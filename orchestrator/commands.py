@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["UsageError", "cmd_bench", "cmd_fit", "cmd_plan", "cmd_predict", "cmd_report", "cmd_resume", "cmd_run",
-           "cmd_submit"]
+           "cmd_schedules", "cmd_submit"]
 
 
 class UsageError(ValueError):
@@ -389,7 +389,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         out = prediction(summary, args.n, args.d, source=args.from_table or "")
     except ValueError as e:
         raise UsageError(f"predict --from {args.from_table}: {e}") from None
-    out["schedule"] = recommend_schedule(table)
+    out["schedule"] = recommend_schedule(table, {"N": args.n, "D": args.d, "lr": out["lr"],
+                                                 "batch_tokens": out["batch_tokens"]})
     if cpt:
         try:
             out["cpt"] = cpt_prediction(summary, loss, args.budget, source=args.from_table)
@@ -402,6 +403,62 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
         print(format_prediction(out))
     return 0
+
+
+def cmd_schedules(args: argparse.Namespace) -> int:
+    from laws.fitting import FitError
+    from laws.schedule_ranking import rank_schedules_at
+
+    src = Path(args.source)
+    if args.manifest is not None and not Path(args.manifest).is_file():
+        raise UsageError(f"schedules: --manifest {args.manifest!r} is not a file; give the curve folder's manifest.")
+    if src.is_dir() and (args.manifest or (src / "manifest.toml").is_file()):
+        target = _curve_folder_target(src, args)
+    else:
+        target = _sweep_target(args)
+    try:
+        r = rank_schedules_at(**target, N=args.n)
+    except FitError as e:
+        raise UsageError(f"schedules {args.source}: {e}") from None
+    if args.json:
+        print(json.dumps([{"schedule": n, "predicted_loss": v} for n, v in r.ranking]))
+        return 0
+    print(f"schedules for N={r.N:.3g} over {r.steps} steps (peak LR {r.peak_lr:.3g}, warmup {r.warmup_steps}), "
+          f"by the {r.law}:")
+    width = max(len(n) for n, _ in r.ranking)
+    for i, (n, v) in enumerate(r.ranking, 1):
+        print(f"  {i}. {n:<{width}}  {v:.4f}" + ("" if i > 1 else "  <- best"))
+    return 0
+
+
+def _curve_folder_target(src: Path, args: argparse.Namespace) -> dict[str, Any]:
+    from orchestrator.curves import read_curve_folder
+
+    try:
+        f = read_curve_folder(src, Path(args.manifest) if args.manifest else None)
+    except (OSError, ValueError) as e:
+        raise UsageError(f"schedules: {e}") from None
+    if args.d is not None and not f.tokens_per_step:
+        raise UsageError(f"schedules: --d needs tokens_per_step in the manifest of {src} (tokens per optimizer "
+                         "step) to turn tokens into steps; give --steps instead, or add it.")
+    steps = args.steps if args.steps is not None else round(args.d / f.tokens_per_step)
+    return {"curves": f.curves, "steps": int(steps), "peak_lr": args.peak_lr or f.peak_lr,
+            "warmup_steps": f.warmup_steps, "min_ratio": f.min_lr_ratio}
+
+
+def _sweep_target(args: argparse.Namespace) -> dict[str, Any]:
+    """A sweep's curves per size; the target's peak LR and batch (steps = D / batch) from its fitted Step Law."""
+    from laws.analysis import SCHEDULE_DEFAULTS, prediction, summarize
+    from laws.schedule_ranking import curves_by_size
+
+    table = _load_table(args.source, "schedules", args)
+    p = prediction(summarize(table), args.n, args.d if args.d is not None else 1e9, source=args.source)
+    if args.d is None:
+        raise UsageError("schedules: a sweep source needs --d TOKENS (its batch law turns tokens into steps).")
+    steps = max(2, round(args.d / p["batch_tokens"]))
+    return {"curves": curves_by_size(table), "steps": steps, "peak_lr": args.peak_lr or p["lr"],
+            "warmup_steps": int(SCHEDULE_DEFAULTS["warmup_frac"] * steps),
+            "min_ratio": SCHEDULE_DEFAULTS["min_lr_ratio"]}
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

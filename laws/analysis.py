@@ -181,11 +181,17 @@ def cpt_prediction(s: SweepSummary, checkpoint_loss: float, budget: float, sourc
         ValueError: the laws cannot be fitted or inverted (laws.fitting.FitError is a ValueError).
     """
     from laws.cpt import extrapolation, predict_cpt
-    from laws.loss import fit_loss_compute
+    from laws.loss import compute_frontier, fit_loss_compute
 
     scales = s.fit.scales
     compute = np.array([6.0 * o.N * o.D for o in scales])
-    lc = fit_loss_compute(compute, np.array([o.loss for o in scales]))
+    losses = np.array([o.loss for o in scales])
+    on = compute_frontier(compute, losses)
+    basis = f"the compute frontier ({int(on.sum())} of {len(scales)} cells: the lowest loss at each compute)"
+    if on.sum() < 4:  # L(C) has 3 coefficients: fewer frontier cells cannot test it
+        on = np.ones(len(scales), dtype=bool)
+        basis = f"all {len(scales)} cells (the frontier has fewer than the 4 the fit needs)"
+    lc = fit_loss_compute(compute[on], losses[on])
     lr_law, bt_law = fit_compute_laws(scales)
     pred = predict_cpt(lc, lr_law, bt_law, checkpoint_loss, budget)
     span = (compute.min(), compute.max())
@@ -196,8 +202,10 @@ def cpt_prediction(s: SweepSummary, checkpoint_loss: float, budget: float, sourc
             "C_eq_extrapolation": extrapolation(pred.C_eq, span),
             "C_total_extrapolation": extrapolation(pred.C_total, span),
             "undefined_share": pred.undefined_share,
-            "law": f"L(C) = {lc.E:.3g} + {lc.A:.3g} C^-{lc.alpha:.3g} and eta*(C), B*(C) fitted on "
-                   f"{len(scales)} scales of {source}; inverted at the checkpoint's loss"}
+            "frontier": [{"N": o.N, "D": o.D, "C": float(c), "loss": o.loss}
+                         for o, c, k in zip(scales, compute, on) if k],
+            "law": f"L(C) = {lc.E:.3g} + {lc.A:.3g} C^-{lc.alpha:.3g} fitted on {basis} of {source}, eta*(C) and "
+                   f"B*(C) on all {len(scales)} cells; inverted at the checkpoint's loss"}
 
 
 def heldout_cells(table: SweepTable, opts: tuple[ScaleOptimum, ...]) -> list[dict[str, Any]]:

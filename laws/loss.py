@@ -22,6 +22,7 @@ __all__ = [
     "ChinchillaFit",
     "EquivalentCompute",
     "LossComputeFit",
+    "compute_frontier",
     "fit_chinchilla",
     "fit_loss_compute",
 ]
@@ -166,6 +167,33 @@ def _fit_lc(lc: np.ndarray, ll: np.ndarray, delta: float, warm: np.ndarray | Non
         keep=keep,
     )
     return res.params, res.converged
+
+
+def compute_frontier(C: np.ndarray, L: np.ndarray, rtol: float = 0.05) -> np.ndarray:
+    """Which cells define the compute frontier: the lowest loss reached at each compute.
+
+    Cells whose compute lies within a factor ``1 + rtol`` of each other are one compute level (an isoFLOP set:
+    several N at one 6ND), of which only the lowest loss counts; a level is on the frontier only if its loss is
+    below every lower level's (more compute spent worse than less is not what compute can buy). L(C) fitted to
+    every cell instead bends where one compute holds several N.
+
+    Returns:
+        A boolean mask over the cells.
+    """
+    C, L = np.asarray(C, dtype=np.float64), np.asarray(L, dtype=np.float64)
+    order = np.argsort(C, kind="stable")
+    keep = np.zeros(C.size, dtype=bool)
+    best_below, i = np.inf, 0
+    while i < order.size:
+        j = i
+        while j + 1 < order.size and C[order[j + 1]] <= C[order[i]] * (1.0 + rtol):
+            j += 1
+        level = order[i: j + 1]
+        k = level[int(np.argmin(L[level]))]
+        if L[k] < best_below:
+            keep[k], best_below = True, float(L[k])
+        i = j + 1
+    return keep
 
 
 def fit_loss_compute(

@@ -13,6 +13,7 @@ import pandas as pd
 from laws.schedule_laws import (
     N_EXPONENT,
     LossCurve,
+    MultiPowerFit,
     fit_annealing,
     fit_multipower,
     fit_multipower_across_scales,
@@ -183,4 +184,76 @@ def bench_schedules_across_scales(data: Path, fit_sizes: tuple[str, ...] = ("25"
     for name, s in scores.items():
         out.append(f"| {name} | {s['top1']:.0%} | {s['top2']:.0%} | {s['spearman']:.2f} | {s['pairwise']:.0%} | "
                    f"{s['mae']:.4f} | {s['max_abs']:.4f} |")
+    return out, scores
+
+
+# --------------------------------------------------------------------------------------------------------
+# The CPU schedule grid (bench/schedule_grid.py): fit on the smaller widths, rank the largest's schedules
+# --------------------------------------------------------------------------------------------------------
+
+#: The grid's schedules (bench/schedule_grid.py records one sweep per variant): variant -> Schedule settings.
+GRID_VARIANTS: dict[str, dict[str, object]] = {
+    "cosine": {"name": "cosine"}, "linear": {"name": "linear"}, "constant": {"name": "constant"},
+    "wsd_10_linear": {"name": "wsd", "decay_frac": 0.1}, "wsd_20_linear": {"name": "wsd", "decay_frac": 0.2},
+    "wsd_40_linear": {"name": "wsd", "decay_frac": 0.4},
+    "wsd_20_sqrt": {"name": "wsd", "decay_frac": 0.2, "decay_shape": "sqrt"},
+    "wsd_20_cosine": {"name": "wsd", "decay_frac": 0.2, "decay_shape": "cosine"},
+}
+
+
+def grid_curves(frame: pd.DataFrame, warmup_frac: float = 0.1, min_ratio: float = 0.1
+                ) -> dict[tuple[float, float], dict[str, LossCurve]]:
+    """(N, lr) -> variant -> the run's validation curve (intermediate evaluations) under its rebuilt schedule."""
+    from laws.analysis import curve_points
+    from laws.schedules import Schedule, lr_multipliers
+
+    out: dict[tuple[float, float], dict[str, LossCurve]] = {}
+    for r in frame[frame.status == "ok"].itertuples():
+        steps_total = max(2, round(float(r.tokens) / float(r.batch_tokens)))
+        kw = dict(GRID_VARIANTS[str(r.variant)])
+        sched = Schedule(total_steps=steps_total, warmup_steps=int(warmup_frac * steps_total),
+                         min_ratio=0.0 if kw["name"] == "constant" else min_ratio, **kw)  # type: ignore[arg-type]
+        pts = curve_points(r.curve)[:-1]  # the last point is the final evaluation (more windows): kept apart
+        steps = np.array([min(steps_total, max(1, round(t / float(r.batch_tokens)))) for t, _ in pts])
+        out.setdefault((float(r.N), float(r.lr)), {})[str(r.variant)] = LossCurve(
+            lrs=float(r.lr) * lr_multipliers(sched), steps=steps, loss=np.array([v for _, v in pts]),
+            warmup_steps=sched.warmup_steps, name=str(r.variant))
+    return out
+
+
+def bench_cpu_schedule_grid(path: Path) -> tuple[list[str], dict[str, dict[str, float]]]:
+    """Fit the law across scales on every width but the largest, rank the largest's schedules: at the end of
+    the runs (the final evaluation) and at equal budgets inside them (the intermediate evaluations)."""
+    frame = pd.read_csv(path)
+    curves = grid_curves(frame)
+    sizes = sorted({n for n, _ in curves})
+    target, fit_sizes = sizes[-1], sizes[:-1]
+    fit_curves = {n: [c for (m, _), cs in curves.items() if m == n for c in cs.values()] for n in fit_sizes}
+    block = max(1, min(c.lrs.size for cs in fit_curves.values() for c in cs) // 64)
+    laws = {"multi-power across scales": fit_multipower_across_scales(fit_curves, block=block, every=1).at(target),
+            f"N={fit_sizes[-1]:.3g} law as is": fit_multipower(fit_curves[fit_sizes[-1]], block=block, every=1)}
+    final, inner = [], []
+    ok = frame[(frame.status == "ok") & (frame.N == target)]
+    for (n, lr), cs in sorted(curves.items()):
+        if n != target or len(cs) < 3:
+            continue
+        rows = ok[np.isclose(ok.lr, lr)].set_index("variant")
+        final.append(BudgetCase(steps=cs[next(iter(cs))].lrs.size,
+                                candidates={k: (c.lrs, float(rows.loss[k])) for k, c in cs.items()}))
+        eval_steps = sorted(set(next(iter(cs.values())).steps.tolist()))
+        inner += equal_budget_cases(cs, budgets=tuple(eval_steps[len(eval_steps) // 3:]), tol=0)
+    warm = next(iter(next(iter(curves.values())).values())).warmup_steps  # one length and warmup for every run
+    scores = {}
+    for name, f in laws.items():
+        def predict(lrs: np.ndarray, f: MultiPowerFit = f) -> float:
+            return float(f.predict(lrs, warmup_steps=warm)[0])
+        scores[name] = {"final": score_cases(predict, final), "inner": score_cases(predict, inner)}
+    out = [f"## CPU schedule grid (bench/data/schedule_grid.csv): fit on N {', '.join(f'{n:.3g}' for n in fit_sizes)}, "
+           f"rank N {target:.3g}'s schedules", "",
+           "| law | at the end: top-1 | top-2 | Spearman | MAE | inside the runs: top-2 | Spearman | pairs in order |",
+           "|---|---|---|---|---|---|---|---|"]
+    for name, s in scores.items():
+        a, b = s["final"], s["inner"]
+        out.append(f"| {name} | {a['top1']:.0%} | {a['top2']:.0%} | {a['spearman']:.2f} | {a['mae']:.4f} | "
+                   f"{b['top2']:.0%} ({b['ranked_cases']} budgets) | {b['spearman']:.2f} | {b['pairwise']:.0%} |")
     return out, scores

@@ -134,6 +134,9 @@ def _format_cpt(c: dict[str, Any]) -> list[str]:
              f"  peak LR {c['lr']:.4g}{_iv(c['lr_interval'], '.3g')}   batch {c['batch_tokens']:.0f} tokens"
              f"{_iv(c['batch_interval'], '.0f')}   (re-warm, then decay)",
              f"  law: {c['law']}"]
+    if c.get("frontier"):
+        lines.append("  frontier cells: " + ", ".join(f"N={f['N']:.3g} D={f['D']:.3g} ({f['loss']:.4f})"
+                                                      for f in c["frontier"]))
     lo, hi = c["fitted_compute"]
     for key, what in (("C_eq_extrapolation", "C_eq"), ("C_total_extrapolation", "C")):
         x = c[key]

@@ -160,3 +160,42 @@ def test_flat_or_unreachable_bootstrap_replicates_are_left_out_of_the_c_eq_inter
     eq = dataclasses.replace(fit, boot=boot).equivalent_compute(2.0)
     assert eq.interval[0] > 1e6 and np.isfinite(eq.interval[1])
     assert eq.undefined_share == pytest.approx(10 / 60, abs=0.02)
+
+
+def test_compute_frontier_keeps_the_best_cell_of_each_compute_and_only_improvements():
+    from laws.loss import compute_frontier
+
+    C = np.array([1e10, 1.02e10, 2e10, 4e10, 4.1e10, 8e10])
+    L = np.array([3.0, 2.9, 2.95, 2.7, 2.6, 2.65])
+    # 1e10 and 1.02e10 are one level (2.9 wins); 2e10 spent more for worse; 4e10/4.1e10 one level (2.6); 8e10 worse.
+    assert compute_frontier(C, L).tolist() == [False, True, False, False, True, False]
+    assert compute_frontier(C[:1], L[:1]).tolist() == [True]
+
+
+def test_loss_compute_law_on_the_frontier_recovers_the_compute_optimal_curve_of_an_isoflop_grid():
+    """Several N at each compute (an isoFLOP grid of a known Chinchilla law): the frontier fit inverts a loss to
+    the compute-optimal C within 5%; the fit on every cell is bent by the off-optimal N."""
+    from laws.loss import compute_frontier, fit_loss_compute
+
+    E, A, B, a, b = 1.8, 400.0, 2000.0, 0.34, 0.37
+
+    def loss(N, D):
+        return E + A * N ** -a + B * D ** -b
+
+    C, L, opt = [], [], []
+    for c in np.geomspace(1e17, 1e20, 7):
+        Ns = np.geomspace(1e7, 1e10, 25)
+        Ls = loss(Ns, c / (6 * Ns))
+        opt.append(Ls.min())
+        for n in np.geomspace(1e7, 1e10, 7):  # the grid's N: the optimum lies between them
+            C.append(c)
+            L.append(loss(n, c / (6 * n)))
+    C, L = np.array(C), np.array(L)
+    on = compute_frontier(C, L)
+    assert on.sum() == 7
+    front = fit_loss_compute(C[on], L[on], n_boot=0)
+    every = fit_loss_compute(C, L, n_boot=0)
+    target_C = np.geomspace(1e17, 1e20, 7)[3]
+    l_target = float(L[on][3])
+    assert abs(front.equivalent_compute(l_target).C_eq / target_C - 1) < 0.05
+    assert abs(every.equivalent_compute(l_target).C_eq / target_C - 1) > 0.2

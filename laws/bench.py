@@ -190,6 +190,11 @@ def main(argv: list[str] | None = None) -> int:
         pass
     else:
         sections += [bench_schedules(args.data), bench_schedules_across_scales(args.data)[0]]
+        grid = Path(__file__).resolve().parents[1] / "bench" / "data" / "schedule_grid.csv"
+        if grid.is_file():
+            from laws.schedule_bench import bench_cpu_schedule_grid
+
+            sections.append(bench_cpu_schedule_grid(grid)[0])
     sections.append(bench_speed())
     for s in sections:
         print("\n".join(s))

@@ -13,7 +13,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["DivergenceVerdict", "divergence_verdict"]
+__all__ = [
+    "DIVERGED_ABOVE_BEST",
+    "FEATURES",
+    "DivergencePredictor",
+    "DivergenceVerdict",
+    "divergence_verdict",
+    "early_features",
+    "fit_divergence_predictor",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,3 +92,114 @@ def divergence_verdict(
                 return DivergenceVerdict(True, f"relative update {e[-1]:.3g} per step exceeds {eff_lr_limit}", ratio)
             score = max(score, ratio)
     return DivergenceVerdict(False, "healthy", float(max(score, 0.0)))
+
+
+# --------------------------------------------------------------------------------------------------------
+# A learned predictor: early-training features -> will this run diverge?
+# --------------------------------------------------------------------------------------------------------
+
+#: A run is labelled diverging when it ends non-finite or its final loss is more than this share above the best
+#: final loss of its cell (same N and D). Chosen from the recorded runs' final-loss ratios: healthy runs of a
+#: cell end within a few percent of each other (the whole 7-LR bowl of the reference grid spans < 12%), runs
+#: past the LR edge end 20-60% above, at the loss of a model that has stopped learning context.
+DIVERGED_ABOVE_BEST = 0.15
+
+#: The features, in order. Each is computed from the evaluations inside the first ``frac`` of the steps.
+FEATURES = ("lr_vs_law", "loss_left", "loss_slope", "loss_rise", "grad_growth", "grad_jump", "eff_lr", "eff_lr_max")
+
+
+def early_features(curve: list[dict[str, float]], total_steps: int, frac: float, baseline: float,
+                   lr_vs_law: float) -> np.ndarray | None:
+    """The predictor's features from a run's first ``frac`` of training (None: fewer than 3 evaluations yet).
+
+    Args:
+        curve: The run's evaluations, oldest first: step, val_loss and, when logged, grad_norm, eff_lr, eff_lr_max.
+        total_steps: The run's planned steps.
+        baseline: Loss at the start: log(vocab) for a fresh model, the measured initial loss for a checkpoint.
+        lr_vs_law: log2 of the run's peak LR over the law's eta* for its scale.
+    """
+    pts = [p for p in curve if p["step"] <= frac * total_steps]
+    if len(pts) < 3:
+        return None
+    v = np.array([p["val_loss"] for p in pts], dtype=np.float64)
+    if not np.all(np.isfinite(v)) or np.any(v <= 0):
+        v = np.where(np.isfinite(v) & (v > 0), v, baseline * 10)
+    g = np.array([p.get("grad_norm", np.nan) for p in pts], dtype=np.float64)
+    g = np.where(np.isfinite(g) & (g > 0), g, 1e6)
+    e = np.array([p.get("eff_lr", np.nan) for p in pts], dtype=np.float64)
+    em = np.array([p.get("eff_lr_max", np.nan) for p in pts], dtype=np.float64)
+    half = len(v) // 2
+    return np.array([
+        lr_vs_law,
+        math.log(v[-1] / baseline),                        # share of the starting loss left (log)
+        math.log(v[-1] / v[half]),                         # recent slope: falling (< 0) or stalled/rising
+        math.log(v[-1] / v.min()),                         # rise above the best so far
+        math.log(g[-1] / float(np.median(g))),             # gradient norm now against its median
+        math.log(float(g.max()) / float(g[0])),            # largest gradient-norm growth
+        math.log(max(float(np.nanmean(e)) if np.isfinite(e).any() else 1e-6, 1e-9)),
+        math.log(max(float(np.nanmax(em)) if np.isfinite(em).any() else 1e-6, 1e-9)),
+    ])
+
+
+@dataclass(frozen=True)
+class DivergencePredictor:
+    """Logistic regression on :data:`FEATURES` (standardized), fitted with scikit-learn and kept as plain numbers,
+    so a sweep evaluates it with numpy alone.
+
+    Attributes:
+        frac: Share of training the features are read from.
+        threshold: Probability at and above which a run is called diverging: the larger of 0.5 and the highest
+            probability any training run that ended inside its cell's 0.25% band got (no good run stopped).
+    """
+
+    frac: float
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    coef: tuple[float, ...]
+    intercept: float
+    threshold: float
+
+    def probability(self, x: np.ndarray) -> float:
+        z = (np.asarray(x, dtype=np.float64) - np.array(self.mean)) / np.array(self.scale)
+        return float(1.0 / (1.0 + np.exp(-(z @ np.array(self.coef) + self.intercept))))
+
+    def diverging(self, x: np.ndarray) -> bool:
+        return self.probability(x) >= self.threshold
+
+    def to_dict(self) -> dict[str, object]:
+        return {"frac": self.frac, "features": list(FEATURES), "mean": list(self.mean), "scale": list(self.scale),
+                "coef": list(self.coef), "intercept": self.intercept, "threshold": self.threshold}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, object]) -> DivergencePredictor:
+        if list(d.get("features", [])) != list(FEATURES):  # type: ignore[call-overload]
+            raise ValueError(f"divergence predictor: features {d.get('features')} are not {list(FEATURES)}; "
+                             "retrain it (python -m laws.divergence_bench --write).")
+        return cls(frac=float(d["frac"]), mean=tuple(d["mean"]), scale=tuple(d["scale"]),  # type: ignore[arg-type]
+                   coef=tuple(d["coef"]), intercept=float(d["intercept"]),  # type: ignore[arg-type]
+                   threshold=float(d["threshold"]))  # type: ignore[arg-type]
+
+
+def fit_divergence_predictor(X: np.ndarray, y: np.ndarray, in_band: np.ndarray, frac: float) -> DivergencePredictor:
+    """Fit the predictor on labelled runs (``y`` 1 = diverging; ``in_band``: ended inside its cell's 0.25% band).
+
+    Raises:
+        ValueError: one class only, or mismatched shapes.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    X, y, in_band = np.asarray(X, dtype=np.float64), np.asarray(y, dtype=int), np.asarray(in_band, dtype=bool)
+    if X.ndim != 2 or X.shape[0] != y.size or y.size != in_band.size or X.shape[1] != len(FEATURES):
+        raise ValueError(f"fit_divergence_predictor: X must be (runs, {len(FEATURES)}) with one label per run.")
+    if len(set(y.tolist())) < 2:
+        raise ValueError("fit_divergence_predictor: the runs need both diverging and healthy examples; extend the "
+                         "LR range past the edge of stability.")
+    sc = StandardScaler().fit(X)
+    scale = np.where(sc.scale_ > 0, sc.scale_, 1.0)
+    lr = LogisticRegression(C=1.0, class_weight="balanced", max_iter=1000).fit((X - sc.mean_) / scale, y)
+    p = lr.predict_proba((X - sc.mean_) / scale)[:, 1]
+    thr = max(0.5, float(p[in_band].max()) + 1e-6) if in_band.any() else 0.5
+    return DivergencePredictor(frac=frac, mean=tuple(map(float, sc.mean_)), scale=tuple(map(float, scale)),
+                               coef=tuple(map(float, lr.coef_[0])), intercept=float(lr.intercept_[0]),
+                               threshold=min(thr, 0.99))

@@ -221,39 +221,56 @@ def grid_curves(frame: pd.DataFrame, warmup_frac: float = 0.1, min_ratio: float 
     return out
 
 
-def bench_cpu_schedule_grid(path: Path) -> tuple[list[str], dict[str, dict[str, float]]]:
-    """Fit the law across scales on every width but the largest, rank the largest's schedules: at the end of
-    the runs (the final evaluation) and at equal budgets inside them (the intermediate evaluations)."""
+def _from(c: LossCurve, start: float) -> LossCurve:
+    m = c.steps >= start * c.lrs.size
+    return LossCurve(lrs=c.lrs, steps=c.steps[m], loss=c.loss[m], warmup_steps=c.warmup_steps, name=c.name)
+
+
+def bench_cpu_schedule_grid(path: Path, fit_from: tuple[float, ...] = (0.0, 0.3)
+                            ) -> tuple[list[str], dict[str, dict[str, float]]]:
+    """At each peak LR of the grid: fit the law across scales on every width but the largest (curve points from
+    ``fit_from`` of each run on), rank the largest width's schedules at the end of the runs (the final
+    evaluation) and at equal budgets inside them (the intermediate evaluations from a third of the run on)."""
     frame = pd.read_csv(path)
     curves = grid_curves(frame)
     sizes = sorted({n for n, _ in curves})
     target, fit_sizes = sizes[-1], sizes[:-1]
-    fit_curves = {n: [c for (m, _), cs in curves.items() if m == n for c in cs.values()] for n in fit_sizes}
-    block = max(1, min(c.lrs.size for cs in fit_curves.values() for c in cs) // 64)
-    laws = {"multi-power across scales": fit_multipower_across_scales(fit_curves, block=block, every=1).at(target),
-            f"N={fit_sizes[-1]:.3g} law as is": fit_multipower(fit_curves[fit_sizes[-1]], block=block, every=1)}
-    final, inner = [], []
-    ok = frame[(frame.status == "ok") & (frame.N == target)]
-    for (n, lr), cs in sorted(curves.items()):
-        if n != target or len(cs) < 3:
-            continue
-        rows = ok[np.isclose(ok.lr, lr)].set_index("variant")
-        final.append(BudgetCase(steps=cs[next(iter(cs))].lrs.size,
-                                candidates={k: (c.lrs, float(rows.loss[k])) for k, c in cs.items()}))
-        eval_steps = sorted(set(next(iter(cs.values())).steps.tolist()))
-        inner += equal_budget_cases(cs, budgets=tuple(eval_steps[len(eval_steps) // 3:]), tol=0)
     warm = next(iter(next(iter(curves.values())).values())).warmup_steps  # one length and warmup for every run
-    scores = {}
-    for name, f in laws.items():
-        def predict(lrs: np.ndarray, f: MultiPowerFit = f) -> float:
-            return float(f.predict(lrs, warmup_steps=warm)[0])
-        scores[name] = {"final": score_cases(predict, final), "inner": score_cases(predict, inner)}
+    ok = frame[(frame.status == "ok") & (frame.N == target)]
+    rows: dict[str, dict[str, list]] = {}
+    for lr in sorted({lr for _, lr in curves}):
+        cs = curves[(target, lr)]
+        truth = ok[np.isclose(ok.lr, lr)].set_index("variant").loss
+        final = [BudgetCase(steps=next(iter(cs.values())).lrs.size,
+                            candidates={k: (c.lrs, float(truth[k])) for k, c in cs.items()})]
+        eval_steps = sorted(set(next(iter(cs.values())).steps.tolist()))
+        inner = equal_budget_cases(cs, budgets=tuple(eval_steps[len(eval_steps) // 3:]), tol=0)
+        for start in fit_from:
+            fc = {n: [_from(c, start) for c in curves[(n, lr)].values()] for n in fit_sizes}
+            block = max(1, min(c.lrs.size for cs_ in fc.values() for c in cs_) // 64)
+            laws = {f"across scales, fit from {start:.0%} of each run": fit_multipower_across_scales(
+                        fc, block=block, every=1).at(target),
+                    f"N={fit_sizes[-1]:.3g} law as is, fit from {start:.0%}": fit_multipower(
+                        fc[fit_sizes[-1]], block=block, every=1)}
+            for name, f in laws.items():
+                def predict(lrs: np.ndarray, f: MultiPowerFit = f) -> float:
+                    return float(f.predict(lrs, warmup_steps=warm)[0])
+                r = rows.setdefault(name, {"final": [], "inner": []})
+                r["final"].append(score_cases(predict, final))
+                r["inner"].append(score_cases(predict, inner))
+    scores = {name: {part: {k: float(np.mean([s[k] for s in r[part]])) for k in r[part][0]} for part in r}
+              for name, r in rows.items()}
+    lrs = sorted({lr for _, lr in curves})
     out = [f"## CPU schedule grid (bench/data/schedule_grid.csv): fit on N {', '.join(f'{n:.3g}' for n in fit_sizes)}, "
-           f"rank N {target:.3g}'s schedules", "",
-           "| law | at the end: top-1 | top-2 | Spearman | MAE | inside the runs: top-2 | Spearman | pairs in order |",
-           "|---|---|---|---|---|---|---|---|"]
+           f"rank N {target:.3g}'s 8 schedules", "",
+           f"One fit per peak LR ({', '.join(f'{lr:.3g}' for lr in lrs)}), means over them. At the end: the final "
+           "evaluation of the 8 full-length runs; inside: equal budgets at the intermediate evaluations from a "
+           "third of the run on (identical prefixes once).", "",
+           "| law | end: top-1 | end: top-2 | end: Spearman | end: MAE | inside: top-2 | inside: Spearman | "
+           "inside: pairs in order |", "|---|---|---|---|---|---|---|---|"]
     for name, s in scores.items():
         a, b = s["final"], s["inner"]
         out.append(f"| {name} | {a['top1']:.0%} | {a['top2']:.0%} | {a['spearman']:.2f} | {a['mae']:.4f} | "
-                   f"{b['top2']:.0%} ({b['ranked_cases']} budgets) | {b['spearman']:.2f} | {b['pairwise']:.0%} |")
+                   f"{b['top2']:.0%} ({int(b['ranked_cases'])} budgets/LR) | {b['spearman']:.2f} | "
+                   f"{b['pairwise']:.0%} |")
     return out, scores

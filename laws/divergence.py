@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -21,6 +22,7 @@ __all__ = [
     "divergence_verdict",
     "early_features",
     "fit_divergence_predictor",
+    "load_predictor",
 ]
 
 
@@ -110,7 +112,7 @@ FEATURES = ("lr_vs_law", "loss_left", "loss_slope", "loss_rise", "grad_growth", 
 
 def early_features(curve: list[dict[str, float]], total_steps: int, frac: float, baseline: float,
                    lr_vs_law: float) -> np.ndarray | None:
-    """The predictor's features from a run's first ``frac`` of training (None: fewer than 3 evaluations yet).
+    """The predictor's features from a run's first ``frac`` of training (None: fewer than 2 evaluations yet).
 
     Args:
         curve: The run's evaluations, oldest first: step, val_loss and, when logged, grad_norm, eff_lr, eff_lr_max.
@@ -119,7 +121,7 @@ def early_features(curve: list[dict[str, float]], total_steps: int, frac: float,
         lr_vs_law: log2 of the run's peak LR over the law's eta* for its scale.
     """
     pts = [p for p in curve if p["step"] <= frac * total_steps]
-    if len(pts) < 3:
+    if len(pts) < 2:
         return None
     v = np.array([p["val_loss"] for p in pts], dtype=np.float64)
     if not np.all(np.isfinite(v)) or np.any(v <= 0):
@@ -203,3 +205,23 @@ def fit_divergence_predictor(X: np.ndarray, y: np.ndarray, in_band: np.ndarray, 
     return DivergencePredictor(frac=frac, mean=tuple(map(float, sc.mean_)), scale=tuple(map(float, scale)),
                                coef=tuple(map(float, lr.coef_[0])), intercept=float(lr.intercept_[0]),
                                threshold=min(thr, 0.99))
+
+
+#: The predictor live sweeps use: fitted on bench/data/divergence_runs.csv by ``python -m laws.divergence_bench``.
+MODEL_PATH = Path(__file__).resolve().parent / "divergence_model.json"
+
+
+def load_predictor(path: Path | None = None) -> DivergencePredictor:
+    """The shipped predictor (or one at ``path``).
+
+    Raises:
+        OSError: no such file. ValueError: not a predictor of these features.
+    """
+    import json
+
+    path = path or MODEL_PATH
+    try:
+        return DivergencePredictor.from_dict(json.loads(Path(path).read_text()))
+    except (KeyError, TypeError, json.JSONDecodeError) as e:
+        raise ValueError(f"divergence predictor {path}: not a predictor file ({e}); rewrite it with "
+                         "python -m laws.divergence_bench --write.") from None

@@ -126,6 +126,9 @@ class SweepSection:
     """ASHA: tokens every trial trains before it can be stopped."""
     asha_reduction: int = 3
     """ASHA: keep the best 1/reduction at each rung."""
+    divergence_predictor: bool = True
+    """Also stop a trial that the learned divergence predictor (laws/divergence_model.json) calls diverging at its
+    share of the run (20%), judged against the sweep's refitted law (inactive until two cells have finished)."""
     divergence_spike: float = 1.5
     """Stop a trial whose validation loss rises above this multiple of its best so far (laws.divergence)."""
     max_retries: int = 1
@@ -210,6 +213,8 @@ class SweepSection:
                 f"sweep.replay: no such file {self.replay!r}; give a recorded sweep table "
                 "(e.g. bench/data/reference_grid.csv) or leave it out to train."
             )
+        if not isinstance(self.divergence_predictor, bool):
+            raise ConfigError(f"sweep.divergence_predictor must be true or false, got {self.divergence_predictor!r}.")
         if not self.divergence_spike > 1:
             raise ConfigError(f"sweep.divergence_spike must be > 1, got {self.divergence_spike!r}.")
         if self.max_concurrent < 0:

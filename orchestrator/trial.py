@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -94,6 +95,14 @@ class _Watchdog:
         self._done.set()
 
 
+def run_meta(spec: TrialSpec) -> dict[str, float]:
+    """What every report of a trial carries beside the trainer's metrics: its scale and plan, for the live
+    divergence predictor (orchestrator.tune_runner.DivergenceStopper)."""
+    return {"N": spec.N, "D": float(spec.train.tokens), "peak_lr": float(spec.train.lr),
+            "total_steps": float(max(1, round(spec.train.tokens / spec.batch_tokens))),
+            "baseline_loss": math.log(spec.model.vocab_size)}
+
+
 def _run_single(spec: TrialSpec) -> None:
     import ray
     from ray import tune
@@ -101,16 +110,16 @@ def _run_single(spec: TrialSpec) -> None:
     from trainers import train
 
     model, train_cfg, corpus = spec.model, spec.train, _corpus(spec)
-    n = spec.N
     node = ray.get_runtime_context().get_node_id()  # which node ran it (result.json), for multi-node debugging
+    meta = dict(run_meta(spec), node_id=node)
     pending: dict[str, Any] = {}
 
     def report(m: dict[str, float]) -> None:
         if m.get("done") or m.get("tokens") == 0:
-            tune.report(dict(m, N=n, node_id=node))
+            tune.report(dict(m, **meta))
         else:
             pending.clear()
-            pending.update(m, N=n, node_id=node)  # sent with the checkpoint that follows it
+            pending.update(m, **meta)  # sent with the checkpoint that follows it
 
     def checkpoint(save: Callable[[str], None]) -> None:
         import tempfile
@@ -122,7 +131,7 @@ def _run_single(spec: TrialSpec) -> None:
             tune.report(dict(pending), checkpoint=Checkpoint.from_directory(d))
         _failpoint_after_checkpoint(spec, int(pending.get("step", 0)))
 
-    with _resume_folder(tune.get_checkpoint(), spec, lambda m: tune.report(dict(m, N=n))) as resume:
+    with _resume_folder(tune.get_checkpoint(), spec, lambda m: tune.report(dict(m, **meta))) as resume:
         result = train(model, train_cfg, corpus, report=report, checkpoint=checkpoint, resume=resume)
     if result.status == "failed":
         raise RuntimeError(result.reason)
@@ -236,9 +245,9 @@ def _worker_loop(config: dict[str, Any]) -> None:
 
     spec = TrialSpec.from_dict(config)
     model, train_cfg, corpus = spec.model, spec.train, _corpus(spec)
-    n = spec.N
     ctx = ray.train.get_context()
-    extra = {"N": n, "workers": float(ctx.get_world_size()), "master_port": float(os.environ.get("MASTER_PORT", 0))}
+    extra = dict(run_meta(spec), workers=float(ctx.get_world_size()),
+                 master_port=float(os.environ.get("MASTER_PORT", 0)))
     pending: dict[str, Any] = {}
 
     def report(m: dict[str, float]) -> None:

@@ -111,6 +111,8 @@ class SweepCallback(tune.Callback):
         self.planned_flops = planned_flops
         self.target = target
         self._law_key: tuple | None = None
+        #: The Step Law refitted on the finished trials (None until two cells have finished).
+        self.law: Any = None
         self.tracker = tracker
         self.table_path = table_path
         self.total = total
@@ -244,6 +246,7 @@ class SweepCallback(tune.Callback):
         if key == self._law_key:
             return
         self._law_key = key
+        self.law = law
         metrics = {f"law_{k}": getattr(law, k) for k in ("a", "alpha", "beta", "b", "gamma")}
         metrics["law_scales"] = float(fit.step_law.n_scales)
         txt = (f"      law refit on {fit.step_law.n_scales} scales: "
@@ -261,24 +264,63 @@ class SweepCallback(tune.Callback):
 
 
 class DivergenceStopper(tune.Stopper):
-    """Stops a trial whose validation curve laws.divergence_verdict judges to be diverging."""
+    """Stops a trial headed for divergence: at any point when laws.divergence_verdict sees a blow-up (non-finite
+    or spiking validation loss, exploding gradient norm, runaway update size), and once, at the predictor's share
+    of the run, when the learned predictor (laws/divergence_model.json) calls it diverging from its early curve,
+    gradient norms, update sizes and its LR against the sweep's current law.
 
-    def __init__(self, diverged_ids: set[str], **verdict_kwargs: Any) -> None:
+    Attributes:
+        saved_flops: Trial id -> FLOPs an early stop left untrained (6 N D of the steps not run).
+    """
+
+    def __init__(self, diverged_ids: set[str], predictor: Any = None,
+                 law: Callable[[], Any] | None = None, **verdict_kwargs: Any) -> None:
         self.diverged_ids = diverged_ids
+        self.predictor = predictor
+        self.law = law
         self.kwargs = verdict_kwargs
-        self._curves: dict[str, list[float]] = {}
+        self.saved_flops: dict[str, float] = {}
+        self._points: dict[str, list[dict[str, float]]] = {}
+        self._judged: set[str] = set()
 
     def __call__(self, trial_id: str, result: dict) -> bool:
         from laws.divergence import divergence_verdict
 
         if result.get("done") or "val_loss" not in result:
             return False
-        curve = self._curves.setdefault(trial_id, [])
-        curve.append(float(result["val_loss"]))
-        if divergence_verdict(np.array(curve), **self.kwargs).diverging:
-            self.diverged_ids.add(trial_id)
-            return True
+        pts = self._points.setdefault(trial_id, [])
+        pts.append({k: float(result[k]) for k in ("step", "tokens", "val_loss", "grad_norm", "eff_lr", "eff_lr_max")
+                    if k in result})
+        if divergence_verdict(np.array([p["val_loss"] for p in pts]), **self.kwargs).diverging:
+            return self._stop(trial_id, result)
+        if self.predictor is not None and trial_id not in self._judged and self._predicts(trial_id, pts, result):
+            return self._stop(trial_id, result)
         return False
+
+    def _predicts(self, trial_id: str, pts: list[dict[str, float]], result: dict) -> bool:
+        """The predictor's verdict at the first report past its share of the run with 2+ evaluations (once)."""
+        from laws.divergence import early_features
+
+        total, step = float(result.get("total_steps", 0)), float(result.get("step", 0))
+        law = self.law() if self.law is not None else None
+        if total <= 0 or step < self.predictor.frac * total or law is None \
+                or not {"N", "D", "peak_lr"} <= result.keys():
+            return False
+        start = [p for p in pts if p.get("tokens", 1) == 0]  # the measured initial loss of a run from a checkpoint
+        baseline = start[0]["val_loss"] if start else float(result.get("baseline_loss", math.log(256)))
+        x = early_features([p for p in pts if p.get("step", 0) > 0], int(total), step / total, baseline,
+                           math.log2(float(result["peak_lr"]) / float(law.lr(result["N"], result["D"]))))
+        if x is None:
+            return False
+        self._judged.add(trial_id)
+        return self.predictor.diverging(x)
+
+    def _stop(self, trial_id: str, result: dict) -> bool:
+        self.diverged_ids.add(trial_id)
+        total, step = float(result.get("total_steps", 0)), float(result.get("step", 0))
+        if total > 0 and {"N", "D"} <= result.keys():
+            self.saved_flops[trial_id] = 6.0 * float(result["N"]) * float(result["D"]) * max(0.0, 1 - step / total)
+        return True
 
     def stop_all(self) -> bool:
         return False
@@ -451,7 +493,8 @@ def run_sweep(cfg: SweepConfig, *, echo: Callable[[str], None] = print,
 
     searcher = PolicySearcher(policy, materialize)
     searcher.diverged_ids = callback.diverged_ids  # one set: the stopper writes, both read
-    stopper = DivergenceStopper(callback.diverged_ids, spike_factor=cfg.sweep.divergence_spike)
+    stopper = DivergenceStopper(callback.diverged_ids, spike_factor=cfg.sweep.divergence_spike,
+                                predictor=_divergence_predictor(cfg, echo), law=lambda: callback.law)
     remaining = policy.budget - len(prior)
     status = "FAILED"
     try:
@@ -467,11 +510,38 @@ def run_sweep(cfg: SweepConfig, *, echo: Callable[[str], None] = print,
     finally:
         if status != "FINISHED":
             tracker.end_sweep(status)
+    _report_early_stops(stopper, callback, tracker, echo)
     summary = summarize(records_table(callback.records, str(table_path)), target, estimator=cfg.sweep.estimator)
     _log_summary(tracker, summary, table_path, results_dir)
     tracker.end_sweep("FINISHED")
     return SweepOutcome(summary=summary, records=callback.records, table_path=table_path, results_dir=results_dir,
                         parent_run_id=parent, wall_s=time.monotonic() - t0)
+
+
+def _divergence_predictor(cfg: SweepConfig, echo: Callable[[str], None]) -> Any:
+    """The learned divergence predictor the stopper uses (None when switched off or not shipped)."""
+    if not cfg.sweep.divergence_predictor:
+        return None
+    from laws.divergence import load_predictor
+
+    try:
+        return load_predictor()
+    except (OSError, ValueError) as e:
+        echo(f"divergence predictor not used: {e}")
+        return None
+
+
+def _report_early_stops(stopper: DivergenceStopper, callback: SweepCallback, tracker: Any,
+                        echo: Callable[[str], None]) -> None:
+    """Print and log the compute the divergence stops left untrained."""
+    saved = sum(stopper.saved_flops.values())
+    if not stopper.saved_flops:
+        return
+    spent = sum(r.flops for r in callback.records)
+    echo(f"early stops: {len(stopper.saved_flops)} trial(s) stopped as diverging, {saved:.3g} FLOPs not trained "
+         f"({saved / max(saved + spent, 1e-30):.1%} of what they and the sweep's other trials would have cost)")
+    tracker.log_progress({"early_stops": float(len(stopper.saved_flops)), "early_stop_saved_flops": saved},
+                         step=len(callback.records))
 
 
 def last_checkpoints(results_dir: Path) -> dict[tuple, str]:

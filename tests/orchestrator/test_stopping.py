@@ -31,3 +31,32 @@ def test_policy_searcher_round_trips_its_observations(tmp_path):
     b.restore(str(path))
     assert [o.status for o in b.policy.observations] == ["ok", "diverged"]
     assert b.suggest("t3")["lr"] not in {cfg["lr"], a.policy.observations[1].proposal.lr}
+
+
+def _results(lr, n=100, total=50, loss=lambda s: 3.0 - s / 100):
+    """The reports of a trial (as orchestrator.trial sends them): its plan with every evaluation."""
+    meta = {"N": 1e5, "D": 6400.0, "peak_lr": lr, "total_steps": float(total), "baseline_loss": 5.5}
+    return [dict(meta, step=float(s), tokens=s * 128.0, val_loss=loss(s), grad_norm=1.0, eff_lr=0.01,
+                 eff_lr_max=0.02) for s in range(5, total + 1, 5)]
+
+
+def test_the_learned_predictor_stops_at_its_share_of_the_run_and_counts_the_compute_saved():
+    from laws.divergence import FEATURES, DivergencePredictor
+    from laws.steplaw import StepLaw
+
+    # A known predictor: diverging iff the LR is more than 2 octaves above the law's eta* (only lr_vs_law counts).
+    coef = tuple(1.0 if f == "lr_vs_law" else 0.0 for f in FEATURES)
+    pred = DivergencePredictor(frac=0.2, mean=(0.0,) * 8, scale=(1.0,) * 8, coef=coef, intercept=-2.0, threshold=0.5)
+    law = StepLaw(a=1.0, alpha=0.0, beta=0.0, b=1.0, gamma=1.0)  # eta* = 1 everywhere
+    ids: set[str] = set()
+    stop = DivergenceStopper(ids, predictor=pred, law=lambda: law, spike_factor=1.5)
+    hot = [stop("hot", r) for r in _results(lr=8.0)]
+    assert hot.index(True) == 1  # step 10 = 20% of 50 steps: the first report at the predictor's share
+    assert ids == {"hot"}
+    assert stop.saved_flops["hot"] == 6 * 1e5 * 6400 * (1 - 10 / 50)
+    assert not any(stop("fine", r) for r in _results(lr=2.0))  # 1 octave above: healthy, judged once
+    assert "fine" in stop._judged and "fine" not in ids
+    # Before the sweep has its own law (fewer than two cells), the predictor is not used; the fixed rules still are.
+    early = DivergenceStopper(set(), predictor=pred, law=lambda: None, spike_factor=1.5)
+    assert not any(early("hot", r) for r in _results(lr=8.0))
+    assert early("blowup", _results(lr=8.0, loss=lambda s: 3.0 if s < 20 else float("nan"))[3])

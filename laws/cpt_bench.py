@@ -1,0 +1,78 @@
+"""Continued pre-training end to end (docs/laws-bench.md): predict each continuation's LR and batch from the
+proxies alone, as seed 000 does, and compare with the continuation's own full grid.
+
+    python -m laws.cpt_bench [--grid bench/data/cpt_grid.csv] [--proxies bench/data/fortunes_adamw.csv]
+
+The proxies are fresh models trained on the new corpus (fortunes): L(C) fitted on their compute frontier is
+inverted at a base checkpoint's validation loss on that corpus (its equivalent compute C_eq), and the LR and
+batch compute laws are read at C_eq + the continuation's compute. For each (base, budget): the loss of the grid
+point nearest the prediction (in log LR and log batch) against the grid's best, and the share of the grid's
+compute that running only the prediction saves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+GRID = ROOT / "bench" / "data" / "cpt_grid.csv"
+PROXIES = ROOT / "bench" / "data" / "fortunes_adamw.csv"
+BAND = 0.0025
+
+
+def bench(grid: Path = GRID, proxies: Path = PROXIES) -> tuple[list[str], list[dict[str, float]]]:
+    from laws.analysis import cpt_prediction, summarize
+    from laws.table import SweepTable
+
+    g = pd.read_csv(grid)
+    s = summarize(SweepTable(pd.read_csv(proxies), source=str(proxies)))
+    rows = []
+    for (width, d), cell in g.groupby(["d_model", "D"]):
+        ok = cell[(cell.status == "ok") & np.isfinite(cell.loss)]
+        best = ok.loc[ok.loss.idxmin()]
+        n, base_loss = float(cell.N.iloc[0]), float(cell.base_loss.iloc[0])
+        p = cpt_prediction(s, base_loss, 6.0 * n * float(d), source=proxies.name)
+        dist = (np.log2(ok.lr / p["lr"]) ** 2 + np.log2(ok.batch_tokens / p["batch_tokens"]) ** 2)
+        near = ok.loc[dist.idxmin()]
+        flops = 6.0 * n * float(d)
+        rows.append({"d_model": int(width), "N": n, "D": float(d), "base_loss": base_loss, "C_eq": p["C_eq"],
+                     "pred_lr": p["lr"], "pred_batch": p["batch_tokens"], "best_lr": float(best.lr),
+                     "best_batch": float(best.batch_tokens), "best_loss": float(best.loss),
+                     "nearest_loss": float(near.loss), "gap": float(near.loss / best.loss - 1),
+                     "lr_octaves": math.log2(p["lr"] / float(best.lr)),
+                     "saved": 1 - flops / (flops * len(cell))})
+    out = ["## Continued pre-training end to end (bench/data/cpt_grid.csv; proxies: fortunes_adamw.csv)", "",
+           "Bases trained on pydoc (100k tokens), continued on fortunes; every continuation grid: 6 LRs x 3 batches. "
+           "Prediction from the fortunes proxies alone: L(C) on their compute frontier inverted at the base's loss "
+           "on fortunes, LR/batch compute laws at C_eq + the continuation's 6ND.", "",
+           "| base | budget | base loss | C_eq | predicted LR, batch | grid best LR, batch | LR error (octaves) "
+           "| nearest point's gap to best | within 0.25% | compute saved |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        out.append(f"| d{r['d_model']} (N {r['N']:.3g}) | {r['D']:.0f} | {r['base_loss']:.3f} | {r['C_eq']:.3g} | "
+                   f"{r['pred_lr']:.3g}, {r['pred_batch']:.0f} | {r['best_lr']:.3g}, {r['best_batch']:.0f} | "
+                   f"{r['lr_octaves']:+.2f} | {r['gap']:.2%} | {'yes' if r['gap'] <= BAND else 'no'} | "
+                   f"{r['saved']:.0%} |")
+    return out, rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m laws.cpt_bench", description=__doc__.splitlines()[0])
+    ap.add_argument("--grid", type=Path, default=GRID)
+    ap.add_argument("--proxies", type=Path, default=PROXIES)
+    args = ap.parse_args(argv)
+    for f in (args.grid, args.proxies):
+        if not f.is_file():
+            print(f"laws.cpt_bench: error: no file {f}; record the grid with bench/cpt_grid.py")
+            return 2
+    print("\n".join(bench(args.grid, args.proxies)[0]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -113,6 +113,7 @@ FEATURES = ("lr_vs_law", "loss_left", "loss_slope", "loss_rise", "grad_growth", 
 def early_features(curve: list[dict[str, float]], total_steps: int, frac: float, baseline: float,
                    lr_vs_law: float) -> np.ndarray | None:
     """The predictor's features from a run's first ``frac`` of training (None: fewer than 2 evaluations yet).
+    A feature the curve cannot give (no gradient norms or update sizes logged) is NaN.
 
     Args:
         curve: The run's evaluations, oldest first: step, val_loss and, when logged, grad_norm, eff_lr, eff_lr_max.
@@ -126,20 +127,22 @@ def early_features(curve: list[dict[str, float]], total_steps: int, frac: float,
     v = np.array([p["val_loss"] for p in pts], dtype=np.float64)
     if not np.all(np.isfinite(v)) or np.any(v <= 0):
         v = np.where(np.isfinite(v) & (v > 0), v, baseline * 10)
-    g = np.array([p.get("grad_norm", np.nan) for p in pts], dtype=np.float64)
-    g = np.where(np.isfinite(g) & (g > 0), g, 1e6)
-    e = np.array([p.get("eff_lr", np.nan) for p in pts], dtype=np.float64)
-    em = np.array([p.get("eff_lr_max", np.nan) for p in pts], dtype=np.float64)
+    nan = float("nan")
+    logged = [p for p in pts if "grad_norm" in p]
+    g = np.array([p["grad_norm"] for p in logged], dtype=np.float64)
+    g = np.where(np.isfinite(g) & (g > 0), g, 1e6)  # a non-finite gradient norm is the worst kind
+    e = np.array([p.get("eff_lr", nan) for p in pts], dtype=np.float64)
+    em = np.array([p.get("eff_lr_max", nan) for p in pts], dtype=np.float64)
     half = len(v) // 2
     return np.array([
         lr_vs_law,
         math.log(v[-1] / baseline),                        # share of the starting loss left (log)
         math.log(v[-1] / v[half]),                         # recent slope: falling (< 0) or stalled/rising
         math.log(v[-1] / v.min()),                         # rise above the best so far
-        math.log(g[-1] / float(np.median(g))),             # gradient norm now against its median
-        math.log(float(g.max()) / float(g[0])),            # largest gradient-norm growth
-        math.log(max(float(np.nanmean(e)) if np.isfinite(e).any() else 1e-6, 1e-9)),
-        math.log(max(float(np.nanmax(em)) if np.isfinite(em).any() else 1e-6, 1e-9)),
+        math.log(g[-1] / float(np.median(g))) if g.size >= 2 else nan,  # gradient norm now against its median
+        math.log(float(g.max()) / float(g[0])) if g.size >= 2 else nan,  # largest gradient-norm growth
+        math.log(max(float(np.nanmean(e)), 1e-9)) if np.isfinite(e).any() else nan,
+        math.log(max(float(np.nanmax(em)), 1e-9)) if np.isfinite(em).any() else nan,
     ])
 
 
@@ -162,7 +165,9 @@ class DivergencePredictor:
     threshold: float
 
     def probability(self, x: np.ndarray) -> float:
+        """P(diverging); a feature that could not be measured (NaN: no gradient norms logged) counts as average."""
         z = (np.asarray(x, dtype=np.float64) - np.array(self.mean)) / np.array(self.scale)
+        z = np.where(np.isfinite(z), z, 0.0)
         return float(1.0 / (1.0 + np.exp(-(z @ np.array(self.coef) + self.intercept))))
 
     def diverging(self, x: np.ndarray) -> bool:

@@ -30,7 +30,8 @@ from laws.table import SweepTable
 
 __all__ = [
     "SCHEDULE_DEFAULTS", "ScheduleFit", "SweepSummary", "coverage", "cpt_prediction", "curve_points",
-    "diverged_runs", "fit_details", "fit_schedules", "heldout_cells", "law_diagnostics", "optima", "prediction",
+    "diverged_runs", "divergence_predictions", "fit_details", "fit_schedules", "heldout_cells", "law_diagnostics",
+    "optima", "prediction",
     "recommend_schedule", "scale_rows", "summarize", "target_prediction",
 ]
 
@@ -244,6 +245,38 @@ def curve_points(raw: Any) -> list[tuple[float, float]]:
         return [(float(t), float(v)) for t, v in json.loads(raw)]
     except (ValueError, TypeError):
         return []
+
+
+def divergence_predictions(table: SweepTable, law: Any) -> dict[str, Any]:
+    """The learned divergence predictor (laws/divergence_model.json) on every run's curve: its verdict from the
+    first 20% against what the run did (diverged, or ended more than laws.divergence.DIVERGED_ABOVE_BEST above
+    its cell's best). A table keeps validation losses only, so gradient norms and update sizes count as average
+    and the starting loss is log(256) (bytes) unless the curve starts with a measured one."""
+    from laws.divergence import DIVERGED_ABOVE_BEST, early_features, load_predictor
+
+    pred = load_predictor()
+    f = table.frame
+    best = f[f.status == "ok"].groupby(["N", "D"]).loss.min()
+    runs = []
+    for r in f.itertuples():
+        pts = curve_points(getattr(r, "curve", None))
+        bt = float(r.batch_tokens)
+        total = max(1, round(float(r.D) / bt))
+        curve = [{"step": t / bt, "val_loss": v} for t, v in pts if t > 0]
+        base = pts[0][1] if pts and pts[0][0] == 0 else math.log(256)
+        x = early_features(curve, total, pred.frac, base, math.log2(float(r.lr) / float(law.lr(r.N, r.D))))
+        if x is None:
+            continue
+        cell_best = best.get((r.N, r.D), math.nan)
+        actual = r.status == "diverged" or bool(r.loss > (1 + DIVERGED_ABOVE_BEST) * cell_best)
+        runs.append({"N": float(r.N), "D": float(r.D), "lr": float(r.lr), "batch_tokens": bt,
+                     "probability": pred.probability(x), "called": pred.diverging(x), "diverged": actual})
+    called = [r for r in runs if r["called"]]
+    hits = sum(r["diverged"] for r in called)
+    return {"runs": len(runs), "called": len(called), "diverged": sum(r["diverged"] for r in runs),
+            "precision": hits / len(called) if called else math.nan,
+            "recall": hits / max(1, sum(r["diverged"] for r in runs)), "called_runs": called,
+            "threshold": pred.threshold, "frac": pred.frac}
 
 
 def diverged_runs(table: SweepTable) -> list[dict[str, Any]]:

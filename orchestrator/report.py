@@ -99,14 +99,21 @@ def _coverage(rep: Report, table: SweepTable, config_path: Path | None) -> None:
     rep.figures["coverage"] = figures.coverage_figure(rows, total)
 
 
-def _schedules(rep: Report, table: SweepTable, opts, config: dict[str, Any] | None) -> None:
+def _schedules(rep: Report, table: SweepTable, opts, config: dict[str, Any] | None,
+               target: tuple[float, float] | None) -> None:
     sf, why = analysis.fit_schedules(table, (config or {}).get("train", {}), opts)
     if sf is None:
         rep.note("schedules", why)
         rep.data["schedules"] = {"fitted": False, "note": why}
-        return
-    rep.figures["schedules"] = figures.schedules_figure(sf)
-    rep.data["schedules"] = sf.as_dict()
+    else:
+        rep.figures["schedules"] = figures.schedules_figure(sf)
+        rep.data["schedules"] = sf.as_dict()
+    if target is not None and rep.data["laws"].get("target"):
+        t = rep.data["laws"]["target"]
+        rec = analysis.recommend_schedule(table, {"N": target[0], "D": target[1], "lr": t["lr"],
+                                                  "batch_tokens": t["batch_tokens"]})
+        if "across" in rec["why"]:
+            rep.data["schedules"]["across_scales"] = {"why": rec["why"], "ranking": rec["ranking"]}
 
 
 def build_report(table: SweepTable, *, title: str = "sweep", config_path: Path | None = None,
@@ -129,8 +136,11 @@ def build_report(table: SweepTable, *, title: str = "sweep", config_path: Path |
     else:
         rep.note("heldout", "needs at least 3 scales with an optimum")
     _coverage(rep, table, config_path)
-    _schedules(rep, table, opts, config)
+    _schedules(rep, table, opts, config, target)
     rep.data["divergence"] = analysis.diverged_runs(table)
+    law = rep.data["laws"].get("fitted") and analysis.summarize(table).fit.step_law
+    if law:
+        rep.data["divergence_predictor"] = analysis.divergence_predictions(table, law.law)
     rep.data["status_counts"] = {k: int(v) for k, v in table.frame.status.value_counts().items()}
     if rep.data["divergence"]:
         rep.figures["divergence"] = figures.divergence_figure(table.frame)

@@ -114,6 +114,9 @@ def render_html(rep: Report) -> str:
                      ", ".join(f"{k} {_fmt(v)}" for k, v in sc["law"].items()) + ".</p>")
         parts.append(_table(sc["ranking"], ["schedule", "predicted_loss"]))
         parts.append(_img(rep, "schedules"))
+    if sc.get("across_scales"):
+        parts.append(f"<h3>At the target, across scales</h3><p>{html.escape(sc['across_scales']['why'])}.</p>")
+        parts.append(_table(sc["across_scales"]["ranking"], ["schedule", "predicted_loss"]))
     parts.append(notes("schedules") + "</section>")
 
     parts.append(f"<section id='divergence'><h2>Divergence events</h2><p>{len(d['divergence'])} diverged runs "
@@ -121,6 +124,17 @@ def render_html(rep: Report) -> str:
     if d["divergence"]:
         parts.append(_table(d["divergence"], ["N", "D", "lr", "batch_tokens", "tokens", "last_val_loss"]))
         parts.append(_img(rep, "divergence"))
+    dp = d.get("divergence_predictor")
+    if dp and not dp["runs"]:
+        parts.append("<p class='note'>Divergence predictor: no curve has 2 evaluations inside its first "
+                     f"{_fmt(100 * dp['frac'])}% (record more with train.eval_every).</p>")
+    elif dp:
+        parts.append(f"<h3>Divergence predictor</h3><p>From the first {_fmt(100 * dp['frac'])}% of each curve, "
+                     f"against the sweep's law: {dp['called']} of {dp['runs']} runs called diverging "
+                     f"(precision {_fmt(dp['precision'])}, recall {_fmt(dp['recall'])} against the {dp['diverged']} "
+                     "runs that diverged or ended more than 15% above their cell's best).</p>")
+        if dp["called_runs"]:
+            parts.append(_table(dp["called_runs"], ["N", "D", "lr", "batch_tokens", "probability", "diverged"]))
     parts.append("</section>")
     blob = json.dumps(json_safe(d), allow_nan=False).replace("</", "<\\/")
     parts.append(f"<script type='application/json' id='lawsweep-data'>{blob}</script></body></html>")

@@ -111,8 +111,9 @@ class SweepCallback(tune.Callback):
         self.planned_flops = planned_flops
         self.target = target
         self._law_key: tuple | None = None
-        #: The Step Law refitted on the finished trials (None until two cells have finished).
-        self.law: Any = None
+        #: {"law": the Step Law refitted on the finished trials} (empty until two cells have finished); shared
+        #: with the divergence stopper (a plain dict: Tune pickles the stopper with the experiment).
+        self.law_box: dict[str, Any] = {}
         self.tracker = tracker
         self.table_path = table_path
         self.total = total
@@ -246,7 +247,7 @@ class SweepCallback(tune.Callback):
         if key == self._law_key:
             return
         self._law_key = key
-        self.law = law
+        self.law_box["law"] = law
         metrics = {f"law_{k}": getattr(law, k) for k in ("a", "alpha", "beta", "b", "gamma")}
         metrics["law_scales"] = float(fit.step_law.n_scales)
         txt = (f"      law refit on {fit.step_law.n_scales} scales: "
@@ -273,8 +274,8 @@ class DivergenceStopper(tune.Stopper):
         saved_flops: Trial id -> FLOPs an early stop left untrained (6 N D of the steps not run).
     """
 
-    def __init__(self, diverged_ids: set[str], predictor: Any = None,
-                 law: Callable[[], Any] | None = None, **verdict_kwargs: Any) -> None:
+    def __init__(self, diverged_ids: set[str], predictor: Any = None, law: dict[str, Any] | None = None,
+                 **verdict_kwargs: Any) -> None:
         self.diverged_ids = diverged_ids
         self.predictor = predictor
         self.law = law
@@ -302,7 +303,7 @@ class DivergenceStopper(tune.Stopper):
         from laws.divergence import early_features
 
         total, step = float(result.get("total_steps", 0)), float(result.get("step", 0))
-        law = self.law() if self.law is not None else None
+        law = (self.law or {}).get("law")
         if total <= 0 or step < self.predictor.frac * total or law is None \
                 or not {"N", "D", "peak_lr"} <= result.keys():
             return False
@@ -494,7 +495,7 @@ def run_sweep(cfg: SweepConfig, *, echo: Callable[[str], None] = print,
     searcher = PolicySearcher(policy, materialize)
     searcher.diverged_ids = callback.diverged_ids  # one set: the stopper writes, both read
     stopper = DivergenceStopper(callback.diverged_ids, spike_factor=cfg.sweep.divergence_spike,
-                                predictor=_divergence_predictor(cfg, echo), law=lambda: callback.law)
+                                predictor=_divergence_predictor(cfg, echo), law=callback.law_box)
     remaining = policy.budget - len(prior)
     status = "FAILED"
     try:

@@ -104,6 +104,26 @@ def test_coverage_schedules_and_divergence(report, table):
     div = rep.data["divergence"]
     assert len(div) == 2 and all(d["lr"] == table.lr.max() for d in div)
     assert rep.data["status_counts"] == {"ok": 222, "diverged": 2}
+    # At the target, schedules are ranked by the law carried across the 4 sizes with curves (as `predict` does).
+    across = rep.data["schedules"]["across_scales"]
+    assert "across 4 sizes" in across["why"] and len(across["ranking"]) == 8
+    # The reference grid's curves have 8 evaluations per run: too sparse for the predictor's first 20%.
+    assert rep.data["divergence_predictor"]["runs"] == 0
+
+
+def test_the_divergence_predictor_reads_a_tables_curves_in_the_report(tmp_path):
+    """The CPU schedule grid: 64 healthy runs with 20 evaluations each; one made to blow up after 5%."""
+    t = pd.read_csv(ROOT / "bench" / "data" / "schedule_grid.csv")
+    i = t.index[(t.N == t.N.max()) & (t.lr == t.lr.max())][0]
+    pts = json.loads(t.loc[i, "curve"])
+    t.loc[i, "curve"] = json.dumps([[tok, v if k < 1 else v * 4] for k, (tok, v) in enumerate(pts)])
+    t.loc[i, "status"], t.loc[i, "loss"] = "diverged", np.nan
+    rep = build_report(t, title="schedule grid")
+    dp = rep.data["divergence_predictor"]
+    assert dp["runs"] == 64 and dp["diverged"] == 1
+    assert [(r["lr"], r["diverged"]) for r in dp["called_runs"]] == [(t.loc[i, "lr"], True)]
+    html = write_report(rep, tmp_path).read_text()
+    assert "Divergence predictor" in html and "1 of 64 runs called diverging" in html
 
 
 def test_report_command_on_a_table(tmp_path):

@@ -49,7 +49,7 @@ def test_the_learned_predictor_stops_at_its_share_of_the_run_and_counts_the_comp
     pred = DivergencePredictor(frac=0.2, mean=(0.0,) * 8, scale=(1.0,) * 8, coef=coef, intercept=-2.0, threshold=0.5)
     law = StepLaw(a=1.0, alpha=0.0, beta=0.0, b=1.0, gamma=1.0)  # eta* = 1 everywhere
     ids: set[str] = set()
-    stop = DivergenceStopper(ids, predictor=pred, law=lambda: law, spike_factor=1.5)
+    stop = DivergenceStopper(ids, predictor=pred, law={"law": law}, spike_factor=1.5)
     hot = [stop("hot", r) for r in _results(lr=8.0)]
     assert hot.index(True) == 1  # step 10 = 20% of 50 steps: the first report at the predictor's share
     assert ids == {"hot"}
@@ -57,6 +57,9 @@ def test_the_learned_predictor_stops_at_its_share_of_the_run_and_counts_the_comp
     assert not any(stop("fine", r) for r in _results(lr=2.0))  # 1 octave above: healthy, judged once
     assert "fine" in stop._judged and "fine" not in ids
     # Before the sweep has its own law (fewer than two cells), the predictor is not used; the fixed rules still are.
-    early = DivergenceStopper(set(), predictor=pred, law=lambda: None, spike_factor=1.5)
+    early = DivergenceStopper(set(), predictor=pred, law={}, spike_factor=1.5)
     assert not any(early("hot", r) for r in _results(lr=8.0))
     assert early("blowup", _results(lr=8.0, loss=lambda s: 3.0 if s < 20 else float("nan"))[3])
+    import pickle
+
+    assert pickle.loads(pickle.dumps(stop)).saved_flops == stop.saved_flops  # Tune pickles its stopper

@@ -451,10 +451,10 @@ def _sweep_target(args: argparse.Namespace) -> dict[str, Any]:
     from laws.analysis import SCHEDULE_DEFAULTS, prediction, summarize
     from laws.schedule_ranking import curves_by_size
 
-    table = _load_table(args.source, "schedules", args)
-    p = prediction(summarize(table), args.n, args.d if args.d is not None else 1e9, source=args.source)
     if args.d is None:
         raise UsageError("schedules: a sweep source needs --d TOKENS (its batch law turns tokens into steps).")
+    table = _load_table(args.source, "schedules", args)
+    p = prediction(summarize(table), args.n, args.d, source=args.source)
     steps = max(2, round(args.d / p["batch_tokens"]))
     return {"curves": curves_by_size(table), "steps": steps, "peak_lr": args.peak_lr or p["lr"],
             "warmup_steps": int(SCHEDULE_DEFAULTS["warmup_frac"] * steps),

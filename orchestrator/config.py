@@ -126,9 +126,12 @@ class SweepSection:
     """ASHA: tokens every trial trains before it can be stopped."""
     asha_reduction: int = 3
     """ASHA: keep the best 1/reduction at each rung."""
-    divergence_predictor: bool = True
-    """Also stop a trial that the learned divergence predictor (laws/divergence_model.json) calls diverging at its
-    share of the run (20%), judged against the sweep's refitted law (inactive until two cells have finished)."""
+    divergence_predictor: bool = False
+    """Also stop a trial that the learned divergence predictor (laws/divergence_model.json) calls diverging: once,
+    at the first evaluation past 20% of the run with two evaluations in hand, against the sweep's refitted law
+    (inactive until two cells have finished). Off by default: a run it stops is recorded as diverged, without a
+    final loss, and so leaves the fits; that includes runs that would have finished, far (> 15%) above their
+    cell's best, on the bowl's high-LR side."""
     divergence_spike: float = 1.5
     """Stop a trial whose validation loss rises above this multiple of its best so far (laws.divergence)."""
     max_retries: int = 1

@@ -120,8 +120,7 @@ class TrainConfig:
     seed: int = 0
     """Seeds the init and the data order."""
     eval_every: int = 0
-    """Steps between validation evaluations; 0 picks about 16 evaluations per run (3 inside the first 20%, where
-    the divergence predictor reads a run)."""
+    """Steps between validation evaluations; 0 picks about 8 evaluations per run."""
     eval_windows: int = 32
     """Held-out windows per intermediate validation evaluation (the loss curve)."""
     final_eval_windows: int = 256

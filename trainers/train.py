@@ -257,7 +257,7 @@ class _Run:
         self.watched = [p for ps in self.groups.values() for p in ps]
         self.peak = peak_flops(self.device) * self.engine.world
         self.hw_flops_tok = model_cfg.hardware_flops_per_token()
-        self.eval_every = train_cfg.eval_every or max(1, self.steps // 16)
+        self.eval_every = train_cfg.eval_every or max(1, self.steps // 8)
         self.curve: list[dict[str, float]] = []
         self.window: list[torch.Tensor] = []
         self.initial_loss = math.log(model_cfg.vocab_size)

@@ -106,6 +106,10 @@ NUMERIC_FLAGS = [
     (["report", str(REF)], "--target-d", cli.D_RANGE, False, ["--target-n", "1e8"]),
     (["fit", str(REF)], "--tracking-timeout", (0.1, 600), False, []),
     (["bench", "--table", str(REF)], "--seeds", (1, 1000), True, []),
+    (["schedules", str(REF)], "--n", cli.N_RANGE, False, ["--d", "1e6"]),
+    (["schedules", str(REF), "--n", "1e6"], "--d", cli.D_RANGE, False, []),
+    (["schedules", str(REF), "--n", "1e6"], "--steps", (2, 1e6), True, []),
+    (["schedules", str(REF), "--n", "1e6", "--d", "1e6"], "--peak-lr", (1e-8, 10), False, []),
 ]
 
 
@@ -183,6 +187,7 @@ TABLE_COMMANDS = [
     lambda src: ["predict", "--n", "1e8", "--d", "1e10", "--from", src],
     lambda src: ["bench", "--table", src, "--seeds", "1"],
     lambda src: ["report", src],
+    lambda src: ["schedules", src, "--n", "1e6", "--d", "1e6"],
 ]
 
 
@@ -220,7 +225,8 @@ def _dead_uris(inputs: Path) -> list[str]:
     lambda uri: ["predict", "--n", "1e8", "--d", "1e10", "--from", "mlflow:x", "--tracking-uri", uri],
     lambda uri: ["report", "mlflow:lawsweep", "--tracking-uri", uri, "--tracking-timeout", "2"],
     lambda uri: ["bench", "--table", "mlflow:lawsweep", "--tracking-uri", uri],
-], ids=["fit", "predict", "report", "bench"])
+    lambda uri: ["schedules", "mlflow:lawsweep", "--n", "1e6", "--d", "1e6", "--tracking-uri", uri],
+], ids=["fit", "predict", "report", "bench", "schedules"])
 def test_dead_or_bogus_tracking_stores_exit_2_fast_and_create_nothing(dirs, cmd):
     work, inputs = dirs
     for uri in _dead_uris(inputs):

@@ -284,3 +284,23 @@ def test_a_killed_trial_is_retried_from_its_checkpoint(tmp_path):
     exp = client.get_experiment_by_name("lawsweep")
     runs = client.search_runs([exp.experiment_id], "tags.`lawsweep.kind` = 'trial'")
     assert len(runs) == 1  # the retry did not open a second MLflow run
+
+
+def test_the_learned_divergence_predictor_stops_a_run_live_and_the_sweep_reports_the_compute_saved(tmp_path):
+    """[sweep] divergence_predictor = true: once two cells have finished (the law refits), a run far above the
+    law's LR is stopped at its second evaluation with a finite, unspiked curve; the sweep prints the compute saved
+    and logs it to the parent run."""
+    toml = (RECIPES / "tiny.toml").read_text()
+    toml = toml.replace('seeds = [0]', 'seeds = [0]\nmax_concurrent = 1\ndivergence_predictor = true')
+    toml = toml.replace("lr = [0.004, 0.016]", "lr = [0.004, 0.016, 0.25]")
+    toml = toml.replace("[[scales]]\nd_model = 64",
+                        "[[scales]]\nd_model = 48\ntokens = 4096\n\n[[scales]]\nd_model = 64")
+    out = run_cli_sweep(tmp_path, toml)
+    assert "early stops:" in out, out[-3000:]
+    (table,) = tmp_path.glob("lawsweep_results/tiny-*/sweep.csv")
+    df = pd.read_csv(table)
+    assert (df[df.lr == 0.004].status == "ok").all() and len(df) == 9
+    curves = [[v for _, v in json.loads(c)] for c in df[df.status == "diverged"].curve]
+    # A run the predictor stopped: cut short (8 evaluations planned), every loss finite and none above the fixed
+    # rule's 1.5x its best so far, so no fixed rule ended it.
+    assert any(0 < len(v) < 8 and all(math.isfinite(x) for x in v) and v[-1] <= 1.5 * min(v) for v in curves), curves

@@ -31,7 +31,7 @@ from laws.table import SweepTable
 __all__ = [
     "SCHEDULE_DEFAULTS", "ScheduleFit", "SweepSummary", "coverage", "cpt_prediction", "curve_points",
     "diverged_runs", "divergence_predictions", "fit_details", "fit_schedules", "heldout_cells", "law_diagnostics",
-    "optima", "prediction",
+    "optima", "prediction", "schedule_settings",
     "recommend_schedule", "scale_rows", "summarize", "target_prediction",
 ]
 
@@ -318,6 +318,31 @@ SCHEDULE_DEFAULTS = {"schedule": "cosine", "warmup_frac": 0.1, "decay_frac": 0.2
                      "min_lr_ratio": 0.0}
 
 
+def schedule_settings(spec: Any, defaults: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A row's recorded schedule shape (the ``schedule_spec`` column: JSON) over ``defaults``.
+
+    Raises:
+        ValueError: not a JSON object of known keys with values in their domains.
+    """
+    out = dict(defaults or SCHEDULE_DEFAULTS)
+    if not isinstance(spec, str) or not spec:
+        return out
+    try:
+        d = json.loads(spec)
+    except json.JSONDecodeError:
+        raise ValueError("not JSON") from None
+    keys = {"warmup_frac", "decay_frac", "decay_shape", "min_lr_ratio"}
+    if not isinstance(d, dict) or not set(d) <= keys:
+        raise ValueError(f"must be a JSON object of {sorted(keys)}")
+    for k in ("warmup_frac", "decay_frac", "min_lr_ratio"):
+        if k in d and (isinstance(d[k], bool) or not isinstance(d[k], (int, float)) or not 0 <= d[k] <= 1):
+            raise ValueError(f"{k} must be a number in [0, 1], got {d[k]!r}")
+    if "decay_shape" in d and d["decay_shape"] not in ("linear", "cosine", "sqrt"):
+        raise ValueError(f"decay_shape must be linear, cosine or sqrt, got {d['decay_shape']!r}")
+    out.update(d)
+    return out
+
+
 def _schedule_lrs(train: dict[str, Any], name: str, peak: float, steps: int, **kw: Any) -> np.ndarray:
     from laws.schedules import Schedule
 
@@ -344,10 +369,14 @@ def _cell_curves(table: SweepTable, opt: ScaleOptimum, train: dict[str, Any]) ->
         if len(pts) < 3:
             continue
         steps_total = max(1, round(r.D / r.batch_tokens))
-        lrs = _schedule_lrs(train, str(getattr(r, "schedule", train["schedule"])), float(r.lr), steps_total)
+        try:  # the row's own schedule shape where the sweep recorded it
+            row_train = schedule_settings(getattr(r, "schedule_spec", ""), train)
+        except ValueError:
+            row_train = train
+        lrs = _schedule_lrs(row_train, str(getattr(r, "schedule", train["schedule"])), float(r.lr), steps_total)
         steps = np.array([min(steps_total, max(1, round(t / r.batch_tokens))) for t, _ in pts])
         curves.append(LossCurve(lrs=lrs, steps=steps, loss=np.array([v for _, v in pts]),
-                                warmup_steps=int(train["warmup_frac"] * steps_total), name=f"lr {r.lr:.3g}"))
+                                warmup_steps=int(row_train["warmup_frac"] * steps_total), name=f"lr {r.lr:.3g}"))
     return curves
 
 

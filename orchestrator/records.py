@@ -50,6 +50,9 @@ class TrialRecord:
     """Peak effective LR of the hidden matrices: the relative update ||W_{t+1} - W_t|| / ||W_t|| per step,
     divided by the schedule's LR multiplier at that step (median over evaluations where the multiplier is at
     least 0.5). For AdamH it equals the peak LR; for AdamW it is what the LR does to normalized weights."""
+    schedule_spec: str = ""
+    """JSON of the schedule's shape beyond its name (warmup_frac, decay_frac, decay_shape, min_lr_ratio), so its
+    per-step LRs can be rebuilt exactly (schedule laws); empty in tables from before it was recorded."""
 
     @staticmethod
     def curve_json(points: list[tuple[float, float]]) -> str:
@@ -127,7 +130,7 @@ def parse_record(row: dict[str, str]) -> TrialRecord:
     kw: dict[str, object] = {}
     for k in TrialRecord.__slots__:
         if k not in row:
-            if k in ("optimizer", "eff_lr"):  # tables from before these columns
+            if k in ("optimizer", "eff_lr", "schedule_spec"):  # tables from before these columns
                 continue
             raise ValueError(f"{k} missing")
         v = row[k]
@@ -157,6 +160,13 @@ def parse_record(row: dict[str, str]) -> TrialRecord:
     if kw["wall_s"] < 0 or kw["wall_s"] == math.inf:
         raise ValueError(f"wall_s={row['wall_s']!r} is not a duration")
     _check_curve(str(kw["curve"]))
+    if kw.get("schedule_spec"):
+        from laws.analysis import schedule_settings
+
+        try:
+            schedule_settings(str(kw["schedule_spec"]))
+        except ValueError as e:
+            raise ValueError(f"schedule_spec={row['schedule_spec']!r}: {e}") from None
     return TrialRecord(**kw)
 
 

@@ -208,6 +208,8 @@ class SweepCallback(tune.Callback):
             wall_s=float(res.get("time_total_s", math.nan)),
             curve=TrialRecord.curve_json(self._curves.pop(trial.trial_id, [])),
             optimizer=str(t.optimizer),
+            schedule_spec=json.dumps({k: getattr(t, k) for k in ("warmup_frac", "decay_frac", "decay_shape",
+                                                                 "min_lr_ratio")}),
             eff_lr=float(np.median(eff)) if (eff := self._eff.pop(trial.trial_id, [])) else math.nan,
         )
         self.records.append(rec)

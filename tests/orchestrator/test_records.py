@@ -144,3 +144,33 @@ def test_the_ray_token_is_found_where_ray_looks_and_never_guessed(tmp_path, monk
     with pytest.raises(AuthTokenError, match="does not exist"):
         find_auth_token(str(tmp_path / "none"))
     assert os.environ["RAY_AUTH_TOKEN"] == "env-token"
+
+
+def test_the_schedule_shape_is_recorded_read_back_and_checked(tmp_path):
+    spec = json.dumps({"warmup_frac": 0.1, "decay_frac": 0.3, "decay_shape": "sqrt", "min_lr_ratio": 0.1})
+    recs = [_rec(0, schedule="wsd", schedule_spec=spec), _rec(1)]  # the second: a row from before the column
+    write_table(recs, tmp_path / "sweep.csv")
+    assert read_records(tmp_path / "sweep.csv") == recs
+    bad = _rec(2, schedule_spec=json.dumps({"decay_frac": 7}))
+    write_table([*recs, bad], tmp_path / "sweep.csv")
+    warned = []
+    assert read_records(tmp_path / "sweep.csv", warn=warned.append) == recs  # the bad row moved aside
+    assert any("decay_frac" in w for w in warned), warned
+
+
+def test_schedule_laws_rebuild_each_rows_own_schedule():
+    """A row's recorded shape (here a 10% floor) decides its rebuilt LRs, not the defaults (a floor of 0)."""
+    import pandas as pd
+
+    from laws.schedule_ranking import curves_by_size
+    from laws.table import SweepTable
+
+    t = pd.read_csv(ROOT / "bench" / "data" / "schedule_grid.csv")
+    t = t[t.variant == "cosine"].assign(
+        schedule_spec=json.dumps({"warmup_frac": 0.1, "decay_frac": 0.2, "decay_shape": "linear",
+                                  "min_lr_ratio": 0.1}))
+    for curves in curves_by_size(SweepTable(t)).values():
+        for c in curves:
+            assert c.lrs[-1] == pytest.approx(0.1 * c.lrs.max(), rel=1e-6)
+    without = curves_by_size(SweepTable(t.drop(columns="schedule_spec")))
+    assert all(c.lrs[-1] == pytest.approx(0.0, abs=1e-12) for cs in without.values() for c in cs)

@@ -292,7 +292,8 @@ def main(argv: list[str] | None = None) -> int:
         if not g.is_file():
             print(f"laws.estimator_bench: error: --grid {g}: no such file")
             return 2
-    sections = [bench_dense(args.data), bench_subsets(args.data, args.subsets, args.grid), bench_censored(args.censored)]
+    sections = [bench_dense(args.data), bench_subsets(args.data, args.subsets, args.grid),
+                bench_censored(args.censored)]
     sections += [bench_grid(g) for g in args.grid]
     for s in sections:
         print("\n".join(s))

@@ -404,7 +404,8 @@ def fit_posterior(
         z = post.quantile
         g = np.concatenate([[1.0], -cen])
         sd = float(np.sqrt(g @ post.cov @ g))
-        intervals[name] = (float(val * np.exp(-z * sd)), float(val * np.exp(z * sd)))
+        with np.errstate(over="ignore"):  # a flat prior's level interval may exceed floats: it is then (0, inf)
+            intervals[name] = (float(val * np.exp(-z * sd)), float(val * np.exp(z * sd)))
         share[name] = float(np.clip(1.0 - post.cov[0, 0] / post.prior_var[0], 0.0, 1.0))
     ln2 = np.log(2.0)
     draws = _posterior_draws(p_lr, centre_lr, p_bt, centre_bt)

@@ -189,3 +189,35 @@ def test_an_axis_no_cell_swept_gives_no_observation_and_the_prior_says_so():
     assert fit.data_share["gamma"] == 0 and fit.data_share["alpha"] > 0.5
     one_lr = fit_sweep(N, D, np.full_like(lr, 1e-3), bt, loss)
     assert one_lr.step_law is None and "two LRs per scale" in one_lr.note
+
+
+def _obs(law, cells, noise, seed=0):
+    rng = np.random.default_rng(seed)
+    return [CellObservation(n, d, float(np.log(law.lr(n, d))) + noise * rng.standard_normal()) for n, d in cells]
+
+
+GRID9 = [(n, d) for n in (1e5, 3e5, 1e6) for d in (1e6, 4e6, 1.6e7)]
+
+
+def test_empirical_bayes_keeps_a_prior_the_cells_agree_with():
+    """Cells drawn from the prior's own law with a quarter-octave of noise: nothing to widen."""
+    fit = fit_posterior(_obs(PUBLISHED, GRID9, 0.17), [])
+    assert fit.prior_scale == 1.0
+    assert fit.law.alpha == pytest.approx(PUBLISHED.alpha, abs=0.03)
+    assert fit.data_share["alpha"] < 0.5
+
+
+def test_empirical_bayes_widens_a_prior_the_cells_contradict():
+    """Cells from TRUE (alpha -0.5 vs the prior's -0.713, 0.2 nat noise): the prior is widened and the data win."""
+    fit = fit_posterior(_obs(TRUE, GRID9, 0.2), [])
+    assert fit.prior_scale >= 8
+    assert fit.law.alpha == pytest.approx(TRUE.alpha, abs=0.1)
+    lo, hi = fit.intervals["alpha"]
+    assert lo <= TRUE.alpha <= hi
+
+
+def test_two_cells_leave_the_prior_as_given():
+    """One contrast cannot tell a wrong prior from a noisy cell: the prior stands (no widening)."""
+    fit = fit_posterior(_obs(TRUE, [(1e5, 1e6), (1e6, 1e6)], 0.0), [])
+    assert fit.prior_scale == 1.0
+    assert fit.law.alpha == pytest.approx(PUBLISHED.alpha, abs=0.05)

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -29,8 +30,11 @@ __all__ = [
     "AxisCurvature",
     "AxisHoldout",
     "LawDiagnostics",
+    "MIN_CALIBRATION_SLOPE",
+    "CalibrationInverse",
     "calibration_cost",
     "effective_lr_observations",
+    "invert_calibration",
     "lr_law_diagnostics",
     "peak_lr_from_effective",
 ]
@@ -188,6 +192,49 @@ def peak_lr_from_effective(eff_target: float, calib_lr: Sequence[float], calib_e
             f"{slope:.3g}); calibrate at lower LRs."
         )
     return float(np.exp((np.log(eff_target) - icpt) / slope))
+
+
+#: Least log-log slope of the effective LR against the peak LR for the inversion to mean anything: below it, an
+#: octave of effective LR takes several octaves of peak LR (and the line's error with them).
+MIN_CALIBRATION_SLOPE = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class CalibrationInverse:
+    """A calibration inverted at a target effective LR: the peak LR, or why there is none (``reason``)."""
+
+    peak_lr: float
+    slope: float
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.reason
+
+
+def invert_calibration(eff_target: float, calib_lr: Sequence[float], calib_eff: Sequence[float]) -> CalibrationInverse:
+    """:func:`peak_lr_from_effective` with its limits: refused (``reason``, peak NaN) when the effective LR barely
+    follows the peak LR (log-log slope below :data:`MIN_CALIBRATION_SLOPE`: with Adam and weight decay the weights'
+    norm grows with the LR), or when the target is reached more than an octave outside the calibrated LRs."""
+    lr = np.asarray(calib_lr, float)
+    eff = np.asarray(calib_eff, float)
+    keep = np.isfinite(eff) & (eff > 0)
+    lr, eff = lr[keep], eff[keep]
+    try:
+        peak = peak_lr_from_effective(eff_target, lr, eff)
+    except FitError as e:
+        return CalibrationInverse(math.nan, math.nan, str(e))
+    slope = float(np.polyfit(np.log(lr), np.log(eff), 1)[0])
+    lo, hi = float(lr.min()), float(lr.max())
+    if slope < MIN_CALIBRATION_SLOPE:
+        return CalibrationInverse(math.nan, slope, (
+            f"the effective LR barely follows the peak LR (slope {slope:.2f} in log-log over "
+            f"{math.log2(hi / lo):.1f} octaves: the weights' norm grows with the LR), so no peak LR sets it"))
+    if not lo / 2 <= peak <= 2 * hi:
+        return CalibrationInverse(math.nan, slope, (
+            f"the target effective LR {eff_target:.3g} is reached only at peak LR {peak:.3g}, more than an octave "
+            f"outside the calibrated {lo:.3g}..{hi:.3g}"))
+    return CalibrationInverse(peak, slope)
 
 
 def calibration_cost(N: float, D: float, batch_tokens: float, steps: int = 300, n_lrs: int = 3) -> tuple[float, float]:

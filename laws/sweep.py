@@ -273,9 +273,9 @@ def law_report(
                 flops, share = calibration_cost(target[0], target[1], sl.law.batch_tokens(target[1]),
                                                 calib_steps, calib_lrs)
                 e["calibration"] = {"steps": calib_steps, "lrs": calib_lrs, "flops": flops, "share_of_target": share,
-                                    "note": "AdamH: the peak LR is the effective LR. AdamW: run the target model "
-                                            f"{calib_steps} steps at {calib_lrs} LRs around the Step Law's, log the "
-                                            "effective LR, and invert (laws.diagnostics.peak_lr_from_effective)."}
+                                    "note": "AdamH: the peak LR is the effective LR. AdamW: `lawsweep calibrate` "
+                                            f"runs the target model {calib_steps} steps at {calib_lrs} LRs around the "
+                                            "Step Law's, logs the effective LR and inverts it."}
             out["eff_lr_law"] = e
     return out
 

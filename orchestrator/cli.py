@@ -149,6 +149,23 @@ def _add_analysis_commands(sub: Any) -> None:
     _tracking_flags(sc)
     sc.set_defaults(command_fn="cmd_schedules")
 
+    ca = sub.add_parser("calibrate", help="peak LR for the target model from the effective-LR law: a few short "
+                        "runs of the target model (AdamW), none for AdamH")
+    ca.add_argument("config", nargs="?", default=None,
+                    help="sweep TOML or bundled recipe whose [model], [train], [data] the runs use (default: demo)")
+    ca.add_argument("--from", dest="from_table", required=True,
+                    help="the proxies' sweep table / results folder / mlflow:EXPERIMENT (with eff_lr)")
+    ca.add_argument("--d-model", type=number(8, 65536, integer=True), required=True, help="width of the target model")
+    ca.add_argument("--n-layer", type=number(1, 1024, integer=True), default=None,
+                    help="layers of the target model (default: [model] n_layer)")
+    ca.add_argument("--d", type=number(*D_RANGE), default=None, help="training tokens of the target "
+                    "(default: [target] D)")
+    ca.add_argument("--steps", type=number(10, 100_000, integer=True), default=300, help="steps per run")
+    ca.add_argument("--lrs", type=number(2, 7, integer=True), default=3, help="peak LRs, an octave apart")
+    ca.add_argument("--json", action="store_true")
+    _tracking_flags(ca)
+    ca.set_defaults(command_fn="cmd_calibrate")
+
     b = sub.add_parser("bench", help="replay every search policy on recorded sweeps at equal compute")
     b.add_argument("--table", default=None, help="sweep table or folder; target = its largest-compute cell "
                    "(default: the Step Law held-out cells and the reference grid)")

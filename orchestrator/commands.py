@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["UsageError", "cmd_bench", "cmd_fit", "cmd_plan", "cmd_predict", "cmd_report", "cmd_resume", "cmd_run",
-           "cmd_schedules", "cmd_submit"]
+__all__ = ["UsageError", "cmd_bench", "cmd_calibrate", "cmd_fit", "cmd_plan", "cmd_predict", "cmd_report",
+           "cmd_resume", "cmd_run", "cmd_schedules", "cmd_submit"]
 
 
 class UsageError(ValueError):
@@ -402,6 +402,25 @@ def cmd_predict(args: argparse.Namespace) -> int:
         from orchestrator.summary import format_prediction
 
         print(format_prediction(out))
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from laws.analysis import summarize
+    from orchestrator.calibrate import calibrate, format_calibration
+    from orchestrator.config import load_config
+
+    cfg = load_config(args.config)
+    D = args.d if args.d is not None else (cfg.target.D or None)
+    if not D:
+        raise UsageError(f"calibrate: no target tokens: give --d D or a [target] D in {cfg.source}.")
+    summary = summarize(_load_table(args.from_table, "calibrate --from", args))
+    try:
+        out = calibrate(cfg, summary, args.d_model, args.n_layer, float(D), args.steps, args.lrs,
+                        log=(lambda _m: None) if args.json else print)
+    except ValueError as e:
+        raise UsageError(f"calibrate --from {args.from_table}: {e}") from None
+    print(json.dumps(_json_safe(out)) if args.json else format_calibration(out))
     return 0
 
 

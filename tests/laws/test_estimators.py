@@ -221,3 +221,16 @@ def test_two_cells_leave_the_prior_as_given():
     fit = fit_posterior(_obs(TRUE, [(1e5, 1e6), (1e6, 1e6)], 0.0), [])
     assert fit.prior_scale == 1.0
     assert fit.law.alpha == pytest.approx(PUBLISHED.alpha, abs=0.05)
+
+
+def test_calibration_inverts_a_clean_line_and_refuses_a_flat_or_far_one():
+    from laws.diagnostics import invert_calibration
+
+    lrs = [1e-3, 2e-3, 4e-3]
+    inv = invert_calibration(0.03, lrs, [10 * x for x in lrs])  # eff = 10 lr: the target needs lr 3e-3
+    assert inv.ok and inv.peak_lr == pytest.approx(3e-3, rel=1e-6) and inv.slope == pytest.approx(1.0)
+    flat = invert_calibration(0.03, lrs, [0.020, 0.0205, 0.021])  # eff barely moves (slope 0.04)
+    assert not flat.ok and "barely follows" in flat.reason and np.isnan(flat.peak_lr)
+    far = invert_calibration(1.0, lrs, [10 * x for x in lrs])  # needs lr 0.1: 4.6 octaves past the range
+    assert not far.ok and "outside the calibrated" in far.reason
+    assert not invert_calibration(0.03, [1e-3], [0.01]).ok  # one LR: nothing to fit

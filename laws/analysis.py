@@ -94,7 +94,7 @@ def summarize(table: SweepTable, target: tuple[float, float] | None = None,
 
 def law_diagnostics(s: SweepSummary, target: tuple[float, float] | None = None) -> dict[str, Any]:
     """laws.sweep.law_report on a summary's table (with its eff_lr column when the sweep logged one)."""
-    x = s.table.fit_inputs()
+    x = s.table.schedule_envelope().fit_inputs()
     return law_report(*x.arrays(), s.fit, eff_lr=x.eff_lr, target=target or s.target)
 
 

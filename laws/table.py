@@ -123,6 +123,24 @@ class SweepTable:
         eff = pd.to_numeric(f["eff_lr"], errors="coerce").to_numpy(np.float64) if "eff_lr" in f else None
         return FitInputs(num["N"], num["D"], num["lr"], num["batch_tokens"], loss, eff)
 
+    def schedule_envelope(self) -> SweepTable:
+        """With several LR schedules swept at one point (a [grid] schedules axis), the best schedule's run at each
+        (N, D, lr, batch, seed): the bowl whose optimum is the (LR, batch) to pair with the best schedule. One
+        schedule (or no schedule column): the table itself. Rows without an ok finite loss lose to any that has
+        one."""
+        f = self.frame
+        if "schedule" not in f:
+            return self
+        spec = f["schedule_spec"].astype(str) if "schedule_spec" in f else ""
+        variant = f["schedule"].astype(str) + "|" + spec
+        if variant.nunique() < 2:
+            return self
+        keys = [c for c in ("N", "D", "lr", "batch_tokens", "seed") if c in f]
+        loss = pd.to_numeric(f["loss"], errors="coerce")
+        rank = loss.where((f["status"].astype(str) == "ok") & np.isfinite(loss), np.inf)
+        best = rank.groupby([f[k] for k in keys], sort=False).idxmin()
+        return SweepTable(f.loc[best.to_numpy()], self.source)
+
     def cells(self) -> list[Cell]:
         """The (N, D) cells, sorted by compute N * D."""
         pairs = {(float(n), float(d)) for n, d in zip(self.frame["N"], self.frame["D"])}

@@ -277,11 +277,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print(json.dumps([_plan_json(r) for r in rows], indent=2))
         return 0
     print(f"plan for {cfg.source} (policy {cfg.sweep.policy}, seeds {cfg.sweep.seeds})")
-    print(f"{'scale':<20} {'N':>9} {'D':>10} {'trials':>6} {'FLOPs':>10}  LR grid (octaves)  batch (tokens)")
+    w = max([20, *(len(r.scale) for r in rows)])
+    print(f"{'scale':<{w}} {'N':>9} {'D':>10} {'trials':>6} {'FLOPs':>10}  LR grid (octaves)  batch (tokens)")
     for r in rows:
         lo, hi = math.log2(min(r.lrs)), math.log2(max(r.lrs))
         print(
-            f"{r.scale:<20} {r.N:>9,} {r.D:>10,} {r.trials:>6} {r.flops:>10.3e}  "
+            f"{r.scale:<{w}} {r.N:>9,} {r.D:>10,} {r.trials:>6} {r.flops:>10.3e}  "
             f"{len(r.lrs)} LRs 2^{lo:+.1f}..2^{hi:+.1f}  {list(r.batch_tokens)}"
         )
     print(f"total: {sum(r.trials for r in rows)} trials, {sum(r.flops for r in rows):.3e} FLOPs (6 N D per trial)")

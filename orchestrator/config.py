@@ -240,6 +240,23 @@ class ScaleConfig:
     """Label of the scale; empty gives 'd{d_model}-L{n_layer}-D{tokens}'."""
 
 
+#: The [train] keys a [grid] schedules entry may set.
+SCHEDULE_KEYS = ("schedule", "warmup_frac", "decay_frac", "decay_shape", "min_lr_ratio")
+
+
+def schedule_label(v: dict[str, Any]) -> str:
+    """A schedule entry's label: its ``name``, else its schedule and the keys it sets (e.g. wsd-decay0.2-sqrt)."""
+    if v.get("name"):
+        return str(v["name"])
+    parts = [str(v.get("schedule", "train"))]
+    for k, short in (("warmup_frac", "warmup"), ("decay_frac", "decay"), ("min_lr_ratio", "floor")):
+        if k in v:
+            parts.append(f"{short}{v[k]:g}")
+    if "decay_shape" in v:
+        parts.append(str(v["decay_shape"]))
+    return "-".join(parts)
+
+
 @dataclass(kw_only=True, slots=True)
 class GridConfig:
     """[grid]: the LR x batch grid run at every scale."""
@@ -250,6 +267,11 @@ class GridConfig:
     """Octave offsets around the Step Law prior eta*(N, D) at each scale; e.g. [-2, -1, 0, 1, 2]."""
     batch_size: list[int] = field(default_factory=lambda: [16])
     """Sequences per step (powers of two); batch in tokens = batch_size * model.context."""
+    schedules: list[dict[str, Any]] = field(default_factory=list)
+    """A schedule axis: each entry a table of [train] schedule keys (``schedule``, ``warmup_frac``,
+    ``decay_frac``, ``decay_shape``, ``min_lr_ratio``; optional ``name``) run at every scale and grid point, e.g.
+    ``[{schedule = "cosine"}, {schedule = "wsd", decay_frac = 0.2, decay_shape = "sqrt"}]``. Empty: [train]'s
+    schedule only."""
 
     def __post_init__(self) -> None:
         if (self.lr is None) == (self.lr_octaves is None):
@@ -282,6 +304,20 @@ class GridConfig:
                 )
         if len(set(self.batch_size)) != len(self.batch_size):
             raise ConfigError(f"grid.batch_size has repeats: {self.batch_size!r}.")
+        if not isinstance(self.schedules, list):
+            raise ConfigError(f"grid.schedules must be a list of tables, got {self.schedules!r}; e.g. "
+                              '[{schedule = "cosine"}, {schedule = "wsd", decay_frac = 0.2}].')
+        for i, v in enumerate(self.schedules):
+            if not isinstance(v, dict):
+                raise ConfigError(f"grid.schedules[{i}] must be a table, got {v!r}; e.g. "
+                                  '{schedule = "wsd", decay_frac = 0.2}.')
+            bad = sorted(set(v) - {"name", *SCHEDULE_KEYS})
+            if bad:
+                raise ConfigError(f"grid.schedules[{i}]: unknown key(s) {bad}; a schedule entry takes name and "
+                                  f"{', '.join(SCHEDULE_KEYS)}.")
+            if "name" in v and not (isinstance(v["name"], str) and v["name"].strip() and "/" not in v["name"]):
+                raise ConfigError(f"grid.schedules[{i}].name must be a non-empty string without '/', "
+                                  f"got {v['name']!r}.")
 
 
 @dataclass(kw_only=True, slots=True)
@@ -401,11 +437,23 @@ class SweepConfig:
         m = self.model_config(scale)
         return f"d{m.d_model}-L{m.n_layer}-D{scale.tokens}"
 
-    def search_scales(self) -> list[Scale]:
+    def scale_variants(self) -> list[tuple[str, ScaleConfig, dict[str, Any]]]:
+        """(key, scale, schedule overrides) of every searched scale: each [[scales]] entry, times the
+        [grid] schedules axis when there is one (key ``<scale>/<schedule label>``)."""
         out = []
         for s in self.scales:
+            if not self.grid.schedules:
+                out.append((self.scale_key(s), s, {}))
+            for v in self.grid.schedules:
+                out.append((f"{self.scale_key(s)}/{schedule_label(v)}", s,
+                            {k: x for k, x in v.items() if k != "name"}))
+        return out
+
+    def search_scales(self) -> list[Scale]:
+        out = []
+        for key, s, _ in self.scale_variants():
             m = self.model_config(s)
-            out.append(Scale(key=self.scale_key(s), N=m.non_embedding_params(), D=s.tokens, context=m.context))
+            out.append(Scale(key=key, N=m.non_embedding_params(), D=s.tokens, context=m.context))
         return out
 
     def grids(self) -> list[ScaleGrid]:
@@ -418,8 +466,9 @@ class SweepConfig:
 
     def trial_spec(self, scale_key: str, lr: float, batch_size: int, seed: int) -> TrialSpec:
         """Everything one trial needs (``.to_dict()`` is what travels to a Ray worker)."""
-        scale = next(s for s in self.scales if self.scale_key(s) == scale_key)
-        train = dataclasses.replace(self.train, lr=lr, batch_size=batch_size, tokens=scale.tokens, seed=seed)
+        _, scale, sched = next(v for v in self.scale_variants() if v[0] == scale_key)
+        train = dataclasses.replace(self.train, lr=lr, batch_size=batch_size, tokens=scale.tokens, seed=seed,
+                                    **sched)
         workers = None
         if self.sweep.workers_per_trial > 1:
             w = self.sweep.workers_per_trial
@@ -652,6 +701,15 @@ def _check_across(cfg: SweepConfig, tokenizer_vocab: int) -> None:
     dup = {k for k in keys if keys.count(k) > 1}
     if dup:
         raise ConfigError(f"scales: {sorted(dup)} appear twice; give each scale once (or distinct names).")
+    labels = [schedule_label(v) for v in grid.schedules]
+    for i, v in enumerate(grid.schedules):
+        if labels.count(labels[i]) > 1:
+            raise ConfigError(f"grid.schedules[{i}]: label {labels[i]!r} appears twice; give each entry a distinct "
+                              "schedule or a name.")
+        try:
+            dataclasses.replace(cfg.train, **{k: x for k, x in v.items() if k != "name"})
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"grid.schedules[{i}] ({labels[i]}): {e}") from None
 
 
 def _check_size(cfg: SweepConfig) -> None:
@@ -660,10 +718,11 @@ def _check_size(cfg: SweepConfig) -> None:
     per_scale = lrs * len(cfg.grid.batch_size) * len(cfg.sweep.seeds)
     if cfg.sweep.trials_per_scale:
         per_scale = min(per_scale, cfg.sweep.trials_per_scale * len(cfg.sweep.seeds))
-    total = per_scale * len(cfg.scales)
+    n_scales = len(cfg.scales) * max(1, len(cfg.grid.schedules))
+    total = per_scale * n_scales
     if total > MAX_TRIALS:
         raise ConfigError(
-            f"the sweep has {total:,} trials ({len(cfg.scales)} scales x {lrs} LRs x {len(cfg.grid.batch_size)} "
+            f"the sweep has {total:,} trials ({n_scales} scales x schedules x {lrs} LRs x {len(cfg.grid.batch_size)} "
             f"batch sizes x {len(cfg.sweep.seeds)} seeds), more than {MAX_TRIALS:,}; check grid.lr, "
             "grid.batch_size, sweep.seeds and [[scales]], set sweep.trials_per_scale, or pass --yes to run it."
         )

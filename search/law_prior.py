@@ -159,7 +159,10 @@ class LawPrior(SearchPolicy):
         for o in ok:
             s = self.grids[o.proposal.scale].scale
             rows.append({"N": s.N, "D": s.D, "lr": o.proposal.lr, "batch_tokens": o.proposal.batch_size * s.context,
-                         "loss": o.loss, "status": o.status})
+                         "loss": o.loss, "status": o.status, "seed": o.proposal.seed,
+                         # a [grid] schedules axis keys scales '<scale>/<schedule>': the fit takes each point's
+                         # best schedule (SweepTable.schedule_envelope)
+                         "schedule": o.proposal.scale.partition("/")[2]})
         fit = fit_table(SweepTable.from_rows(rows), prior=self.prior)
         # The posterior reads edge optima as bounds; the vertex fit would have to guess them.
         if fit.step_law is not None and (fit.estimator == "posterior" or not fit.used_on_edge):

@@ -65,5 +65,6 @@ def make_policy(
         return POLICIES[base_name](grids, seeds, trials_per_scale, rng_seed)
     base = POLICIES[base_name](grids, seeds, None, rng_seed)
     if wrapper == "ladder":
-        kwargs["searched"] = {max(grids, key=lambda g: g.scale.flops_per_run).scale.key}
+        top = max(g.scale.flops_per_run for g in grids)  # every schedule of the largest scale, when swept
+        kwargs["searched"] = {g.scale.key for g in grids if g.scale.flops_per_run == top}
     return LawPrior(base, trials_per_scale=trials_per_scale, **kwargs)

@@ -234,3 +234,28 @@ def test_calibration_inverts_a_clean_line_and_refuses_a_flat_or_far_one():
     far = invert_calibration(1.0, lrs, [10 * x for x in lrs])  # needs lr 0.1: 4.6 octaves past the range
     assert not far.ok and "outside the calibrated" in far.reason
     assert not invert_calibration(0.03, [1e-3], [0.01]).ok  # one LR: nothing to fit
+
+
+def test_a_schedule_axis_is_fitted_on_each_points_best_schedule():
+    """Two schedules per cell: 'cosine' holds the true bowl; 'constant' is 0.5 nats worse on the grid, its
+    optimum 2 octaves higher. The law must come from the best schedule's bowl, not from a mix of the two."""
+    from laws.sweep import fit_table
+    from laws.table import SweepTable
+
+    rows = []
+    for sched, shift, extra in (("cosine", 0.0, 0.0), ("constant", 2.0, 0.5)):
+        N, D, lr, bt, loss = bowls(CELLS)
+        for i in range(len(N)):
+            lo = np.log2(TRUE.lr(N[i], D[i])) + shift
+            x = np.log2(lr[i])
+            rows.append(dict(N=N[i], D=D[i], lr=lr[i], batch_tokens=bt[i], seed=0, status="ok", schedule=sched,
+                             schedule_spec="{}", loss=loss[i] - 0.02 * (x - np.log2(TRUE.lr(N[i], D[i]))) ** 2
+                             + 0.02 * (x - lo) ** 2 + extra))
+    t = SweepTable.from_rows(rows)
+    env = t.schedule_envelope()
+    assert len(env.frame) == len(t.frame) // 2 and set(env.frame.schedule) == {"cosine"}
+    both = fit_table(t).step_law.law
+    alone = fit_table(SweepTable.from_rows([r for r in rows if r["schedule"] == "cosine"])).step_law.law
+    assert both == alone
+    one = SweepTable.from_rows([r for r in rows if r["schedule"] == "cosine"])
+    assert one.schedule_envelope() is one

@@ -92,6 +92,15 @@ def _bad(mutate):
         (lambda r: r["train"].update(zero_stage=2), "needs train.engine = 'deepspeed'"),
         (lambda r: r["train"].update(engine="deepspeed", zero_stage=4), "train.zero_stage must be 0, 1, 2 or 3"),
         (lambda r: r["train"].update(engine="deepspeed", zero_stage=2, optimizer="adamh"), "use train.zero_stage = 0"),
+        (lambda r: r["grid"].update(schedules="wsd"), "grid.schedules must be a list of tables"),
+        (lambda r: r["grid"].update(schedules=["wsd"]), "grid.schedules[0] must be a table"),
+        (lambda r: r["grid"].update(schedules=[{"schedule": "wsd", "lr": 0.1}]),
+         "grid.schedules[0]: unknown key(s) ['lr']"),
+        (lambda r: r["grid"].update(schedules=[{"schedule": "cosinus"}]), "grid.schedules[0] (cosinus): "),
+        (lambda r: r["grid"].update(schedules=[{"schedule": "wsd", "decay_frac": 1.5}]),
+         "grid.schedules[0] (wsd-decay1.5)"),
+        (lambda r: r["grid"].update(schedules=[{"schedule": "wsd"}, {"schedule": "wsd"}]), "label 'wsd' appears twice"),
+        (lambda r: r["grid"].update(schedules=[{"name": "a/b", "schedule": "wsd"}]), "without '/'"),
     ],
 )
 def test_bad_configs_name_field_value_and_fix(mutate, expected):
@@ -156,3 +165,18 @@ def test_fortunes_source_is_named_and_its_absence_says_how_to_install(monkeypatc
         parse_config(copy.deepcopy(raw))
     monkeypatch.setattr(oc, "FORTUNES_DIR", tmp_path)
     assert parse_config(copy.deepcopy(raw)).data.source == "fortunes"  # a named source stays a name
+
+
+def test_a_schedule_axis_multiplies_the_scales_and_sets_each_trials_schedule():
+    raw = _raw()
+    raw["grid"]["schedules"] = [{"schedule": "cosine"}, {"schedule": "wsd", "decay_frac": 0.3, "decay_shape": "sqrt"},
+                                {"name": "flat", "schedule": "constant"}]
+    cfg = parse_config(raw)
+    keys = [s.key for s in cfg.search_scales()]
+    assert keys == ["d32-L1-D4096/cosine", "d32-L1-D4096/wsd-decay0.3-sqrt", "d32-L1-D4096/flat",
+                    "d64-L1-D4096/cosine", "d64-L1-D4096/wsd-decay0.3-sqrt", "d64-L1-D4096/flat"]
+    t = cfg.trial_spec("d64-L1-D4096/wsd-decay0.3-sqrt", 0.004, 8, 0).train
+    assert (t.schedule, t.decay_frac, t.decay_shape, t.tokens, t.warmup_frac) == ("wsd", 0.3, "sqrt", 4096, 0.1)
+    assert cfg.trial_spec("d32-L1-D4096/flat", 0.004, 8, 0).train.schedule == "constant"
+    assert len({s.key for s in cfg.search_scales()}) == 6
+    assert [s.key for s in parse_config(_raw()).search_scales()] == ["d32-L1-D4096", "d64-L1-D4096"]

@@ -304,3 +304,25 @@ def test_the_learned_divergence_predictor_stops_a_run_live_and_the_sweep_reports
     # A run the predictor stopped: cut short (8 evaluations planned), every loss finite and none above the fixed
     # rule's 1.5x its best so far, so no fixed rule ended it.
     assert any(0 < len(v) < 8 and all(math.isfinite(x) for x in v) and v[-1] <= 1.5 * min(v) for v in curves), curves
+
+
+def test_a_schedule_axis_runs_every_schedule_at_every_point_and_the_fit_takes_the_best(tmp_path):
+    """[grid] schedules: each (scale, LR, batch) runs once per schedule, each row records its own schedule."""
+    toml = (RECIPES / "tiny.toml").read_text().replace(
+        "batch_size = [8]", 'batch_size = [8]\nschedules = [{schedule = "cosine"}, '
+                            '{schedule = "wsd", decay_frac = 0.3, decay_shape = "sqrt"}]')
+    stdout = run_cli_sweep(tmp_path, toml)
+    (table,) = tmp_path.glob("lawsweep_results/tiny-*/sweep.csv")
+    df = pd.read_csv(table)
+    assert len(df) == 8 and (df.status == "ok").all()
+    assert set(df.scale) == {"d32-L1-D4096/cosine", "d32-L1-D4096/wsd-decay0.3-sqrt",
+                             "d64-L1-D4096/cosine", "d64-L1-D4096/wsd-decay0.3-sqrt"}
+    for _, r in df.iterrows():
+        spec = json.loads(r.schedule_spec)
+        assert r.schedule == ("wsd" if "wsd" in r.scale else "cosine")
+        assert (spec["decay_frac"], spec["decay_shape"]) == ((0.3, "sqrt") if r.schedule == "wsd" else
+                                                             (0.2, "linear"))
+    # the two schedules really trained differently, and the summary fitted each point's best schedule
+    pair = df.pivot_table(index=["N", "lr"], columns="schedule", values="loss")
+    assert (pair.cosine != pair.wsd).all()
+    assert "Step Law posterior fit on 2 scales" in stdout

@@ -147,6 +147,13 @@ class TrainConfig:
     micro_batch_size: int = 0
     """Most sequences per forward/backward on one worker (a memory cap); gradients accumulate to batch_size
     over all workers. 0: the whole per-worker batch at once."""
+    warmup_tokens: int = 0
+    """Warmup in tokens, the same whatever the run's length (0: ``warmup_frac`` of the run). Branched runs need
+    it: a stable run and its branches share their first steps only if their warmups are equal."""
+    branch_tokens: tuple[int, ...] = ()
+    """A stable run (issue 17): the token budgets whose cooldowns branch from it. The run follows the wsd
+    schedule of its ``tokens`` (the largest budget), saves a branch checkpoint at each budget's decay start and
+    stops at the last one; each branch resumes its checkpoint with ``tokens`` = its budget."""
 
     def __post_init__(self) -> None:
         if not (isinstance(self.lr, (int, float)) and self.lr > 0) or self.lr != self.lr:
@@ -205,6 +212,22 @@ class TrainConfig:
             raise ValueError(
                 f"train.micro_batch_size must be an integer >= 0 (0 = whole batch), got {self.micro_batch_size!r}."
             )
+        if isinstance(self.warmup_tokens, bool) or not isinstance(self.warmup_tokens, int) or self.warmup_tokens < 0:
+            raise ValueError(f"train.warmup_tokens must be an integer >= 0 (0 = warmup_frac), got "
+                             f"{self.warmup_tokens!r}.")
+        if self.branch_tokens:
+            b = tuple(self.branch_tokens)
+            if not all(isinstance(x, int) and not isinstance(x, bool) and 0 < x <= self.tokens for x in b) \
+                    or len(set(b)) != len(b):
+                raise ValueError(f"train.branch_tokens must be distinct token budgets in (0, tokens={self.tokens}], "
+                                 f"got {self.branch_tokens!r}.")
+            if max(b) != self.tokens or self.schedule != "wsd" or not self.warmup_tokens:
+                raise ValueError(
+                    "train.branch_tokens: a stable run follows the wsd schedule of its largest budget with a warmup "
+                    f"in tokens; set schedule = 'wsd', tokens = {max(b)} and warmup_tokens > 0 (got schedule "
+                    f"{self.schedule!r}, tokens {self.tokens}, warmup_tokens {self.warmup_tokens})."
+                )
+            self.branch_tokens = tuple(sorted(b))  # type: ignore[assignment]
         self.betas = tuple(self.betas)  # type: ignore[assignment]
 
     def micro_batches(self, workers: int = 1) -> tuple[int, int]:

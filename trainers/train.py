@@ -182,6 +182,7 @@ def train(
     report: Callable[[dict[str, float]], None] | None = None,
     checkpoint: Callable[[Callable[[str | os.PathLike], None]], None] | None = None,
     resume: str | os.PathLike | None = None,
+    branch: Callable[[int, int, Callable[[str | os.PathLike], None]], None] | None = None,
 ) -> TrialResult:
     """Train one proxy model and return its result; never raises for a diverging run.
 
@@ -196,7 +197,11 @@ def train(
             calls it and writes its own shards; the caller gathers the workers' files into one folder.
         resume: A folder ``save`` wrote: training continues from it and ends exactly as an uninterrupted run
             would (same data order, same updates), with the same engine (and, under DeepSpeed, the same
-            worker count and ZeRO stage).
+            worker count and ZeRO stage). A branch resumes its stable run's branch checkpoint (below) with
+            ``tokens`` set to its budget: it runs that budget's cooldown and ends exactly as an unbranched wsd run
+            of that budget (same warmup_tokens) would.
+        branch: A stable run (``train_cfg.branch_tokens``) calls ``branch(budget, step, save)`` at each budget's
+            decay start; ``save(folder)`` writes the state a branch resumes (as ``checkpoint`` does).
 
     Raises:
         ValueError: ``resume`` is not a trial checkpoint of this engine and layout.
@@ -206,7 +211,7 @@ def train(
     if device.type == "cpu":
         torch.set_num_threads(train_cfg.threads)
     try:
-        return _train(model_cfg, train_cfg, corpus, device, report, checkpoint, resume)
+        return _train(model_cfg, train_cfg, corpus, device, report, checkpoint, resume, branch)
     finally:
         torch.set_num_threads(prev_threads)
 
@@ -241,18 +246,22 @@ class _Run:
     """One training run's loop state: the schedule, the curve, what is measured at each evaluation."""
 
     def __init__(self, model_cfg: ModelConfig, train_cfg: TrainConfig, corpus: Corpus, device: torch.device,
-                 report, checkpoint) -> None:
+                 report, checkpoint, branch=None) -> None:
         self.mcfg, self.tcfg, self.corpus, self.report, self.checkpoint = model_cfg, train_cfg, corpus, report, \
             checkpoint
+        self.branch = branch
         self.rng = np.random.default_rng(train_cfg.seed)
         self.model, self.engine, self.device = _build(model_cfg, train_cfg, corpus, device)
         # DeepSpeed holds the bf16 weights itself; the plain loop autocasts on CUDA.
         self.autocast = self.engine.autocast if isinstance(self.engine, TorchEngine) else contextlib.nullcontext
         self.tokens_per_step = train_cfg.batch_size * model_cfg.context
         self.steps = max(1, round(train_cfg.tokens / self.tokens_per_step))
-        self.sched = Schedule(name=train_cfg.schedule, total_steps=self.steps,
-                              warmup_steps=int(train_cfg.warmup_frac * self.steps), decay_frac=train_cfg.decay_frac,
-                              decay_shape=train_cfg.decay_shape, min_ratio=train_cfg.min_lr_ratio)
+        self.sched = self.schedule_for(self.steps)
+        #: A stable run: budget tokens -> the step its cooldown starts from (the run stops at the last one).
+        self.branch_steps = {b: self.decay_start(self.schedule_for(max(1, round(b / self.tokens_per_step))))
+                             for b in train_cfg.branch_tokens}
+        if self.branch_steps:
+            self.steps = max(1, max(self.branch_steps.values()))
         self.groups = _measured_groups(self.model, hidden_matrices(self.model, skip=self.model.embedding_parameters()))
         self.watched = [p for ps in self.groups.values() for p in ps]
         self.peak = peak_flops(self.device) * self.engine.world
@@ -265,6 +274,22 @@ class _Run:
         self.reason = ""
         self.initial_val = math.nan
         self.start = 0
+
+    def schedule_for(self, steps: int) -> Schedule:
+        """The LR schedule of a run of ``steps`` with this run's settings (warmup in tokens when given)."""
+        t = self.tcfg
+        warm = round(t.warmup_tokens / self.tokens_per_step) if t.warmup_tokens else int(t.warmup_frac * steps)
+        return Schedule(name=t.schedule, total_steps=steps, warmup_steps=min(warm, steps), decay_frac=t.decay_frac,
+                        decay_shape=t.decay_shape, min_ratio=t.min_lr_ratio)
+
+    @staticmethod
+    def decay_start(s: Schedule) -> int:
+        """Steps before ``s`` leaves its peak for good: where a cooldown branches from the stable run."""
+        mult = [s(i) for i in range(s.total_steps)]
+        k = s.total_steps
+        while k > s.warmup_steps and mult[k - 1] < 1.0:
+            k -= 1
+        return k
 
     def evaluate(self, windows: int) -> float:
         return evaluate(self.model, self.corpus, windows, self.device, self.autocast)
@@ -335,7 +360,8 @@ class _Run:
             lr = self.tcfg.lr * self.sched(step)
             self.engine.set_lr(lr)
             loss = self.engine.forward_backward(*self.batch(step))
-            measure = (step + 1) % self.eval_every == 0 or step == self.steps - 1
+            at_branch = [b for b, s in self.branch_steps.items() if s == step + 1]
+            measure = (step + 1) % self.eval_every == 0 or step == self.steps - 1 or bool(at_branch)
             self.window.append(loss)
             if self.diverging(loss, step, measure):
                 break
@@ -349,7 +375,17 @@ class _Run:
                     sizes = _update_sizes(self.groups, before)
                 if not self.measure(step, lr, gn, sizes, t0):
                     break
+            for b in at_branch:
+                self.save_branch(b, step + 1)
         return step, time.perf_counter() - t0
+
+    def save_branch(self, budget: int, step: int) -> None:
+        """Hand the state after ``step`` to the ``branch`` callback: the cooldown to ``budget`` tokens resumes it."""
+        if self.branch is None:
+            return
+        meta = {"format": TRIAL_STATE_FORMAT, "engine": self.tcfg.engine, "step": step,
+                "data_rng": self.rng.bit_generator.state, "curve": self.curve, "branch_tokens": budget}
+        self.branch(budget, step, lambda directory, meta=meta: self.engine.save(Path(directory), meta))
 
     def finish(self, step: int, wall: float) -> TrialResult:
         """Save the final weights when asked, build the result, send the final report."""
@@ -377,8 +413,8 @@ class _Run:
         return result
 
 
-def _train(model_cfg, train_cfg, corpus, device, report, checkpoint=None, resume=None) -> TrialResult:
-    run = _Run(model_cfg, train_cfg, corpus, device, report, checkpoint)
+def _train(model_cfg, train_cfg, corpus, device, report, checkpoint=None, resume=None, branch=None) -> TrialResult:
+    run = _Run(model_cfg, train_cfg, corpus, device, report, checkpoint, branch)
     run.begin(resume)
     step, wall = run.loop()
     return run.finish(step, wall)

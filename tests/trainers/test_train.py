@@ -275,3 +275,49 @@ def test_the_trainer_command_makes_and_continues_a_base_checkpoint(tmp_path, cap
     assert cont["initial_val_loss"] == pytest.approx(first["val_loss"], abs=1e-5)  # same model, same held-out ids
     assert main([*small, "--tokens", "2560", "--init-checkpoint", str(base)]) == 2
     assert "data.tokenizer" in capsys.readouterr().err
+
+
+def test_branched_cooldowns_end_bit_exactly_like_unbranched_wsd_runs(corpus, tmp_path):
+    """Issue 17: one stable run saves a checkpoint at each budget's decay start; each branch resumes it and runs
+    its cooldown; every budget ends with the same weights' loss and the same curve as its own wsd run."""
+    from trainers import read_trial_state
+
+    step = 8 * 32  # tokens per step
+    budgets = [step * 20, step * 40, step * 80]
+    common = dict(schedule="wsd", decay_frac=0.25, warmup_tokens=step * 4, decay_shape="sqrt")
+    saved: dict[int, str] = {}
+
+    def branch(budget, at, save):
+        d = tmp_path / f"b{budget}"
+        d.mkdir()
+        save(d)
+        saved[budget] = str(d)
+
+    m, stable_cfg = _tiny(tokens=max(budgets), branch_tokens=tuple(budgets), **common)
+    stable = train(m, stable_cfg, corpus, branch=branch)
+    assert stable.status == "ok" and sorted(saved) == budgets
+    steps = {b: read_trial_state(saved[b])["step"] for b in budgets}
+    # wsd with warmup 4 steps, 25% of the post-warmup steps decaying: 20 -> 16, 40 -> 31, 80 -> 61
+    assert steps == {budgets[0]: 16, budgets[1]: 31, budgets[2]: 61} and stable.steps == 61
+    for b in budgets:
+        _, own_cfg = _tiny(tokens=b, **common)
+        own = train(m, own_cfg, corpus)
+        br = train(m, own_cfg, corpus, resume=saved[b])
+        assert br.val_loss == own.val_loss and br.steps == own.steps and br.tokens == b
+        assert br.curve[-1] == {**own.curve[-1], "tokens_per_s": br.curve[-1]["tokens_per_s"],
+                                "mfu": br.curve[-1]["mfu"]}
+    # a stable run without a branch callback still stops at the last decay start
+    assert train(m, stable_cfg, corpus).steps == 61
+
+
+@pytest.mark.parametrize("kw, msg", [
+    (dict(branch_tokens=(1000, 2000), tokens=2000), "set schedule = 'wsd'"),
+    (dict(branch_tokens=(1000, 3000), tokens=2000, schedule="wsd", warmup_tokens=100), "distinct token budgets"),
+    (dict(branch_tokens=(1000, 1000), tokens=1000, schedule="wsd", warmup_tokens=100), "distinct token budgets"),
+    (dict(warmup_tokens=-5), "train.warmup_tokens"),
+])
+def test_bad_branch_settings_name_the_fix(kw, msg):
+    base = dict(lr=1e-3, batch_size=4, tokens=1000)
+    base.update(kw)
+    with pytest.raises(ValueError, match=msg.replace("(", r"\(").replace(")", r"\)")):
+        TrainConfig(**base)

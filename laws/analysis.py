@@ -57,7 +57,8 @@ def _scale_row(n: float, d: float, g: pd.DataFrame, s: ScaleOptimum | None) -> d
         "N": int(n), "D": int(d), "trials": len(g),
         "ok": int((g["status"] == "ok").sum()),
         "diverged": int((g["status"] == "diverged").sum()),
-        "failed": int((~g["status"].isin(["ok", "diverged"])).sum()),  # failed or stopped early
+        "failed": int((~g["status"].isin(["ok", "diverged", "stable"])).sum()),  # failed or stopped early
+        "stable": int((g["status"] == "stable").sum()),  # a branched sweep's stable runs (compute only)
         "flops": float(g["flops"].sum()) if "flops" in g else 6.0 * n * d * len(g),
         "best_loss": s.loss if s else math.nan,
         "best_lr": s.grid_lr if s else math.nan,
@@ -79,7 +80,7 @@ def summarize(table: SweepTable, target: tuple[float, float] | None = None,
     opt = {(s.N, s.D): s for s in fit.scales}
     frame = table.frame
     rows = [_scale_row(n, d, g, opt.get((float(n), float(d)))) for (n, d), g in frame.groupby(["N", "D"], sort=False)]
-    cols = ["N", "D", "trials", "ok", "diverged", "failed", "flops", "best_loss", "best_lr",
+    cols = ["N", "D", "trials", "ok", "diverged", "failed", "stable", "flops", "best_loss", "best_lr",
             "best_batch_tokens", "opt_lr", "opt_batch_tokens", "on_edge", "edge"]
     per_scale = pd.DataFrame(rows, columns=cols).sort_values(["N", "D"]).reset_index(drop=True)
     rec = None
@@ -94,7 +95,7 @@ def summarize(table: SweepTable, target: tuple[float, float] | None = None,
 
 def law_diagnostics(s: SweepSummary, target: tuple[float, float] | None = None) -> dict[str, Any]:
     """laws.sweep.law_report on a summary's table (with its eff_lr column when the sweep logged one)."""
-    x = s.table.schedule_envelope().fit_inputs()
+    x = s.table.fit_rows().fit_inputs()
     return law_report(*x.arrays(), s.fit, eff_lr=x.eff_lr, target=target or s.target)
 
 

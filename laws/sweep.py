@@ -111,7 +111,7 @@ def fit_sweep(
 
 def fit_table(table: SweepTable, **kwargs: Any) -> SweepFit:
     """:func:`fit_sweep` on a sweep table's rows (loss only where a run finished ok); ``kwargs`` as there."""
-    return fit_sweep(*SweepTable.of(table).schedule_envelope().fit_inputs().arrays(), **kwargs)
+    return fit_sweep(*SweepTable.of(table).fit_rows().fit_inputs().arrays(), **kwargs)
 
 
 def heldout_fit(table: SweepTable, held: Sequence[tuple[float, float]], **kwargs: Any) -> SweepFit:

@@ -19,8 +19,9 @@ __all__ = ["STATUSES", "TABLE_COLUMNS", "FitInputs", "SweepTable"]
 
 #: Required columns of the sweep table (shared/data/README.md).
 TABLE_COLUMNS = ("N", "D", "lr", "batch_tokens", "loss", "status")
-#: Statuses a row may have; anything else is read as "failed".
-STATUSES = ("ok", "diverged", "failed", "stopped", "timeout")
+#: Statuses a row may have; anything else is read as "failed". "stable": a branched sweep's shared stable run
+#: (issue 17), recorded for its compute; its branches are the rows that are fitted.
+STATUSES = ("ok", "diverged", "failed", "stopped", "timeout", "stable")
 
 Cell = tuple[float, float]
 
@@ -122,6 +123,13 @@ class SweepTable:
         loss = np.where(ok & np.isfinite(num["loss"]), num["loss"], np.nan)
         eff = pd.to_numeric(f["eff_lr"], errors="coerce").to_numpy(np.float64) if "eff_lr" in f else None
         return FitInputs(num["N"], num["D"], num["lr"], num["batch_tokens"], loss, eff)
+
+    def fit_rows(self) -> SweepTable:
+        """The rows a law is fitted on: no branched sweep's stable rows (compute only), and with a schedule axis
+        each point's best schedule (:meth:`schedule_envelope`)."""
+        stable = self.frame["status"].astype(str) == "stable"
+        t = SweepTable(self.frame[~stable], self.source) if stable.any() else self
+        return t.schedule_envelope()
 
     def schedule_envelope(self) -> SweepTable:
         """With several LR schedules swept at one point (a [grid] schedules axis), the best schedule's run at each

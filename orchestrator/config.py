@@ -151,8 +151,22 @@ class SweepSection:
     policies, Tune and MLflow path, no compute. Every grid point must be in the table."""
     results_dir: str = "lawsweep_results"
     """Folder (relative to the working directory) for Tune results and the sweep table."""
+    branch_budgets: list[float] = field(default_factory=list)
+    """A branched sweep (issue 17): token budgets as fractions of each scale's tokens, e.g. [0.25, 0.5, 1.0].
+    Each grid point runs one stable wsd run to the largest budget's decay start, and each budget's cooldown
+    branches from it as its own trial (a row at that budget's D). Empty: independent runs."""
 
     def __post_init__(self) -> None:
+        if self.branch_budgets:
+            b = self.branch_budgets
+            if not isinstance(b, list) or len(b) < 2 or any(
+                    isinstance(x, bool) or not isinstance(x, (int, float)) or not 0 < x <= 1 for x in b) \
+                    or len(set(b)) != len(b) or max(b) != 1:
+                raise ConfigError(
+                    f"sweep.branch_budgets must list 2 or more distinct fractions of each scale's tokens in (0, 1], "
+                    f"the largest 1.0 (the scale's own tokens), e.g. [0.25, 0.5, 1.0]; got {b!r}."
+                )
+            self.branch_budgets = sorted(float(x) for x in b)
         if not self.name or not all(c.isalnum() or c in "-_." for c in self.name):
             raise ConfigError(
                 f"sweep.name must be a non-empty name of letters, digits, '-', '_' or '.', got {self.name!r}."
@@ -478,6 +492,30 @@ class SweepConfig:
                          timeout_s=float(self.sweep.trial_timeout_s or 0.0))
 
 
+    # -- branched sweeps (issue 17) ----------------------------------------------------------------------------
+    def budget_tokens(self, scale_key: str) -> list[int]:
+        """The token budgets a branched sweep runs at one scale (fractions of its tokens, in steps of a batch)."""
+        _, scale, _ = next(v for v in self.scale_variants() if v[0] == scale_key)
+        return [int(round(f * scale.tokens)) for f in self.sweep.branch_budgets]
+
+    def stable_spec(self, scale_key: str, lr: float, batch_size: int, seed: int) -> TrialSpec:
+        """A branched sweep's stable run at one grid point: the wsd schedule of the scale's tokens, a warmup in
+        tokens every budget shares, a branch checkpoint at each budget's decay start."""
+        spec = self.trial_spec(scale_key, lr, batch_size, seed)
+        budgets = self.budget_tokens(scale_key)
+        t = spec.train
+        warm = t.warmup_tokens or max(1, round(t.warmup_frac * min(budgets)))
+        return spec.replace(train=dataclasses.replace(t, branch_tokens=tuple(budgets), warmup_tokens=warm))
+
+    def branch_spec(self, stable: TrialSpec, budget: int, checkpoint: str, parent: str, step: int) -> TrialSpec:
+        """The cooldown of ``stable`` to ``budget`` tokens, resumed from its branch checkpoint."""
+        base = stable.scale.rsplit("-D", 1)[0] if "-D" in stable.scale else stable.scale
+        return stable.replace(scale=f"{base}-D{budget}",
+                              train=dataclasses.replace(stable.train, tokens=budget, branch_tokens=()),
+                              resume_from=checkpoint, parent_trial=parent, branch_step=step,
+                              stable_scale=stable.scale)
+
+
 _SECTIONS = ("sweep", "model", "train", "data", "scales", "grid", "tracking", "ray", "target")
 #: TrainConfig fields a trial's grid point sets (the rest come from [train]).
 TRIAL_FIELDS = ("lr", "batch_size", "tokens", "seed")
@@ -701,6 +739,23 @@ def _check_across(cfg: SweepConfig, tokenizer_vocab: int) -> None:
     dup = {k for k in keys if keys.count(k) > 1}
     if dup:
         raise ConfigError(f"scales: {sorted(dup)} appear twice; give each scale once (or distinct names).")
+    if cfg.sweep.branch_budgets:
+        fix = "; a branched sweep (sweep.branch_budgets) needs"
+        if cfg.train.schedule != "wsd":
+            raise ConfigError(f"train.schedule = {cfg.train.schedule!r}{fix} train.schedule = 'wsd' (its cooldowns "
+                              "branch from one stable run).")
+        for bad, what in ((grid.schedules, "grid.schedules"), (cfg.sweep.replay, "sweep.replay"),
+                          (cfg.sweep.scheduler == "asha", "sweep.scheduler = 'asha'"),
+                          (workers > 1, "sweep.workers_per_trial > 1")):
+            if bad:
+                raise ConfigError(f"{what} cannot be combined with sweep.branch_budgets yet; remove one of them.")
+        for i, s in enumerate(cfg.scales):
+            m = cfg.model_config(s)
+            small = round(min(cfg.sweep.branch_budgets) * s.tokens)
+            if small < 4 * m.context * max(grid.batch_size):
+                raise ConfigError(f"scales[{i}]: its smallest branch budget ({small} tokens) is under 4 steps of the "
+                                  f"largest batch ({max(grid.batch_size)} x {m.context} tokens); raise tokens or the "
+                                  "smallest of sweep.branch_budgets.")
     labels = [schedule_label(v) for v in grid.schedules]
     for i, v in enumerate(grid.schedules):
         if labels.count(labels[i]) > 1:

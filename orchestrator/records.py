@@ -53,6 +53,11 @@ class TrialRecord:
     schedule_spec: str = ""
     """JSON of the schedule's shape beyond its name (warmup_frac, decay_frac, decay_shape, min_lr_ratio), so its
     per-step LRs can be rebuilt exactly (schedule laws); empty in tables from before it was recorded."""
+    parent_trial: str = ""
+    """A branched sweep (issue 17): the stable trial a branch resumed (empty for every other row). A stable
+    trial's own row has status 'stable': its compute, counted once, and no loss to fit."""
+    branch_step: int = 0
+    """A branch: the step of its stable run it started from (its own tokens and FLOPs are the cooldown's)."""
 
     @staticmethod
     def curve_json(points: list[tuple[float, float]]) -> str:
@@ -116,7 +121,7 @@ def read_table(path: str | Path) -> SweepTable:
     return SweepTable(df, str(p))
 
 
-_INT_FIELDS = {"N": 1, "D": 1, "batch_tokens": 1, "batch_size": 1, "tokens": 1, "seed": 0}
+_INT_FIELDS = {"N": 1, "D": 1, "batch_tokens": 1, "batch_size": 1, "tokens": 1, "seed": 0, "branch_step": 0}
 _TEXT_FIELDS = ("trial_id", "scale", "schedule", "optimizer")
 
 
@@ -130,7 +135,7 @@ def parse_record(row: dict[str, str]) -> TrialRecord:
     kw: dict[str, object] = {}
     for k in TrialRecord.__slots__:
         if k not in row:
-            if k in ("optimizer", "eff_lr", "schedule_spec"):  # tables from before these columns
+            if k in ("optimizer", "eff_lr", "schedule_spec", "parent_trial", "branch_step"):  # older tables
                 continue
             raise ValueError(f"{k} missing")
         v = row[k]
@@ -197,7 +202,7 @@ def read_records(path: Path, warn: Callable[[str], None] | None = None) -> list[
         header = next(csv.reader(lines[:1]), [])
     except (UnicodeDecodeError, csv.Error):
         lines, header = [], []
-    required = [k for k in TrialRecord.__slots__ if k not in ("optimizer", "eff_lr")]
+    required = [k for k in TrialRecord.__slots__ if k not in ("optimizer", "eff_lr", "parent_trial", "branch_step")]
     if not header or any(k not in header for k in required):
         if raw:
             aside = _move_aside(path, raw)

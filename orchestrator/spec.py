@@ -42,7 +42,14 @@ class TrialSpec:
     timeout_s: float = 0.0
     """Wall-clock limit of the trial (0: none)."""
     resume_from: str = ""
-    """A checkpoint folder of this point from an interrupted sweep."""
+    """A checkpoint folder of this point from an interrupted sweep (or, for a branch, its stable run's branch
+    checkpoint)."""
+    parent_trial: str = ""
+    """A branch (issue 17): the stable trial it branched from."""
+    branch_step: int = 0
+    """A branch: the step of the stable run it resumed (its cooldown's first step)."""
+    stable_scale: str = ""
+    """A branch: its stable run's scale key (the grid point it belongs to)."""
 
     @property
     def N(self) -> int:
@@ -69,7 +76,7 @@ class TrialSpec:
         out["train"]["betas"] = list(self.train.betas)
         if self.workers is not None:
             out["workers"] = dataclasses.asdict(self.workers)
-        for k in ("replay", "results_dir", "timeout_s", "resume_from"):
+        for k in ("replay", "results_dir", "timeout_s", "resume_from", "parent_trial", "branch_step", "stable_scale"):
             if getattr(self, k):
                 out[k] = getattr(self, k)
         return out
@@ -82,8 +89,9 @@ class TrialSpec:
             KeyError, TypeError, ValueError: not a lawsweep trial config.
         """
         train = dict(d["train"])
-        if "betas" in train:
-            train["betas"] = tuple(train["betas"])
+        for k in ("betas", "branch_tokens"):
+            if k in train:
+                train[k] = tuple(train[k])
         w = d.get("workers")
         return cls(
             scale=str(d["scale"]),
@@ -95,6 +103,9 @@ class TrialSpec:
             results_dir=str(d.get("results_dir", "")),
             timeout_s=float(d.get("timeout_s", 0.0)),
             resume_from=str(d.get("resume_from", "")),
+            parent_trial=str(d.get("parent_trial", "")),
+            branch_step=int(d.get("branch_step", 0)),
+            stable_scale=str(d.get("stable_scale", "")),
         )
 
     def replace(self, **changes: Any) -> TrialSpec:

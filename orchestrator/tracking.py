@@ -141,7 +141,7 @@ class Tracker(Protocol):
     """Where a sweep's runs are recorded."""
 
     def start_sweep(self, name: str, params: dict[str, Any], tags: dict[str, str]) -> str: ...
-    def start_trial(self, trial_id: str, name: str, params: dict[str, Any]) -> None: ...
+    def start_trial(self, trial_id: str, name: str, params: dict[str, Any], parent: str = "") -> None: ...
     def log_metrics(self, trial_id: str, metrics: dict[str, float], step: int) -> None: ...
     def end_trial(self, trial_id: str, status: str, metrics: dict[str, float]) -> None: ...
     def log_sweep(self, metrics: dict[str, float], params: dict[str, Any]) -> None: ...
@@ -250,14 +250,14 @@ class MlflowTracker:
 
         kind = op[0]
         if kind == "start_trial":
-            _, trial_id, name, params = op
+            _, trial_id, name, params, *rest = op  # spools written before branches have no parent
+            parent = rest[0] if rest else ""
             if trial_id not in self._runs:  # a retry after a lost reply must not make a second run
-                run = self.client.create_run(
-                    self.experiment_id,
-                    run_name=name,
-                    tags={"mlflow.parentRunId": self.parent_id, "lawsweep.kind": "trial",
-                          "lawsweep.trial_id": trial_id},
-                )
+                tags = {"mlflow.parentRunId": self._runs.get(parent, self.parent_id), "lawsweep.kind": "trial",
+                        "lawsweep.trial_id": trial_id}
+                if parent:  # still a trial (load_trials reads it); its sweep named for lawsweep resume
+                    tags.update({"lawsweep.parent_trial": parent, "lawsweep.sweep_parent": self.parent_id})
+                run = self.client.create_run(self.experiment_id, run_name=name, tags=tags)
                 self._runs[trial_id] = run.info.run_id
             self._log_params(self._runs[trial_id], params)
         elif kind == "metrics":
@@ -313,8 +313,10 @@ class MlflowTracker:
             self._drain()
         self.client.update_run(parent_id, status="RUNNING")
         kept = replaced = 0
-        page = self.client.search_runs([self.experiment_id], f"tags.`mlflow.parentRunId` = '{parent_id}'",
-                                       max_results=10000)
+        page = list(self.client.search_runs([self.experiment_id], f"tags.`mlflow.parentRunId` = '{parent_id}'",
+                                            max_results=10000))
+        page += self.client.search_runs([self.experiment_id], f"tags.`lawsweep.sweep_parent` = '{parent_id}'",
+                                        max_results=10000)  # branches, nested under their stable runs
         for run in page:
             tags = run.data.tags
             tid = tags.get("lawsweep.trial_id", "")
@@ -329,9 +331,10 @@ class MlflowTracker:
                 replaced += 1
         return kept, replaced
 
-    def start_trial(self, trial_id: str, name: str, params: dict[str, Any]) -> None:
+    def start_trial(self, trial_id: str, name: str, params: dict[str, Any], parent: str = "") -> None:
+        """A child run of the sweep, or of trial ``parent``'s run (a branch under its stable run)."""
         self._open.add(trial_id)
-        self._put("start_trial", trial_id, name, _str_params(params))
+        self._put("start_trial", trial_id, name, _str_params(params), parent)
 
     def log_metrics(self, trial_id: str, metrics: dict[str, float], step: int) -> None:
         ts = _now_ms()

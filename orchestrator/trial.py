@@ -5,12 +5,15 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import os
+import shutil
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from orchestrator.spec import TrialSpec
 
-__all__ = ["replay_trial", "run_trial"]
+__all__ = ["branch_folder", "replay_trial", "run_trial"]
 
 
 def run_trial(config: dict[str, Any]) -> None:
@@ -131,10 +134,31 @@ def _run_single(spec: TrialSpec) -> None:
             tune.report(dict(pending), checkpoint=Checkpoint.from_directory(d))
         _failpoint_after_checkpoint(spec, int(pending.get("step", 0)))
 
+    branch = None
+    if train_cfg.branch_tokens:
+        trial_id = tune.get_context().get_trial_id()
+
+        def branch(budget: int, step: int, save: Callable[[str], None], point: dict[str, float]) -> None:
+            """Write the state a cooldown to ``budget`` resumes, then tell the searcher it exists."""
+            dest = branch_folder(spec.results_dir, trial_id, budget)
+            if not dest.is_dir():  # a retried stable run passing the same point again keeps the first copy
+                tmp = dest.with_name(dest.name + ".tmp")
+                shutil.rmtree(tmp, ignore_errors=True)
+                tmp.mkdir(parents=True)
+                save(str(tmp))
+                os.replace(tmp, dest)
+            tune.report(dict(point, **meta, done=0.0, branch_ready=float(budget), branch_step=float(step),
+                             branch_path=str(dest)))
+
     with _resume_folder(tune.get_checkpoint(), spec, lambda m: tune.report(dict(m, **meta))) as resume:
-        result = train(model, train_cfg, corpus, report=report, checkpoint=checkpoint, resume=resume)
+        result = train(model, train_cfg, corpus, report=report, checkpoint=checkpoint, resume=resume, branch=branch)
     if result.status == "failed":
         raise RuntimeError(result.reason)
+
+
+def branch_folder(results_dir: str, trial_id: str, budget: int) -> Path:
+    """Where a stable trial leaves the state its cooldown to ``budget`` tokens resumes (kept for the sweep)."""
+    return Path(results_dir) / "branches" / trial_id / f"tokens_{budget}"
 
 
 @contextlib.contextmanager

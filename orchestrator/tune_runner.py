@@ -94,6 +94,79 @@ class PolicySearcher(Searcher):
                 self.policy.observe(Observation(p, loss, o["status"]))
 
 
+class BranchedSearcher(PolicySearcher):
+    """A branched sweep (issue 17) on Tune: the policy's points run as stable trials; each branch checkpoint a
+    stable trial reports becomes a cooldown trial, issued on the next free worker while the stable run goes on.
+
+    A branch is never issued before its checkpoint exists (it is issued from the stable trial's report of it).
+    The policy observes a point when its largest budget's branch finishes (or when the stable run fails). A
+    retried stable run that passes a branch point again does not issue that branch twice; ``recorded`` holds the
+    (stable scale, lr, batch, seed, budget) branches an interrupted sweep already finished.
+    """
+
+    def __init__(self, policy: SearchPolicy, materialize: Callable[[Proposal], dict[str, Any]],
+                 branch: Callable[[dict[str, Any], int, str, str, int], dict[str, Any]], budgets: dict[str, list[int]],
+                 recorded: set[tuple] = frozenset()) -> None:
+        super().__init__(policy, materialize)
+        self._branch = branch
+        self.budgets = budgets
+        self.recorded = set(recorded)
+        self._ready: list[tuple[str, int, int, str]] = []
+        self._stable: dict[str, tuple[Proposal, dict[str, Any]]] = {}
+        self._open: set[str] = set()
+        self._issued: set[tuple[str, int]] = set()
+        self._branches: dict[str, tuple[Proposal, int]] = {}
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        if self._ready:
+            parent, budget, step, path = self._ready.pop(0)
+            p, cfg = self._stable[parent]
+            self._branches[trial_id] = (p, budget)
+            return self._branch(cfg, budget, path, parent, step)
+        p = self.policy.suggest()
+        if p is not None:
+            cfg = self._materialize(p)
+            self._stable[trial_id] = (p, cfg)
+            self._open.add(trial_id)
+            return cfg
+        return None if self._open else Searcher.FINISHED
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        budget = result.get("branch_ready")
+        if budget is None or trial_id not in self._stable:
+            return
+        budget = int(budget)
+        p = self._stable[trial_id][0]
+        if (trial_id, budget) in self._issued or (p.scale, p.lr, p.batch_size, p.seed, budget) in self.recorded:
+            return
+        self._issued.add((trial_id, budget))
+        self._ready.append((trial_id, budget, int(result["branch_step"]), str(result["branch_path"])))
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if trial_id in self._stable:
+            self._open.discard(trial_id)
+            p = self._stable[trial_id][0]
+            emitted = {b for t, b in self._issued if t == trial_id}
+            if max(self.budgets[p.scale]) not in emitted:  # the point's largest budget will never finish
+                status = "diverged" if (trial_id in self.diverged_ids or (result or {}).get("diverged")) \
+                    else "failed"
+                self.policy.observe(Observation(p, math.nan, status))
+            return
+        got = self._branches.pop(trial_id, None)
+        if got is None:
+            return
+        p, budget = got
+        if budget != max(self.budgets[p.scale]):
+            return
+        if trial_id in self.diverged_ids or (result and result.get("diverged")):
+            obs = Observation(p, math.nan, "diverged")
+        elif error or not result or not result.get("done"):
+            obs = Observation(p, math.nan, "failed")
+        else:
+            obs = Observation(p, float(result["val_loss"]), "ok")
+        self.policy.observe(obs)
+
+
 class SweepCallback(tune.Callback):
     """Records every trial in the tracker and the sweep table, and prints progress."""
 
@@ -149,7 +222,14 @@ class SweepCallback(tune.Callback):
             "data.source": spec.data.source,
         }
         self._curves[trial.trial_id] = []
-        self.tracker.start_trial(trial.trial_id, f"{spec.scale}-lr{t.lr:.3g}-bs{t.batch_size}", params)
+        name = f"{spec.scale}-lr{t.lr:.3g}-bs{t.batch_size}"
+        if t.branch_tokens:
+            name, params["branch_tokens"] = f"{name}-stable", list(t.branch_tokens)
+        if spec.parent_trial:  # a branch: a child run of its stable run (nested under the sweep's parent)
+            params.update(parent_trial=spec.parent_trial, branch_step=spec.branch_step)
+            self.tracker.start_trial(trial.trial_id, f"{name}-branch", params, parent=spec.parent_trial)
+        else:
+            self.tracker.start_trial(trial.trial_id, name, params)
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         if result.get("done"):
@@ -188,9 +268,13 @@ class SweepCallback(tune.Callback):
     def _finish(self, trial: Any, status: str, res: dict, trials: list | None = None) -> None:
         spec = TrialSpec.from_dict(trial.config)
         t = spec.train
-        loss = float(res["val_loss"]) if status == "ok" else math.nan
         n = spec.N
         tokens = int(res.get("tokens", 0))
+        if t.branch_tokens and status == "ok":
+            status = "stable"  # compute only: its branches are the runs that are fitted
+        loss = float(res["val_loss"]) if status == "ok" else math.nan
+        if spec.parent_trial:  # a branch's own compute: its cooldown, not the stable steps it resumed
+            tokens = max(0, tokens - spec.branch_step * spec.batch_tokens)
         rec = TrialRecord(
             trial_id=trial.trial_id,
             scale=spec.scale,
@@ -211,6 +295,8 @@ class SweepCallback(tune.Callback):
             schedule_spec=json.dumps({k: getattr(t, k) for k in ("warmup_frac", "decay_frac", "decay_shape",
                                                                  "min_lr_ratio")}),
             eff_lr=float(np.median(eff)) if (eff := self._eff.pop(trial.trial_id, [])) else math.nan,
+            parent_trial=spec.parent_trial,
+            branch_step=spec.branch_step,
         )
         self.records.append(rec)
         write_table(self.records, self.table_path)
@@ -364,6 +450,10 @@ def _results_folder(cfg: SweepConfig, policy: SearchPolicy,
         return results_dir, [], {}, "tune"
     results_dir = resume_dir.resolve()
     prior = read_records(results_dir / "sweep.csv", warn=lambda m: print(f"lawsweep: warning: {m}", file=sys.stderr))
+    if cfg.sweep.branch_budgets:
+        for o in branched_observations(cfg, prior):
+            policy.observe(o)
+        return results_dir, prior, {}, f"tune-resume-{sum(1 for _ in results_dir.glob('tune*'))}"
     for r in prior:
         ok = r.status == "ok" and math.isfinite(r.loss)
         status = "ok" if ok else ("diverged" if r.status == "diverged" else "failed")
@@ -372,6 +462,68 @@ def _results_folder(cfg: SweepConfig, policy: SearchPolicy,
     done = {(r.scale, r.lr, r.batch_size, r.seed) for r in prior}
     resume_points = {k: v for k, v in last_checkpoints(results_dir).items() if k not in done}
     return results_dir, prior, resume_points, f"tune-resume-{sum(1 for _ in results_dir.glob('tune*'))}"
+
+
+def branched_tokens(cfg: SweepConfig, scale_key: str) -> tuple[int, int]:
+    """(tokens a branched point trains: its stable run plus every cooldown, tokens its independent runs would)."""
+    from laws.schedules import Schedule
+
+    budgets = cfg.budget_tokens(scale_key)
+    spec = cfg.stable_spec(scale_key, 1.0, cfg.grid.batch_size[0], 0)
+    t, per = spec.train, spec.batch_tokens
+
+    def start(b: int) -> int:  # the trainer's branch step of budget b (trainers.train._Run.decay_start)
+        steps = max(1, round(b / per))
+        s = Schedule(t.schedule, steps, min(round(t.warmup_tokens / per), steps), t.decay_frac, t.min_lr_ratio,
+                     t.decay_shape)
+        k = steps
+        while k > s.warmup_steps and s(k - 1) < 1.0:
+            k -= 1
+        return k
+
+    starts = {b: start(b) for b in budgets}
+    stable = max(starts.values()) * per
+    cool = sum(max(1, round(b / per)) * per - starts[b] * per for b in budgets)
+    return stable + cool, sum(budgets)
+
+
+def _branch_labels(cfg: SweepConfig) -> dict[str, tuple[str, int]]:
+    """A branch row's scale -> (its stable run's scale key, its budget)."""
+    out = {}
+    for key, _, _ in cfg.scale_variants():
+        stable = cfg.stable_spec(key, 1.0, cfg.grid.batch_size[0], 0)
+        for b in cfg.budget_tokens(key):
+            out[cfg.branch_spec(stable, b, "", "", 0).scale] = (key, b)
+    return out
+
+
+def recorded_branches(cfg: SweepConfig, prior: list[TrialRecord]) -> set[tuple]:
+    """(stable scale, lr, batch, seed, budget) of every branch an interrupted branched sweep finished."""
+    labels = _branch_labels(cfg)
+    return {(labels[r.scale][0], r.lr, r.batch_size, r.seed, labels[r.scale][1]) for r in prior
+            if r.parent_trial and r.scale in labels}
+
+
+def branched_observations(cfg: SweepConfig, prior: list[TrialRecord]) -> list[Observation]:
+    """What a resumed branched sweep's policy is told: each point whose largest budget finished (its loss), or
+    whose stable run failed; points with neither run again (their recorded branches are kept)."""
+    labels = _branch_labels(cfg)
+    top = {key: max(cfg.budget_tokens(key)) for key, _, _ in cfg.scale_variants()}
+    out: dict[tuple, Observation] = {}
+    for r in prior:
+        if r.parent_trial and r.scale in labels:
+            key, b = labels[r.scale]
+            if b != top[key]:
+                continue
+            ok = r.status == "ok" and math.isfinite(r.loss)
+            out[(key, r.lr, r.batch_size, r.seed)] = Observation(
+                Proposal(key, r.lr, r.batch_size, r.seed), r.loss if ok else math.nan,
+                "ok" if ok else ("diverged" if r.status == "diverged" else "failed"))
+        elif not r.parent_trial and r.status in ("diverged", "failed", "timeout"):
+            out.setdefault((r.scale, r.lr, r.batch_size, r.seed), Observation(
+                Proposal(r.scale, r.lr, r.batch_size, r.seed), math.nan,
+                "diverged" if r.status == "diverged" else "failed"))
+    return list(out.values())
 
 
 def _open_parent_run(cfg: SweepConfig, tracker: MlflowTracker, policy: SearchPolicy, results_dir: Path,
@@ -480,25 +632,39 @@ def run_sweep(cfg: SweepConfig, *, echo: Callable[[str], None] = print,
     grids = cfg.grids()
     policy = make_policy(cfg.sweep.policy, grids, tuple(cfg.sweep.seeds), trials_per_scale=cfg.sweep.trials_per_scale)
     results_dir, prior, resume_points, tune_name = _results_folder(cfg, policy, resume_dir)
+    branched = bool(cfg.sweep.branch_budgets)
+    per_point = 1 + len(cfg.sweep.branch_budgets) if branched else 1
     table_path = results_dir / "sweep.csv"
     tracker = MlflowTracker(cfg.tracking.uri, cfg.tracking.experiment, spool=results_dir / "mlflow_spool.jsonl",
                             retry_s=cfg.tracking.retry_s)
     parent = _open_parent_run(cfg, tracker, policy, results_dir, prior, len(resume_points), echo,
                               resuming=resume_dir is not None)
-    planned = sum(6.0 * g.scale.N * g.scale.D * policy.scale_budget(g.scale.key) for g in grids)
+    planned = sum(6.0 * g.scale.N * (branched_tokens(cfg, g.scale.key)[0] if branched else g.scale.D)
+                  * policy.scale_budget(g.scale.key) for g in grids)
     target = (cfg.target.N, cfg.target.D) if cfg.target.N > 0 else None
-    callback = SweepCallback(tracker, table_path, policy.budget, echo, records=prior, planned_flops=planned,
-                             target=target, estimator=cfg.sweep.estimator)
+    callback = SweepCallback(tracker, table_path, policy.budget * per_point, echo, records=prior,
+                             planned_flops=planned, target=target, estimator=cfg.sweep.estimator)
 
     def materialize(p: Proposal) -> dict[str, Any]:
+        if branched:  # stable runs start over on resume; the branches already recorded are not run again
+            return cfg.stable_spec(p.scale, p.lr, p.batch_size, p.seed).replace(results_dir=str(results_dir)).to_dict()
         spec = cfg.trial_spec(p.scale, p.lr, p.batch_size, p.seed)
         return spec.replace(results_dir=str(results_dir), resume_from=resume_points.get(spec.point, "")).to_dict()
 
-    searcher = PolicySearcher(policy, materialize)
+    if branched:
+        def branch(stable: dict[str, Any], budget: int, path: str, parent: str, step: int) -> dict[str, Any]:
+            return cfg.branch_spec(TrialSpec.from_dict(stable), budget, path, parent, step).to_dict()
+
+        searcher: PolicySearcher = BranchedSearcher(
+            policy, materialize, branch, {g.scale.key: cfg.budget_tokens(g.scale.key) for g in grids},
+            recorded=recorded_branches(cfg, prior))
+    else:
+        searcher = PolicySearcher(policy, materialize)
     searcher.diverged_ids = callback.diverged_ids  # one set: the stopper writes, both read
     stopper = DivergenceStopper(callback.diverged_ids, spike_factor=cfg.sweep.divergence_spike,
                                 predictor=_divergence_predictor(cfg, echo), law=callback.law_box)
-    remaining = policy.budget - len(prior)
+    # branched: at most every point not yet observed, stable run plus branches (the searcher ends the sweep)
+    remaining = (policy.budget - len(policy.observations)) * per_point if branched else policy.budget - len(prior)
     status = "FAILED"
     try:
         if remaining > 0:

@@ -182,7 +182,7 @@ def train(
     report: Callable[[dict[str, float]], None] | None = None,
     checkpoint: Callable[[Callable[[str | os.PathLike], None]], None] | None = None,
     resume: str | os.PathLike | None = None,
-    branch: Callable[[int, int, Callable[[str | os.PathLike], None]], None] | None = None,
+    branch: Callable[[int, int, Callable[[str | os.PathLike], None], dict[str, float]], None] | None = None,
 ) -> TrialResult:
     """Train one proxy model and return its result; never raises for a diverging run.
 
@@ -200,8 +200,9 @@ def train(
             worker count and ZeRO stage). A branch resumes its stable run's branch checkpoint (below) with
             ``tokens`` set to its budget: it runs that budget's cooldown and ends exactly as an unbranched wsd run
             of that budget (same warmup_tokens) would.
-        branch: A stable run (``train_cfg.branch_tokens``) calls ``branch(budget, step, save)`` at each budget's
-            decay start; ``save(folder)`` writes the state a branch resumes (as ``checkpoint`` does).
+        branch: A stable run (``train_cfg.branch_tokens``) calls ``branch(budget, step, save, point)`` at each
+            budget's decay start; ``save(folder)`` writes the state a branch resumes (as ``checkpoint`` does),
+            ``point`` is the evaluation at that step (its curve point).
 
     Raises:
         ValueError: ``resume`` is not a trial checkpoint of this engine and layout.
@@ -356,6 +357,9 @@ class _Run:
         """Train from ``start`` to the last step (or a divergence); (the last step index, wall seconds)."""
         t0 = time.perf_counter()
         step = self.start
+        for b, s in self.branch_steps.items():  # resumed right at a branch point (killed between its checkpoint
+            if s == self.start > 0:              # and its branch): the restored state is that branch's start
+                self.save_branch(b, s)
         for step in range(self.start, self.steps):
             lr = self.tcfg.lr * self.sched(step)
             self.engine.set_lr(lr)
@@ -385,7 +389,8 @@ class _Run:
             return
         meta = {"format": TRIAL_STATE_FORMAT, "engine": self.tcfg.engine, "step": step,
                 "data_rng": self.rng.bit_generator.state, "curve": self.curve, "branch_tokens": budget}
-        self.branch(budget, step, lambda directory, meta=meta: self.engine.save(Path(directory), meta))
+        self.branch(budget, step, lambda directory, meta=meta: self.engine.save(Path(directory), meta),
+                    dict(self.curve[-1]) if self.curve else {})
 
     def finish(self, step: int, wall: float) -> TrialResult:
         """Save the final weights when asked, build the result, send the final report."""

@@ -326,3 +326,52 @@ def test_a_schedule_axis_runs_every_schedule_at_every_point_and_the_fit_takes_th
     pair = df.pivot_table(index=["N", "lr"], columns="schedule", values="loss")
     assert (pair.cosine != pair.wsd).all()
     assert "Step Law posterior fit on 2 scales" in stdout
+
+
+def test_a_branched_sweep_forks_cooldowns_from_stable_runs_and_survives_a_killed_stable_run(tmp_path):
+    """[sweep] branch_budgets: one stable run per point, a cooldown trial per budget issued only once its
+    checkpoint exists; a stable run killed after its first branch point is retried from its checkpoint and its
+    branches are neither lost nor run twice; branches are MLflow child runs of their stable run."""
+    import os
+
+    toml = (RECIPES / "tiny.toml").read_text()
+    toml = toml.replace('seeds = [0]', 'seeds = [0]\nbranch_budgets = [0.25, 0.5, 1.0]')
+    toml = toml.replace('schedule = "cosine"', 'schedule = "wsd"\neval_every = 10')
+    toml = toml.replace("[[scales]]\nd_model = 64\ntokens = 4096\n", "").replace("tokens = 4096", "tokens = 16384")
+    (tmp_path / "sweep.toml").write_text(toml)
+    env = dict(os.environ, LAWSWEEP_FAILPOINTS=json.dumps({"0.016": "die_after_checkpoint"}))
+    r = subprocess.run([sys.executable, "-m", "orchestrator", "run", "sweep.toml"], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    (results,) = tmp_path.glob("lawsweep_results/tiny-*")
+    assert list(results.glob("failpoints/*0.016")), "the failpoint never fired"
+    df = pd.read_csv(results / "sweep.csv").fillna({"parent_trial": ""})
+    stable, branches = df[df.parent_trial == ""], df[df.parent_trial != ""]
+    assert len(stable) == 2 and (stable.status == "stable").all() and stable.loss.isna().all()
+    assert len(branches) == 6 and (branches.status == "ok").all()
+    got = sorted((p, d, s) for p, d, s in zip(branches.parent_trial, branches.D, branches.branch_step))
+    assert got == sorted((t, d, s) for t in stable.trial_id for d, s in ((4096, 13), (8192, 26), (16384, 51)))
+    # compute: each branch its cooldown only, the stable phase once
+    assert (branches.tokens == branches.D - branches.branch_step * 256).all()
+    assert df.flops.sum() < (6 * branches.N * branches.D).sum() * 0.7
+    # no branch started before its stable run reported its checkpoint
+    for _, b in branches.iterrows():
+        (parent_result,) = results.glob(f"tune*/trial_{b.parent_trial}/result.json")
+        ready = [json.loads(line) for line in parent_result.read_text().splitlines()]
+        ready = [x["timestamp"] for x in ready if x.get("branch_ready") == b.D]
+        (own,) = results.glob(f"tune*/trial_{b.trial_id}/result.json")
+        first = json.loads(own.read_text().splitlines()[0])["timestamp"]
+        assert ready and min(ready) <= first
+    assert "Failure # 1" in "".join(p.read_text() for p in results.glob("tune*/*/error.txt"))
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("lawsweep")
+    runs = {x.data.tags["lawsweep.trial_id"]: x for x in
+            client.search_runs([exp.experiment_id], "tags.`lawsweep.kind` = 'trial'")}
+    assert len(runs) == 8
+    for _, b in branches.iterrows():
+        assert runs[b.trial_id].data.tags["mlflow.parentRunId"] == runs[b.parent_trial].info.run_id
+    fit = subprocess.run([sys.executable, "-m", "orchestrator", "fit", str(results / "sweep.csv"), "--json"],
+                         capture_output=True, text=True, timeout=120)
+    assert fit.returncode == 0 and len(json.loads(fit.stdout)["scales"]) == 3

@@ -287,7 +287,8 @@ def test_branched_cooldowns_end_bit_exactly_like_unbranched_wsd_runs(corpus, tmp
     common = dict(schedule="wsd", decay_frac=0.25, warmup_tokens=step * 4, decay_shape="sqrt")
     saved: dict[int, str] = {}
 
-    def branch(budget, at, save):
+    def branch(budget, at, save, point):
+        assert point["step"] == at and point["tokens"] == at * step
         d = tmp_path / f"b{budget}"
         d.mkdir()
         save(d)
@@ -308,6 +309,27 @@ def test_branched_cooldowns_end_bit_exactly_like_unbranched_wsd_runs(corpus, tmp
                                 "mfu": br.curve[-1]["mfu"]}
     # a stable run without a branch callback still stops at the last decay start
     assert train(m, stable_cfg, corpus).steps == 61
+    # killed right after the checkpoint at a branch point, before its branch was saved: the retry from that
+    # checkpoint saves the branch first (the restored state is the branch's start)
+    ckpts: list[str] = []
+
+    def checkpoint(save):
+        d = tmp_path / f"ck{len(ckpts)}"
+        d.mkdir()
+        save(d)
+        ckpts.append(str(d))
+
+    train(m, stable_cfg, corpus, checkpoint=checkpoint)
+    at16 = next(d for d in ckpts if read_trial_state(d)["step"] == 16)
+    saved.clear()
+    for d in tmp_path.glob("b*"):
+        import shutil
+
+        shutil.rmtree(d)
+    train(m, stable_cfg, corpus, resume=at16, branch=branch)
+    assert sorted(saved) == budgets
+    _, own_cfg = _tiny(tokens=budgets[0], **common)
+    assert train(m, own_cfg, corpus, resume=saved[budgets[0]]).val_loss == train(m, own_cfg, corpus).val_loss
 
 
 @pytest.mark.parametrize("kw, msg", [

@@ -286,7 +286,27 @@ def cmd_plan(args: argparse.Namespace) -> int:
             f"{len(r.lrs)} LRs 2^{lo:+.1f}..2^{hi:+.1f}  {list(r.batch_tokens)}"
         )
     print(f"total: {sum(r.trials for r in rows)} trials, {sum(r.flops for r in rows):.3e} FLOPs (6 N D per trial)")
+    if cfg.sweep.branch_budgets:
+        print(_branched_plan(cfg, rows))
     return 0
+
+
+def _branched_plan(cfg: Any, rows: list[Any]) -> str:
+    """The branched sweep's compute against independent runs of every budget, per scale and in total."""
+    from orchestrator.tune_runner import branched_tokens
+
+    fr = cfg.sweep.branch_budgets
+    lines = [f"branched (sweep.branch_budgets = {fr}): per grid point one stable wsd run and a cooldown per "
+             "budget, against an independent wsd run per budget:"]
+    tot_b = tot_i = 0.0
+    for r in rows:
+        br, ind = branched_tokens(cfg, r.scale)
+        fb, fi = 6.0 * r.N * br * r.trials, 6.0 * r.N * ind * r.trials
+        tot_b, tot_i = tot_b + fb, tot_i + fi
+        lines.append(f"  {r.scale}: budgets {cfg.budget_tokens(r.scale)} tokens; {r.trials} x {1 + len(fr)} trials, "
+                     f"{fb:.3e} FLOPs branched vs {fi:.3e} independent ({fb / fi:.0%})")
+    lines.append(f"  total: {tot_b:.3e} FLOPs branched vs {tot_i:.3e} independent ({tot_b / tot_i:.0%})")
+    return "\n".join(lines)
 
 
 def _plan_ladder(args: argparse.Namespace) -> int:

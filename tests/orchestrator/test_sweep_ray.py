@@ -354,6 +354,13 @@ def test_a_branched_sweep_forks_cooldowns_from_stable_runs_and_survives_a_killed
     # compute: each branch its cooldown only, the stable phase once
     assert (branches.tokens == branches.D - branches.branch_step * 256).all()
     assert df.flops.sum() < (6 * branches.N * branches.D).sum() * 0.7
+    # `lawsweep plan` priced exactly this: the stable phase once, each cooldown, against independent runs
+    plan = subprocess.run([sys.executable, "-m", "orchestrator", "plan", "sweep.toml"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120).stdout
+    total = next(line for line in plan.splitlines() if line.strip().startswith("total:") and "branched" in line)
+    branched, independent = (float(w) for w in total.split() if w[0].isdigit() and "e+" in w)
+    assert branched == pytest.approx(df.flops.sum(), rel=1e-3)
+    assert independent == pytest.approx((6 * branches.N * branches.D).sum(), rel=1e-3)
     # no branch started before its stable run reported its checkpoint
     for _, b in branches.iterrows():
         (parent_result,) = results.glob(f"tune*/trial_{b.parent_trial}/result.json")

@@ -101,7 +101,36 @@ def law_diagnostics(s: SweepSummary, target: tuple[float, float] | None = None) 
 
 def optima(table: SweepTable, n_boot: int = 0) -> tuple[ScaleOptimum, ...]:
     """Per-scale optima of a table (with bootstrap intervals when ``n_boot`` > 0)."""
-    return per_scale_optima(*SweepTable.of(table).fit_inputs().arrays(), n_boot=n_boot)
+    return per_scale_optima(*SweepTable.of(table).fit_rows().fit_inputs().arrays(), n_boot=n_boot)
+
+
+def branch_families(table: SweepTable) -> list[dict[str, Any]]:
+    """A branched sweep's stable runs, each with its branches (budget D, the step it resumed, final loss, and
+    whether it is its cell's best run), sorted by the stable run's (N, lr, batch)."""
+    f = table.frame
+    if "parent_trial" not in f or "trial_id" not in f:
+        return []
+    parent = f["parent_trial"].fillna("").astype(str)
+    kids = f[parent != ""]
+    if kids.empty:
+        return []
+    best = f[f.status == "ok"].groupby(["N", "D"])["loss"].min()
+    out = []
+    for s in f[(f.status.astype(str) == "stable") | f.trial_id.isin(set(parent))].itertuples():
+        if s.trial_id not in set(kids.parent_trial):
+            continue
+        br = kids[kids.parent_trial == s.trial_id].sort_values("D")
+        out.append({
+            "trial_id": s.trial_id, "N": int(s.N), "lr": float(s.lr), "batch_tokens": int(s.batch_tokens),
+            "stable_status": str(s.status), "stable_tokens": int(getattr(s, "tokens", 0) or 0),
+            "curve": curve_points(getattr(s, "curve", None)),
+            "branches": [{"trial_id": b.trial_id, "D": int(b.D), "branch_step": int(b.branch_step),
+                          "loss": float(b.loss), "status": str(b.status),
+                          "curve": curve_points(getattr(b, "curve", None)),
+                          "cell_best": bool(b.status == "ok" and b.loss <= best.get((b.N, b.D), np.inf))}
+                         for b in br.itertuples()],
+        })
+    return sorted(out, key=lambda x: (x["N"], x["lr"], x["batch_tokens"]))
 
 
 def scale_rows(opts: tuple[ScaleOptimum, ...]) -> list[dict[str, Any]]:

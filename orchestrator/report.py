@@ -29,7 +29,7 @@ from orchestrator.report_html import json_safe, render_html
 __all__ = ["SECTIONS", "Report", "build_report", "json_safe", "render_html", "write_report"]
 
 N_BOOT = 200
-SECTIONS = ("scales", "laws", "heldout", "coverage", "schedules", "divergence")
+SECTIONS = ("scales", "laws", "heldout", "coverage", "schedules", "branches", "divergence")
 
 
 @dataclass
@@ -137,6 +137,11 @@ def build_report(table: SweepTable, *, title: str = "sweep", config_path: Path |
         rep.note("heldout", "needs at least 3 scales with an optimum")
     _coverage(rep, table, config_path)
     _schedules(rep, table, opts, config, target)
+    fams = analysis.branch_families(table)
+    if fams:
+        rep.data["branches"] = [{k: v for k, v in fam.items() if k != "curve"} | {
+            "branches": [{k: v for k, v in b.items() if k != "curve"} for b in fam["branches"]]} for fam in fams]
+        rep.figures["branches"] = figures.branches_figure(fams)
     rep.data["divergence"] = analysis.diverged_runs(table)
     law = rep.data["laws"].get("fitted") and analysis.summarize(table).fit.step_law
     if law:

@@ -208,3 +208,33 @@ def divergence_figure(frame: pd.DataFrame) -> bytes:
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=6)
     return _png(fig)
+
+
+def branches_figure(families: list[dict[str, Any]]) -> bytes:
+    """A branched sweep: each stable run (solid) with the cooldowns forked from it (dashed), loss against tokens,
+    one panel per model size; a cell's best run is starred."""
+    import matplotlib.pyplot as plt
+
+    sizes = sorted({f["N"] for f in families})
+    fig, axes = plt.subplots(1, len(sizes), figsize=(5.2 * len(sizes), 3.6), squeeze=False)
+    for ax, n in zip(axes[0], sizes):
+        fams = [f for f in families if f["N"] == n]
+        colors = plt.cm.viridis(np.linspace(0, 0.9, max(len(fams), 2)))
+        for fam, c in zip(fams, colors):
+            label = f"lr {fam['lr']:.3g}, B {fam['batch_tokens']}"
+            if fam["curve"]:
+                ax.plot([t for t, _ in fam["curve"]], [v for _, v in fam["curve"]], color=c, lw=1.2, label=label)
+            for b in fam["branches"]:
+                pts = b["curve"]
+                if pts:
+                    ax.plot([t for t, _ in pts], [v for _, v in pts], color=c, lw=0.9, ls="--")
+                if b["status"] == "ok":
+                    ax.plot([b["D"]], [b["loss"]], marker="*" if b["cell_best"] else "o", color=c,
+                            ms=10 if b["cell_best"] else 4, mec="k" if b["cell_best"] else c)
+        ax.set_xscale("log")
+        ax.set_xlabel("tokens")
+        ax.set_ylabel("validation loss")
+        ax.set_title(f"N {n:,}: {len(fams)} stable runs, {sum(len(f['branches']) for f in fams)} branches")
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    return _png(fig)

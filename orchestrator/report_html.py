@@ -119,6 +119,16 @@ def render_html(rep: Report) -> str:
         parts.append(_table(sc["across_scales"]["ranking"], ["schedule", "predicted_loss"]))
     parts.append(notes("schedules") + "</section>")
 
+    if d.get("branches"):
+        fams = d["branches"]
+        rows = [{"N": fam["N"], "lr": fam["lr"], "batch_tokens": fam["batch_tokens"], "D": b["D"],
+                 "branch_step": b["branch_step"], "loss": b["loss"], "cell_best": b["cell_best"]}
+                for fam in fams for b in fam["branches"]]
+        parts.append(f"<section id='branches'><h2>Branched runs</h2><p>{len(fams)} stable runs, each with the "
+                     f"cooldowns forked from it at every budget ({len(rows)} branches): solid the stable run, dashed "
+                     "its branches, a star where a branch is its cell's best run.</p>")
+        parts.append(_img(rep, "branches") + _table(rows, ["N", "lr", "batch_tokens", "D", "branch_step", "loss",
+                                                           "cell_best"]) + "</section>")
     parts.append(f"<section id='divergence'><h2>Divergence events</h2><p>{len(d['divergence'])} diverged runs "
                  "(kept in the record, left out of every fit).</p>")
     if d["divergence"]:

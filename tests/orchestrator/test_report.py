@@ -250,3 +250,33 @@ def test_the_html_report_renders_in_a_real_headless_chromium(report):
     for img in v["imgs"]:
         assert img["complete"] and img["w"] > 100 and img["h"] > 100, img
     assert v["text"] > 500
+
+
+def test_a_branched_sweep_shows_each_stable_run_with_its_branches(tmp_path):
+    """Two stable runs, three branches each: the report's branches section holds every branch under its stable
+    run, stars each cell's best, and the fits ignore the stable rows (compute only)."""
+    from laws.analysis import branch_families, optima
+    from laws.table import SweepTable
+    from orchestrator.report import build_report, write_report
+
+    rows = []
+    for sid, lr, losses in (("s1", 0.004, (3.2, 3.0, 2.9)), ("s2", 0.016, (3.1, 3.05, 2.95))):
+        rows.append(dict(trial_id=sid, scale="d32-L1-D16384", N=12768, D=16384, lr=lr, batch_tokens=256, loss=np.nan,
+                         status="stable", tokens=13056, flops=6 * 12768 * 13056, parent_trial="", branch_step=0,
+                         curve=json.dumps([[2560, 4.0], [13056, 3.3]])))
+        for (d, step), loss in zip(((4096, 13), (8192, 26), (16384, 51)), losses):
+            rows.append(dict(trial_id=f"{sid}-{d}", scale=f"d32-L1-D{d}", N=12768, D=d, lr=lr, batch_tokens=256,
+                             loss=loss, status="ok", tokens=d - 256 * step, flops=6 * 12768 * (d - 256 * step),
+                             parent_trial=sid, branch_step=step,
+                             curve=json.dumps([[256 * step, 3.4], [d, loss]])))
+    table = SweepTable.from_rows(rows)
+    fams = branch_families(table)
+    assert [f["trial_id"] for f in fams] == ["s1", "s2"]
+    assert [(b["D"], b["branch_step"], b["cell_best"]) for b in fams[0]["branches"]] == [
+        (4096, 13, False), (8192, 26, True), (16384, 51, True)]
+    assert [b["cell_best"] for b in fams[1]["branches"]] == [True, False, False]
+    assert sorted((o.D, o.grid_lr) for o in optima(table)) == [(4096, 0.016), (8192, 0.004), (16384, 0.004)]
+    rep = build_report(table, title="branched")
+    assert "branches" in rep.figures and len(rep.data["branches"]) == 2
+    html = write_report(rep, tmp_path).read_text()
+    assert "<section id='branches'>" in html and "2 stable runs" in html

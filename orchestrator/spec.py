@@ -74,6 +74,10 @@ class TrialSpec:
             "data": dataclasses.asdict(self.data),
         }
         out["train"]["betas"] = list(self.train.betas)
+        if self.train.branch_tokens:
+            out["train"]["branch_tokens"] = list(self.train.branch_tokens)
+        else:  # an empty tuple is all most trials have: left out (Tune's TensorBoard logger warns about it)
+            del out["train"]["branch_tokens"]
         if self.workers is not None:
             out["workers"] = dataclasses.asdict(self.workers)
         for k in ("replay", "results_dir", "timeout_s", "resume_from", "parent_trial", "branch_step", "stable_scale"):

@@ -170,3 +170,17 @@ def test_real_curves_fit_on_25m_100m_rank_400m_at_equal_budgets():
     s = score_cases(lambda lrs: float(fit.predict(4e8, lrs, warmup_steps=2160)[0]), equal_budget_cases(load["400"]))
     assert s["ranked_cases"] == 5 and s["top2"] == 1.0 and s["spearman"] >= 0.9
     assert s["mae"] < 0.04  # the level carried from 100M to 400M by the scale terms (as is: 0.22)
+
+
+def test_the_recorded_branched_grid_matches_its_independent_twin():
+    """bench/data/branch_*.csv (issue 17): every branch ended exactly where its independent wsd run did, every
+    cell's optimum agrees, the two laws predict the held-out cell identically, at 65% of the compute."""
+    import pandas as pd
+
+    from laws.branch_bench import DATA, bench
+
+    lines, s = bench(pd.read_csv(DATA / "branch_independent.csv"), pd.read_csv(DATA / "branch_branched.csv"))
+    assert s["max_loss_diff"] == 0.0 and s["in_band"] == s["cells"] == 9
+    p = s["predictions"]
+    assert p["branches"] == p["independent runs"]
+    assert 0.6 < s["compute_ratio"] < 0.7

@@ -382,3 +382,43 @@ def test_a_branched_sweep_forks_cooldowns_from_stable_runs_and_survives_a_killed
     fit = subprocess.run([sys.executable, "-m", "orchestrator", "fit", str(results / "sweep.csv"), "--json"],
                          capture_output=True, text=True, timeout=120)
     assert fit.returncode == 0 and len(json.loads(fit.stdout)["scales"]) == 3
+
+
+def test_a_resumed_branched_sweep_keeps_its_finished_branches_and_runs_each_budget_once(tmp_path):
+    """Kill the driver of a branched sweep mid-way; `lawsweep resume` re-runs unfinished points' stable runs,
+    issues only the branches not yet recorded, and ends with every (point, budget) once."""
+    import os
+    import signal
+    import time
+
+    toml = (RECIPES / "tiny.toml").read_text()
+    toml = toml.replace('seeds = [0]', 'seeds = [0]\nbranch_budgets = [0.25, 0.5, 1.0]\nmax_concurrent = 1')
+    toml = toml.replace('schedule = "cosine"', 'schedule = "wsd"')
+    toml = toml.replace("[[scales]]\nd_model = 64\ntokens = 4096\n", "").replace("tokens = 4096", "tokens = 16384")
+    (tmp_path / "sweep.toml").write_text(toml)
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "run", "sweep.toml"], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    before, deadline = None, time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        tables = list(tmp_path.glob("lawsweep_results/tiny-*/sweep.csv"))
+        if tables and len(pd.read_csv(tables[0])) >= 3:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            before = pd.read_csv(tables[0]).fillna({"parent_trial": ""})
+            break
+        time.sleep(0.1)
+    assert before is not None and len(before) < 8, "the sweep ended before the driver could be killed"
+    (results,) = tmp_path.glob("lawsweep_results/tiny-*")
+    r = subprocess.run([sys.executable, "-m", "orchestrator", "resume", str(results)], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    after = pd.read_csv(results / "sweep.csv").fillna({"parent_trial": ""})
+    branches = after[after.parent_trial != ""]
+    point = branches.merge(after[after.parent_trial == ""][["trial_id", "lr"]].rename(
+        columns={"trial_id": "parent_trial", "lr": "parent_lr"}), on="parent_trial", how="left")
+    assert (point.parent_lr == point.lr).all()  # every branch's stable run is recorded
+    assert sorted(zip(branches.lr, branches.D)) == sorted((lr, d) for lr in (0.004, 0.016)
+                                                          for d in (4096, 8192, 16384))
+    assert (branches.status == "ok").all()
+    kept = before[before.parent_trial != ""].set_index("trial_id").loss
+    assert after.set_index("trial_id").loss.reindex(kept.index).equals(kept)  # finished branches kept as they were

@@ -49,6 +49,7 @@ DOMAINS: dict[str, tuple[float, float]] = {
     "sweep.divergence_spike": (1, 1e6),
     "sweep.max_retries": (0, 100),
     "sweep.trial_timeout_s": (0, 366 * 86400),
+    "sweep.branch_budgets[]": (1e-6, 1),
     "sweep.resources_per_trial{}": (1e-3, 1e6),
     "model.n_layer": (1, 4096),
     "model.d_model": (1, 1 << 17),
@@ -70,6 +71,7 @@ DOMAINS: dict[str, tuple[float, float]] = {
     "train.divergence_factor": (1, 1e9),
     "train.zero_stage": (0, 3),
     "train.micro_batch_size": (0, 1 << 20),
+    "train.warmup_tokens": (0, 1e16),
     "data.val_frac": (0, 0.5),
     "data.bpe_vocab_size": (257, 1 << 22),
     "grid.lr[]": (1e-12, 1e4),
@@ -642,6 +644,9 @@ def _parse_train(section: dict[str, Any]) -> dict[str, Any]:
     _check_keys("[train]", train, [k for k in _fields(TrainConfig) if k not in TRIAL_FIELDS])
     if isinstance(train.get("betas"), (list, tuple)):
         train["betas"] = tuple(train["betas"])
+    if "branch_tokens" in train:
+        raise ConfigError("train.branch_tokens is set per trial by a branched sweep; use sweep.branch_budgets "
+                          "(fractions of each scale's tokens, e.g. [0.25, 0.5, 1.0]) instead.")
     if train.get("save_checkpoint"):
         raise ConfigError(
             "train.save_checkpoint cannot be set for a whole sweep (every trial would write the same file); "

@@ -101,6 +101,15 @@ def _bad(mutate):
          "grid.schedules[0] (wsd-decay1.5)"),
         (lambda r: r["grid"].update(schedules=[{"schedule": "wsd"}, {"schedule": "wsd"}]), "label 'wsd' appears twice"),
         (lambda r: r["grid"].update(schedules=[{"name": "a/b", "schedule": "wsd"}]), "without '/'"),
+        (lambda r: r["train"].update(branch_tokens=[1024, 2048]), "use sweep.branch_budgets"),
+        (lambda r: r["sweep"].update(branch_budgets=[0.5]), "sweep.branch_budgets must list 2 or more"),
+        (lambda r: r["sweep"].update(branch_budgets=[0.25, 0.5]), "the largest 1.0"),
+        (lambda r: r["sweep"].update(branch_budgets=[0.5, 1.0]), "needs train.schedule = 'wsd'"),
+        (lambda r: (r["sweep"].update(branch_budgets=[0.5, 1.0]), r["train"].update(schedule="wsd"),
+                    r["grid"].update(schedules=[{"schedule": "wsd"}])),
+         "grid.schedules cannot be combined with sweep.branch_budgets"),
+        (lambda r: (r["sweep"].update(branch_budgets=[0.01, 1.0]), r["train"].update(schedule="wsd")),
+         "smallest branch budget (41 tokens) is under 4 steps"),
     ],
 )
 def test_bad_configs_name_field_value_and_fix(mutate, expected):

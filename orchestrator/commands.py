@@ -310,7 +310,7 @@ def _branched_plan(cfg: Any, rows: list[Any]) -> str:
 
 
 def _plan_ladder(args: argparse.Namespace) -> int:
-    from search.plan import choose_axis, plan_ladder
+    from search.plan import branched_rungs, choose_axis, plan_ladder
 
     if args.budget is None or args.target_n is None or args.target_d is None:
         raise UsageError("plan: a ladder needs --target-n, --target-d and --budget (FLOPs) together.")
@@ -331,7 +331,8 @@ def _plan_ladder(args: argparse.Namespace) -> int:
                           "grid_flops": plan.grid_flops, "waves": plan.waves,
                           "rungs": [{"N": r.N, "D": r.D, "trials": r.trials, "flops": r.flops,
                                      "grid_points": r.grid_points, "lr_pred": r.lr_pred,
-                                     "batch_tokens_pred": r.batch_tokens_pred} for r in plan.rungs]}, indent=2))
+                                     "batch_tokens_pred": r.batch_tokens_pred} for r in plan.rungs],
+                          "branched": branched_rungs(plan)}, indent=2))
         return 0
     print(f"ladder for target N={plan.target_N:.3g}, D={plan.target_D:.3g} along {plan.axis}, "
           f"budget {plan.budget_flops:.3g} FLOPs, {plan.workers} workers")
@@ -343,6 +344,11 @@ def _plan_ladder(args: argparse.Namespace) -> int:
               f"{r.grid_points * r.flops_per_run:>15.3g}  {r.lr_pred:>9.3g} {r.batch_tokens_pred:>9.3g}")
     print(f"total: {plan.flops:.3g} FLOPs with the law prior vs {plan.grid_flops:.3g} for full grids "
           f"({100 * plan.flops / plan.grid_flops:.0f}%); {plan.waves} waves of {plan.workers} trials")
+    for b in branched_rungs(plan):
+        print(f"branched (sweep.branch_budgets): the {len(b['D'])} rungs at N={b['N']:.3g} as cooldowns of one wsd "
+              f"run per point ({b['trials']} points, 20% cooldowns): {b['branched_flops']:.3g} FLOPs vs "
+              f"{b['independent_flops']:.3g} as planned ({100 * b['branched_flops'] / b['independent_flops']:.0f}%; "
+              "every rung then runs the largest rung's points)")
     return 0
 
 

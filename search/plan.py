@@ -12,7 +12,8 @@ from search.space import ScaleGrid
 if TYPE_CHECKING:
     from laws.steplaw import StepLaw
 
-__all__ = ["BYTES_PER_PARAM", "LadderPlan", "LadderRung", "PlanRow", "choose_axis", "plan_grid", "plan_ladder"]
+__all__ = ["BYTES_PER_PARAM", "LadderPlan", "LadderRung", "PlanRow", "branched_rungs", "choose_axis", "plan_grid",
+           "plan_ladder"]
 
 #: Training memory per parameter with AdamW in mixed precision (bf16 weights and grads, fp32 master weights and
 #: two moments), before activations: what decides whether the target model fits a worker.
@@ -175,3 +176,20 @@ def plan_ladder(
     return LadderPlan(target_N=target_N, target_D=target_D, axis=axis,
                       rungs=tuple(sorted(rungs, key=lambda r: r.flops_per_run)),
                       budget_flops=budget_flops, workers=workers, reason=reason)
+
+
+def branched_rungs(plan: LadderPlan, decay_frac: float = 0.2) -> list[dict[str, float]]:
+    """Rungs that share a model size, priced as one branched sweep (issue 17): every rung's trials at the largest
+    rung's points, one stable wsd run per point to the largest D's decay start plus each rung's cooldown
+    (``decay_frac`` of its tokens), against the rungs run independently as planned. One entry per shared N."""
+    out = []
+    for n in sorted({r.N for r in plan.rungs}):
+        rungs = [r for r in plan.rungs if r.N == n]
+        if len(rungs) < 2:
+            continue
+        trials = max(r.trials for r in rungs)
+        ds = [r.D for r in rungs]
+        branched = trials * 6.0 * n * ((1 - decay_frac) * max(ds) + decay_frac * sum(ds))
+        independent = sum(r.flops for r in rungs)
+        out.append({"N": n, "D": ds, "trials": trials, "branched_flops": branched, "independent_flops": independent})
+    return out

@@ -91,3 +91,19 @@ def test_plan_prefers_the_d_axis_when_the_target_fits_a_worker():
     assert axis == "D" and "fewer tokens" in why and "80 GiB" in why
     axis, why = choose_axis(7e10, 80)  # 70B params need ~1.2 TiB of training state
     assert axis == "N" and "shrinks the model" in why
+
+
+def test_branched_rungs_price_a_d_axis_ladder_as_one_stable_run_plus_cooldowns():
+    """Rungs at one N and D of 1x, 4x, 16x: per point one stable run to 80% of 16x plus 20% cooldowns of every
+    rung, 17/21 of the tokens of the three rungs run apart (at equal trials per rung)."""
+    from search.plan import branched_rungs, plan_ladder
+
+    p = plan_ladder(1.6e6, 2e7, 1e14, workers=1, axis="D")
+    (b,) = branched_rungs(p)
+    rungs = [r for r in p.rungs if r.N == b["N"]]
+    assert len(rungs) == 3 and b["N"] == 1.6e6 and b["trials"] == max(r.trials for r in rungs)
+    assert b["D"] == [r.D for r in rungs]
+    assert b["branched_flops"] == pytest.approx(
+        b["trials"] * 6 * b["N"] * (0.8 * max(b["D"]) + 0.2 * sum(b["D"])))
+    assert b["branched_flops"] / sum(6 * b["N"] * d * b["trials"] for d in b["D"]) == pytest.approx(17 / 21, rel=1e-3)
+    assert branched_rungs(plan_ladder(7e9, 1e12, 1e21, workers=64, axis="N")) == []

@@ -29,7 +29,8 @@ from orchestrator.report_html import json_safe, render_html
 __all__ = ["SECTIONS", "Report", "build_report", "json_safe", "render_html", "write_report"]
 
 N_BOOT = 200
-SECTIONS = ("scales", "laws", "heldout", "coverage", "schedules", "branches", "divergence")
+SECTIONS = ("scales", "laws", "heldout", "coverage", "schedules", "divergence")
+"""Sections every report has; a branched sweep's adds "branches" (its stable runs with their cooldowns)."""
 
 
 @dataclass

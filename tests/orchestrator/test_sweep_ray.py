@@ -384,6 +384,7 @@ def test_a_branched_sweep_forks_cooldowns_from_stable_runs_and_survives_a_killed
     assert fit.returncode == 0 and len(json.loads(fit.stdout)["scales"]) == 3
 
 
+@pytest.mark.slow
 def test_a_resumed_branched_sweep_keeps_its_finished_branches_and_runs_each_budget_once(tmp_path):
     """Kill the driver of a branched sweep mid-way; `lawsweep resume` re-runs unfinished points' stable runs,
     issues only the branches not yet recorded, and ends with every (point, budget) once."""

@@ -548,8 +548,10 @@ def _open_parent_run(cfg: SweepConfig, tracker: MlflowTracker, policy: SearchPol
         "parent_run_id": parent, "tracking_uri": cfg.tracking.uri, "experiment": cfg.tracking.experiment,
         "config": "config.toml", "cwd": str(Path.cwd()), "ray_address": cfg.ray.address,
     }, indent=2))
-    echo(f"sweep {cfg.sweep.name!r}: {policy.budget} trials over {len(policy.grids)} scales; MLflow run {parent} "
-         f"at {cfg.tracking.uri}")
+    nb = len(cfg.sweep.branch_budgets)
+    what = (f"{policy.budget} grid points, each a stable run and {nb} branches ({policy.budget * (1 + nb)} trials)"
+            if nb else f"{policy.budget} trials")
+    echo(f"sweep {cfg.sweep.name!r}: {what} over {len(policy.grids)} scales; MLflow run {parent} at {cfg.tracking.uri}")
     echo(f"results in {results_dir} (if interrupted: lawsweep resume {results_dir})")
     return parent
 

@@ -306,6 +306,7 @@ def test_the_learned_divergence_predictor_stops_a_run_live_and_the_sweep_reports
     assert any(0 < len(v) < 8 and all(math.isfinite(x) for x in v) and v[-1] <= 1.5 * min(v) for v in curves), curves
 
 
+@pytest.mark.slow
 def test_a_schedule_axis_runs_every_schedule_at_every_point_and_the_fit_takes_the_best(tmp_path):
     """[grid] schedules: each (scale, LR, batch) runs once per schedule, each row records its own schedule."""
     toml = (RECIPES / "tiny.toml").read_text().replace(
@@ -328,6 +329,7 @@ def test_a_schedule_axis_runs_every_schedule_at_every_point_and_the_fit_takes_th
     assert "Step Law posterior fit on 2 scales" in stdout
 
 
+@pytest.mark.slow
 def test_a_branched_sweep_forks_cooldowns_from_stable_runs_and_survives_a_killed_stable_run(tmp_path):
     """[sweep] branch_budgets: one stable run per point, a cooldown trial per budget issued only once its
     checkpoint exists; a stable run killed after its first branch point is retried from its checkpoint and its

@@ -271,7 +271,8 @@ class MlflowTracker:
             _, trial_id, status = op
             run_id = self._runs[trial_id]
             self.client.set_tag(run_id, "lawsweep.status", status)
-            self.client.set_terminated(run_id, status="FINISHED" if status in ("ok", "diverged") else "FAILED")
+            self.client.set_terminated(run_id, status="FINISHED" if status in ("ok", "diverged", "stable")
+                                       else "FAILED")
         elif kind == "artifact":
             self.client.log_artifact(self.parent_id, op[1])
         elif kind == "end_sweep":

@@ -381,6 +381,8 @@ def test_a_branched_sweep_forks_cooldowns_from_stable_runs_and_survives_a_killed
     assert len(runs) == 8
     for _, b in branches.iterrows():
         assert runs[b.trial_id].data.tags["mlflow.parentRunId"] == runs[b.parent_trial].info.run_id
+    for sid in stable.trial_id:  # a stable run ended as planned: finished, tagged stable
+        assert runs[sid].info.status == "FINISHED" and runs[sid].data.tags["lawsweep.status"] == "stable"
     fit = subprocess.run([sys.executable, "-m", "orchestrator", "fit", str(results / "sweep.csv"), "--json"],
                          capture_output=True, text=True, timeout=120)
     assert fit.returncode == 0 and len(json.loads(fit.stdout)["scales"]) == 3

@@ -466,22 +466,10 @@ def _results_folder(cfg: SweepConfig, policy: SearchPolicy,
 
 def branched_tokens(cfg: SweepConfig, scale_key: str) -> tuple[int, int]:
     """(tokens a branched point trains: its stable run plus every cooldown, tokens its independent runs would)."""
-    from laws.schedules import Schedule
-
     budgets = cfg.budget_tokens(scale_key)
     spec = cfg.stable_spec(scale_key, 1.0, cfg.grid.batch_size[0], 0)
-    t, per = spec.train, spec.batch_tokens
-
-    def start(b: int) -> int:  # the trainer's branch step of budget b (trainers.train._Run.decay_start)
-        steps = max(1, round(b / per))
-        s = Schedule(t.schedule, steps, min(round(t.warmup_tokens / per), steps), t.decay_frac, t.min_lr_ratio,
-                     t.decay_shape)
-        k = steps
-        while k > s.warmup_steps and s(k - 1) < 1.0:
-            k -= 1
-        return k
-
-    starts = {b: start(b) for b in budgets}
+    per = spec.batch_tokens
+    starts = spec.train.branch_steps(per)  # what the trainer computes for the run
     stable = max(starts.values()) * per
     cool = sum(max(1, round(b / per)) * per - starts[b] * per for b in budgets)
     return stable + cool, sum(budgets)

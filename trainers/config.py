@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from laws.schedules import SCHEDULES, DecayShape, ScheduleName
+from laws.schedules import SCHEDULES, DecayShape, Schedule, ScheduleName
 
 OptimizerName = Literal["adamw", "adamh"]
 EngineName = Literal["torch", "deepspeed"]
@@ -229,6 +229,24 @@ class TrainConfig:
                 )
             self.branch_tokens = tuple(sorted(b))  # type: ignore[assignment]
         self.betas = tuple(self.betas)  # type: ignore[assignment]
+
+    def lr_schedule(self, steps: int, tokens_per_step: int) -> Schedule:
+        """The LR schedule of a run of ``steps`` with these settings (the warmup in tokens when given)."""
+        warm = round(self.warmup_tokens / tokens_per_step) if self.warmup_tokens else int(self.warmup_frac * steps)
+        return Schedule(name=self.schedule, total_steps=steps, warmup_steps=min(warm, steps),
+                        decay_frac=self.decay_frac, decay_shape=self.decay_shape, min_ratio=self.min_lr_ratio)
+
+    def branch_steps(self, tokens_per_step: int) -> dict[int, int]:
+        """A stable run: budget tokens -> the step its cooldown branches from (the budget's schedule leaves its
+        peak for good there); the run stops at the last one."""
+        out = {}
+        for b in self.branch_tokens:
+            s = self.lr_schedule(max(1, round(b / tokens_per_step)), tokens_per_step)
+            k = s.total_steps
+            while k > s.warmup_steps and s(k - 1) < 1.0:
+                k -= 1
+            out[b] = k
+        return out
 
     def micro_batches(self, workers: int = 1) -> tuple[int, int]:
         """(sequences per micro-batch, accumulation steps) for ``workers`` data-parallel workers.

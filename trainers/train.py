@@ -21,7 +21,6 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from laws.schedules import Schedule
 from trainers.checkpoint import load_weights, save_checkpoint
 from trainers.config import DataConfig, ModelConfig, TrainConfig
 from trainers.data import Corpus, load_corpus
@@ -257,10 +256,9 @@ class _Run:
         self.autocast = self.engine.autocast if isinstance(self.engine, TorchEngine) else contextlib.nullcontext
         self.tokens_per_step = train_cfg.batch_size * model_cfg.context
         self.steps = max(1, round(train_cfg.tokens / self.tokens_per_step))
-        self.sched = self.schedule_for(self.steps)
+        self.sched = train_cfg.lr_schedule(self.steps, self.tokens_per_step)
         #: A stable run: budget tokens -> the step its cooldown starts from (the run stops at the last one).
-        self.branch_steps = {b: self.decay_start(self.schedule_for(max(1, round(b / self.tokens_per_step))))
-                             for b in train_cfg.branch_tokens}
+        self.branch_steps = train_cfg.branch_steps(self.tokens_per_step)
         if self.branch_steps:
             self.steps = max(1, max(self.branch_steps.values()))
         self.groups = _measured_groups(self.model, hidden_matrices(self.model, skip=self.model.embedding_parameters()))
@@ -275,22 +273,6 @@ class _Run:
         self.reason = ""
         self.initial_val = math.nan
         self.start = 0
-
-    def schedule_for(self, steps: int) -> Schedule:
-        """The LR schedule of a run of ``steps`` with this run's settings (warmup in tokens when given)."""
-        t = self.tcfg
-        warm = round(t.warmup_tokens / self.tokens_per_step) if t.warmup_tokens else int(t.warmup_frac * steps)
-        return Schedule(name=t.schedule, total_steps=steps, warmup_steps=min(warm, steps), decay_frac=t.decay_frac,
-                        decay_shape=t.decay_shape, min_ratio=t.min_lr_ratio)
-
-    @staticmethod
-    def decay_start(s: Schedule) -> int:
-        """Steps before ``s`` leaves its peak for good: where a cooldown branches from the stable run."""
-        mult = [s(i) for i in range(s.total_steps)]
-        k = s.total_steps
-        while k > s.warmup_steps and mult[k - 1] < 1.0:
-            k -= 1
-        return k
 
     def evaluate(self, windows: int) -> float:
         return evaluate(self.model, self.corpus, windows, self.device, self.autocast)

@@ -35,14 +35,15 @@ def _runs(t: pd.DataFrame) -> pd.DataFrame:
     return t[t.status.astype(str) != "stable"]
 
 
-def bench(independent: pd.DataFrame, branched: pd.DataFrame, timing: dict | None = None) -> tuple[list[str], dict]:
+def bench(independent: pd.DataFrame, branched: pd.DataFrame, timing: dict | None = None,
+          source: str = "bench/data/branch_*.csv") -> tuple[list[str], dict]:
     ind, br = _runs(independent), _runs(branched)
     key = ["N", "D", "lr", "batch_tokens"]
     pair = ind.merge(br, on=key, suffixes=("_ind", "_br"))
     ok = pair[(pair.status_ind == "ok") & (pair.status_br == "ok")]
     diff = (ok.loss_br - ok.loss_ind).abs()
     cells = sorted({(float(n), float(d)) for n, d in zip(ind.N, ind.D)}, key=lambda c: (c[0] * c[1], c))
-    out = ["## Branched against independent sweeps on one grid (bench/data/branch_*.csv)", "",
+    out = [f"## Branched against independent sweeps on one grid ({source})", "",
            f"{len(ind)} independent wsd runs and {len(br)} branches of {int((branched.status == 'stable').sum())} "
            f"stable runs; {len(ok)} (N, D, lr, batch) points finished both ways. Largest loss difference between a "
            f"branch and its independent run: {diff.max():.2e} (mean {diff.mean():.2e}).", "",
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"laws.branch_bench: error: no such table {f}; record it with `python bench/branch_grid.py`")
             return 2
     timing = json.loads(a.timing.read_text()) if a.timing.is_file() else None
-    lines, _ = bench(pd.read_csv(a.independent), pd.read_csv(a.branched), timing)
+    lines, _ = bench(pd.read_csv(a.independent), pd.read_csv(a.branched), timing, f"{a.independent}, {a.branched}")
     print("\n".join(lines))
     return 0
 

@@ -293,7 +293,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def _branched_plan(cfg: Any, rows: list[Any]) -> str:
     """The branched sweep's compute against independent runs of every budget, per scale and in total."""
-    from orchestrator.tune_runner import branched_tokens
+    from orchestrator.branching import branched_tokens
 
     fr = cfg.sweep.branch_budgets
     lines = [f"branched (sweep.branch_budgets = {fr}): per grid point one stable wsd run and a cooldown per "

@@ -1,8 +1,8 @@
-"""Ray Tune wiring: a search policy as a Tune Searcher, tracking and the table as a Tune Callback.
+"""Ray Tune wiring: the sweep's Tuner, tracking and the table as a Tune Callback, the divergence stopper.
 
-The policy decides what runs (search/), the trainable runs it (orchestrator.trial -> trainers/), the
-callback records it (MLflow, the sweep table, the progress line). All of it runs in the driver
-except the trainable.
+The policy decides what runs (search/, on Tune through orchestrator.searchers), the trainable runs it
+(orchestrator.trial -> trainers/), the callback records it (MLflow, the sweep table, the progress line). All of
+it runs in the driver except the trainable.
 """
 
 from __future__ import annotations
@@ -27,8 +27,10 @@ from ray.tune.search import Searcher
 from cluster.local import ray_session
 from laws.analysis import SweepSummary, summarize
 from laws.estimators import Estimator
+from orchestrator.branching import branched_observations, branched_tokens, recorded_branches
 from orchestrator.config import SweepConfig
 from orchestrator.records import TrialRecord, read_records, records_table, write_table
+from orchestrator.searchers import BranchedSearcher, PolicySearcher
 from orchestrator.spec import TrialSpec
 from orchestrator.summary import format_summary
 from orchestrator.tracking import MlflowTracker, Tracker
@@ -36,135 +38,11 @@ from orchestrator.trial import run_trial
 from search.policy import Observation, Proposal, SearchPolicy
 from search.registry import make_policy
 
-__all__ = ["PolicySearcher", "SweepCallback", "SweepOutcome", "run_sweep"]
+__all__ = ["SweepCallback", "SweepOutcome", "run_sweep"]
 
 _CURVE_KEYS = ("train_loss", "val_loss", "lr", "tokens", "step", "grad_norm", "weight_norm", "eff_lr",
                "eff_lr_max", "weight_norm_embed", "eff_lr_embed", "weight_norm_gain", "eff_lr_gain",
                "tokens_per_s", "mfu")
-
-
-class PolicySearcher(Searcher):
-    """Adapts a :class:`search.SearchPolicy` to Tune's Searcher interface."""
-
-    def __init__(self, policy: SearchPolicy, materialize: Callable[[Proposal], dict[str, Any]]) -> None:
-        super().__init__(metric="val_loss", mode="min")
-        self.policy = policy
-        self._materialize = materialize
-        self._live: dict[str, Proposal] = {}
-        self.diverged_ids: set[str] = set()
-
-    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
-        return True  # the space lives in the policy, not in Tune's param_space
-
-    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
-        p = self.policy.suggest()
-        if p is None:
-            return Searcher.FINISHED
-        self._live[trial_id] = p
-        return self._materialize(p)
-
-    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        p = self._live.pop(trial_id, None)
-        if p is None:
-            return
-        if trial_id in self.diverged_ids or (result and result.get("diverged")):
-            obs = Observation(p, math.nan, "diverged")
-        elif error or not result or not result.get("done"):
-            obs = Observation(p, math.nan, "failed")  # crashed, or stopped early: no final loss
-        else:
-            obs = Observation(p, float(result["val_loss"]), "ok")
-        self.policy.observe(obs)
-
-    def save(self, checkpoint_path: str) -> None:
-        # A policy is rebuilt from its config plus the recorded trials, so the observations are all
-        # Tune needs to keep (plain JSON: no sampler objects, no pickles).
-        obs = [
-            {"scale": o.proposal.scale, "lr": o.proposal.lr, "batch_size": o.proposal.batch_size,
-             "seed": o.proposal.seed, "loss": o.loss if math.isfinite(o.loss) else None, "status": o.status}
-            for o in self.policy.observations
-        ]
-        with open(checkpoint_path, "w") as f:
-            json.dump(obs, f)
-
-    def restore(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path) as f:
-            for o in json.load(f):
-                p = Proposal(scale=o["scale"], lr=o["lr"], batch_size=o["batch_size"], seed=o["seed"])
-                loss = math.nan if o["loss"] is None else o["loss"]
-                self.policy.observe(Observation(p, loss, o["status"]))
-
-
-class BranchedSearcher(PolicySearcher):
-    """A branched sweep (issue 17) on Tune: the policy's points run as stable trials; each branch checkpoint a
-    stable trial reports becomes a cooldown trial, issued on the next free worker while the stable run goes on.
-
-    A branch is never issued before its checkpoint exists (it is issued from the stable trial's report of it).
-    The policy observes a point when its largest budget's branch finishes (or when the stable run fails). A
-    retried stable run that passes a branch point again does not issue that branch twice; ``recorded`` holds the
-    (stable scale, lr, batch, seed, budget) branches an interrupted sweep already finished.
-    """
-
-    def __init__(self, policy: SearchPolicy, materialize: Callable[[Proposal], dict[str, Any]],
-                 branch: Callable[[dict[str, Any], int, str, str, int], dict[str, Any]], budgets: dict[str, list[int]],
-                 recorded: set[tuple] = frozenset()) -> None:
-        super().__init__(policy, materialize)
-        self._branch = branch
-        self.budgets = budgets
-        self.recorded = set(recorded)
-        self._ready: list[tuple[str, int, int, str]] = []
-        self._stable: dict[str, tuple[Proposal, dict[str, Any]]] = {}
-        self._open: set[str] = set()
-        self._issued: set[tuple[str, int]] = set()
-        self._branches: dict[str, tuple[Proposal, int]] = {}
-
-    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
-        if self._ready:
-            parent, budget, step, path = self._ready.pop(0)
-            p, cfg = self._stable[parent]
-            self._branches[trial_id] = (p, budget)
-            return self._branch(cfg, budget, path, parent, step)
-        p = self.policy.suggest()
-        if p is not None:
-            cfg = self._materialize(p)
-            self._stable[trial_id] = (p, cfg)
-            self._open.add(trial_id)
-            return cfg
-        return None if self._open else Searcher.FINISHED
-
-    def on_trial_result(self, trial_id: str, result: dict) -> None:
-        budget = result.get("branch_ready")
-        if budget is None or trial_id not in self._stable:
-            return
-        budget = int(budget)
-        p = self._stable[trial_id][0]
-        if (trial_id, budget) in self._issued or (p.scale, p.lr, p.batch_size, p.seed, budget) in self.recorded:
-            return
-        self._issued.add((trial_id, budget))
-        self._ready.append((trial_id, budget, int(result["branch_step"]), str(result["branch_path"])))
-
-    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        if trial_id in self._stable:
-            self._open.discard(trial_id)
-            p = self._stable[trial_id][0]
-            emitted = {b for t, b in self._issued if t == trial_id}
-            if max(self.budgets[p.scale]) not in emitted:  # the point's largest budget will never finish
-                status = "diverged" if (trial_id in self.diverged_ids or (result or {}).get("diverged")) \
-                    else "failed"
-                self.policy.observe(Observation(p, math.nan, status))
-            return
-        got = self._branches.pop(trial_id, None)
-        if got is None:
-            return
-        p, budget = got
-        if budget != max(self.budgets[p.scale]):
-            return
-        if trial_id in self.diverged_ids or (result and result.get("diverged")):
-            obs = Observation(p, math.nan, "diverged")
-        elif error or not result or not result.get("done"):
-            obs = Observation(p, math.nan, "failed")
-        else:
-            obs = Observation(p, float(result["val_loss"]), "ok")
-        self.policy.observe(obs)
 
 
 class SweepCallback(tune.Callback):
@@ -462,56 +340,6 @@ def _results_folder(cfg: SweepConfig, policy: SearchPolicy,
     done = {(r.scale, r.lr, r.batch_size, r.seed) for r in prior}
     resume_points = {k: v for k, v in last_checkpoints(results_dir).items() if k not in done}
     return results_dir, prior, resume_points, f"tune-resume-{sum(1 for _ in results_dir.glob('tune*'))}"
-
-
-def branched_tokens(cfg: SweepConfig, scale_key: str) -> tuple[int, int]:
-    """(tokens a branched point trains: its stable run plus every cooldown, tokens its independent runs would)."""
-    budgets = cfg.budget_tokens(scale_key)
-    spec = cfg.stable_spec(scale_key, 1.0, cfg.grid.batch_size[0], 0)
-    per = spec.batch_tokens
-    starts = spec.train.branch_steps(per)  # what the trainer computes for the run
-    stable = max(starts.values()) * per
-    cool = sum(max(1, round(b / per)) * per - starts[b] * per for b in budgets)
-    return stable + cool, sum(budgets)
-
-
-def _branch_labels(cfg: SweepConfig) -> dict[str, tuple[str, int]]:
-    """A branch row's scale -> (its stable run's scale key, its budget)."""
-    out = {}
-    for key, _, _ in cfg.scale_variants():
-        stable = cfg.stable_spec(key, 1.0, cfg.grid.batch_size[0], 0)
-        for b in cfg.budget_tokens(key):
-            out[cfg.branch_spec(stable, b, "", "", 0).scale] = (key, b)
-    return out
-
-
-def recorded_branches(cfg: SweepConfig, prior: list[TrialRecord]) -> set[tuple]:
-    """(stable scale, lr, batch, seed, budget) of every branch an interrupted branched sweep finished."""
-    labels = _branch_labels(cfg)
-    return {(labels[r.scale][0], r.lr, r.batch_size, r.seed, labels[r.scale][1]) for r in prior
-            if r.parent_trial and r.scale in labels}
-
-
-def branched_observations(cfg: SweepConfig, prior: list[TrialRecord]) -> list[Observation]:
-    """What a resumed branched sweep's policy is told: each point whose largest budget finished (its loss), or
-    whose stable run failed; points with neither run again (their recorded branches are kept)."""
-    labels = _branch_labels(cfg)
-    top = {key: max(cfg.budget_tokens(key)) for key, _, _ in cfg.scale_variants()}
-    out: dict[tuple, Observation] = {}
-    for r in prior:
-        if r.parent_trial and r.scale in labels:
-            key, b = labels[r.scale]
-            if b != top[key]:
-                continue
-            ok = r.status == "ok" and math.isfinite(r.loss)
-            out[(key, r.lr, r.batch_size, r.seed)] = Observation(
-                Proposal(key, r.lr, r.batch_size, r.seed), r.loss if ok else math.nan,
-                "ok" if ok else ("diverged" if r.status == "diverged" else "failed"))
-        elif not r.parent_trial and r.status in ("diverged", "failed", "timeout"):
-            out.setdefault((r.scale, r.lr, r.batch_size, r.seed), Observation(
-                Proposal(r.scale, r.lr, r.batch_size, r.seed), math.nan,
-                "diverged" if r.status == "diverged" else "failed"))
-    return list(out.values())
 
 
 def _open_parent_run(cfg: SweepConfig, tracker: MlflowTracker, policy: SearchPolicy, results_dir: Path,

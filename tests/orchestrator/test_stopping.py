@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from orchestrator.tune_runner import DivergenceStopper, PolicySearcher
+from orchestrator.searchers import PolicySearcher
+from orchestrator.tune_runner import DivergenceStopper
 from search import Scale, build_grid, make_policy
 
 

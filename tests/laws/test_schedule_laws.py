@@ -184,3 +184,16 @@ def test_the_recorded_branched_grid_matches_its_independent_twin():
     p = s["predictions"]
     assert p["branches"] == p["independent runs"]
     assert 0.6 < s["compute_ratio"] < 0.7
+
+
+def test_the_recorded_close_ladder_halves_the_compute():
+    """bench/data/branch_close_*.csv: four budgets 1.25x apart; the same agreement, at under half the compute."""
+    import pandas as pd
+
+    from laws.branch_bench import DATA, bench
+
+    lines, s = bench(pd.read_csv(DATA / "branch_close_independent.csv"),
+                     pd.read_csv(DATA / "branch_close_branched.csv"))
+    assert s["max_loss_diff"] == 0.0 and s["in_band"] == s["cells"] == 12
+    assert s["predictions"]["branches"] == s["predictions"]["independent runs"]
+    assert 0.4 < s["compute_ratio"] <= 0.5

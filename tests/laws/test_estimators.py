@@ -259,3 +259,34 @@ def test_a_schedule_axis_is_fitted_on_each_points_best_schedule():
     assert both == alone
     one = SweepTable.from_rows([r for r in rows if r["schedule"] == "cosine"])
     assert one.schedule_envelope() is one
+
+
+def test_heldout_predictions_are_written_blind_and_scored_against_the_recorded_cell(tmp_path):
+    """bench/heldout_predictions.py: refuses a target already recorded; writes every estimator's prediction along
+    both axes; scores it against the cell once recorded (fortunes width 96 at 200k: best run 2^-7, batch 64)."""
+    import json
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    t = pd.read_csv(root / "bench/data/fortunes_adamw.csv")
+    cell = (t.N == 223872) & (t.D == 200000)
+    t[~cell].to_csv(tmp_path / "before.csv", index=False)
+    script = [sys.executable, str(root / "bench/heldout_predictions.py")]
+    args = ["--n", "223872", "--d", "200000", "--out", str(tmp_path / "p.json")]
+    r = subprocess.run([*script, str(root / "bench/data/fortunes_adamw.csv"), *args], capture_output=True, text=True,
+                       cwd=root)
+    assert r.returncode == 2 and "already in the tables" in r.stderr
+    r = subprocess.run([*script, str(tmp_path / "before.csv"), *args], capture_output=True, text=True, cwd=root)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads((tmp_path / "p.json").read_text())
+    pred = doc["predictions"]
+    assert pred["N_axis"]["cells"] == 9 and pred["D_axis"]["cells"] == 11
+    assert set(pred["N_axis"]) == {"cells", "posterior", "pooled", "vertex"}
+    r = subprocess.run([*script, str(root / "bench/data/fortunes_adamw.csv"), "--score", str(tmp_path / "p.json")],
+                       capture_output=True, text=True, cwd=root)
+    assert r.returncode == 0, r.stderr
+    assert "best run LR 2^-7.0, batch 64" in r.stdout
+    row = next(line for line in r.stdout.splitlines() if line.startswith("| D axis (11) | posterior |"))
+    lr = pred["D_axis"]["posterior"]["lr"]
+    assert f"| {np.log2(lr / 2**-7):+.2f} |" in row

@@ -1,0 +1,100 @@
+"""Commit a held-out cell's predictions before the cell is recorded (issue 13).
+
+For a target (N, D) not yet in the table, every estimator's optimal (LR, batch) along two axes:
+- N axis: fitted on the cells with N below the target's (every D),
+- D axis: fitted on every cell recorded so far (the target's own N at fewer tokens included: seed 002's ladder).
+
+    python bench/heldout_predictions.py TABLE.csv [TABLE.csv ...] --n 396800 --d 200000 \\
+        --out bench/data/fortunes_predictions_w128.json
+
+Refuses when the target cell is already in a table (then the predictions would not be blind). The JSON records
+the tables' cells, the estimator version (git commit) and the time. Once the cell is recorded, score what was
+written against it (LR error in octaves against the cell's best run and its band optimum, loss gap of the run
+nearest the predicted LR and batch):
+
+    python bench/heldout_predictions.py TABLE.csv [...] --score bench/data/fortunes_predictions_w128.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from laws.bench import nearest_run_gap
+from laws.estimators import ESTIMATORS
+from laws.optimum import scale_optimum
+from laws.steplaw import StepLaw
+from laws.sweep import fit_table
+from laws.table import SweepTable
+
+
+def predictions(t: pd.DataFrame, n: float, d: float) -> dict:
+    out: dict = {}
+    for axis, rows in (("N_axis", t[t.N < n]), ("D_axis", t)):
+        cells = sorted({(float(a), float(b)) for a, b in zip(rows.N, rows.D)})
+        out[axis] = {"cells": len(cells)}
+        for est in ESTIMATORS:
+            law = fit_table(SweepTable.of(rows), estimator=est).step_law.law  # type: ignore[union-attr]
+            out[axis][est] = {"lr": float(law.lr(n, d)), "batch_tokens": float(law.batch_tokens(d))}
+    return out
+
+
+def score(doc: dict, t: pd.DataFrame) -> list[str]:
+    """Markdown rows: each committed prediction against the recorded target cell."""
+    n, d = doc["target"]["N"], doc["target"]["D"]
+    g = t[(t.N == n) & (t.D == d)]
+    if g.empty:
+        raise SystemExit(f"heldout_predictions: the target N {n:.0f}, D {d:.0f} is not in the tables yet")
+    loss = g.loss.where(g.status == "ok")
+    opt = scale_optimum(n, d, g.lr.values, g.batch_tokens.values, loss.values)
+    out = [f"Target N {n:,.0f}, D {d:,.0f}: best run LR 2^{np.log2(opt.grid_lr):.1f}, batch "
+           f"{opt.grid_batch_tokens:.0f}; optimum LR 2^{np.log2(opt.lr):.2f} (predictions written {doc['written']}).",
+           "", "| axis (cells) | estimator | predicted LR, batch | LR error vs best run (oct) | vs optimum (oct) | "
+           "loss gap of the nearest run |", "|---|---|---|---|---|---|"]
+    for axis, preds in doc["predictions"].items():
+        for est, p in preds.items():
+            if est == "cells":
+                continue
+            law = StepLaw(a=p["lr"], alpha=0.0, beta=0.0, b=p["batch_tokens"], gamma=0.0)  # the point itself
+            gap = nearest_run_gap(g.assign(loss=loss), (n, d), law)
+            out.append(f"| {axis.replace('_', ' ')} ({preds['cells']}) | {est} | {p['lr']:.4g}, "
+                       f"{p['batch_tokens']:.0f} | {np.log2(p['lr'] / opt.grid_lr):+.2f} | "
+                       f"{np.log2(p['lr'] / opt.lr):+.2f} | {gap:.2f}% |")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("tables", nargs="+", type=Path, help="sweep tables recorded so far (sweep.csv)")
+    p.add_argument("--n", type=float, help="the held-out cell's non-embedding parameters")
+    p.add_argument("--d", type=float, help="the held-out cell's tokens")
+    p.add_argument("--out", type=Path, help="JSON file to write (commit it before recording)")
+    p.add_argument("--score", type=Path, help="a JSON written earlier: score it against the recorded cell")
+    a = p.parse_args(argv)
+    t = pd.concat([pd.read_csv(f) for f in a.tables], ignore_index=True)
+    if a.score:
+        print("\n".join(score(json.loads(a.score.read_text()), t)))
+        return 0
+    if a.n is None or a.d is None or a.out is None:
+        p.error("--n, --d and --out are required to write predictions (or --score FILE to score them)")
+    if ((t.N == a.n) & (t.D == a.d)).any():
+        p.error(f"--n {a.n:.0f} --d {a.d:.0f}: that cell is already in the tables; a prediction must precede it")
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    doc = {"written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "commit": commit,
+           "tables": [f"{f}: {len(pd.read_csv(f))} runs" for f in a.tables],
+           "cells": sorted({f"N={n:.0f},D={d:.0f}" for n, d in zip(t.N, t.D)}),
+           "target": {"N": a.n, "D": a.d}, "predictions": predictions(t, a.n, a.d)}
+    a.out.write_text(json.dumps(doc, indent=1) + "\n")
+    print(json.dumps(doc["predictions"], indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

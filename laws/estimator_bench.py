@@ -26,7 +26,7 @@ from laws.estimators import PUBLISHED_PRIOR, CellObservation, LawPrior, cell_obs
 from laws.optimum import scale_optimum
 from laws.steplaw import PUBLISHED, StepLaw
 from laws.sweep import fit_sweep, heldout_fit
-from laws.table import SweepTable
+from laws.table import SweepTable, read_tables, table_parts
 
 __all__ = ["main"]
 
@@ -137,7 +137,7 @@ def bench_subsets(data: Path, n_subsets: int, grids: Sequence[Path] = ()) -> lis
            f"{math.sqrt(mp.lr_cov[0][0]):.3f}/{math.sqrt(mp.lr_cov[1][1]):.3f}/{math.sqrt(mp.gamma_var):.3f})", "",
            *head, *_subset_rows(dense, big, small, mp, n_subsets)]
     for g in grids:
-        t = pd.read_csv(g)
+        t = read_tables(g)
         t = t[t.status == "ok"]
         cs = _cells(t)
         target = max(cs, key=lambda c: c[0] * c[1])
@@ -216,8 +216,8 @@ def _axis_predictions(t: pd.DataFrame, use_eff: bool) -> dict[str, tuple[float, 
 
 
 def bench_grid(path: Path) -> list[str]:
-    t = pd.read_csv(path)
-    name = path.name
+    t = read_tables(path)
+    name = " + ".join(p.name for p in table_parts(path))
     arrs = _arrays(t)
     opt = t.optimizer.iloc[0] if "optimizer" in t else "?"
     out = [f"## {name}: the largest-compute cell, predicted along N and along D ({opt})", ""]
@@ -281,7 +281,8 @@ def _c(c) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m laws.estimator_bench", description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=default_data_dir(), help="the shared/data folder")
-    p.add_argument("--grid", type=Path, action="append", default=[], help="a sweep table to hold out cells of")
+    p.add_argument("--grid", type=Path, action="append", default=[],
+                   help="a sweep table to hold out cells of (several CSVs of one grid joined with +)")
     p.add_argument("--subsets", type=int, default=40, help="random subsets per size")
     p.add_argument("--censored", type=int, default=200, help="synthetic draws")
     args = p.parse_args(argv)
@@ -289,8 +290,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"laws.estimator_bench: error: no Step Law data under {args.data}; pass --data PATH/TO/shared/data")
         return 2
     for g in args.grid:
-        if not g.is_file():
-            print(f"laws.estimator_bench: error: --grid {g}: no such file")
+        if missing := [str(p) for p in table_parts(g) if not p.is_file()]:
+            print(f"laws.estimator_bench: error: --grid {g}: no such file {', '.join(missing)}")
             return 2
     sections = [bench_dense(args.data), bench_subsets(args.data, args.subsets, args.grid),
                 bench_censored(args.censored)]

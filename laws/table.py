@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["STATUSES", "TABLE_COLUMNS", "FitInputs", "SweepTable"]
+__all__ = ["STATUSES", "TABLE_COLUMNS", "FitInputs", "SweepTable", "read_tables", "table_parts"]
 
 #: Required columns of the sweep table (shared/data/README.md).
 TABLE_COLUMNS = ("N", "D", "lr", "batch_tokens", "loss", "status")
@@ -171,3 +172,17 @@ class SweepTable:
         f = self.frame
         keep = (f["status"].astype(str) == "ok") & np.isfinite(pd.to_numeric(f["loss"], errors="coerce"))
         return SweepTable(f[keep], self.source)
+
+
+def table_parts(spec: str | Path) -> list[Path]:
+    """The CSV files of a table spec: one path, or several joined with ``+`` (one grid recorded in several sweeps,
+    e.g. ``bench/data/fortunes_adamw.csv+bench/data/fortunes_adamw_w128.csv``)."""
+    return [Path(s) for s in str(spec).split("+") if s]
+
+
+def read_tables(spec: str | Path) -> pd.DataFrame:
+    """The rows of every CSV in ``spec`` (see :func:`table_parts`), concatenated; a column one file lacks is NaN."""
+    missing = [str(p) for p in table_parts(spec) if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"sweep table {', '.join(missing)}: no such file")
+    return pd.concat([pd.read_csv(p) for p in table_parts(spec)], ignore_index=True)

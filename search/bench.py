@@ -23,7 +23,7 @@ import pandas as pd
 from laws.optimum import NEAR_OPTIMAL_BAND
 from laws.steplaw import PUBLISHED, StepLaw
 from laws.sweep import heldout_fit
-from laws.table import SweepTable
+from laws.table import SweepTable, read_tables, table_parts
 from search.policy import Observation, SearchPolicy
 from search.registry import make_policy
 from search.space import Scale, ScaleGrid
@@ -185,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
                    "reference_grid.csv")
     p.add_argument("--seeds", type=int, default=10)
     p.add_argument("--grid", type=Path, action="append", default=[],
-                   help="another sweep table (its largest-compute cell held out), e.g. bench/data/fortunes_adamw.csv")
+                   help="another sweep table (its largest-compute cell held out), e.g. bench/data/fortunes_adamw.csv; "
+                   "several CSVs of one grid joined with +")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     sections = []
@@ -200,9 +201,10 @@ def main(argv: list[str] | None = None) -> int:
     name = "Step Law dense grid, held-out cells (largest N; D = 100B)"
     sections.append((name, res))
     tables[name] = (dense, _steplaw_targets(dense)[0])
-    for path, label in [(args.reference, "lawsweep reference grid")] + [(g, g.name) for g in args.grid]:
-        if path.is_file():
-            t = SweepTable(pd.read_csv(path), str(path))
+    grids = [(g, " + ".join(p.name for p in table_parts(g))) for g in args.grid]
+    for path, label in [(args.reference, "lawsweep reference grid")] + grids:
+        if all(p.is_file() for p in table_parts(path)):
+            t = SweepTable(read_tables(path), str(path))
             name = f"{label} (largest-compute cell held out)"
             sections.append((name, bench_table(t, seeds=args.seeds)))
             tables[name] = (t, [t.cells()[-1]])

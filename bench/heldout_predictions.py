@@ -28,7 +28,8 @@ import numpy as np
 import pandas as pd
 
 from laws.bench import nearest_run_gap
-from laws.estimators import ESTIMATORS
+from laws.diagnostics import VAGUE_PRIOR, effective_lr_observations
+from laws.estimators import ESTIMATORS, cell_observations, fit_posterior
 from laws.optimum import scale_optimum
 from laws.steplaw import StepLaw
 from laws.sweep import fit_table
@@ -36,6 +37,8 @@ from laws.table import SweepTable
 
 
 def predictions(t: pd.DataFrame, n: float, d: float) -> dict:
+    """Per axis: every estimator's (LR, batch) at (n, d), and the effective LR's law (seed 002) where the runs
+    logged one (``eff_lr``: the optimum's update size over weight norm, fitted with a vague prior)."""
     out: dict = {}
     for axis, rows in (("N_axis", t[t.N < n]), ("D_axis", t)):
         cells = sorted({(float(a), float(b)) for a, b in zip(rows.N, rows.D)})
@@ -43,6 +46,12 @@ def predictions(t: pd.DataFrame, n: float, d: float) -> dict:
         for est in ESTIMATORS:
             law = fit_table(SweepTable.of(rows), estimator=est).step_law.law  # type: ignore[union-attr]
             out[axis][est] = {"lr": float(law.lr(n, d)), "batch_tokens": float(law.batch_tokens(d))}
+        if "eff_lr" in rows and np.isfinite(rows.eff_lr.to_numpy(float)).any():
+            ok = rows[rows.status == "ok"]
+            arrs = list(SweepTable.of(ok).fit_inputs().arrays())
+            lr_obs, _ = cell_observations(*arrs)
+            eff = effective_lr_observations(*arrs, ok.eff_lr.to_numpy(float), lr_obs)
+            out[axis]["eff_lr"] = float(fit_posterior(eff, [], prior=VAGUE_PRIOR).law.lr(n, d))
     return out
 
 
@@ -60,13 +69,21 @@ def score(doc: dict, t: pd.DataFrame) -> list[str]:
            "loss gap of the nearest run |", "|---|---|---|---|---|---|"]
     for axis, preds in doc["predictions"].items():
         for est, p in preds.items():
-            if est == "cells":
+            if est in ("cells", "eff_lr"):
                 continue
             law = StepLaw(a=p["lr"], alpha=0.0, beta=0.0, b=p["batch_tokens"], gamma=0.0)  # the point itself
             gap = nearest_run_gap(g.assign(loss=loss), (n, d), law)
             out.append(f"| {axis.replace('_', ' ')} ({preds['cells']}) | {est} | {p['lr']:.4g}, "
                        f"{p['batch_tokens']:.0f} | {np.log2(p['lr'] / opt.grid_lr):+.2f} | "
                        f"{np.log2(p['lr'] / opt.lr):+.2f} | {gap:.2f}% |")
+    eff = {axis: preds["eff_lr"] for axis, preds in doc["predictions"].items() if "eff_lr" in preds}
+    if eff and "eff_lr" in g and np.isfinite(g.eff_lr.to_numpy(float)).any():
+        arrs = list(SweepTable.of(g[g.status == "ok"]).fit_inputs().arrays())
+        lr_obs, _ = cell_observations(*arrs)
+        (truth,) = effective_lr_observations(*arrs, g[g.status == "ok"].eff_lr.to_numpy(float), lr_obs)
+        out += ["", "Effective LR at the optimum: observed " + f"{np.exp(truth.value):.4g}; " + "; ".join(
+            f"{axis.replace('_', ' ')} predicted {v:.4g} ({np.log2(v / np.exp(truth.value)):+.2f} oct)"
+            for axis, v in eff.items())]
     return out
 
 

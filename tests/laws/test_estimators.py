@@ -282,7 +282,7 @@ def test_heldout_predictions_are_written_blind_and_scored_against_the_recorded_c
     doc = json.loads((tmp_path / "p.json").read_text())
     pred = doc["predictions"]
     assert pred["N_axis"]["cells"] == 9 and pred["D_axis"]["cells"] == 11
-    assert set(pred["N_axis"]) == {"cells", "posterior", "pooled", "vertex"}
+    assert set(pred["N_axis"]) == {"cells", "posterior", "pooled", "vertex", "eff_lr"}
     r = subprocess.run([*script, str(root / "bench/data/fortunes_adamw.csv"), "--score", str(tmp_path / "p.json")],
                        capture_output=True, text=True, cwd=root)
     assert r.returncode == 0, r.stderr
@@ -290,3 +290,4 @@ def test_heldout_predictions_are_written_blind_and_scored_against_the_recorded_c
     row = next(line for line in r.stdout.splitlines() if line.startswith("| D axis (11) | posterior |"))
     lr = pred["D_axis"]["posterior"]["lr"]
     assert f"| {np.log2(lr / 2**-7):+.2f} |" in row
+    assert "Effective LR at the optimum: observed" in r.stdout

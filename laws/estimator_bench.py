@@ -143,7 +143,8 @@ def bench_subsets(data: Path, n_subsets: int, grids: Sequence[Path] = ()) -> lis
         target = max(cs, key=lambda c: c[0] * c[1])
         if t[(t.N == target[0]) & (t.D == target[1])].lr.nunique() < 2:
             continue
-        out += ["", f"### {g.name}, published prior (out of sample), the largest-compute cell held out", "",
+        name = " + ".join(p.name for p in table_parts(g))
+        out += ["", f"### {name}, published prior (out of sample), the largest-compute cell held out", "",
                 *head, *_subset_rows(t, [target], [c for c in cs if c != target], PUBLISHED_PRIOR, n_subsets)]
     return out
 

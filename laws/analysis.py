@@ -201,6 +201,30 @@ def prediction(s: SweepSummary | None, N: float, D: float, source: str = "") -> 
                batch_interval=p["batch_interval"], law=law,
                coefficients={k: getattr(fit.law, k) for k in COEFFICIENTS}, estimator=fit.estimator,
                diagnostics=law_diagnostics(s, (N, D)))
+    out["warnings"] = bend_warnings(out["diagnostics"])
+    return out
+
+
+def bend_warnings(diagnostics: dict[str, Any]) -> list[str]:
+    """Where the prediction extrapolates along an axis on which the cells' log optimum curves (the quadratic
+    term's 95% interval excludes 0): a straight law's interval then understates the error beyond the proxies.
+    On the fortunes grid the fifth width, recorded blind, was missed by 1.2 octaves along N; with it in the table
+    the bend along N is significant (c2 -0.23 [-0.43, -0.02]; docs/laws-bench.md)."""
+    d = diagnostics.get("lr_law") or {}
+    out = []
+    for ax, octaves in (d.get("lean_octaves") or {}).items():
+        c = (d.get("curvature") or {}).get(ax)
+        if not c or octaves <= 0.0 or c["interval"][0] <= 0.0 <= c["interval"][1]:
+            continue
+        way = "down" if c["c2"] < 0 else "up"
+        h = (d.get("holdout") or {}).get(ax)
+        held = f"; the largest {ax} held out was missed by {h['err_octaves']:.2f} octaves" if h else ""
+        other = "D" if ax == "N" else "N"
+        out.append(f"log eta* curves {way} along {ax} (quadratic term {c['c2']:+.3f}, 95% interval "
+                   f"[{c['interval'][0]:+.3f}, {c['interval'][1]:+.3f}]) and this prediction extrapolates "
+                   f"{octaves:.2f} octaves along {ax}: the straight law's interval understates its error{held}. "
+                   f"Add a proxy nearer the target along {ax}, or extrapolate along {other} (the target's {ax} at "
+                   f"fewer {'tokens' if ax == 'N' else 'parameters'}).")
     return out
 
 

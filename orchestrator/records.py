@@ -321,7 +321,7 @@ def _find_params(root: Path) -> list[Path]:
 
 
 SOURCES_HINT = ("Give a sweep table (.csv or .parquet), a results folder (lawsweep_results/demo-*), a Tune "
-                "experiment folder, or mlflow:EXPERIMENT.")
+                "experiment folder, or mlflow:EXPERIMENT; several of them joined with + are read as one table.")
 
 
 def load_table(source: str, tracking_uri: str = "sqlite:///mlflow.db", warn=None, timeout_s: float = 5.0) -> SweepTable:
@@ -331,6 +331,12 @@ def load_table(source: str, tracking_uri: str = "sqlite:///mlflow.db", warn=None
         FileNotFoundError, ValueError: the source cannot be read or has no usable row (the message says
             which sources are accepted).
     """
+    if "+" in source and not Path(source).exists():
+        # One grid recorded in several sweeps (a ladder extended later, a held-out cell recorded last).
+        parts = [load_table(part, tracking_uri, warn, timeout_s) for part in source.split("+") if part]
+        frame = pd.concat([t.frame for t in parts], ignore_index=True)
+        key = [c for c in ("trial_id", "N", "D", "lr", "batch_tokens", "seed") if c in frame]
+        return _usable(SweepTable(frame.drop_duplicates(subset=key, ignore_index=True), source), source)
     if source.startswith("mlflow:"):
         from orchestrator.tracking import load_trials
 

@@ -120,6 +120,7 @@ def format_prediction(out: dict[str, Any]) -> str:
         o = lean["lean_octaves"]
         lines.append(f"  extrapolation: {o['N']:.2f} octaves of LR along N, {o['D']:.2f} along D beyond the proxies "
                      f"(leans on {lean['leans_on']})")
+    lines += [f"  warning: {w}" for w in out.get("warnings", [])]
     sch = out["schedule"]
     lines.append(f"  schedule: {sch['name']} ({sch['why']})")
     if "cpt" in out:

@@ -105,6 +105,40 @@ def test_fit_json_and_predict_from_a_sweep_table(tmp_path):
     assert r.returncode == 2 and "invalid choice: 'median'" in r.stderr
 
 
+def test_predict_reads_joined_sweeps_as_one_table_and_warns_where_the_law_bends():
+    """`--from A.csv+B.csv`: the fortunes grid's five widths (the fifth recorded as its own sweeps); the log
+    optimum curves down along N there (significant), so a prediction beyond the largest width says so."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    both = "bench/data/fortunes_adamw.csv+bench/data/fortunes_adamw_w128.csv"
+    r = lawsweep("predict", "--n", "7e5", "--d", "4e5", "--from", both, "--json", cwd=root)
+    assert r.returncode == 0, r.stderr
+    p = json.loads(r.stdout)
+    assert "fit on 15 scales" in p["law"]
+    (w,) = p["warnings"]
+    assert w.startswith("log eta* curves down along N") and "extrapolate along D" in w
+    r = lawsweep("predict", "--n", "7e5", "--d", "4e5", "--from", both.replace("w128", "w256"), cwd=root)
+    assert r.returncode == 2 and "fortunes_adamw_w256.csv" in r.stderr
+    # Within the cells' range along N there is nothing to warn about.
+    p = json.loads(lawsweep("predict", "--n", "1e5", "--d", "4e5", "--from", both, "--json", cwd=root).stdout)
+    assert p["warnings"] == []
+
+
+def test_bend_warnings_fire_only_on_a_significant_bend_the_target_extrapolates_along():
+    from laws.analysis import bend_warnings
+
+    def diag(interval, lean_n):
+        return {"lr_law": {"curvature": {"N": {"c2": sum(interval) / 2, "interval": interval}, "D": None},
+                           "lean_octaves": {"N": lean_n, "D": 0.0}, "holdout": {"N": None}}}
+
+    assert len(bend_warnings(diag([-0.4, -0.1], 0.5))) == 1
+    assert "curves up along N" in bend_warnings(diag([0.1, 0.3], 0.5))[0]
+    assert bend_warnings(diag([-0.4, 0.1], 0.5)) == []  # straddles 0: no evidence of a bend
+    assert bend_warnings(diag([-0.4, -0.1], 0.0)) == []  # no extrapolation along N
+    assert bend_warnings({}) == []
+
+
 def test_fit_rejects_a_table_without_the_required_columns(tmp_path):
     bad = tmp_path / "bad.csv"
     pd.DataFrame({"N": [1], "lr": [0.1]}).to_csv(bad, index=False)

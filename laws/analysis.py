@@ -172,10 +172,11 @@ def fit_details(s: SweepSummary, n_boot: int = 200) -> dict[str, Any]:
 
 
 def target_prediction(fit: SweepFit, N: float, D: float) -> dict[str, Any]:
-    """The law's LR and batch at (N, D) with 95% intervals."""
+    """The law's LR and batch at (N, D) with 95% predictive intervals (and the law's own, ``*_law_interval``)."""
     p = predict_target(fit, N, D)
     return {"N": N, "D": D, "lr": p.lr, "lr_interval": list(p.lr_interval), "batch_tokens": p.batch_tokens,
-            "batch_interval": list(p.batch_interval), "n_boot": p.n_boot}
+            "batch_interval": list(p.batch_interval), "n_boot": p.n_boot,
+            "lr_law_interval": list(p.lr_law_interval), "batch_law_interval": list(p.batch_law_interval)}
 
 
 def prediction(s: SweepSummary | None, N: float, D: float, source: str = "") -> dict[str, Any]:

@@ -1,12 +1,13 @@
 """The Step Law estimators side by side on held-out cells of real grids, and on censored synthetic data.
 
-    python -m laws.estimator_bench [--data PATH_TO_SHARED_DATA] [--grid SWEEP.csv ...] [--subsets 40]
+    python -m laws.estimator_bench [--data PATH_TO_SHARED_DATA] [--grid SWEEP.csv ...] [--subsets 40] [--coverage]
 
 Sections: the Step Law dense grid (largest N held out, and leave one cell out, for every estimator); subsets of
 2, 3, 4 and 6 smaller cells predicting the 1.07B cells (posterior vs free vs fixed-exponent fits on the same
 per-cell observations); censored synthetic data with a known law (coverage of the posterior intervals); and each
 ``--grid`` sweep table (e.g. bench/data/fortunes_adamw.csv): its largest-N, largest-D cell predicted along the N axis
-and along the D axis, for the peak LR and the effective LR. docs/laws-bench.md records a run.
+and along the D axis, for the peak LR and the effective LR; with ``--coverage``, how often the 95% LR intervals
+(the law's own and the predictive) cover held-out cells' optima. docs/laws-bench.md records a run.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from laws.diagnostics import VAGUE_PRIOR, effective_lr_observations, lr_law_diag
 from laws.estimators import PUBLISHED_PRIOR, CellObservation, LawPrior, cell_observations, fit_pooled, fit_posterior
 from laws.optimum import scale_optimum
 from laws.steplaw import PUBLISHED, StepLaw
-from laws.sweep import fit_sweep, heldout_fit
+from laws.sweep import fit_sweep, heldout_fit, predict_target
 from laws.table import SweepTable, read_tables, table_parts
 
 __all__ = ["main"]
@@ -275,6 +276,40 @@ def _edge(side: int) -> str:
     return {0: "no", 1: "upper (optimum at or above)", -1: "lower (optimum at or below)"}[side]
 
 
+def bench_coverage(data: Path, grids: list[Path]) -> list[str]:
+    """How often the default fit's 95% LR intervals cover held-out cells' optima: the law's own interval (where
+    the mean lies) against the predictive one (plus the cells' scatter about the law), leaving one cell out and
+    leaving the largest N out."""
+    out = ["## Coverage of the 95% LR intervals on held-out cells (default estimator)", "",
+           "The held-out cell's optimum (band or vertex) inside the interval predicted by the law fitted on the "
+           "other cells; median interval width in octaves.", "",
+           "| held-out cells | n | law's interval: coverage (median width) | predictive interval: coverage "
+           "(median width) |", "|---|---|---|---|"]
+    tables = [("Step Law dense grid", SweepTable.of(steplaw_table(data / "steplaw" / "dense_lr_bs_loss.csv")))]
+    tables += [(" + ".join(p.name for p in table_parts(g)), SweepTable.of(read_tables(g))) for g in grids]
+    for name, t in tables:
+        cs = sorted(t.cells())
+        n_max = max(c[0] for c in cs)
+        for split, held_sets in (("leave one cell out", [[c] for c in cs]),
+                                 ("largest N out", [[c for c in cs if c[0] == n_max]])):
+            rows = []
+            for held in held_sets:
+                fit = heldout_fit(t, held)
+                for c in held:
+                    g = t.frame[(t.frame.N == c[0]) & (t.frame.D == c[1])]
+                    o = scale_optimum(c[0], c[1], g.lr.values, g.batch_tokens.values,
+                                      g.loss.where(g.status == "ok").values)
+                    p = predict_target(fit, *c)
+                    rows.append([p.lr_law_interval[0] <= o.lr <= p.lr_law_interval[1],
+                                 p.lr_interval[0] <= o.lr <= p.lr_interval[1],
+                                 math.log2(p.lr_law_interval[1] / p.lr_law_interval[0]),
+                                 math.log2(p.lr_interval[1] / p.lr_interval[0])])
+            r = np.array(rows, float)
+            out.append(f"| {name}, {split} | {len(r)} | {r[:, 0].mean():.0%} ({np.median(r[:, 2]):.2f} oct) | "
+                       f"{r[:, 1].mean():.0%} ({np.median(r[:, 3]):.2f} oct) |")
+    return out
+
+
 def _c(c) -> str:
     return "-" if c is None else f"{c.c2:+.3f} [{c.interval[0]:+.3f}, {c.interval[1]:+.3f}]"
 
@@ -286,6 +321,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="a sweep table to hold out cells of (several CSVs of one grid joined with +)")
     p.add_argument("--subsets", type=int, default=40, help="random subsets per size")
     p.add_argument("--censored", type=int, default=200, help="synthetic draws")
+    p.add_argument("--coverage", action="store_true",
+                   help="also the 95%% LR intervals' coverage of held-out cells (about a minute)")
     args = p.parse_args(argv)
     if not (args.data / "steplaw").is_dir():
         print(f"laws.estimator_bench: error: no Step Law data under {args.data}; pass --data PATH/TO/shared/data")
@@ -297,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
     sections = [bench_dense(args.data), bench_subsets(args.data, args.subsets, args.grid),
                 bench_censored(args.censored)]
     sections += [bench_grid(g) for g in args.grid]
+    if args.coverage:
+        sections.append(bench_coverage(args.data, args.grid))
     for s in sections:
         print("\n".join(s))
         print()

@@ -421,6 +421,7 @@ def fit_posterior(
         batch_rms_log2=rms(bt_obs, lambda o: fitted.batch_tokens(o.D)),
         estimator="posterior", data_share=share, prior_scale=max(p_lr.tau, p_bt.tau),
         n_bounds=p_lr.n_bounds + p_bt.n_bounds, prior_source=prior.source, draws=draws,
+        noise_log=(float(p_lr.sigma), float(p_bt.sigma) if p_bt.n_points else float("nan")),
     )
 
 

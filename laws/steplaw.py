@@ -78,6 +78,9 @@ class StepLawFit:
     draws: np.ndarray | None = field(default=None, repr=False, compare=False)
     """Pooled and posterior fits: coefficient draws (rows of log a, alpha, beta, log b, gamma) from the bootstrap
     or the posterior, for prediction intervals that keep the coefficients' correlation."""
+    noise_log: tuple[float, float] = (float("nan"), float("nan"))
+    """Scatter (SD, nats) of a cell's log optimal LR and log optimal batch about the law: the posterior's per-cell
+    noise (empirical Bayes); NaN where the fit did not estimate it (then the residual RMS stands in)."""
 
 
 def _ols(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:

@@ -6,6 +6,7 @@ Groups runs by (N, D), estimates each scale's optimum (laws.optimum), and refits
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -160,7 +161,12 @@ def _law_from_scales(scales, prior: StepLaw) -> tuple[StepLawFit, bool]:
 
 @dataclass(frozen=True, slots=True)
 class LawPrediction:
-    """Optimal (LR, batch) at a target from a sweep's law, with 95% bootstrap intervals over its scales."""
+    """Optimal (LR, batch) at a target from a sweep's law, with 95% intervals.
+
+    ``lr_interval`` / ``batch_interval`` are predictive: where the target's own optimum lies, i.e. the law's
+    uncertainty plus a cell's scatter about the law (a single cell's optimum never sits exactly on it).
+    ``lr_law_interval`` / ``batch_law_interval`` are the law's alone (where the mean over many such cells lies).
+    """
 
     N: float
     D: float
@@ -169,6 +175,8 @@ class LawPrediction:
     batch_tokens: float
     batch_interval: tuple[float, float]
     n_boot: int
+    lr_law_interval: tuple[float, float] = (float("nan"), float("nan"))
+    batch_law_interval: tuple[float, float] = (float("nan"), float("nan"))
 
 
 def predict_target(fit: SweepFit, N: float, D: float, *, prior: StepLaw = PUBLISHED, n_boot: int = 400,
@@ -206,11 +214,20 @@ def predict_target(fit: SweepFit, N: float, D: float, *, prior: StepLaw = PUBLIS
         bts.append(float(f.law.batch_tokens(D)))
     nan2 = (float("nan"), float("nan"))
 
-    def iv(v: list[float]) -> tuple[float, float]:
+    def iv(v: list[float] | np.ndarray) -> tuple[float, float]:
         return tuple(float(x) for x in np.percentile(v, [2.5, 97.5])) if len(v) >= 20 else nan2  # type: ignore
 
-    return LawPrediction(N=float(N), D=float(D), lr=float(law.lr(N, D)), lr_interval=iv(lrs),
-                         batch_tokens=float(law.batch_tokens(D)), batch_interval=iv(bts), n_boot=len(lrs))
+    def scatter(i: int, rms_log2: float) -> float:
+        s = fit.step_law.noise_log[i]  # type: ignore[union-attr]
+        s = s if math.isfinite(s) else rms_log2 * math.log(2.0)
+        return s if math.isfinite(s) else 0.0
+
+    sl, sb = scatter(0, fit.step_law.lr_rms_log2), scatter(1, fit.step_law.batch_rms_log2)
+    lr_pred = np.asarray(lrs) * np.exp(sl * rng.standard_normal(len(lrs)))
+    bt_pred = np.asarray(bts) * np.exp(sb * rng.standard_normal(len(bts)))
+    return LawPrediction(N=float(N), D=float(D), lr=float(law.lr(N, D)), lr_interval=iv(lr_pred),
+                         batch_tokens=float(law.batch_tokens(D)), batch_interval=iv(bt_pred), n_boot=len(lrs),
+                         lr_law_interval=iv(lrs), batch_law_interval=iv(bts))
 
 
 def _arrays(opt: list[ScaleOptimum]) -> tuple[np.ndarray, ...]:

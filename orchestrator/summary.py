@@ -113,7 +113,7 @@ def format_prediction(out: dict[str, Any]) -> str:
     """``lawsweep predict``'s text: laws.analysis.prediction's dict (with its schedule and cpt parts)."""
     lines = [f"target N={out['N']:.4g}, D={out['D']:.4g}",
              f"  peak LR {out['lr']:.4g}{_iv(out['lr_interval'], '.3g')}   batch {out['batch_tokens']:.0f} tokens"
-             f"{_iv(out['batch_interval'], '.0f')}   (95% intervals)",
+             f"{_iv(out['batch_interval'], '.0f')}   (95% predictive intervals)",
              f"  law: {out['law']}"]
     lean = (out.get("diagnostics") or {}).get("lr_law", {})
     if lean.get("leans_on", "none") != "none":

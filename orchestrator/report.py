@@ -89,6 +89,8 @@ def _laws(rep: Report, table: SweepTable, opts, target: tuple[float, float] | No
     })
     if target is not None:
         rep.data["laws"]["target"] = analysis.target_prediction(s.fit, *target)
+        for w in analysis.bend_warnings(rep.data["laws"]["diagnostics"]):
+            rep.note("laws", f"Warning: {w}")
     rep.figures["laws"] = figures.laws_figure(opts, law, rep.data["laws"].get("target"))
 
 

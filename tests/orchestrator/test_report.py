@@ -77,6 +77,9 @@ def test_per_scale_optima_and_laws_are_the_fits(report, table):
     assert t["lr_interval"][0] < t["lr"] < t["lr_interval"][1]
     html = path.read_text()
     assert f"{law.alpha:.4g}" in html and f"{t['lr']:.4g}" in html  # the page prints the same numbers
+    # The target lies 1.23 octaves beyond the proxies along N, where the optima bend: the report says so.
+    (warn,) = [n for n in rep.notes.get("laws", []) if n.startswith("Warning: ")]
+    assert "curves down along N" in warn and "curves down along N" in html
 
 
 def test_held_out_scales_are_predicted_by_the_other_scales(report, table):

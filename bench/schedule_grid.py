@@ -3,8 +3,12 @@ LRs, each schedule one `lawsweep run` (the table records a schedule's name, not 
 so each variant is its own sweep), concatenated into bench/data/schedule_grid.csv with a `variant` column.
 
     python bench/schedule_grid.py [--out bench/data/schedule_grid.csv] [--tracking-uri sqlite:///...]
+                                  [--widths 32 48 64 96]
 
-The held-out size (d_model 96) was fixed before recording; the bench fits on the three smaller sizes.
+The held-out size (d_model 96) was fixed before recording; the bench fits on the three smaller sizes. A fifth
+width was recorded blind later (`--widths 128 --out bench/data/schedule_grid_w128.csv`); `python -m laws.bench
+--schedule-grid bench/data/schedule_grid.csv+bench/data/schedule_grid_w128.csv` holds it out and fits on the four
+others.
 """
 
 from __future__ import annotations
@@ -33,9 +37,9 @@ LRS = (0.001953125, 0.00390625)  # 2^-9, 2^-8: the reference grid's optima at 10
 TOKENS, BATCH_SIZE, CONTEXT, EVAL_EVERY = 100_000, 2, 64, 40
 
 
-def recipe(variant: str, settings: dict[str, object], tracking_uri: str) -> str:
+def recipe(variant: str, settings: dict[str, object], tracking_uri: str, widths: tuple[int, ...] = WIDTHS) -> str:
     train = "".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in settings.items())
-    scales = "".join(f"[[scales]]\nd_model = {w}\ntokens = {TOKENS}\n\n" for w in WIDTHS)
+    scales = "".join(f"[[scales]]\nd_model = {w}\ntokens = {TOKENS}\n\n" for w in widths)
     return (f'[sweep]\nname = "schedgrid-{variant.replace("_", "-")}"\npolicy = "grid"\nseeds = [0]\n\n'
             f"[model]\nn_layer = 2\ncontext = {CONTEXT}\n\n"
             f"[train]\n{train}warmup_frac = 0.1\nmin_lr_ratio = 0.1\neval_every = {EVAL_EVERY}\neval_windows = 64\n\n"
@@ -47,12 +51,13 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path("bench/data/schedule_grid.csv"))
     p.add_argument("--tracking-uri", default="sqlite:///mlflow.db")
+    p.add_argument("--widths", type=int, nargs="+", default=list(WIDTHS), help="model widths (d_model) to record")
     args = p.parse_args()
     frames = []
     with tempfile.TemporaryDirectory() as tmp:
         for variant, settings in VARIANTS.items():
             cfg = Path(tmp) / f"{variant}.toml"
-            cfg.write_text(recipe(variant, settings, args.tracking_uri))
+            cfg.write_text(recipe(variant, settings, args.tracking_uri, tuple(args.widths)))
             r = subprocess.run([sys.executable, "-m", "orchestrator", "run", str(cfg)], cwd=tmp)
             if r.returncode != 0:
                 print(f"schedule_grid: the {variant} sweep failed (exit {r.returncode})", file=sys.stderr)

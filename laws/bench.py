@@ -178,6 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m laws.bench", description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=default_data_dir(), help="the shared/data folder")
     p.add_argument("--boot", type=int, default=100, help="bootstrap replicates")
+    p.add_argument("--schedule-grid", default=str(Path(__file__).resolve().parents[1] / "bench" / "data"
+                                                  / "schedule_grid.csv"),
+                   help="the CPU schedule grid (several CSVs joined with +; its largest width is held out)")
     args = p.parse_args(argv)
     if not args.data.is_dir():
         print(f"laws.bench: error: no data folder {args.data}; pass --data PATH/TO/shared/data")
@@ -190,11 +193,12 @@ def main(argv: list[str] | None = None) -> int:
         pass
     else:
         sections += [bench_schedules(args.data), bench_schedules_across_scales(args.data)[0]]
-        grid = Path(__file__).resolve().parents[1] / "bench" / "data" / "schedule_grid.csv"
-        if grid.is_file():
+        from laws.table import table_parts
+
+        if all(p.is_file() for p in table_parts(args.schedule_grid)):
             from laws.schedule_bench import bench_cpu_schedule_grid
 
-            sections.append(bench_cpu_schedule_grid(grid)[0])
+            sections.append(bench_cpu_schedule_grid(args.schedule_grid)[0])
     sections.append(bench_speed())
     for s in sections:
         print("\n".join(s))

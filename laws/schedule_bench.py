@@ -18,6 +18,7 @@ from laws.schedule_laws import (
     fit_multipower,
     fit_multipower_across_scales,
 )
+from laws.table import read_tables
 
 __all__ = [
     "BudgetCase",
@@ -226,12 +227,12 @@ def _from(c: LossCurve, start: float) -> LossCurve:
     return LossCurve(lrs=c.lrs, steps=c.steps[m], loss=c.loss[m], warmup_steps=c.warmup_steps, name=c.name)
 
 
-def bench_cpu_schedule_grid(path: Path, fit_from: tuple[float, ...] = (0.0, 0.3)
+def bench_cpu_schedule_grid(path: Path | str, fit_from: tuple[float, ...] = (0.0, 0.3)
                             ) -> tuple[list[str], dict[str, dict[str, float]]]:
     """At each peak LR of the grid: fit the law across scales on every width but the largest (curve points from
     ``fit_from`` of each run on), rank the largest width's schedules at the end of the runs (the final
     evaluation) and at equal budgets inside them (the intermediate evaluations from a third of the run on)."""
-    frame = pd.read_csv(path)
+    frame = read_tables(path)
     curves = grid_curves(frame)
     sizes = sorted({n for n, _ in curves})
     target, fit_sizes = sizes[-1], sizes[:-1]

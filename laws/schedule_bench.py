@@ -262,7 +262,7 @@ def bench_cpu_schedule_grid(path: Path | str, fit_from: tuple[float, ...] = (0.0
     scores = {name: {part: {k: float(np.mean([s[k] for s in r[part]])) for k in r[part][0]} for part in r}
               for name, r in rows.items()}
     lrs = sorted({lr for _, lr in curves})
-    out = [f"## CPU schedule grid (bench/data/schedule_grid.csv): fit on N {', '.join(f'{n:.3g}' for n in fit_sizes)}, "
+    out = [f"## CPU schedule grid ({path}): fit on N {', '.join(f'{n:.3g}' for n in fit_sizes)}, "
            f"rank N {target:.3g}'s 8 schedules", "",
            f"One fit per peak LR ({', '.join(f'{lr:.3g}' for lr in lrs)}), means over them. At the end: the final "
            "evaluation of the 8 full-length runs; inside: equal budgets at the intermediate evaluations from a "

@@ -261,6 +261,7 @@ def test_a_schedule_axis_is_fitted_on_each_points_best_schedule():
     assert one.schedule_envelope() is one
 
 
+@pytest.mark.slow  # three runs of the script, every estimator twice (about 10 s)
 def test_heldout_predictions_are_written_blind_and_scored_against_the_recorded_cell(tmp_path):
     """bench/heldout_predictions.py: refuses a target already recorded; writes every estimator's prediction along
     both axes; scores it against the cell once recorded (fortunes width 96 at 200k: best run 2^-7, batch 64)."""

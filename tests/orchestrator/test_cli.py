@@ -105,6 +105,7 @@ def test_fit_json_and_predict_from_a_sweep_table(tmp_path):
     assert r.returncode == 2 and "invalid choice: 'median'" in r.stderr
 
 
+@pytest.mark.slow  # three real fits with the schedule law across five sizes (about 25 s)
 def test_predict_reads_joined_sweeps_as_one_table_and_warns_where_the_law_bends():
     """`--from A.csv+B.csv`: the fortunes grid's five widths (the fifth recorded as its own sweeps); the log
     optimum curves down along N there (significant), so a prediction beyond the largest width says so."""

@@ -27,13 +27,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from laws.bench import nearest_run_gap
+from laws.bench import nearest_run_gap_at
 from laws.diagnostics import VAGUE_PRIOR, effective_lr_observations
 from laws.estimators import ESTIMATORS, cell_observations, fit_posterior
 from laws.optimum import scale_optimum
-from laws.steplaw import StepLaw
 from laws.sweep import fit_table
 from laws.table import SweepTable
+
+
+def _eff_observations(rows: pd.DataFrame) -> list:
+    """Per cell, the effective LR at its optimal peak LR (laws.diagnostics.effective_lr_observations)."""
+    ok = rows[rows.status == "ok"]
+    arrs = list(SweepTable.of(ok).fit_inputs().arrays())
+    lr_obs, _ = cell_observations(*arrs)
+    return effective_lr_observations(*arrs, ok.eff_lr.to_numpy(float), lr_obs)
+
+
+def _has_eff(rows: pd.DataFrame) -> bool:
+    return "eff_lr" in rows and bool(np.isfinite(rows.eff_lr.to_numpy(float)).any())
 
 
 def predictions(t: pd.DataFrame, n: float, d: float) -> dict:
@@ -46,12 +57,8 @@ def predictions(t: pd.DataFrame, n: float, d: float) -> dict:
         for est in ESTIMATORS:
             law = fit_table(SweepTable.of(rows), estimator=est).step_law.law  # type: ignore[union-attr]
             out[axis][est] = {"lr": float(law.lr(n, d)), "batch_tokens": float(law.batch_tokens(d))}
-        if "eff_lr" in rows and np.isfinite(rows.eff_lr.to_numpy(float)).any():
-            ok = rows[rows.status == "ok"]
-            arrs = list(SweepTable.of(ok).fit_inputs().arrays())
-            lr_obs, _ = cell_observations(*arrs)
-            eff = effective_lr_observations(*arrs, ok.eff_lr.to_numpy(float), lr_obs)
-            out[axis]["eff_lr"] = float(fit_posterior(eff, [], prior=VAGUE_PRIOR).law.lr(n, d))
+        if _has_eff(rows):
+            out[axis]["eff_lr"] = float(fit_posterior(_eff_observations(rows), [], prior=VAGUE_PRIOR).law.lr(n, d))
     return out
 
 
@@ -71,16 +78,13 @@ def score(doc: dict, t: pd.DataFrame) -> list[str]:
         for est, p in preds.items():
             if est in ("cells", "eff_lr"):
                 continue
-            law = StepLaw(a=p["lr"], alpha=0.0, beta=0.0, b=p["batch_tokens"], gamma=0.0)  # the point itself
-            gap = nearest_run_gap(g.assign(loss=loss), (n, d), law)
+            gap = nearest_run_gap_at(g.assign(loss=loss), (n, d), p["lr"], p["batch_tokens"])
             out.append(f"| {axis.replace('_', ' ')} ({preds['cells']}) | {est} | {p['lr']:.4g}, "
                        f"{p['batch_tokens']:.0f} | {np.log2(p['lr'] / opt.grid_lr):+.2f} | "
                        f"{np.log2(p['lr'] / opt.lr):+.2f} | {gap:.2f}% |")
     eff = {axis: preds["eff_lr"] for axis, preds in doc["predictions"].items() if "eff_lr" in preds}
-    if eff and "eff_lr" in g and np.isfinite(g.eff_lr.to_numpy(float)).any():
-        arrs = list(SweepTable.of(g[g.status == "ok"]).fit_inputs().arrays())
-        lr_obs, _ = cell_observations(*arrs)
-        (truth,) = effective_lr_observations(*arrs, g[g.status == "ok"].eff_lr.to_numpy(float), lr_obs)
+    if eff and _has_eff(g):
+        (truth,) = _eff_observations(g)
         out += ["", "Effective LR at the optimum: observed " + f"{np.exp(truth.value):.4g}; " + "; ".join(
             f"{axis.replace('_', ' ')} predicted {v:.4g} ({np.log2(v / np.exp(truth.value)):+.2f} oct)"
             for axis, v in eff.items())]

@@ -20,7 +20,7 @@ from laws.loss import fit_chinchilla, fit_loss_compute
 from laws.optimum import scale_optimum
 from laws.steplaw import PUBLISHED, StepLaw
 from laws.sweep import fit_sweep, fit_table, heldout_fit
-from laws.table import SweepTable
+from laws.table import SweepTable, table_parts
 
 __all__ = ["default_data_dir", "main", "nearest_run_gap", "steplaw_table"]
 
@@ -51,9 +51,13 @@ def _cells(t: pd.DataFrame) -> list[tuple[float, float]]:
 
 def nearest_run_gap(t: pd.DataFrame, cell: tuple[float, float], law: StepLaw) -> float:
     """Loss of the cell's run nearest the law's (LR, batch) in log2 LR x log2 batch, over the cell's best, in %."""
+    return nearest_run_gap_at(t, cell, float(law.lr(*cell)), float(law.batch_tokens(cell[1])))
+
+
+def nearest_run_gap_at(t: pd.DataFrame, cell: tuple[float, float], lr: float, batch_tokens: float) -> float:
+    """Loss of the cell's run nearest (``lr``, ``batch_tokens``) in log2 LR x log2 batch, over the cell's best, in %."""
     g = t[(t.N == cell[0]) & (t.D == cell[1])]
-    lr_p, bt_p = float(law.lr(*cell)), float(law.batch_tokens(cell[1]))
-    dist = (np.log2(g.lr.values / lr_p)) ** 2 + (np.log2(g.batch_tokens.values / bt_p)) ** 2
+    dist = (np.log2(g.lr.values / lr)) ** 2 + (np.log2(g.batch_tokens.values / batch_tokens)) ** 2
     return float(100 * (g.loss.values[int(np.argmin(dist))] / g.loss.min() - 1))
 
 
@@ -193,8 +197,6 @@ def main(argv: list[str] | None = None) -> int:
         pass
     else:
         sections += [bench_schedules(args.data), bench_schedules_across_scales(args.data)[0]]
-        from laws.table import table_parts
-
         if all(p.is_file() for p in table_parts(args.schedule_grid)):
             from laws.schedule_bench import bench_cpu_schedule_grid
 

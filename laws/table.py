@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["STATUSES", "TABLE_COLUMNS", "FitInputs", "SweepTable", "read_tables", "table_parts"]
+__all__ = ["STATUSES", "TABLE_COLUMNS", "FitInputs", "SweepTable", "read_tables", "source_parts", "table_parts"]
 
 #: Required columns of the sweep table (shared/data/README.md).
 TABLE_COLUMNS = ("N", "D", "lr", "batch_tokens", "loss", "status")
@@ -174,10 +174,16 @@ class SweepTable:
         return SweepTable(f[keep], self.source)
 
 
+def source_parts(spec: str | Path) -> list[str]:
+    """The sources of a table spec: one, or several joined with ``+`` (one grid recorded in several sweeps, e.g.
+    ``bench/data/fortunes_adamw.csv+bench/data/fortunes_adamw_w128.csv``). A spec that is itself an existing path
+    is one source."""
+    return [str(spec)] if Path(spec).exists() else [s for s in str(spec).split("+") if s]
+
+
 def table_parts(spec: str | Path) -> list[Path]:
-    """The CSV files of a table spec: one path, or several joined with ``+`` (one grid recorded in several sweeps,
-    e.g. ``bench/data/fortunes_adamw.csv+bench/data/fortunes_adamw_w128.csv``)."""
-    return [Path(s) for s in str(spec).split("+") if s]
+    """The CSV files of a table spec (see :func:`source_parts`)."""
+    return [Path(s) for s in source_parts(spec)]
 
 
 def read_tables(spec: str | Path) -> pd.DataFrame:

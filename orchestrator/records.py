@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from laws.table import STATUSES, TABLE_COLUMNS, SweepTable
+from laws.table import STATUSES, TABLE_COLUMNS, SweepTable, source_parts
 
 __all__ = ["TABLE_COLUMNS", "TrialRecord", "load_table", "parse_record", "read_records", "read_table",
            "read_tune_experiment", "records_table", "write_table"]
@@ -331,9 +331,9 @@ def load_table(source: str, tracking_uri: str = "sqlite:///mlflow.db", warn=None
         FileNotFoundError, ValueError: the source cannot be read or has no usable row (the message says
             which sources are accepted).
     """
-    if "+" in source and not Path(source).exists():
+    if len(sources := source_parts(source)) > 1:
         # One grid recorded in several sweeps (a ladder extended later, a held-out cell recorded last).
-        parts = [load_table(part, tracking_uri, warn, timeout_s) for part in source.split("+") if part]
+        parts = [load_table(part, tracking_uri, warn, timeout_s) for part in sources]
         frame = pd.concat([t.frame for t in parts], ignore_index=True)
         key = [c for c in ("trial_id", "N", "D", "lr", "batch_tokens", "seed") if c in frame]
         return _usable(SweepTable(frame.drop_duplicates(subset=key, ignore_index=True), source), source)

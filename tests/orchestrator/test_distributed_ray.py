@@ -74,13 +74,18 @@ def test_workers_report_through_tune_on_their_own_rendezvous_ports(zero2):
     results = [[json.loads(line) for line in p.read_text().splitlines()]
                for p in zero2.glob("lawsweep_results/zero2-*/tune/*/result.json")]
     assert len(results) == 2
-    ports = []
+    first_ports, ports = [], []
     for rows in results:
         assert rows[-1]["done"] == 1.0 and all(r["workers"] == 2.0 for r in rows)
         assert {"grad_norm", "eff_lr", "weight_norm", "tokens_per_s"} <= rows[0].keys()
+        assert all(r["master_port"] > 0 for r in rows)
+        first_ports.append(rows[0]["master_port"])
         ports.append({r["master_port"] for r in rows})
-    # One rendezvous port per trial attempt (the retried trial's second attempt got a new one), never shared.
-    assert sorted(len(p) for p in ports) == [1, 2] and not ports[0] & ports[1]
+    # The two trials' first attempts run at once (1 CPU each on 2): their rendezvous ports differ. A port is
+    # kept for an attempt's whole run; the retried trial's second attempt picks its own (the OS may hand the
+    # freed port back, so it can equal the first attempt's; CI once saw that).
+    assert first_ports[0] != first_ports[1]
+    assert sorted(len(p) for p in ports)[0] == 1 and max(len(p) for p in ports) <= 2
 
 
 def test_multi_worker_trials_are_recorded_in_mlflow(zero2):

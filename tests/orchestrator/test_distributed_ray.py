@@ -1,4 +1,7 @@
-"""Multi-worker trials: DeepSpeed ZeRO-2 on 2 gloo workers, a Ray Train TorchTrainer inside each Tune trial."""
+"""Multi-worker trials: DeepSpeed ZeRO-2 on 2 gloo workers, a Ray Train TorchTrainer inside each Tune trial.
+
+Slow tier: two DeepSpeed trials on Ray Train worker groups, a killed worker and a retry (about 4.5 minutes).
+"""
 
 import json
 import os
@@ -10,7 +13,7 @@ import pytest
 
 from trainers import DataConfig, ModelConfig, TrainConfig, load_corpus, train
 
-pytestmark = pytest.mark.ray
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 SWEEP = """
 [sweep]

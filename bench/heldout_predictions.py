@@ -10,7 +10,7 @@ For a target (N, D) not yet in the table, every estimator's optimal (LR, batch) 
 Refuses when the target cell is already in a table (then the predictions would not be blind). The JSON records
 the tables' cells, the estimator version (git commit) and the time. Once the cell is recorded, score what was
 written against it (LR error in octaves against the cell's best run and its band optimum, loss gap of the run
-nearest the predicted LR and batch):
+nearest the predicted LR and batch; a point recorded with several seeds counts with their mean loss):
 
     python bench/heldout_predictions.py TABLE.csv [...] --score bench/data/fortunes_predictions_w128.json
 """
@@ -65,13 +65,17 @@ def predictions(t: pd.DataFrame, n: float, d: float) -> dict:
 def score(doc: dict, t: pd.DataFrame) -> list[str]:
     """Markdown rows: each committed prediction against the recorded target cell."""
     n, d = doc["target"]["N"], doc["target"]["D"]
-    g = t[(t.N == n) & (t.D == d)]
-    if g.empty:
+    raw = t[(t.N == n) & (t.D == d)]
+    if raw.empty:
         raise SystemExit(f"heldout_predictions: the target N {n:.0f}, D {d:.0f} is not in the tables yet")
+    # several seeds at a point: their mean loss (the best single run would be the luckiest seed's)
+    g = SweepTable(raw).seed_mean().frame
+    seeds = raw.seed.nunique() if "seed" in raw else 1
     loss = g.loss.where(g.status == "ok")
     opt = scale_optimum(n, d, g.lr.values, g.batch_tokens.values, loss.values)
     out = [f"Target N {n:,.0f}, D {d:,.0f}: best run LR 2^{np.log2(opt.grid_lr):.1f}, batch "
-           f"{opt.grid_batch_tokens:.0f}; optimum LR 2^{np.log2(opt.lr):.2f} (predictions written {doc['written']}).",
+           f"{opt.grid_batch_tokens:.0f}; optimum LR 2^{np.log2(opt.lr):.2f} (predictions written {doc['written']})"
+           + (f"; the mean of {seeds} seeds at each point." if seeds > 1 else "."),
            "", "| axis (cells) | estimator | predicted LR, batch | LR error vs best run (oct) | vs optimum (oct) | "
            "loss gap of the nearest run |", "|---|---|---|---|---|---|"]
     for axis, preds in doc["predictions"].items():

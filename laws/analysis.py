@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from laws.estimators import Estimator
-from laws.optimum import ScaleOptimum
+from laws.optimum import NEAR_OPTIMAL_BAND, ScaleOptimum
 from laws.steplaw import PUBLISHED
 from laws.sweep import (
     SweepFit,
@@ -32,7 +32,7 @@ __all__ = [
     "SCHEDULE_DEFAULTS", "ScheduleFit", "SweepSummary", "coverage", "cpt_prediction", "curve_points",
     "diverged_runs", "divergence_predictions", "fit_details", "fit_schedules", "heldout_cells", "law_diagnostics",
     "optima", "prediction", "schedule_settings",
-    "recommend_schedule", "scale_rows", "summarize", "target_prediction",
+    "recommend_schedule", "scale_rows", "seed_spread", "summarize", "target_prediction",
 ]
 
 COEFFICIENTS = ("a", "alpha", "beta", "b", "gamma")
@@ -289,6 +289,52 @@ def coverage(table: SweepTable, grid_sizes: dict[tuple[float, float], int]) -> l
         full = grid_sizes.get((float(n), float(d)), len(g))
         out.append({"N": float(n), "D": float(d), "run": int(len(g)), "grid": int(full),
                     "share": len(g) / full if full else math.nan})
+    return out
+
+
+def seed_spread(table: SweepTable) -> list[dict[str, Any]]:
+    """What a second seed moves, per cell recorded with several seeds at the same (LR, batch) points.
+
+    Per cell: ``run_sd_pct``, the seed-to-seed standard deviation of one run's loss (pooled over the points whose
+    seed-mean loss is within 5% of the cell's best, in % of the loss; ``points``: how many); ``band_pct``, the near-optimal band for scale (0.25%); each seed's best run and optimum (the
+    default optimum, :func:`laws.optimum.scale_optimum`) and the seed-mean surface's; ``opt_spread_oct``, the
+    largest LR difference between the seeds' optima in octaves; ``best_in_mean_band``, for each seed whether its
+    best run's point lies in the 0.25% band of the seed-mean surface. A held-out LR error smaller than the
+    optimum's spread across seeds cannot be told from zero on this grid.
+    """
+    f = table.run_rows().ok().frame
+    if "seed" not in f:
+        return []
+    out = []
+    for (n, d), g in f.groupby(["N", "D"]):
+        seeds = sorted(g.seed.unique())
+        if len(seeds) < 2:
+            continue
+        logl = np.log(g.loss.astype(float))
+        by_point = logl.groupby([g.lr, g.batch_tokens])
+        dev = (logl - by_point.transform("mean"))
+        k = by_point.transform("count")
+        # near the optimum only (point means within 5% of the best): past the edge of stability runs scatter
+        # by tens of percent, which says nothing about the noise a bowl's optimum is read through
+        use = (k >= 2) & (by_point.transform("mean") <= by_point.mean().min() + math.log(1.05))
+        dof = float(use.sum() - use.groupby([g.lr, g.batch_tokens]).any().sum())
+        run_sd = math.sqrt(float((dev[use] ** 2).sum()) / dof) if dof > 0 else math.nan
+        mean = SweepTable(g, table.source).seed_mean().frame
+        m_opt = optima(SweepTable(mean, table.source))[0]
+        band = mean.loss.min() * (1 + NEAR_OPTIMAL_BAND)
+        per_seed = []
+        for sd in seeds:
+            gs = g[g.seed == sd]
+            o = optima(SweepTable(gs, table.source))[0]
+            pt = mean[(mean.lr == o.grid_lr) & (mean.batch_tokens == o.grid_batch_tokens)]
+            per_seed.append({"seed": int(sd), "runs": int(len(gs)), "best_lr": o.grid_lr,
+                             "best_batch_tokens": o.grid_batch_tokens, "best_loss": o.loss, "opt_lr": o.lr,
+                             "best_in_mean_band": bool(len(pt) and float(pt.loss.iloc[0]) <= band)})
+        lrs = [math.log2(s["opt_lr"]) for s in per_seed]
+        out.append({"N": float(n), "D": float(d), "seeds": [int(x) for x in seeds], "points": int(use.groupby([g.lr, g.batch_tokens]).any().sum()), "run_sd_pct": 100 * run_sd, "band_pct": 100 * NEAR_OPTIMAL_BAND,
+                    "per_seed": per_seed, "mean_best_lr": m_opt.grid_lr,
+                    "mean_best_batch_tokens": m_opt.grid_batch_tokens, "mean_opt_lr": m_opt.lr,
+                    "opt_spread_oct": max(lrs) - min(lrs)})
     return out
 
 

@@ -126,8 +126,13 @@ class SweepTable:
         return FitInputs(num["N"], num["D"], num["lr"], num["batch_tokens"], loss, eff)
 
     def fit_rows(self) -> SweepTable:
-        """The rows a law is fitted on: no branched sweep's stable rows (compute only), and with a schedule axis
-        each point's best schedule (:meth:`schedule_envelope`)."""
+        """The rows a law is fitted on: :meth:`run_rows`, then one per point with several seeds' mean loss
+        (:meth:`seed_mean`)."""
+        return self.run_rows().seed_mean()
+
+    def run_rows(self) -> SweepTable:
+        """The trained runs a fit reads: no branched sweep's stable rows (compute only), and with a schedule axis
+        each point's best schedule (:meth:`schedule_envelope`); every seed's row kept."""
         stable = self.frame["status"].astype(str) == "stable"
         t = SweepTable(self.frame[~stable], self.source) if stable.any() else self
         return t.schedule_envelope()
@@ -149,6 +154,29 @@ class SweepTable:
         rank = loss.where((f["status"].astype(str) == "ok") & np.isfinite(loss), np.inf)
         best = rank.groupby([f[k] for k in keys], sort=False).idxmin()
         return SweepTable(f.loc[best.to_numpy()], self.source)
+
+    def seed_mean(self) -> SweepTable:
+        """One row per (N, D, lr, batch_tokens): the mean loss over the seeds that finished ok there (status ok
+        when any did), with ``n_seeds`` counting them, and the mean ``eff_lr``. A table with one seed (or no seed
+        column) is returned as it is. Other columns are the first seed's. A grid recorded with several seeds is
+        ranked by this mean: its best single run is the luckiest seed's."""
+        f = self.frame
+        if "seed" not in f or f["seed"].nunique() < 2:
+            return self
+        keys = ["N", "D", "lr", "batch_tokens"]
+        loss = pd.to_numeric(f["loss"], errors="coerce")
+        ok = (f["status"].astype(str) == "ok") & np.isfinite(loss)
+        grouped = loss.where(ok).groupby([f[k] for k in keys], sort=False)
+        mean, count = grouped.mean(), grouped.count()
+        first = f.loc[f.groupby(keys, sort=False).head(1).index].copy()
+        idx = pd.MultiIndex.from_frame(first[keys])
+        first["loss"] = mean.reindex(idx).to_numpy()
+        first["n_seeds"] = count.reindex(idx).to_numpy()
+        if "eff_lr" in f:
+            eff = pd.to_numeric(f["eff_lr"], errors="coerce").where(ok).groupby([f[k] for k in keys], sort=False)
+            first["eff_lr"] = eff.mean().reindex(idx).to_numpy()
+        first["status"] = np.where(first["n_seeds"] > 0, "ok", first["status"].astype(str))
+        return SweepTable(first.reset_index(drop=True), self.source)
 
     def cells(self) -> list[Cell]:
         """The (N, D) cells, sorted by compute N * D."""

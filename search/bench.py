@@ -57,7 +57,8 @@ class ReplayCell:
 
 
 def cell_from_table(table: SweepTable | pd.DataFrame, N: float, D: float) -> ReplayCell:
-    g = SweepTable.of(table).only([(N, D)]).frame
+    """The cell's runs as a replay runner; a point recorded with several seeds serves their mean loss."""
+    g = SweepTable.of(table).only([(N, D)]).seed_mean().frame
     res: dict[tuple[float, int], tuple[float, str]] = {}
     for lr, bt, loss, st in zip(g.lr, g.batch_tokens, g.loss, g.status):
         key = (float(lr), int(bt))

@@ -16,3 +16,65 @@ def test_a_joined_spec_reads_every_part_in_order_and_names_a_missing_one(tmp_pat
     assert t.eff_lr.isna().tolist() == [True, False, False]
     with pytest.raises(FileNotFoundError, match="c.csv: no such file"):
         read_tables(f"{a}+{tmp_path / 'c.csv'}")
+
+
+def _bowl_rows(seed: int, shift: float = 0.0, lucky: tuple[float, float] | None = None) -> list[dict]:
+    """One cell's 5 LRs x 2 batches: loss 2 + 0.02 (log2 lr + 8 - shift)^2, a lucky run optionally 0.1 lower."""
+    import math
+
+    rows = []
+    for k in range(-10, -5):
+        for bt in (64, 128):
+            loss = 2.0 + 0.02 * (k + 8 - shift) ** 2 + (0.001 if bt == 128 else 0.0)
+            if lucky == (2.0**k, bt):
+                loss -= 0.1
+            rows.append({"N": 1e5, "D": 1e5, "lr": 2.0**k, "batch_tokens": bt, "loss": loss, "status": "ok",
+                         "seed": seed, "eff_lr": 0.01 * (seed + 1)})
+    assert math.isfinite(rows[0]["loss"])
+    return rows
+
+
+def test_seed_mean_averages_the_seeds_that_finished_and_leaves_one_seed_alone():
+    from laws.table import SweepTable
+
+    rows = _bowl_rows(0) + _bowl_rows(1, shift=1.0)
+    rows[-1]["status"], rows[-1]["loss"] = "diverged", float("nan")  # seed 1's last point failed
+    m = SweepTable.from_rows(rows).seed_mean().frame
+    assert len(m) == 10 and set(m.n_seeds) == {1, 2}
+    at = m[(m.lr == 2.0**-8) & (m.batch_tokens == 64)].iloc[0]
+    assert at.loss == pytest.approx(2.0 + 0.02 * 0.5) and at.eff_lr == pytest.approx(0.015)
+    last = m.iloc[-1]
+    assert last.n_seeds == 1 and last.status == "ok" and last.loss == pytest.approx(rows[9]["loss"])
+    one = SweepTable.from_rows(_bowl_rows(0))
+    assert one.seed_mean() is one
+
+
+def test_a_fit_ranks_points_by_their_seed_mean_not_the_luckiest_seed():
+    from laws.analysis import optima
+    from laws.table import SweepTable
+
+    # seed 0 has a lucky run two octaves above the bowl's bottom (2^-8); averaged with seed 1 it is not the best
+    rows = _bowl_rows(0, lucky=(2.0**-6, 64)) + _bowl_rows(1)
+    (opt,) = optima(SweepTable.from_rows(rows))
+    assert opt.grid_lr == 2.0**-8
+    (lucky,) = optima(SweepTable.from_rows(_bowl_rows(0, lucky=(2.0**-6, 64))))
+    assert lucky.grid_lr == 2.0**-6
+
+
+def test_seed_spread_measures_run_noise_and_how_far_the_seeds_optima_lie_apart():
+    import numpy as np
+
+    from laws.analysis import seed_spread
+    from laws.table import SweepTable
+
+    rng = np.random.default_rng(0)
+    rows = _bowl_rows(0) + _bowl_rows(1, shift=1.0)
+    for r in rows:
+        r["loss"] *= float(np.exp(0.01 * rng.standard_normal()))
+    (c,) = seed_spread(SweepTable.from_rows(rows))
+    assert c["seeds"] == [0, 1] and c["band_pct"] == pytest.approx(0.25)
+    # within-point SD: the shift's difference (up to 0.04 in loss near the bottom) plus 1% noise
+    assert 0.8 < c["run_sd_pct"] < 3.0
+    assert c["opt_spread_oct"] == pytest.approx(1.0, abs=0.35)
+    assert [s["best_lr"] for s in c["per_seed"]] == [2.0**-8, 2.0**-7]
+    assert seed_spread(SweepTable.from_rows(_bowl_rows(0))) == []

@@ -25,6 +25,16 @@ def test_replay_counts_compute_and_gap_on_a_tiny_cell():
     assert gap >= 0
 
 
+def test_a_replayed_point_with_several_seeds_serves_their_mean_loss():
+    rows = [{"N": 1e5, "D": 1e5, "lr": lr, "batch_tokens": 64, "loss": loss, "status": st, "seed": sd}
+            for lr, loss, st, sd in [(1e-3, 2.0, "ok", 0), (1e-3, 2.2, "ok", 1), (2e-3, 2.05, "ok", 0),
+                                     (2e-3, float("nan"), "diverged", 1), (4e-3, float("nan"), "diverged", 0)]]
+    cell = cell_from_table(pd.DataFrame(rows), 1e5, 1e5)
+    assert cell.run(1e-3, 64) == (pytest.approx(2.1), "ok")
+    assert cell.run(2e-3, 64) == (pytest.approx(2.05), "ok") and cell.best == pytest.approx(2.05)
+    assert cell.run(4e-3, 64)[1] == "diverged"
+
+
 def _summary(table, **kw):
     return {r["policy"]: r for r in summarize_results(bench_table(table, **kw))}
 

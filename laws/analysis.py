@@ -296,8 +296,9 @@ def seed_spread(table: SweepTable) -> list[dict[str, Any]]:
     """What a second seed moves, per cell recorded with several seeds at the same (LR, batch) points.
 
     Per cell: ``run_sd_pct``, the seed-to-seed standard deviation of one run's loss (pooled over the points whose
-    seed-mean loss is within 5% of the cell's best, in % of the loss; ``points``: how many); ``band_pct``, the near-optimal band for scale (0.25%); each seed's best run and optimum (the
-    default optimum, :func:`laws.optimum.scale_optimum`) and the seed-mean surface's; ``opt_spread_oct``, the
+    seed-mean loss is within 5% of the cell's best, in % of the loss; ``points``: how many); ``band_pct``, the
+    near-optimal band for scale (0.25%); each seed's best run and optimum (the default optimum,
+    :func:`laws.optimum.scale_optimum`) and the seed-mean surface's; ``opt_spread_oct``, the
     largest LR difference between the seeds' optima in octaves; ``best_in_mean_band``, for each seed whether its
     best run's point lies in the 0.25% band of the seed-mean surface. A held-out LR error smaller than the
     optimum's spread across seeds cannot be told from zero on this grid.
@@ -317,7 +318,8 @@ def seed_spread(table: SweepTable) -> list[dict[str, Any]]:
         # near the optimum only (point means within 5% of the best): past the edge of stability runs scatter
         # by tens of percent, which says nothing about the noise a bowl's optimum is read through
         use = (k >= 2) & (by_point.transform("mean") <= by_point.mean().min() + math.log(1.05))
-        dof = float(use.sum() - use.groupby([g.lr, g.batch_tokens]).any().sum())
+        n_points = int(use.groupby([g.lr, g.batch_tokens]).any().sum())
+        dof = float(use.sum() - n_points)
         run_sd = math.sqrt(float((dev[use] ** 2).sum()) / dof) if dof > 0 else math.nan
         mean = SweepTable(g, table.source).seed_mean().frame
         m_opt = optima(SweepTable(mean, table.source))[0]
@@ -331,8 +333,8 @@ def seed_spread(table: SweepTable) -> list[dict[str, Any]]:
                              "best_batch_tokens": o.grid_batch_tokens, "best_loss": o.loss, "opt_lr": o.lr,
                              "best_in_mean_band": bool(len(pt) and float(pt.loss.iloc[0]) <= band)})
         lrs = [math.log2(s["opt_lr"]) for s in per_seed]
-        out.append({"N": float(n), "D": float(d), "seeds": [int(x) for x in seeds], "points": int(use.groupby([g.lr, g.batch_tokens]).any().sum()), "run_sd_pct": 100 * run_sd, "band_pct": 100 * NEAR_OPTIMAL_BAND,
-                    "per_seed": per_seed, "mean_best_lr": m_opt.grid_lr,
+        out.append({"N": float(n), "D": float(d), "seeds": [int(x) for x in seeds], "points": n_points,
+                    "run_sd_pct": 100 * run_sd, "band_pct": 100 * NEAR_OPTIMAL_BAND, "per_seed": per_seed, "mean_best_lr": m_opt.grid_lr,
                     "mean_best_batch_tokens": m_opt.grid_batch_tokens, "mean_opt_lr": m_opt.lr,
                     "opt_spread_oct": max(lrs) - min(lrs)})
     return out

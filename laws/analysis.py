@@ -334,7 +334,8 @@ def seed_spread(table: SweepTable) -> list[dict[str, Any]]:
                              "best_in_mean_band": bool(len(pt) and float(pt.loss.iloc[0]) <= band)})
         lrs = [math.log2(s["opt_lr"]) for s in per_seed]
         out.append({"N": float(n), "D": float(d), "seeds": [int(x) for x in seeds], "points": n_points,
-                    "run_sd_pct": 100 * run_sd, "band_pct": 100 * NEAR_OPTIMAL_BAND, "per_seed": per_seed, "mean_best_lr": m_opt.grid_lr,
+                    "run_sd_pct": 100 * run_sd, "band_pct": 100 * NEAR_OPTIMAL_BAND, "per_seed": per_seed,
+                    "mean_best_lr": m_opt.grid_lr,
                     "mean_best_batch_tokens": m_opt.grid_batch_tokens, "mean_opt_lr": m_opt.lr,
                     "opt_spread_oct": max(lrs) - min(lrs)})
     return out

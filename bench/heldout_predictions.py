@@ -62,8 +62,29 @@ def predictions(t: pd.DataFrame, n: float, d: float) -> dict:
     return out
 
 
-def score(doc: dict, t: pd.DataFrame) -> list[str]:
+def _as_current(doc: dict, target: str | None) -> dict:
+    """A predictions file in the current layout. The two earlier ones (2026-11-23: one target, a list (N, D) with
+    the axes at the top; 2026-11-24 morning: ``targets`` keyed "N=..,D=..") hold the default estimator's
+    prediction only, named here after the estimator that was the default then."""
+    if "predictions" in doc:
+        return doc
+    est = doc.get("estimator", "vertex").split()[0]
+    if "targets" in doc:
+        if target is None or target not in doc["targets"]:
+            raise SystemExit(f"heldout_predictions: --target must name one of {sorted(doc['targets'])} "
+                             "(this file predicted several cells)")
+        n, d = (float(v.split("=")[1]) for v in target.split(","))
+        axes = doc["targets"][target]
+    else:
+        (n, d), axes = doc["target"], {k: doc[k] for k in ("N_axis", "D_axis")}
+    preds = {axis: {"cells": p["cells"], est: {"lr": p["lr"], "batch_tokens": p["batch_tokens"]},
+                    **({"eff_lr": p["eff_lr"]} if "eff_lr" in p else {})} for axis, p in axes.items()}
+    return {"written": doc["written"], "target": {"N": n, "D": d}, "predictions": preds}
+
+
+def score(doc: dict, t: pd.DataFrame, target: str | None = None) -> list[str]:
     """Markdown rows: each committed prediction against the recorded target cell."""
+    doc = _as_current(doc, target)
     n, d = doc["target"]["N"], doc["target"]["D"]
     raw = t[(t.N == n) & (t.D == d)]
     if raw.empty:
@@ -102,10 +123,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--d", type=float, help="the held-out cell's tokens")
     p.add_argument("--out", type=Path, help="JSON file to write (commit it before recording)")
     p.add_argument("--score", type=Path, help="a JSON written earlier: score it against the recorded cell")
+    p.add_argument("--target", help="with --score, for a file that predicted several cells: which one "
+                   "(as keyed there, e.g. N=223872,D=200000)")
     a = p.parse_args(argv)
     t = pd.concat([pd.read_csv(f) for f in a.tables], ignore_index=True)
     if a.score:
-        print("\n".join(score(json.loads(a.score.read_text()), t)))
+        print("\n".join(score(json.loads(a.score.read_text()), t, a.target)))
         return 0
     if a.n is None or a.d is None or a.out is None:
         p.error("--n, --d and --out are required to write predictions (or --score FILE to score them)")

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from laws.analysis import seed_spread
 from laws.bench import default_data_dir, nearest_run_gap, steplaw_table
 from laws.diagnostics import VAGUE_PRIOR, effective_lr_observations, lr_law_diagnostics
 from laws.estimators import PUBLISHED_PRIOR, CellObservation, LawPrior, cell_observations, fit_pooled, fit_posterior
@@ -310,6 +311,28 @@ def bench_coverage(data: Path, grids: list[Path]) -> list[str]:
     return out
 
 
+def bench_seed_spread(grids: list[Path]) -> list[str]:
+    """What a second seed moves in each grid's cells recorded with several seeds (laws.analysis.seed_spread)."""
+    out = ["### What a second seed moves (cells recorded with several seeds)", "",
+           "Run SD: seed-to-seed standard deviation of one run's loss at the points within 5% of the cell's best "
+           "(the near-optimal band is 0.25%). Optimum: the default per-cell optimum's LR.", "",
+           "| grid | cell (N, D) | points | run SD | best run per seed (LR, batch) | each seed's best in the "
+           "seed-mean band | optimum LR per seed | seed-mean best run, optimum | optimum spread (oct) |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for g in grids:
+        for c in seed_spread(SweepTable(read_tables(g), str(g))):
+            ps = c["per_seed"]
+            name = " + ".join(q.name for q in table_parts(g))
+            out.append(
+                f"| {name} | {c['N']:,.0f}, {c['D']:,.0f} | {c['points']} | {c['run_sd_pct']:.2f}% | "
+                + "; ".join(f"2^{math.log2(x['best_lr']):.0f}, {x['best_batch_tokens']:.0f}" for x in ps)
+                + " | " + "; ".join("yes" if x["best_in_mean_band"] else "no" for x in ps)
+                + " | " + "; ".join(f"2^{math.log2(x['opt_lr']):.2f}" for x in ps)
+                + f" | 2^{math.log2(c['mean_best_lr']):.0f}, {c['mean_best_batch_tokens']:.0f}; "
+                f"2^{math.log2(c['mean_opt_lr']):.2f} | {c['opt_spread_oct']:.2f} |")
+    return out
+
+
 def _c(c) -> str:
     return "-" if c is None else f"{c.c2:+.3f} [{c.interval[0]:+.3f}, {c.interval[1]:+.3f}]"
 
@@ -323,6 +346,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--censored", type=int, default=200, help="synthetic draws")
     p.add_argument("--coverage", action="store_true",
                    help="also the 95%% LR intervals' coverage of held-out cells (about a minute)")
+    p.add_argument("--seed-spread", action="store_true",
+                   help="also what a second seed moves in the --grid tables' cells recorded with several seeds")
     args = p.parse_args(argv)
     if not (args.data / "steplaw").is_dir():
         print(f"laws.estimator_bench: error: no Step Law data under {args.data}; pass --data PATH/TO/shared/data")
@@ -336,6 +361,8 @@ def main(argv: list[str] | None = None) -> int:
     sections += [bench_grid(g) for g in args.grid]
     if args.coverage:
         sections.append(bench_coverage(args.data, args.grid))
+    if args.seed_spread:
+        sections.append(bench_seed_spread(args.grid))
     for s in sections:
         print("\n".join(s))
         print()

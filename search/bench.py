@@ -159,16 +159,19 @@ def summarize_results(results: list[CellResult]) -> list[dict]:
 
 
 def honest_total(table: SweepTable | pd.DataFrame, targets: list[tuple[float, float]], trials: float) -> float:
-    """(every run of the cells the prior was fitted on + ``trials`` runs at each target) as a share of the
-    targets' full grids, all at 6 N D per run: what the law prior really costs when the proxies are run for it."""
+    """(every run of the cells the prior was fitted on + ``trials`` trials at each target, a trial costing every
+    seed recorded at its point) as a share of the targets' full grids, all at 6 N D per run: what the law prior
+    really costs when the proxies are run for it."""
     table = SweepTable.of(table)
 
     def flops(t: SweepTable) -> float:
         return float((6.0 * t.frame.N.astype(float) * t.frame.D.astype(float)).sum())
 
     proxies, grid = flops(table.without(targets)), flops(table.only(targets))
-    per_run = float(np.mean([6.0 * n * d for n, d in targets]))
-    return (proxies + trials * len(targets) * per_run) / grid
+    # a trial at a point recorded with several seeds costs all of them (the replay serves their mean)
+    points = len(table.only(targets).seed_mean())
+    per_trial = grid / points if points else 0.0
+    return (proxies + trials * len(targets) * per_trial) / grid
 
 
 def _steplaw_targets(table: SweepTable) -> list[list[tuple[float, float]]]:

@@ -32,7 +32,10 @@ def bench(grid: Path = GRID, proxies: Path = PROXIES) -> tuple[list[str], list[d
     g = pd.read_csv(grid)
     s = summarize(SweepTable(pd.read_csv(proxies), source=str(proxies)))
     rows = []
-    for (width, d), cell in g.groupby(["d_model", "D"]):
+    seeds = int(g["seed"].nunique()) if "seed" in g else 1
+    for (width, d), runs in g.groupby(["d_model", "D"]):
+        # a point recorded with several seeds counts with their mean loss
+        cell = SweepTable(runs).seed_mean().frame
         ok = cell[(cell.status == "ok") & np.isfinite(cell.loss)]
         best = ok.loc[ok.loss.idxmin()]
         n, base_loss = float(cell.N.iloc[0]), float(cell.base_loss.iloc[0])
@@ -52,7 +55,9 @@ def bench(grid: Path = GRID, proxies: Path = PROXIES) -> tuple[list[str], list[d
                      "fresh_gap": float(near_fresh.loss / best.loss - 1),
                      "saved": 1 - flops / (flops * len(cell))})
     out = ["## Continued pre-training end to end (bench/data/cpt_grid.csv; proxies: fortunes_adamw.csv)", "",
-           "Bases trained on pydoc (100k tokens), continued on fortunes; every continuation grid: 6 LRs x 3 batches. "
+           f"Bases trained on pydoc (100k tokens), continued on fortunes; every continuation grid: "
+           f"{g.lr.nunique()} LRs x {g.batch_tokens.nunique()} batches"
+           + (f", {seeds} seeds (a point's loss: their mean). " if seeds > 1 else ". ") +
            "Prediction from the fortunes proxies alone: L(C) on their compute frontier inverted at the base's loss "
            "on fortunes, LR/batch compute laws at C_eq + the continuation's 6ND.", "",
            "| base | budget | base loss | C_eq | predicted LR, batch | grid best LR, batch | LR error (octaves) "

@@ -294,6 +294,29 @@ def test_heldout_predictions_are_written_blind_and_scored_against_the_recorded_c
     assert "Effective LR at the optimum: observed" in r.stdout
 
 
+def test_earlier_predictions_are_scored_against_the_seed_mean_of_a_cell_recorded_twice():
+    """The committed predictions for fortunes width 96 at 200k (2026-11-24 layout: several targets) scored on the
+    cell with seeds 0 and 1: the mean's best point is 2^-8 at batch 128 (seed 0 alone: 2^-7 at 64), so the D axis
+    (2^-7.84) is +0.16 octave from it and the nearest point is the best one."""
+    import importlib.util
+    import json
+
+    root = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location("heldout_predictions", root / "bench/heldout_predictions.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    doc = json.loads((root / "bench/data/fortunes_predictions_200k.json").read_text())
+    t = pd.concat([pd.read_csv(root / f"bench/data/{f}.csv") for f in ("fortunes_adamw", "fortunes_adamw_seed1_w96")])
+    with pytest.raises(SystemExit, match="--target must name one of"):
+        mod.score(doc, t)
+    out = mod.score(doc, t, "N=223872,D=200000")
+    assert "best run LR 2^-8.0, batch 128" in out[0] and "the mean of 2 seeds" in out[0]
+    d_row = next(line for line in out if line.startswith("| D axis (10) | posterior |"))
+    assert "| +0.16 |" in d_row and d_row.endswith("| 0.00% |")
+    one = mod.score(doc, t[t.seed == 0], "N=223872,D=200000")
+    assert "best run LR 2^-7.0, batch 64" in one[0]
+
+
 def test_predictive_intervals_cover_a_new_cells_optimum_where_the_laws_own_do_not():
     """Cells scatter about the law (0.3 nats here, as on the recorded grids): the law's own 95% interval is where
     the mean lies and covers a new cell's optimum far less often than 95%; the predictive interval (the law's

@@ -313,11 +313,11 @@ def seed_spread(table: SweepTable) -> list[dict[str, Any]]:
             continue
         logl = np.log(g.loss.astype(float))
         by_point = logl.groupby([g.lr, g.batch_tokens])
-        dev = (logl - by_point.transform("mean"))
-        k = by_point.transform("count")
+        point_mean = by_point.transform("mean")
+        dev = logl - point_mean
         # near the optimum only (point means within 5% of the best): past the edge of stability runs scatter
         # by tens of percent, which says nothing about the noise a bowl's optimum is read through
-        use = (k >= 2) & (by_point.transform("mean") <= by_point.mean().min() + math.log(1.05))
+        use = (by_point.transform("count") >= 2) & (point_mean <= point_mean.min() + math.log(1.05))
         n_points = int(use.groupby([g.lr, g.batch_tokens]).any().sum())
         dof = float(use.sum() - n_points)
         run_sd = math.sqrt(float((dev[use] ** 2).sum()) / dof) if dof > 0 else math.nan

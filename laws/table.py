@@ -115,6 +115,11 @@ class SweepTable:
         return SweepTable(out, self.source)
 
     # -- views -------------------------------------------------------------------------------------------
+    def _finished(self) -> tuple[pd.Series, pd.Series]:
+        """(loss as numbers, whether each row finished ok with a finite loss)."""
+        loss = pd.to_numeric(self.frame["loss"], errors="coerce")
+        return loss, (self.frame["status"].astype(str) == "ok") & np.isfinite(loss)
+
     def fit_inputs(self) -> FitInputs:
         """The arrays of every row, loss NaN unless the row is ok (the one conversion to fit inputs)."""
         f = self.frame
@@ -150,8 +155,8 @@ class SweepTable:
         if variant.nunique() < 2:
             return self
         keys = [c for c in ("N", "D", "lr", "batch_tokens", "seed") if c in f]
-        loss = pd.to_numeric(f["loss"], errors="coerce")
-        rank = loss.where((f["status"].astype(str) == "ok") & np.isfinite(loss), np.inf)
+        loss, ok = self._finished()
+        rank = loss.where(ok, np.inf)
         best = rank.groupby([f[k] for k in keys], sort=False).idxmin()
         return SweepTable(f.loc[best.to_numpy()], self.source)
 
@@ -164,8 +169,7 @@ class SweepTable:
         if "seed" not in f or f["seed"].nunique() < 2:
             return self
         keys = ["N", "D", "lr", "batch_tokens"]
-        loss = pd.to_numeric(f["loss"], errors="coerce")
-        ok = (f["status"].astype(str) == "ok") & np.isfinite(loss)
+        loss, ok = self._finished()
         grouped = loss.where(ok).groupby([f[k] for k in keys], sort=False)
         mean, count = grouped.mean(), grouped.count()
         first = f.loc[f.groupby(keys, sort=False).head(1).index].copy()
@@ -197,9 +201,7 @@ class SweepTable:
 
     def ok(self) -> SweepTable:
         """Rows that finished ok with a finite loss."""
-        f = self.frame
-        keep = (f["status"].astype(str) == "ok") & np.isfinite(pd.to_numeric(f["loss"], errors="coerce"))
-        return SweepTable(f[keep], self.source)
+        return SweepTable(self.frame[self._finished()[1]], self.source)
 
 
 def source_parts(spec: str | Path) -> list[str]:

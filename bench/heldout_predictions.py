@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from laws.bench import nearest_run_gap_at
-from laws.diagnostics import VAGUE_PRIOR, effective_lr_observations
+from laws.diagnostics import VAGUE_PRIOR, batch_n_trend, curved_lr, effective_lr_observations
 from laws.estimators import ESTIMATORS, cell_observations, fit_posterior
 from laws.optimum import scale_optimum
 from laws.sweep import fit_table
@@ -36,11 +36,11 @@ from laws.table import SweepTable
 
 
 def _eff_observations(rows: pd.DataFrame) -> list:
-    """Per cell, the effective LR at its optimal peak LR (laws.diagnostics.effective_lr_observations)."""
-    ok = rows[rows.status == "ok"]
-    arrs = list(SweepTable.of(ok).fit_inputs().arrays())
-    lr_obs, _ = cell_observations(*arrs)
-    return effective_lr_observations(*arrs, ok.eff_lr.to_numpy(float), lr_obs)
+    """Per cell, the effective LR at its optimal peak LR (laws.diagnostics.effective_lr_observations); a point
+    recorded with several seeds counts once, with their mean loss and mean effective LR."""
+    fi = SweepTable.of(rows).fit_rows().fit_inputs()
+    lr_obs, _ = cell_observations(*fi.arrays())
+    return effective_lr_observations(*fi.arrays(), fi.eff_lr, lr_obs)
 
 
 def _has_eff(rows: pd.DataFrame) -> bool:
@@ -48,8 +48,10 @@ def _has_eff(rows: pd.DataFrame) -> bool:
 
 
 def predictions(t: pd.DataFrame, n: float, d: float) -> dict:
-    """Per axis: every estimator's (LR, batch) at (n, d), and the effective LR's law (seed 002) where the runs
-    logged one (``eff_lr``: the optimum's update size over weight norm, fitted with a vague prior)."""
+    """Per axis: every estimator's (LR, batch) at (n, d), the law bent along N (``curved_N``, where 3+ widths allow
+    it), the default's LR with the batch of the cells' batch-against-N trend (``batch_trend``), and the effective
+    LR's law (seed 002) where the runs logged one (``eff_lr``: the optimum's update size
+    over weight norm, fitted with a vague prior)."""
     out: dict = {}
     for axis, rows in (("N_axis", t[t.N < n]), ("D_axis", t)):
         cells = sorted({(float(a), float(b)) for a, b in zip(rows.N, rows.D)})
@@ -57,6 +59,20 @@ def predictions(t: pd.DataFrame, n: float, d: float) -> dict:
         for est in ESTIMATORS:
             law = fit_table(SweepTable.of(rows), estimator=est).step_law.law  # type: ignore[union-attr]
             out[axis][est] = {"lr": float(law.lr(n, d)), "batch_tokens": float(law.batch_tokens(d))}
+        # the law bent along N (laws.diagnostics.curved_lr: the curvature `fit` reports), paired with the default
+        # estimator's batch: a candidate recorded so that a blind cell says whether the bend goes on
+        lr_obs, bt_obs = cell_observations(*SweepTable.of(rows).fit_rows().fit_inputs().arrays())
+        bent = curved_lr(lr_obs, n, d)
+        if bent is not None:
+            out[axis]["curved_N"] = {"lr": bent, "batch_tokens": out[axis][ESTIMATORS[0]]["batch_tokens"]}
+        # the default's LR with the batch that the cells' batch-against-N trend says (what `predict` warns with)
+        default = fit_table(SweepTable.of(rows)).step_law.law  # type: ignore[union-attr]
+        trend = batch_n_trend(bt_obs, default)
+        if trend is not None:
+            out[axis]["batch_trend"] = {"lr": float(default.lr(n, d)),
+                                        "batch_tokens": float(default.batch_tokens(d)) * trend.factor(n),
+                                        "slope": trend.slope, "interval": list(trend.interval),
+                                        "significant": trend.significant}
         if _has_eff(rows):
             out[axis]["eff_lr"] = float(fit_posterior(_eff_observations(rows), [], prior=VAGUE_PRIOR).law.lr(n, d))
     return out

@@ -4,6 +4,8 @@
   t-interval), the out-of-sample error of the law along each axis (fit without the largest N, predict it; the same
   for D), and which axis a target's prediction leans on (octaves of LR that come from extrapolating beyond the
   cells along N and along D).
+- :func:`curved_lr`: the optimal LR from the law with that bend along N (a candidate recorded beside the estimators).
+- :func:`batch_n_trend`: whether the cells' batch optima move with N, which B*(D) leaves out.
 - :func:`effective_lr_observations`: per cell, the effective LR (relative update of the hidden matrices) at the
   cell's optimal peak LR, as cell observations a law can be fitted to: the effective-LR law stays straight where
   the peak-LR law bends.
@@ -29,10 +31,13 @@ __all__ = [
     "VAGUE_PRIOR",
     "AxisCurvature",
     "AxisHoldout",
+    "BatchTrend",
     "LawDiagnostics",
     "MIN_CALIBRATION_SLOPE",
     "CalibrationInverse",
+    "batch_n_trend",
     "calibration_cost",
+    "curved_lr",
     "effective_lr_observations",
     "invert_calibration",
     "lr_law_diagnostics",
@@ -78,31 +83,66 @@ class LawDiagnostics:
     """'N', 'D', or 'none' (the target lies within the cells' range on both axes)."""
 
 
-def _curvature(obs: Sequence[CellObservation]) -> dict[str, AxisCurvature | None]:
+@dataclass(frozen=True, slots=True)
+class _QuadraticFit:
+    """Least squares of log eta* on log N and log D (centred) plus a square per axis with >= 3 values."""
+
+    coef: np.ndarray
+    cov: np.ndarray
+    dof: int
+    centre: tuple[float, float]
+    quad: tuple[str, ...]
+
+    def predict(self, N: float, D: float) -> float:
+        x = [1.0, math.log(N) - self.centre[0], math.log(D) - self.centre[1]]
+        x += [(math.log(N if k == "N" else D) - self.centre[0 if k == "N" else 1]) ** 2 for k in self.quad]
+        return float(np.dot(self.coef, x))
+
+
+def _quadratic_fit(obs: Sequence[CellObservation], axes: tuple[str, ...] = ("N", "D")) -> _QuadraticFit | None:
+    """The bracketed cells' log optima fitted with a square term along each of ``axes`` that has >= 3 values;
+    None when no such axis, no residual degree of freedom, or a rank-deficient design."""
     pts = [o for o in obs if o.side == 0]
-    out: dict[str, AxisCurvature | None] = {"N": None, "D": None}
     if not pts:
-        return out
+        return None
     lN, lD = np.log([o.N for o in pts]), np.log([o.D for o in pts])
     y = np.array([o.value for o in pts])
-    cols = [np.ones_like(lN), lN - lN.mean(), lD - lD.mean()]
-    quad = [k for k, v in (("N", lN), ("D", lD)) if np.unique(v).size >= 3]
+    centre = (float(lN.mean()), float(lD.mean()))
+    cols = [np.ones_like(lN), lN - centre[0], lD - centre[1]]
+    quad = tuple(k for k, v in (("N", lN), ("D", lD)) if k in axes and np.unique(v).size >= 3)
     for k in quad:
-        v = lN if k == "N" else lD
-        cols.append((v - v.mean()) ** 2)
+        cols.append(((lN - centre[0]) if k == "N" else (lD - centre[1])) ** 2)
     X = np.column_stack(cols)
-    dof = len(y) - np.linalg.matrix_rank(X)
+    dof = len(y) - X.shape[1]
     if not quad or dof < 1 or np.linalg.matrix_rank(X) < X.shape[1]:
-        return out
+        return None
     coef, *_ = np.linalg.lstsq(X, y, rcond=None)
     r = y - X @ coef
     cov = float(r @ r) / dof * np.linalg.inv(X.T @ X)
-    t = float(stats.t.ppf(0.975, dof))
-    for i, k in enumerate(quad):
+    return _QuadraticFit(coef, cov, dof, centre, quad)
+
+
+def _curvature(obs: Sequence[CellObservation]) -> dict[str, AxisCurvature | None]:
+    out: dict[str, AxisCurvature | None] = {"N": None, "D": None}
+    fit = _quadratic_fit(obs)
+    if fit is None:
+        return out
+    t = float(stats.t.ppf(0.975, fit.dof))
+    for i, k in enumerate(fit.quad):
         j = 3 + i
-        se = float(np.sqrt(cov[j, j]))
-        out[k] = AxisCurvature(k, float(coef[j]), (float(coef[j] - t * se), float(coef[j] + t * se)))
+        se = float(np.sqrt(fit.cov[j, j]))
+        out[k] = AxisCurvature(k, float(fit.coef[j]), (float(fit.coef[j] - t * se), float(fit.coef[j] + t * se)))
     return out
+
+
+def curved_lr(obs: Sequence[CellObservation], N: float, D: float) -> float | None:
+    """The optimal LR at (N, D) from the law bent along N: log eta* linear in log D and quadratic in log N (the
+    curvature that :func:`lr_law_diagnostics` reports), by least squares over the bracketed cells; None when the
+    cells cannot fit it (fewer than 3 values of N, or no residual degree of freedom). A candidate, not a default:
+    a square extrapolated past the cells grows fast; bench/heldout_predictions.py records it beside the
+    estimators so that a blind cell says whether the bend goes on."""
+    fit = _quadratic_fit(obs, axes=("N",))
+    return None if fit is None else float(math.exp(fit.predict(N, D)))
 
 
 def _holdout(obs: Sequence[CellObservation], axis: str, prior: LawPrior) -> AxisHoldout | None:
@@ -141,6 +181,58 @@ def lr_law_diagnostics(
     return LawDiagnostics(curvature=_curvature(obs),
                           holdout={k: _holdout(obs, k, prior) for k in ("N", "D")},
                           lean=lean, leans_on=leans_on)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchTrend:
+    """How the cells' batch optima move with N beyond B*(D), which has no N term (the Step Law's form).
+
+    The log of each cell's batch optimum over the law's B*(D) at its D, regressed on log N.
+    """
+
+    slope: float
+    """d log(B_cell / B*(D)) / d log N: the exponent of N the batch law leaves out."""
+    interval: tuple[float, float]
+    """95% t-interval of ``slope``."""
+    intercept: float
+    centre: float
+    """Mean log N of the cells (``intercept`` is the residual there)."""
+    n_cells: int
+    n_bounds: int
+    """Cells whose batch optimum sat on an edge of their grid, read as their edge value."""
+
+    def factor(self, N: float) -> float:
+        """B at N over B*(D), as the trend says."""
+        return float(math.exp(self.intercept + self.slope * (math.log(N) - self.centre)))
+
+    @property
+    def significant(self) -> bool:
+        return not self.interval[0] <= 0.0 <= self.interval[1]
+
+
+def batch_n_trend(bt_obs: Sequence[CellObservation], law: StepLaw) -> BatchTrend | None:
+    """The cells' batch optima against log N, after the law's B*(D) (None with fewer than 3 values of N or 4
+    cells).
+
+    Bracketed cells only where they span 3+ values of N; otherwise edge cells too, read as their edge value (a
+    lower-edge cell's optimum is at or below it: where such cells sit at the small N, the real trend is at least as
+    steep as the one measured). On the fortunes grid, before its width 160 was recorded, the slope was +0.30
+    [+0.19, +0.40]; that width's best batch (256) was then 1.5 octaves above B*(D) (docs/laws-bench.md)."""
+    pts = [o for o in bt_obs if o.side == 0]
+    use = pts if len({o.N for o in pts}) >= 3 else list(bt_obs)
+    if len(use) < 4 or len({o.N for o in use}) < 3:
+        return None
+    x = np.log([o.N for o in use])
+    r = np.array([o.value - math.log(law.batch_tokens(o.D)) for o in use])
+    centre = float(x.mean())
+    X = np.column_stack([np.ones_like(x), x - centre])
+    coef, *_ = np.linalg.lstsq(X, r, rcond=None)
+    dof = len(r) - 2
+    res = r - X @ coef
+    se = math.sqrt(float(res @ res) / dof * float(np.linalg.inv(X.T @ X)[1, 1]))
+    t = float(stats.t.ppf(0.975, dof))
+    return BatchTrend(float(coef[1]), (float(coef[1] - t * se), float(coef[1] + t * se)), float(coef[0]), centre,
+                      len(use), sum(o.side != 0 for o in use))
 
 
 def effective_lr_observations(

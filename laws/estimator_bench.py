@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 
 from laws.analysis import seed_spread
-from laws.bench import default_data_dir, nearest_run_gap, steplaw_table
-from laws.diagnostics import VAGUE_PRIOR, effective_lr_observations, lr_law_diagnostics
+from laws.bench import default_data_dir, nearest_run_gap, nearest_run_gap_at, steplaw_table
+from laws.diagnostics import VAGUE_PRIOR, batch_n_trend, effective_lr_observations, lr_law_diagnostics
 from laws.estimators import PUBLISHED_PRIOR, CellObservation, LawPrior, cell_observations, fit_pooled, fit_posterior
 from laws.optimum import scale_optimum
 from laws.steplaw import PUBLISHED, StepLaw
@@ -39,6 +39,12 @@ LABEL = {"pooled": "pooled band (authors' procedure, 1,000 bootstraps)", "poster
 
 def _arrays(t: pd.DataFrame) -> list[np.ndarray]:
     return list(SweepTable.of(t).fit_inputs().arrays())
+
+
+def _grid_rows(path: Path) -> pd.DataFrame:
+    """A recorded grid's rows as every fit reads them (SweepTable.fit_rows): a point recorded with several seeds
+    is one row with their mean loss, so that optima, gaps and targets are the seed mean's, not the luckiest run's."""
+    return SweepTable(read_tables(path), str(path)).fit_rows().frame
 
 
 def _cells(t: pd.DataFrame) -> list[tuple[float, float]]:
@@ -139,7 +145,7 @@ def bench_subsets(data: Path, n_subsets: int, grids: Sequence[Path] = ()) -> lis
            f"{math.sqrt(mp.lr_cov[0][0]):.3f}/{math.sqrt(mp.lr_cov[1][1]):.3f}/{math.sqrt(mp.gamma_var):.3f})", "",
            *head, *_subset_rows(dense, big, small, mp, n_subsets)]
     for g in grids:
-        t = read_tables(g)
+        t = _grid_rows(g)
         t = t[t.status == "ok"]
         cs = _cells(t)
         target = max(cs, key=lambda c: c[0] * c[1])
@@ -212,6 +218,8 @@ def _axis_predictions(t: pd.DataFrame, use_eff: bool) -> dict[str, tuple[float, 
     # N axis: only smaller models (every D); D axis: also the target's own N at fewer tokens (seed 002).
     for axis, keep in (("N", lambda o: o.N < target[0]), ("D", lambda o: (o.N, o.D) != target)):
         train = [o for o in obs if keep(o)]
+        if not train:  # e.g. no smaller model for the N axis: that axis has nothing to extrapolate from
+            continue
         law = fit_posterior(train, [] if use_eff else [o for o in bt_obs if keep(o)], prior=prior).law
         gap = math.nan if use_eff else nearest_run_gap(t.assign(loss=arrs[4]), target, law)
         out[axis] = (float(law.lr(*target)), grid_best, float(np.exp(truth.value)), gap)
@@ -219,7 +227,7 @@ def _axis_predictions(t: pd.DataFrame, use_eff: bool) -> dict[str, tuple[float, 
 
 
 def bench_grid(path: Path) -> list[str]:
-    t = read_tables(path)
+    t = _grid_rows(path)
     name = " + ".join(p.name for p in table_parts(path))
     arrs = _arrays(t)
     opt = t.optimizer.iloc[0] if "optimizer" in t else "?"
@@ -287,7 +295,7 @@ def bench_coverage(data: Path, grids: list[Path]) -> list[str]:
            "| held-out cells | n | law's interval: coverage (median width) | predictive interval: coverage "
            "(median width) |", "|---|---|---|---|"]
     tables = [("Step Law dense grid", SweepTable.of(steplaw_table(data / "steplaw" / "dense_lr_bs_loss.csv")))]
-    tables += [(" + ".join(p.name for p in table_parts(g)), SweepTable.of(read_tables(g))) for g in grids]
+    tables += [(" + ".join(p.name for p in table_parts(g)), SweepTable.of(_grid_rows(g))) for g in grids]
     for name, t in tables:
         cs = sorted(t.cells())
         n_max = max(c[0] for c in cs)
@@ -333,6 +341,51 @@ def bench_seed_spread(grids: list[Path]) -> list[str]:
     return out
 
 
+def bench_batch_trend(data: Path, grids: Sequence[Path]) -> list[str]:
+    """The batch optimum against N beyond B*(D) (laws.diagnostics.batch_n_trend), and what following the trend
+    would have done to held-out cells: the default fit's (LR, batch) against the same LR with the trend's batch."""
+    out = ["## Batch optimum against N beyond B*(D) (laws.diagnostics.batch_n_trend; `predict` warns when significant)",
+           "", "Held-out cells predicted by the default fit on the others: batch error (octaves, against the cell's "
+           "band or vertex optimum) and loss gap of the grid run nearest the predicted (LR, batch), with B*(D) as "
+           "fitted and with the trend's batch at the cell's N. Slope: on every cell.", "",
+           "| table | slope of log batch on log N (95%) | held out | cells | B*(D): median abs batch error, median "
+           "(max) gap | with the trend: median abs batch error, median (max) gap |", "|---|---|---|---|---|---|"]
+    tables = [("Step Law dense grid", SweepTable.of(steplaw_table(data / "steplaw" / "dense_lr_bs_loss.csv")))]
+    tables += [(" + ".join(p.name for p in table_parts(g)), SweepTable.of(_grid_rows(g))) for g in grids]
+    for name, t in tables:
+        f = t.frame.assign(loss=t.fit_inputs().loss)
+        _, bt_all = cell_observations(*t.fit_inputs().arrays())
+        truth = {(o.N, o.D): o for o in bt_all}
+        fit_all = heldout_fit(t, []).step_law
+        tr_all = batch_n_trend(bt_all, fit_all.law) if fit_all else None
+        slope = "-" if tr_all is None else (f"{tr_all.slope:+.2f} [{tr_all.interval[0]:+.2f}, "
+                                            f"{tr_all.interval[1]:+.2f}]")
+        cs = sorted(t.cells())
+        n_max = max(c[0] for c in cs)
+        for split, held_sets in (("each cell in turn", [[c] for c in cs]),
+                                 ("largest N", [[c for c in cs if c[0] == n_max]])):
+            e0, e1, g0, g1 = [], [], [], []
+            for held in held_sets:
+                train = t.without(held)
+                law = heldout_fit(t, held).step_law.law  # type: ignore[union-attr]
+                _, bo = cell_observations(*train.fit_inputs().arrays())
+                tr = batch_n_trend(bo, law)
+                for c in held:
+                    if c not in truth or truth[c].side:
+                        continue
+                    b0 = float(law.batch_tokens(c[1]))
+                    b1 = b0 * tr.factor(c[0]) if tr is not None else b0
+                    e0.append(abs(math.log2(b0) - truth[c].value / math.log(2)))
+                    e1.append(abs(math.log2(b1) - truth[c].value / math.log(2)))
+                    g0.append(nearest_run_gap_at(f, c, float(law.lr(*c)), b0))
+                    g1.append(nearest_run_gap_at(f, c, float(law.lr(*c)), b1))
+            if not e0:
+                continue
+            out.append(f"| {name} | {slope} | {split} | {len(e0)} | {np.median(e0):.2f} oct, {np.median(g0):.3f}% "
+                       f"({max(g0):.3f}%) | {np.median(e1):.2f} oct, {np.median(g1):.3f}% ({max(g1):.3f}%) |")
+    return out
+
+
 def _c(c) -> str:
     return "-" if c is None else f"{c.c2:+.3f} [{c.interval[0]:+.3f}, {c.interval[1]:+.3f}]"
 
@@ -348,6 +401,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="also the 95%% LR intervals' coverage of held-out cells (about a minute)")
     p.add_argument("--seed-spread", action="store_true",
                    help="also what a second seed moves in the --grid tables' cells recorded with several seeds")
+    p.add_argument("--batch-trend", action="store_true",
+                   help="also the batch optimum against N beyond B*(D), and held-out cells with the trend's batch")
     args = p.parse_args(argv)
     if not (args.data / "steplaw").is_dir():
         print(f"laws.estimator_bench: error: no Step Law data under {args.data}; pass --data PATH/TO/shared/data")
@@ -363,6 +418,8 @@ def main(argv: list[str] | None = None) -> int:
         sections.append(bench_coverage(args.data, args.grid))
     if args.seed_spread:
         sections.append(bench_seed_spread(args.grid))
+    if args.batch_trend:
+        sections.append(bench_batch_trend(args.data, args.grid))
     for s in sections:
         print("\n".join(s))
         print()

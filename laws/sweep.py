@@ -13,7 +13,13 @@ from typing import Any, Literal
 
 import numpy as np
 
-from laws.diagnostics import VAGUE_PRIOR, calibration_cost, effective_lr_observations, lr_law_diagnostics
+from laws.diagnostics import (
+    VAGUE_PRIOR,
+    batch_n_trend,
+    calibration_cost,
+    effective_lr_observations,
+    lr_law_diagnostics,
+)
 from laws.estimators import PUBLISHED_PRIOR, Estimator, LawPrior, cell_observations, fit_pooled, fit_posterior
 from laws.optimum import NEAR_OPTIMAL_BAND, ScaleOptimum, scale_optimum
 from laws.power import PowerLaw, fit_power_law
@@ -255,7 +261,8 @@ def law_report(
     calib_steps: int = 300, calib_lrs: int = 3,
 ) -> dict:
     """The fit's diagnostics as plain data (JSON-ready): estimator, posterior shares, curvature, held-out error
-    along N and D, the axis the target leans on, and (with ``eff_lr``) the effective-LR law and what turning its
+    along N and D, the axis the target leans on, how the cells' batch optima move with N beyond B*(D)
+    (``batch_law``, laws.diagnostics.batch_n_trend), and (with ``eff_lr``) the effective-LR law and what turning its
     prediction into a peak LR for the target costs."""
     out: dict = {"estimator": fit.estimator}
     sl = fit.step_law
@@ -264,7 +271,16 @@ def law_report(
     if sl.estimator == "posterior":
         out.update(data_share=dict(sl.data_share), prior_scale=sl.prior_scale, bounds=sl.n_bounds,
                    prior=sl.prior_source)
-    lr_obs, _ = cell_observations(N, D, lr, batch_tokens, loss)
+    lr_obs, bt_obs = cell_observations(N, D, lr, batch_tokens, loss)
+    trend = batch_n_trend(bt_obs, sl.law)
+    if trend is not None:
+        bt = {"n_trend": {"slope": trend.slope, "interval": list(trend.interval), "cells": trend.n_cells,
+                          "edge_cells": trend.n_bounds, "significant": trend.significant}}
+        if target is not None:
+            law_bt = float(sl.law.batch_tokens(target[1]))
+            bt.update(target_batch_tokens=law_bt, target_batch_tokens_trend=law_bt * trend.factor(target[0]),
+                      n_octaves=float(np.log2(target[0] / max(o.N for o in bt_obs))))
+        out["batch_law"] = bt
 
     def diag(obs, law, prior) -> dict:
         d = lr_law_diagnostics(obs, law, target, prior=prior)

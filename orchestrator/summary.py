@@ -94,6 +94,13 @@ def format_diagnostics(rep: dict) -> str:
                          f"{lean['D']:.2f} along D: it leans on {d['leans_on']}")
 
     block("peak LR", rep["lr_law"]) if "lr_law" in rep else None
+    b = rep.get("batch_law") or {}
+    if b.get("n_trend"):
+        t = b["n_trend"]
+        at = (f"; at the target B*(D) {b['target_batch_tokens']:,.0f} tokens, with the trend "
+              f"{b['target_batch_tokens_trend']:,.0f}" if "target_batch_tokens_trend" in b else "")
+        lines.append(f"  batch optimum against N beyond B*(D): N^{t['slope']:+.3f} [{t['interval'][0]:+.3f}, "
+                     f"{t['interval'][1]:+.3f}] on {t['cells']} cells ({t['edge_cells']} at a grid edge){at}")
     e = rep.get("eff_lr_law")
     if e:
         lines.append(f"  effective-LR law: eta_eff* = {e['a']:.3g} N^{e['alpha']:.3f} D^{e['beta']:.3f}")

@@ -106,6 +106,7 @@ def test_a_killed_driver_resumes_without_losing_or_rerunning_a_trial(tmp_path):
         assert steps == sorted(set(steps)) and steps[-1] == 16384  # full curve, no point twice
 
 
+@pytest.mark.slow  # ~60 s on 2 cores (~100 s on a busy one): waits out a hanging trial's 25 s timeout and a retry
 def test_failing_hanging_and_diverging_trials_are_recorded_and_the_sweep_goes_on(tmp_path):
     _write(tmp_path, sweep="trial_timeout_s = 25\nmax_retries = 1", lrs="[0.002, 0.004, 0.008, 0.016, 300.0]")
     env = dict(os.environ, LAWSWEEP_FAILPOINTS=json.dumps({"0.002": "raise", "0.008": "hang"}))
@@ -124,6 +125,7 @@ def test_failing_hanging_and_diverging_trials_are_recorded_and_the_sweep_goes_on
     assert sorted(t.data.tags["lawsweep.status"] for t in trials) == sorted(df.status)
 
 
+@pytest.mark.slow  # ~40 s on 2 cores: a real MLflow server, stopped mid-sweep and restarted
 def test_an_unreachable_mlflow_server_loses_no_record(tmp_path):
     backend = f"sqlite:///{tmp_path / 'server.db'}"
     server = MlflowServer(backend, tmp_path / "artifacts").start()

@@ -285,6 +285,12 @@ def _edge(side: int) -> str:
     return {0: "no", 1: "upper (optimum at or above)", -1: "lower (optimum at or below)"}[side]
 
 
+def _named_tables(data: Path, grids: Sequence[Path]) -> list[tuple[str, SweepTable]]:
+    """The Step Law dense grid, then each grid (its parts joined by +), named for the tables' first column."""
+    tables = [("Step Law dense grid", SweepTable.of(steplaw_table(data / "steplaw" / "dense_lr_bs_loss.csv")))]
+    return tables + [(" + ".join(p.name for p in table_parts(g)), SweepTable.of(_grid_rows(g))) for g in grids]
+
+
 def bench_coverage(data: Path, grids: list[Path]) -> list[str]:
     """How often the default fit's 95% LR intervals cover held-out cells' optima: the law's own interval (where
     the mean lies) against the predictive one (plus the cells' scatter about the law), leaving one cell out and
@@ -294,8 +300,7 @@ def bench_coverage(data: Path, grids: list[Path]) -> list[str]:
            "other cells; median interval width in octaves.", "",
            "| held-out cells | n | law's interval: coverage (median width) | predictive interval: coverage "
            "(median width) |", "|---|---|---|---|"]
-    tables = [("Step Law dense grid", SweepTable.of(steplaw_table(data / "steplaw" / "dense_lr_bs_loss.csv")))]
-    tables += [(" + ".join(p.name for p in table_parts(g)), SweepTable.of(_grid_rows(g))) for g in grids]
+    tables = _named_tables(data, grids)
     for name, t in tables:
         cs = sorted(t.cells())
         n_max = max(c[0] for c in cs)
@@ -350,8 +355,7 @@ def bench_batch_trend(data: Path, grids: Sequence[Path]) -> list[str]:
            "fitted and with the trend's batch at the cell's N. Slope: on every cell.", "",
            "| table | slope of log batch on log N (95%) | held out | cells | B*(D): median abs batch error, median "
            "(max) gap | with the trend: median abs batch error, median (max) gap |", "|---|---|---|---|---|---|"]
-    tables = [("Step Law dense grid", SweepTable.of(steplaw_table(data / "steplaw" / "dense_lr_bs_loss.csv")))]
-    tables += [(" + ".join(p.name for p in table_parts(g)), SweepTable.of(_grid_rows(g))) for g in grids]
+    tables = _named_tables(data, grids)
     for name, t in tables:
         f = t.frame.assign(loss=t.fit_inputs().loss)
         _, bt_all = cell_observations(*t.fit_inputs().arrays())

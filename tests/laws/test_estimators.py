@@ -374,11 +374,21 @@ def test_earlier_predictions_are_scored_against_the_seed_mean_of_a_cell_recorded
     assert "best run LR 2^-7.0, batch 64" in one[0]
 
 
-def test_the_blind_sixth_width_is_scored_on_its_two_seeds():
-    """Fortunes width 160 at 200k, recorded with seeds 0 and 1 after bench/data/fortunes_predictions_w160.json was
-    committed: the seed mean's best point is 2^-9 at batch 256; the default estimator's LR is -0.11 (N axis) and
-    -0.10 octave (D axis) from it, the law bent along N -0.53 (N axis); its batch (87) is nearest 64 tokens, 2.76%
-    above the best point."""
+@pytest.mark.parametrize(("width", "n", "best", "rows"), [
+    # width 160: the default's LR -0.11 (N axis) and -0.10 octave (D axis) from the best point, the law bent along N
+    # -0.53; its batch (87) is nearest 64 tokens, 2.76% above the best point
+    (160, 618880, "best run LR 2^-9.0, batch 256",
+     {("N axis (15)", "posterior"): ("-0.11", "2.76%"), ("D axis (17)", "posterior"): ("-0.10", "2.76%"),
+      ("N axis (15)", "curved_N"): ("-0.53", "0.40%")}),
+    # width 192: the straight law overshoots again (+0.45 / +0.56), the bent one lands (-0.01 along N)
+    (192, 890112, "best run LR 2^-10.0, batch 128",
+     {("N axis (18)", "posterior"): ("+0.45", "0.00%"), ("D axis (20)", "posterior"): ("+0.56", "2.56%"),
+      ("N axis (18)", "curved_N"): ("-0.01", "0.00%"), ("D axis (20)", "curved_N"): ("+0.35", "0.00%")}),
+])
+def test_a_blind_width_is_scored_on_its_two_seeds(width, n, best, rows):
+    """Fortunes widths 160 and 192 at 200k, each recorded with seeds 0 and 1 after its
+    bench/data/fortunes_predictions_w<width>.json was committed: the seed mean's best point, and each estimator's
+    LR error from it (octaves) with the loss gap of the grid run nearest its (LR, batch)."""
     import importlib.util
     import json
 
@@ -386,15 +396,14 @@ def test_the_blind_sixth_width_is_scored_on_its_two_seeds():
     spec = importlib.util.spec_from_file_location("heldout_predictions", root / "bench/heldout_predictions.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    doc = json.loads((root / "bench/data/fortunes_predictions_w160.json").read_text())
-    assert not any(c.startswith("N=618880,D=200000") for c in doc["cells"])  # blind: not among the fitted cells
-    t = pd.concat([pd.read_csv(root / f"bench/data/fortunes_adamw_w160{s}.csv") for s in ("", "_target")])
+    doc = json.loads((root / f"bench/data/fortunes_predictions_w{width}.json").read_text())
+    assert not any(c.startswith(f"N={n},D=200000") for c in doc["cells"])  # blind: not among the fitted cells
+    t = pd.concat([pd.read_csv(root / f"bench/data/fortunes_adamw_w{width}{s}.csv") for s in ("", "_target")])
     out = mod.score(doc, t)
-    assert "best run LR 2^-9.0, batch 256" in out[0] and "the mean of 2 seeds" in out[0]
-    rows = {tuple(c.strip() for c in line.split("|")[1:3]): line for line in out if line.startswith("| ")}
-    assert "| -0.11 |" in rows[("N axis (15)", "posterior")] and "| -0.10 |" in rows[("D axis (17)", "posterior")]
-    assert "| -0.53 |" in rows[("N axis (15)", "curved_N")]
-    assert rows[("N axis (15)", "posterior")].endswith("| 2.76% |")
+    assert best in out[0] and "the mean of 2 seeds" in out[0]
+    table = {tuple(c.strip() for c in line.split("|")[1:3]): line for line in out if line.startswith("| ")}
+    for key, (err, gap) in rows.items():
+        assert f"| {err} |" in table[key] and table[key].endswith(f"| {gap} |"), table[key]
 
 
 def test_predictive_intervals_cover_a_new_cells_optimum_where_the_laws_own_do_not():

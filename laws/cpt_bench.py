@@ -1,7 +1,7 @@
 """Continued pre-training end to end (docs/laws-bench.md): predict each continuation's LR and batch from the
 proxies alone, as seed 000 does, and compare with the continuation's own full grid.
 
-    python -m laws.cpt_bench [--grid bench/data/cpt_grid.csv] [--proxies bench/data/fortunes_adamw.csv]
+    python -m laws.cpt_bench [--grid bench/data/cpt_grid.csv] [--proxies TABLE[+TABLE...]]
 
 The proxies are fresh models trained on the new corpus (fortunes): L(C) fitted on their compute frontier is
 inverted at a base checkpoint's validation loss on that corpus (its equivalent compute C_eq), and the LR and
@@ -21,16 +21,21 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 GRID = ROOT / "bench" / "data" / "cpt_grid.csv"
-PROXIES = ROOT / "bench" / "data" / "fortunes_adamw.csv"
+#: every fortunes AdamW proxy recorded (widths 32-192, 50k-200k tokens; the seed-1 tables' points scored by their
+#: seeds' mean): the first table alone has its batch optima on the grid's lower edge in most cells
+PROXIES = "+".join(str(ROOT / "bench" / "data" / f"fortunes_adamw{s}.csv") for s in (
+    "", "_w128", "_seed1_w96", "_seed1_w128", "_w160", "_w160_target", "_w192", "_w192_target"))
 BAND = 0.0025
 
 
-def bench(grid: Path = GRID, proxies: Path = PROXIES) -> tuple[list[str], list[dict[str, float]]]:
+def bench(grid: Path = GRID, proxies: str | Path = PROXIES) -> tuple[list[str], list[dict[str, float]]]:
+    """The table's lines and rows; ``proxies`` is a sweep-table spec (several CSVs of one grid joined with +)."""
     from laws.analysis import cpt_prediction, prediction, summarize
-    from laws.table import SweepTable
+    from laws.table import SweepTable, read_tables, table_parts
 
     g = pd.read_csv(grid)
-    s = summarize(SweepTable(pd.read_csv(proxies), source=str(proxies)))
+    s = summarize(SweepTable(read_tables(proxies), source=str(proxies)))
+    names = " + ".join(q.name for q in table_parts(proxies))
     rows = []
     seeds = int(g["seed"].nunique()) if "seed" in g else 1
     for (width, d), runs in g.groupby(["d_model", "D"]):
@@ -39,7 +44,7 @@ def bench(grid: Path = GRID, proxies: Path = PROXIES) -> tuple[list[str], list[d
         ok = cell[(cell.status == "ok") & np.isfinite(cell.loss)]
         best = ok.loc[ok.loss.idxmin()]
         n, base_loss = float(cell.N.iloc[0]), float(cell.base_loss.iloc[0])
-        p = cpt_prediction(s, base_loss, 6.0 * n * float(d), source=proxies.name)
+        p = cpt_prediction(s, base_loss, 6.0 * n * float(d), source=names)
         def nearest(lr: float, bt: float, ok: pd.DataFrame = ok) -> pd.Series:
             return ok.loc[(np.log2(ok.lr / lr) ** 2 + np.log2(ok.batch_tokens / bt) ** 2).idxmin()]
 
@@ -54,7 +59,7 @@ def bench(grid: Path = GRID, proxies: Path = PROXIES) -> tuple[list[str], list[d
                      "lr_octaves": math.log2(p["lr"] / float(best.lr)),
                      "fresh_gap": float(near_fresh.loss / best.loss - 1),
                      "saved": 1 - flops / (flops * len(cell))})
-    out = ["## Continued pre-training end to end (bench/data/cpt_grid.csv; proxies: fortunes_adamw.csv)", "",
+    out = [f"## Continued pre-training end to end (bench/data/cpt_grid.csv; proxies: {names})", "",
            f"Bases trained on pydoc (100k tokens), continued on fortunes; every continuation grid: "
            f"{g.lr.nunique()} LRs x {g.batch_tokens.nunique()} batches"
            + (f", {seeds} seeds (a point's loss: their mean). " if seeds > 1 else ". ") +
@@ -74,9 +79,11 @@ def bench(grid: Path = GRID, proxies: Path = PROXIES) -> tuple[list[str], list[d
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m laws.cpt_bench", description=__doc__.splitlines()[0])
     ap.add_argument("--grid", type=Path, default=GRID)
-    ap.add_argument("--proxies", type=Path, default=PROXIES)
+    ap.add_argument("--proxies", default=str(PROXIES), help="the fresh-model proxies' sweep table (CSVs joined with +)")
     args = ap.parse_args(argv)
-    for f in (args.grid, args.proxies):
+    from laws.table import table_parts
+
+    for f in (args.grid, *table_parts(args.proxies)):
         if not f.is_file():
             print(f"laws.cpt_bench: error: no file {f}; record the grid with bench/cpt_grid.py")
             return 2

@@ -19,6 +19,7 @@ from laws.optimum import NEAR_OPTIMAL_BAND, ScaleOptimum
 from laws.steplaw import PUBLISHED
 from laws.sweep import (
     SweepFit,
+    compute_law_cells,
     fit_compute_laws,
     fit_table,
     heldout_fit,
@@ -274,6 +275,17 @@ def cpt_prediction(s: SweepSummary, checkpoint_loss: float, budget: float, sourc
     lr_law, bt_law = fit_compute_laws(scales)
     pred = predict_cpt(lc, lr_law, bt_law, checkpoint_loss, budget)
     span = (compute.min(), compute.max())
+    used = compute_law_cells(scales)
+    warnings = []
+    if any(o.on_edge for o in used):  # fewer than 3 bracketed cells: every optimum is read as a point
+        bracketed = sum(not o.on_edge for o in scales)
+        lr_edge, bt_edge = sum(o.lr_on_edge for o in scales), sum(o.batch_on_edge for o in scales)
+        warnings.append(
+            f"eta*(C) and B*(C) read every cell's optimum as a point: {bracketed} of {len(scales)} cells have both "
+            f"optima inside their grid (the fit wants 3), and {lr_edge} LR and {bt_edge} batch optima sit on a grid "
+            "edge, bounds that pull the law onto that edge. Widen the proxies' grid on that axis: on the fortunes "
+            "CPT benchmark the batch moved from 65 tokens to 97-112, and every continuation into the 0.25% band, "
+            "once proxies with bracketed batch optima joined (docs/laws-bench.md).")
     return {"checkpoint_loss": checkpoint_loss, "C_eq": pred.C_eq, "C_eq_interval": list(pred.C_eq_interval),
             "C_total": pred.C_total, "lr": pred.lr, "lr_interval": list(pred.lr_interval),
             "batch_tokens": pred.batch_tokens, "batch_interval": list(pred.batch_interval),
@@ -284,7 +296,12 @@ def cpt_prediction(s: SweepSummary, checkpoint_loss: float, budget: float, sourc
             "frontier": [{"N": o.N, "D": o.D, "C": float(c), "loss": o.loss}
                          for o, c, k in zip(scales, compute, on) if k],
             "law": f"L(C) = {lc.E:.3g} + {lc.A:.3g} C^-{lc.alpha:.3g} fitted on {basis} of {source}, eta*(C) and "
-                   f"B*(C) on all {len(scales)} cells; inverted at the checkpoint's loss"}
+                   f"B*(C) on {_cells_phrase(len(used), len(scales))}; inverted at the checkpoint's loss",
+            "warnings": warnings}
+
+
+def _cells_phrase(used: int, total: int) -> str:
+    return f"all {total} cells" if used == total else f"the {used} of {total} cells with both optima bracketed"
 
 
 def heldout_cells(table: SweepTable, opts: tuple[ScaleOptimum, ...]) -> list[dict[str, Any]]:

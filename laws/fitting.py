@@ -53,6 +53,9 @@ class NonlinearFit:
     n_starts: int
 
 
+_NONFINITE = 1e30  # what the optimizer sees where the objective is not finite
+
+
 def multistart_minimize(
     objective: Callable[[np.ndarray], Any],
     starts: Sequence[Sequence[float]] | np.ndarray,
@@ -81,13 +84,26 @@ def multistart_minimize(
         vals = np.array([_safe(value, p) for p in pts])
         pts = pts[np.argsort(vals)[:keep]]
     best: optimize.OptimizeResult | None = None
+
+    def guarded(p: np.ndarray):
+        # A NaN or inf objective or gradient inside L-BFGS-B's line search can keep scipy's solver from returning
+        # (seen once in CI: a bootstrap refit of L(C) spun past pytest's 15-minute timeout); a large finite value
+        # with a zero gradient makes the line search step back instead.
+        out = objective(p)
+        if jac is True:
+            f, g = out
+            if not (np.isfinite(f) and np.all(np.isfinite(g))):
+                return _NONFINITE, np.zeros_like(np.asarray(p, dtype=np.float64))
+            return f, g
+        return out if np.isfinite(out) else _NONFINITE
+
     for p in pts:
         try:
-            res = optimize.minimize(objective, p, jac=jac, method="L-BFGS-B", bounds=bounds,
+            res = optimize.minimize(guarded, p, jac=jac, method="L-BFGS-B", bounds=bounds,
                                     options={"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-10})
         except (FloatingPointError, ValueError, OverflowError):
             continue
-        if np.isfinite(res.fun) and (best is None or res.fun < best.fun):
+        if np.isfinite(res.fun) and res.fun < _NONFINITE and (best is None or res.fun < best.fun):
             best = res
     if best is None:
         raise FitError("no starting point gave a finite objective: check the data for non-positive values.")

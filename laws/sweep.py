@@ -27,8 +27,8 @@ from laws.steplaw import PUBLISHED, StepLaw, StepLawFit, fit_step_law
 from laws.table import SweepTable
 
 __all__ = [
-    "LawPrediction", "SearchOutcome", "SweepFit", "fit_compute_laws", "fit_sweep", "fit_table", "heldout_fit",
-    "law_report", "per_scale_optima", "predict_target", "prior_for", "search_outcome",
+    "LawPrediction", "SearchOutcome", "SweepFit", "compute_law_cells", "fit_compute_laws", "fit_sweep", "fit_table",
+    "heldout_fit", "law_report", "per_scale_optima", "predict_target", "prior_for", "search_outcome",
 ]
 
 
@@ -240,14 +240,19 @@ def _arrays(opt: list[ScaleOptimum]) -> tuple[np.ndarray, ...]:
     return tuple(np.array([getattr(s, k) for s in opt]) for k in ("N", "D", "lr", "batch_tokens"))
 
 
+def compute_law_cells(scales: tuple[ScaleOptimum, ...]) -> list[ScaleOptimum]:
+    """The optima the compute laws are fitted to: the bracketed ones (LR and batch inside the grid), or every one,
+    edge optima (bounds) read as points, when fewer than three are bracketed."""
+    use = [s for s in scales if not s.on_edge]
+    return use if len(use) >= 3 else list(scales)
+
+
 def fit_compute_laws(scales: tuple[ScaleOptimum, ...], *, n_boot: int = 200) -> tuple[PowerLaw, PowerLaw]:
     """The compute form eta*(C) = k C^p, B*(C) = m C^q (DeepSeek LLM, arXiv 2401.02954), C = 6 N D.
 
-    Fitted to the bracketed optima (all optima when fewer than three are bracketed).
+    Fitted to the bracketed optima (all optima when fewer than three are bracketed: :func:`compute_law_cells`).
     """
-    use = [s for s in scales if not s.on_edge]
-    if len(use) < 3:
-        use = list(scales)
+    use = compute_law_cells(scales)
     C = np.array([6.0 * s.N * s.D for s in use])
     return (
         fit_power_law(C, np.array([s.lr for s in use]), n_boot=n_boot),

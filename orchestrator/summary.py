@@ -152,6 +152,7 @@ def _format_cpt(c: dict[str, Any]) -> list[str]:
             where = f"{x:.3g}x beyond the largest" if x > 1 else f"{1 / x:.3g}x below the smallest"
             lines.append(f"  note: {what} is {where} proxy compute (fitted on {lo:.3g} to {hi:.3g} FLOPs): "
                          "extrapolated")
+    lines += [f"  warning: {w}" for w in c.get("warnings", [])]
     if c["undefined_share"] > 0.05:
         lines.append(f"  note: in {100 * c['undefined_share']:.0f}% of bootstrap fits no compute reaches this loss; "
                      "the intervals leave them out and are too narrow")

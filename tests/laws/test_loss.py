@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -213,3 +215,19 @@ def test_cpt_bench_needs_proxies_with_bracketed_batch_optima_and_then_lands_each
     assert all(r["gap"] <= 0.0025 for r in every) and all(r["saved"] > 0.9 for r in every)
     _, first = bench(proxies=PROXIES.split("+")[0])
     assert all(r["pred_batch"] < 70 for r in first) and min(r["gap"] for r in first) > 0.01
+
+
+def test_cpt_warns_when_its_compute_laws_read_edge_optima_as_points():
+    """fortunes_adamw.csv alone: 2 of 12 cells have both optima bracketed, 10 batch optima sit on the grid's lower
+    edge, so eta*(C) and B*(C) fall back to every cell and the prediction says so; the reference grid has 4
+    bracketed cells and fits on those alone, without a warning."""
+    from laws.analysis import cpt_prediction, summarize
+    from laws.table import SweepTable, read_tables
+
+    root = Path(__file__).resolve().parents[2] / "bench" / "data"
+    edge = cpt_prediction(summarize(SweepTable(read_tables(root / "fortunes_adamw.csv"))), 3.14, 1.7e10)
+    (w,) = edge["warnings"]
+    assert "2 of 12 cells have both optima inside their grid" in w and "10 batch optima" in w
+    assert "B*(C) on all 12 cells" in edge["law"]
+    ok = cpt_prediction(summarize(SweepTable(read_tables(root / "reference_grid.csv"))), 2.1, 5e11)
+    assert ok["warnings"] == [] and "on the 4 of 8 cells with both optima bracketed" in ok["law"]

@@ -174,6 +174,11 @@ def test_predict_for_continued_pretraining(tmp_path):
     assert c["C_total_extrapolation"] == pytest.approx(c["C_total"] / hi) and c["C_total"] > hi
     text = _predict("--n", "2e5", "--d", "1e6", "--from", str(TABLE), "--checkpoint-loss", "2.1", "--budget", "5e11")
     assert "beyond the largest proxy compute" in text.stdout and "extrapolated" in text.stdout
+    assert "warning" not in text.stdout.split("continued pre-training")[1]  # 4 of 8 cells bracketed: no warning
+    # Proxies whose batch optima sit on the grid's edge: the compute laws read them as points, and say so.
+    edge = _predict("--n", "56640", "--d", "5e4", "--from", str(ROOT / "bench/data/fortunes_adamw.csv"),
+                    "--checkpoint-loss", "3.14", "--budget", "1.7e10").stdout.split("continued pre-training")[1]
+    assert "warning: eta*(C) and B*(C) read every cell's optimum as a point" in edge and "10 batch optima" in edge
     # A lower checkpoint loss means more equivalent compute already spent.
     c2 = json.loads(_predict("--n", "2e5", "--d", "1e6", "--from", str(TABLE), "--checkpoint-loss", "1.9",
                              "--budget", "5e11", "--json").stdout)["cpt"]

@@ -117,7 +117,9 @@ def test_predict_reads_joined_sweeps_as_one_table_and_warns_where_the_law_bends(
     assert r.returncode == 0, r.stderr
     p = json.loads(r.stdout)
     assert "fit on 15 scales" in p["law"]
-    (w,) = p["warnings"]
+    # the batch optima's trend with N first (README's example), then the bend
+    batch, w = p["warnings"]
+    assert batch.startswith("the cells' batch optima grow with N beyond B*(D)")
     assert w.startswith("log eta* curves down along N") and "extrapolate along D" in w
     r = lawsweep("predict", "--n", "7e5", "--d", "4e5", "--from", both.replace("w128", "w256"), cwd=root)
     assert r.returncode == 2 and "fortunes_adamw_w256.csv" in r.stderr

@@ -204,22 +204,58 @@ GRID_VARIANTS: dict[str, dict[str, object]] = {
 
 def grid_curves(frame: pd.DataFrame, warmup_frac: float = 0.1, min_ratio: float = 0.1
                 ) -> dict[tuple[float, float], dict[str, LossCurve]]:
-    """(N, lr) -> variant -> the run's validation curve (intermediate evaluations) under its rebuilt schedule."""
+    """(N, lr) -> variant -> the run's validation curve (intermediate evaluations) under its rebuilt schedule.
+    A point recorded with several seeds gets their mean curve (the evaluations every seed reached)."""
     from laws.analysis import curve_points
     from laws.schedules import Schedule, lr_multipliers
 
-    out: dict[tuple[float, float], dict[str, LossCurve]] = {}
+    runs: dict[tuple[float, float, str], list] = {}
     for r in frame[frame.status == "ok"].itertuples():
+        runs.setdefault((float(r.N), float(r.lr), str(r.variant)), []).append(r)
+    out: dict[tuple[float, float], dict[str, LossCurve]] = {}
+    for (n, lr, variant), rs in runs.items():
+        r = rs[0]
         steps_total = max(2, round(float(r.tokens) / float(r.batch_tokens)))
-        kw = dict(GRID_VARIANTS[str(r.variant)])
+        kw = dict(GRID_VARIANTS[variant])
         sched = Schedule(total_steps=steps_total, warmup_steps=int(warmup_frac * steps_total),
                          min_ratio=0.0 if kw["name"] == "constant" else min_ratio, **kw)  # type: ignore[arg-type]
-        pts = curve_points(r.curve)[:-1]  # the last point is the final evaluation (more windows): kept apart
-        steps = np.array([min(steps_total, max(1, round(t / float(r.batch_tokens)))) for t, _ in pts])
-        out.setdefault((float(r.N), float(r.lr)), {})[str(r.variant)] = LossCurve(
-            lrs=float(r.lr) * lr_multipliers(sched), steps=steps, loss=np.array([v for _, v in pts]),
-            warmup_steps=sched.warmup_steps, name=str(r.variant))
+        # the last point is the final evaluation (more windows): kept apart
+        per_seed = [dict(curve_points(x.curve)[:-1]) for x in rs]
+        tokens = sorted(set.intersection(*(set(c) for c in per_seed)))
+        steps = np.array([min(steps_total, max(1, round(t / float(r.batch_tokens)))) for t in tokens])
+        out.setdefault((n, lr), {})[variant] = LossCurve(
+            lrs=lr * lr_multipliers(sched), steps=steps, loss=np.array([np.mean([c[t] for c in per_seed])
+                                                                       for t in tokens]),
+            warmup_steps=sched.warmup_steps, name=variant)
     return out
+
+
+def final_losses(frame: pd.DataFrame) -> pd.DataFrame:
+    """Final loss per (N, lr, variant) and seed (one column a seed) plus their ``mean`` over the seeds that
+    finished ok: the truth a schedule ranking is scored against."""
+    ok = frame[frame.status == "ok"].assign(seed=lambda f: f["seed"] if "seed" in f else 0)
+    wide = ok.pivot_table(index=["N", "lr", "variant"], columns="seed", values="loss", aggfunc="mean")
+    wide.columns = [f"seed {c}" for c in wide.columns]
+    return wide.assign(mean=wide.mean(axis=1))
+
+
+def seed_agreement(finals: pd.DataFrame, N: float, lr: float) -> dict[str, float] | None:
+    """How well one seed's final losses rank the schedules of another at (N, lr): the measured noise ceiling of
+    a schedule ranking there (mean Spearman over seed pairs, and the share of pairs where one seed's best is in
+    the other's top 2). None with fewer than two seeds."""
+    cols = [c for c in finals.columns if c.startswith("seed ")]
+    at = finals[np.isclose(finals.index.get_level_values("N"), N)
+                & np.isclose(finals.index.get_level_values("lr"), lr)][cols].dropna(axis=1)
+    if at.shape[1] < 2:
+        return None
+    rho, top2 = [], []
+    for i in range(at.shape[1]):
+        for j in range(at.shape[1]):
+            if i != j:
+                a, b = at.iloc[:, i].to_numpy(), at.iloc[:, j].to_numpy()
+                rho.append(_spearman(list(a), list(b)))
+                top2.append(float(np.argmin(b) in np.argsort(a)[:2]))
+    return {"spearman": float(np.mean(rho)), "top2": float(np.mean(top2)), "seeds": float(at.shape[1])}
 
 
 def _from(c: LossCurve, start: float) -> LossCurve:
@@ -231,17 +267,24 @@ def bench_cpu_schedule_grid(path: Path | str, fit_from: tuple[float, ...] = (0.0
                             ) -> tuple[list[str], dict[str, dict[str, float]]]:
     """At each peak LR of the grid: fit the law across scales on every width but the largest (curve points from
     ``fit_from`` of each run on), rank the largest width's schedules at the end of the runs (the final
-    evaluation) and at equal budgets inside them (the intermediate evaluations from a third of the run on)."""
+    evaluation) and at equal budgets inside them (the intermediate evaluations from a third of the run on).
+
+    A grid recorded with several seeds is fitted on the seeds' mean curves and scored against their mean final
+    losses; a last row gives the seeds' agreement with each other at the held-out width (the noise ceiling of
+    a ranking there: one seed's final losses ranking another's)."""
     frame = read_tables(path)
     curves = grid_curves(frame)
     sizes = sorted({n for n, _ in curves})
     target, fit_sizes = sizes[-1], sizes[:-1]
     warm = next(iter(next(iter(curves.values())).values())).warmup_steps  # one length and warmup for every run
-    ok = frame[(frame.status == "ok") & (frame.N == target)]
+    finals = final_losses(frame)
     rows: dict[str, dict[str, list]] = {}
+    ceiling = []
     for lr in sorted({lr for _, lr in curves}):
         cs = curves[(target, lr)]
-        truth = ok[np.isclose(ok.lr, lr)].set_index("variant").loss
+        truth = finals.xs((target, lr), level=("N", "lr"))["mean"]
+        if (agree := seed_agreement(finals, target, lr)) is not None:
+            ceiling.append(agree)
         final = [BudgetCase(steps=next(iter(cs.values())).lrs.size,
                             candidates={k: (c.lrs, float(truth[k])) for k, c in cs.items()})]
         eval_steps = sorted(set(next(iter(cs.values())).steps.tolist()))
@@ -274,4 +317,9 @@ def bench_cpu_schedule_grid(path: Path | str, fit_from: tuple[float, ...] = (0.0
         out.append(f"| {name} | {a['top1']:.0%} | {a['top2']:.0%} | {a['spearman']:.2f} | {a['mae']:.4f} | "
                    f"{b['top2']:.0%} ({int(b['ranked_cases'])} budgets/LR) | {b['spearman']:.2f} | "
                    f"{b['pairwise']:.0%} |")
+    if ceiling:
+        c = {k: float(np.mean([a[k] for a in ceiling])) for k in ceiling[0]}
+        scores["seeds against each other"] = {"final": c}
+        out.append(f"| measured: one seed's final losses ranking another's ({int(c['seeds'])} seeds) | | "
+                   f"{c['top2']:.0%} | {c['spearman']:.2f} | | | | |")
     return out, scores

@@ -197,3 +197,43 @@ def test_the_recorded_close_ladder_halves_the_compute():
     assert s["max_loss_diff"] == 0.0 and s["in_band"] == s["cells"] == 12
     assert s["predictions"]["branches"] == s["predictions"]["independent runs"]
     assert 0.4 < s["compute_ratio"] <= 0.5
+
+
+def _grid_row(seed, variant, loss, curve, N=1e5, lr=0.002):
+    import json
+    return {"N": N, "D": 1e5, "lr": lr, "batch_tokens": 128, "tokens": 128 * 100, "status": "ok", "seed": seed,
+            "variant": variant, "loss": loss, "curve": json.dumps(curve)}
+
+
+def test_grid_curves_and_finals_average_the_seeds():
+    """A CPU schedule grid point recorded with two seeds: its curve is the mean over the evaluations both
+    seeds reached (the final evaluation kept apart), its truth the seeds' mean final loss."""
+    import pandas as pd
+
+    from laws.schedule_bench import final_losses, grid_curves
+
+    frame = pd.DataFrame([
+        _grid_row(0, "cosine", 2.0, [[1280, 3.0], [2560, 2.5], [5120, 2.2], [12800, 2.0]]),
+        _grid_row(1, "cosine", 2.2, [[1280, 3.2], [2560, 2.7], [12800, 2.2]]),  # missed the 5120 evaluation
+        _grid_row(0, "constant", 2.4, [[1280, 3.1], [2560, 2.8], [12800, 2.4]]),
+    ])
+    c = grid_curves(frame)[(1e5, 0.002)]
+    assert c["cosine"].steps.tolist() == [10, 20] and c["cosine"].loss == pytest.approx([3.1, 2.6])
+    assert c["constant"].loss == pytest.approx([3.1, 2.8])
+    assert c["cosine"].lrs.size == 100 and c["cosine"].lrs.max() == pytest.approx(0.002)
+    f = final_losses(frame)
+    assert f.loc[(1e5, 0.002, "cosine"), "mean"] == pytest.approx(2.1)
+    assert f.loc[(1e5, 0.002, "constant"), "mean"] == pytest.approx(2.4)  # one seed: that seed's loss
+
+
+def test_seed_agreement_is_the_seeds_ranking_each_other():
+    import pandas as pd
+
+    from laws.schedule_bench import final_losses, seed_agreement
+
+    losses = {0: [1.0, 2.0, 3.0, 4.0], 1: [2.0, 1.0, 3.0, 4.0]}  # the seeds swap the first two schedules
+    frame = pd.DataFrame([_grid_row(s, v, loss, [[1280, 3.0], [12800, loss]])
+                          for s, ls in losses.items() for v, loss in zip("abcd", ls)])
+    a = seed_agreement(final_losses(frame), 1e5, 0.002)
+    assert a == {"spearman": pytest.approx(0.8), "top2": 1.0, "seeds": 2.0}
+    assert seed_agreement(final_losses(frame[frame.seed == 0]), 1e5, 0.002) is None

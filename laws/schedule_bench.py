@@ -263,7 +263,7 @@ def _from(c: LossCurve, start: float) -> LossCurve:
     return LossCurve(lrs=c.lrs, steps=c.steps[m], loss=c.loss[m], warmup_steps=c.warmup_steps, name=c.name)
 
 
-def bench_cpu_schedule_grid(path: Path | str, fit_from: tuple[float, ...] = (0.0, 0.3)
+def bench_cpu_schedule_grid(path: Path | str, fit_from: tuple[float, ...] = (0.0, 0.3), max_n: float | None = None
                             ) -> tuple[list[str], dict[str, dict[str, float]]]:
     """At each peak LR of the grid: fit the law across scales on every width but the largest (curve points from
     ``fit_from`` of each run on), rank the largest width's schedules at the end of the runs (the final
@@ -271,8 +271,11 @@ def bench_cpu_schedule_grid(path: Path | str, fit_from: tuple[float, ...] = (0.0
 
     A grid recorded with several seeds is fitted on the seeds' mean curves and scored against their mean final
     losses; a last row gives the seeds' agreement with each other at the held-out width (the noise ceiling of
-    a ranking there: one seed's final losses ranking another's)."""
+    a ranking there: one seed's final losses ranking another's). ``max_n``: sizes above it are left out (the
+    held-out width is then the largest at or below it)."""
     frame = read_tables(path)
+    if max_n is not None:
+        frame = frame[frame.N <= max_n]
     curves = grid_curves(frame)
     sizes = sorted({n for n, _ in curves})
     target, fit_sizes = sizes[-1], sizes[:-1]
@@ -323,3 +326,20 @@ def bench_cpu_schedule_grid(path: Path | str, fit_from: tuple[float, ...] = (0.0
         out.append(f"| measured: one seed's final losses ranking another's ({int(c['seeds'])} seeds) | | "
                    f"{c['top2']:.0%} | {c['spearman']:.2f} | | | | |")
     return out, scores
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m laws.schedule_bench",
+                                description="The CPU schedule grid bench alone (a section of python -m laws.bench).")
+    p.add_argument("--grid", default="bench/data/schedule_grid.csv",
+                   help="the grid's tables joined with + (its largest width is held out)")
+    p.add_argument("--max-n", type=float, default=None, help="leave out sizes above this N")
+    args = p.parse_args(argv)
+    print("\n".join(bench_cpu_schedule_grid(args.grid, max_n=args.max_n)[0]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

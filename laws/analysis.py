@@ -30,9 +30,9 @@ from laws.sweep import (
 from laws.table import SweepTable
 
 __all__ = [
-    "SCHEDULE_DEFAULTS", "ScheduleFit", "SweepSummary", "coverage", "cpt_prediction", "curve_points",
-    "diverged_runs", "divergence_predictions", "fit_details", "fit_schedules", "heldout_cells", "law_diagnostics",
-    "optima", "prediction", "schedule_settings",
+    "SCHEDULE_DEFAULTS", "CPTLaws", "ScheduleFit", "SweepSummary", "coverage", "cpt_prediction", "curve_points",
+    "diverged_runs", "divergence_predictions", "fit_cpt_laws", "fit_details", "fit_schedules", "heldout_cells",
+    "law_diagnostics", "optima", "prediction", "schedule_settings",
     "recommend_schedule", "scale_rows", "seed_spread", "summarize", "target_prediction",
 ]
 
@@ -253,14 +253,28 @@ def batch_warnings(diagnostics: dict[str, Any]) -> list[str]:
             f"trend {b['target_batch_tokens_trend']:,.0f}. Try both, or add a proxy nearer the target's N."]
 
 
-def cpt_prediction(s: SweepSummary, checkpoint_loss: float, budget: float, source: str = "") -> dict[str, Any]:
-    """Continued pre-training: L(C) fitted on the sweep's frontier of best losses, inverted at the checkpoint's
-    loss (its equivalent compute C_eq), and the LR/batch compute laws at C_eq + ``budget``.
+@dataclass(frozen=True)
+class CPTLaws:
+    """What a continued-pre-training prediction reads from a sweep: L(C) on its compute frontier and the LR/batch
+    compute laws. Fitted once per sweep (:func:`fit_cpt_laws`); every checkpoint and budget reuses it."""
+
+    loss_law: Any
+    lr_law: Any
+    batch_law: Any
+    compute: np.ndarray
+    on_frontier: np.ndarray
+    basis: str
+    used: tuple[ScaleOptimum, ...]
+    warnings: tuple[str, ...]
+
+
+def fit_cpt_laws(s: SweepSummary) -> CPTLaws:
+    """L(C) fitted on the sweep's frontier of best losses (all cells when the frontier has fewer than 4) and the
+    LR/batch compute laws, with the warning a prediction carries when those laws read edge optima as points.
 
     Raises:
-        ValueError: the laws cannot be fitted or inverted (laws.fitting.FitError is a ValueError).
+        ValueError: the laws cannot be fitted (laws.fitting.FitError is a ValueError).
     """
-    from laws.cpt import extrapolation, predict_cpt
     from laws.loss import compute_frontier, fit_loss_compute
 
     scales = s.fit.scales
@@ -273,8 +287,6 @@ def cpt_prediction(s: SweepSummary, checkpoint_loss: float, budget: float, sourc
         basis = f"all {len(scales)} cells (the frontier has fewer than the 4 the fit needs)"
     lc = fit_loss_compute(compute[on], losses[on])
     lr_law, bt_law = fit_compute_laws(scales)
-    pred = predict_cpt(lc, lr_law, bt_law, checkpoint_loss, budget)
-    span = (compute.min(), compute.max())
     used = compute_law_cells(scales)
     warnings = []
     if any(o.on_edge for o in used):  # fewer than 3 bracketed cells: every optimum is read as a point
@@ -286,6 +298,25 @@ def cpt_prediction(s: SweepSummary, checkpoint_loss: float, budget: float, sourc
             "edge, bounds that pull the law onto that edge. Widen the proxies' grid on that axis: on the fortunes "
             "CPT benchmark the batch moved from 65 tokens to 97-112, and every continuation into the 0.25% band, "
             "once proxies with bracketed batch optima joined (docs/laws-bench.md).")
+    return CPTLaws(loss_law=lc, lr_law=lr_law, batch_law=bt_law, compute=compute, on_frontier=on, basis=basis,
+                   used=tuple(used), warnings=tuple(warnings))
+
+
+def cpt_prediction(s: SweepSummary, checkpoint_loss: float, budget: float, source: str = "",
+                   laws: CPTLaws | None = None) -> dict[str, Any]:
+    """Continued pre-training: L(C) fitted on the sweep's frontier of best losses, inverted at the checkpoint's
+    loss (its equivalent compute C_eq), and the LR/batch compute laws at C_eq + ``budget``. ``laws``: those
+    fitted by :func:`fit_cpt_laws` on ``s`` (fitted here when not given).
+
+    Raises:
+        ValueError: the laws cannot be fitted or inverted (laws.fitting.FitError is a ValueError).
+    """
+    from laws.cpt import extrapolation, predict_cpt
+
+    laws = laws if laws is not None else fit_cpt_laws(s)
+    scales, compute, lc = s.fit.scales, laws.compute, laws.loss_law
+    pred = predict_cpt(lc, laws.lr_law, laws.batch_law, checkpoint_loss, budget)
+    span = (compute.min(), compute.max())
     return {"checkpoint_loss": checkpoint_loss, "C_eq": pred.C_eq, "C_eq_interval": list(pred.C_eq_interval),
             "C_total": pred.C_total, "lr": pred.lr, "lr_interval": list(pred.lr_interval),
             "batch_tokens": pred.batch_tokens, "batch_interval": list(pred.batch_interval),
@@ -294,10 +325,10 @@ def cpt_prediction(s: SweepSummary, checkpoint_loss: float, budget: float, sourc
             "C_total_extrapolation": extrapolation(pred.C_total, span),
             "undefined_share": pred.undefined_share,
             "frontier": [{"N": o.N, "D": o.D, "C": float(c), "loss": o.loss}
-                         for o, c, k in zip(scales, compute, on) if k],
-            "law": f"L(C) = {lc.E:.3g} + {lc.A:.3g} C^-{lc.alpha:.3g} fitted on {basis} of {source}, eta*(C) and "
-                   f"B*(C) on {_cells_phrase(len(used), len(scales))}; inverted at the checkpoint's loss",
-            "warnings": warnings}
+                         for o, c, k in zip(scales, compute, laws.on_frontier) if k],
+            "law": f"L(C) = {lc.E:.3g} + {lc.A:.3g} C^-{lc.alpha:.3g} fitted on {laws.basis} of {source}, eta*(C) "
+                   f"and B*(C) on {_cells_phrase(len(laws.used), len(scales))}; inverted at the checkpoint's loss",
+            "warnings": list(laws.warnings)}
 
 
 def _cells_phrase(used: int, total: int) -> str:

@@ -30,12 +30,13 @@ BAND = 0.0025
 
 def bench(grid: Path = GRID, proxies: str | Path = PROXIES) -> tuple[list[str], list[dict[str, float]]]:
     """The table's lines and rows; ``proxies`` is a sweep-table spec (several CSVs of one grid joined with +)."""
-    from laws.analysis import cpt_prediction, prediction, summarize
+    from laws.analysis import cpt_prediction, fit_cpt_laws, prediction, summarize
     from laws.table import SweepTable, read_tables, table_parts
 
     g = pd.read_csv(grid)
     s = summarize(SweepTable(read_tables(proxies), source=str(proxies)))
     names = " + ".join(q.name for q in table_parts(proxies))
+    laws = fit_cpt_laws(s)  # the proxies' laws, the same for every continuation
     rows = []
     seeds = int(g["seed"].nunique()) if "seed" in g else 1
     for (width, d), runs in g.groupby(["d_model", "D"]):
@@ -44,7 +45,7 @@ def bench(grid: Path = GRID, proxies: str | Path = PROXIES) -> tuple[list[str], 
         ok = cell[(cell.status == "ok") & np.isfinite(cell.loss)]
         best = ok.loc[ok.loss.idxmin()]
         n, base_loss = float(cell.N.iloc[0]), float(cell.base_loss.iloc[0])
-        p = cpt_prediction(s, base_loss, 6.0 * n * float(d), source=names)
+        p = cpt_prediction(s, base_loss, 6.0 * n * float(d), source=names, laws=laws)
         def nearest(lr: float, bt: float, ok: pd.DataFrame = ok) -> pd.Series:
             return ok.loc[(np.log2(ok.lr / lr) ** 2 + np.log2(ok.batch_tokens / bt) ** 2).idxmin()]
 

@@ -221,7 +221,7 @@ def test_cpt_warns_when_its_compute_laws_read_edge_optima_as_points():
     """fortunes_adamw.csv alone: 2 of 12 cells have both optima bracketed, 10 batch optima sit on the grid's lower
     edge, so eta*(C) and B*(C) fall back to every cell and the prediction says so; the reference grid has 4
     bracketed cells and fits on those alone, without a warning."""
-    from laws.analysis import cpt_prediction, summarize
+    from laws.analysis import cpt_prediction, fit_cpt_laws, summarize
     from laws.table import SweepTable, read_tables
 
     root = Path(__file__).resolve().parents[2] / "bench" / "data"
@@ -229,5 +229,10 @@ def test_cpt_warns_when_its_compute_laws_read_edge_optima_as_points():
     (w,) = edge["warnings"]
     assert "2 of 12 cells have both optima inside their grid" in w and "10 batch optima" in w
     assert "B*(C) on all 12 cells" in edge["law"]
-    ok = cpt_prediction(summarize(SweepTable(read_tables(root / "reference_grid.csv"))), 2.1, 5e11)
+    ref = summarize(SweepTable(read_tables(root / "reference_grid.csv")))
+    ok = cpt_prediction(ref, 2.1, 5e11)
     assert ok["warnings"] == [] and "on the 4 of 8 cells with both optima bracketed" in ok["law"]
+    # the laws fitted once and reused (as the CPT benchmark does for every continuation) predict the same
+    laws = fit_cpt_laws(ref)
+    assert cpt_prediction(ref, 2.1, 5e11, laws=laws) == ok
+    assert cpt_prediction(ref, 2.3, 1e12, laws=laws)["C_eq"] < ok["C_eq"]  # a worse checkpoint: less compute

@@ -63,6 +63,7 @@ def _trial_runs(uri, experiment="lawsweep"):
         [r for r in runs if r.data.tags.get("lawsweep.kind") == "sweep"]
 
 
+@pytest.mark.slow  # 1.5-2.5 min on 2 cores: a driver killed mid-sweep, then resumed
 def test_a_killed_driver_resumes_without_losing_or_rerunning_a_trial(tmp_path):
     _write(tmp_path)
     proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "run", "sweep.toml"], cwd=tmp_path,

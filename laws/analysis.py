@@ -91,7 +91,8 @@ def summarize(table: SweepTable, target: tuple[float, float] | None = None,
         rec = {"N": n, "D": d, "lr": float(law.lr(n, d)), "batch_tokens": float(law.batch_tokens(d)),
                "published_lr": float(PUBLISHED.lr(n, d)), "published_batch_tokens": float(PUBLISHED.batch_tokens(d))}
     return SweepSummary(fit=fit, per_scale=per_scale, target=target, recommendation=rec,
-                        table=SweepTable(frame.assign(loss=inputs.loss), table.source))
+                        table=SweepTable(frame.assign(loss=np.where(np.isfinite(inputs.loss), inputs.loss, np.nan)),
+                                         table.source))
 
 
 def law_diagnostics(s: SweepSummary, target: tuple[float, float] | None = None) -> dict[str, Any]:

@@ -116,8 +116,12 @@ def _band_centroids(lr: np.ndarray, bt: np.ndarray, loss: np.ndarray, band: floa
     The optimum is the mean over the near-optimal band where the band holds 2 or more values of that axis
     (fine grids with broad bowls, as the Step Law grids); on a coarser grid the band may hold a single value
     and its mean would be the grid point itself, so the parabola vertex through the best run and its neighbours
-    (laws.optimum) is used instead.
+    (laws.optimum) is used instead. ``loss`` may hold +inf (a diverged run): it is no optimum, but it is a grid
+    value beyond the best run, so a best run next to it is not on the grid's edge.
     """
+    ran_lr, ran_bt = lr, bt
+    fin = np.isfinite(loss)
+    lr, bt, loss = lr[fin], bt[fin], loss[fin]
     best = int(np.argmin(loss))
     inb = loss <= loss[best] * (1 + band)
     at_bt, at_lr = bt == bt[best], lr == lr[best]
@@ -133,8 +137,8 @@ def _band_centroids(lr: np.ndarray, bt: np.ndarray, loss: np.ndarray, band: floa
             return 0
         return 1 if at >= u[-1] else (-1 if at <= u[0] else 0)
 
-    s_lr = side(lr[bt == bt[best]], lr[best])
-    s_bt = side(bt[lr == lr[best]], bt[best]) if np.unique(bt).size > 1 else 0
+    s_lr = side(ran_lr[ran_bt == bt[best]], lr[best])
+    s_bt = side(ran_bt[ran_lr == lr[best]], bt[best]) if np.unique(bt).size > 1 else 0
     return c_lr, c_bt, s_lr, s_bt
 
 
@@ -145,15 +149,17 @@ def cell_observations(
 
     A cell whose best run is at the largest (smallest) LR sampled at its batch says "the optimal LR is at or
     above (below) this LR"; likewise for the batch at the best run's LR. A cell that ran one value of an axis
-    gives no observation on it. NaN/inf losses are not runs.
+    gives no observation on it. A +inf loss is a run that diverged: not an optimum, but a sampled value that
+    brackets the best run (its LR was too high); NaN is no run (failed, stopped).
     """
     N, D, lr, bt, loss = (np.asarray(v, dtype=np.float64) for v in (N, D, lr, bt, loss))
     out_lr, out_bt = [], []
     for n, d in sorted({(float(a), float(b)) for a, b in zip(N, D)}):
-        m = (N == n) & (D == d) & np.isfinite(loss)
+        ran = (N == n) & (D == d) & (np.isfinite(loss) | (loss == np.inf))
+        m = ran & np.isfinite(loss)
         if not m.any():
             continue
-        c_lr, c_bt, s_lr, s_bt = _band_centroids(lr[m], bt[m], loss[m], band)
+        c_lr, c_bt, s_lr, s_bt = _band_centroids(lr[ran], bt[ran], loss[ran], band)
         best = int(np.argmin(loss[m]))
         # An axis the cell did not sweep (one value) says nothing about its optimum.
         if np.unique(lr[m]).size > 1:

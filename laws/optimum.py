@@ -104,7 +104,8 @@ def scale_optimum(
         D: Training tokens of the scale.
         lr: Peak LR of each run.
         batch_tokens: Batch size in tokens of each run.
-        loss: Final validation loss of each run; NaN/inf marks a diverged or failed run (excluded).
+        loss: Final validation loss of each run; NaN marks a failed run (excluded), +inf a diverged one: no
+            optimum, but a sampled value beyond the best run, so a best run next to it is not on the grid's edge.
         method: "vertex" (parabola through the best run and its neighbours, per axis) or "band" (geometric
             mean of every run within 0.25% of the best, the Step Law paper's near-optimal set).
         n_boot: Bootstrap replicates over runs for the intervals (0: none).
@@ -132,10 +133,13 @@ def scale_optimum(
             f"scale_optimum: no finished run at N={N:g}, D={D:g} (all {loss.size} diverged or failed); "
             "lower the LR grid."
         )
+    diverged = loss == np.inf
+    div_lr, div_bt = lr[diverged], bt[diverged]
     lr, bt, loss = lr[ok], bt[ok], loss[ok]
     if method not in ("vertex", "band"):
         raise ValueError(f"scale_optimum: method must be 'vertex' or 'band', got {method!r}.")
     v_lr, v_bt, edge_lr, edge_bt = _estimate(lr, bt, loss, method)
+    edge_lr, edge_bt = _bracketed_by_divergence(lr, bt, loss, div_lr, div_bt, edge_lr, edge_bt)
     best = int(np.argmin(loss))
     best_loss = float(loss[best])
     lr_iv = bt_iv = (float("nan"), float("nan"))
@@ -166,6 +170,25 @@ def scale_optimum(
         lr_interval=lr_iv,
         batch_interval=bt_iv,
     )
+
+
+def _bracketed_by_divergence(lr: np.ndarray, bt: np.ndarray, loss: np.ndarray, div_lr: np.ndarray,
+                             div_bt: np.ndarray, edge_lr: bool, edge_bt: bool) -> tuple[bool, bool]:
+    """The edge flags once diverged runs count as sampled values: a best run at the highest finished LR of its
+    batch is bracketed when a run at a higher LR and that batch diverged (likewise for the batch, and for the
+    low side)."""
+    best = int(np.argmin(loss))
+    lr_b, bt_b = lr[best], bt[best]
+
+    def beyond(values: np.ndarray, at: float, run: np.ndarray) -> bool:
+        lo, hi = values.min(), values.max()
+        return bool(run.size) and ((at >= hi and np.any(run > hi)) or (at <= lo and np.any(run < lo)))
+
+    if edge_lr and beyond(lr[bt == bt_b], lr_b, div_lr[div_bt == bt_b]):
+        edge_lr = False
+    if edge_bt and np.unique(bt).size > 1 and beyond(bt[lr == lr_b], bt_b, div_bt[div_lr == lr_b]):
+        edge_bt = False
+    return edge_lr, edge_bt
 
 
 def _estimate(lr: np.ndarray, bt: np.ndarray, loss: np.ndarray, method: str) -> tuple[float, float, bool, bool]:

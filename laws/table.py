@@ -29,7 +29,9 @@ Cell = tuple[float, float]
 
 @dataclass(frozen=True, slots=True)
 class FitInputs:
-    """The arrays every fit reads: one entry per row; ``loss`` is NaN where the run did not finish ok."""
+    """The arrays every fit reads: one entry per row. ``loss`` is the final loss where the run finished ok, +inf
+    where it diverged (it ran, and ended worse than any finished run at its point: an LR at or past the
+    divergence edge bounds the bowl there) and NaN where it failed, timed out or was stopped (no information)."""
 
     N: np.ndarray
     D: np.ndarray
@@ -121,12 +123,15 @@ class SweepTable:
         return loss, (self.frame["status"].astype(str) == "ok") & np.isfinite(loss)
 
     def fit_inputs(self) -> FitInputs:
-        """The arrays of every row, loss NaN unless the row is ok (the one conversion to fit inputs)."""
+        """The arrays of every row (the one conversion to fit inputs): loss as :class:`FitInputs` says, NaN
+        unless the row is ok, +inf where it diverged."""
         f = self.frame
         num = {c: pd.to_numeric(f[c], errors="coerce").to_numpy(np.float64) for c in ("N", "D", "lr",
                                                                                    "batch_tokens", "loss")}
-        ok = (f["status"].astype(str) == "ok").to_numpy()
+        status = f["status"].astype(str).to_numpy()
+        ok = status == "ok"
         loss = np.where(ok & np.isfinite(num["loss"]), num["loss"], np.nan)
+        loss[status == "diverged"] = np.inf
         eff = pd.to_numeric(f["eff_lr"], errors="coerce").to_numpy(np.float64) if "eff_lr" in f else None
         return FitInputs(num["N"], num["D"], num["lr"], num["batch_tokens"], loss, eff)
 
@@ -163,8 +168,9 @@ class SweepTable:
     def seed_mean(self) -> SweepTable:
         """One row per (N, D, lr, batch_tokens): the mean loss over the seeds that finished ok there (status ok
         when any did), with ``n_seeds`` counting them, and the mean ``eff_lr``. A table with one seed (or no seed
-        column) is returned as it is. Other columns are the first seed's. A grid recorded with several seeds is
-        ranked by this mean: its best single run is the luckiest seed's."""
+        column) is returned as it is. Other columns are the first seed's; a point where no seed finished is
+        "diverged" when any seed diverged. A grid recorded with several seeds is ranked by this mean: its best
+        single run is the luckiest seed's."""
         f = self.frame
         if "seed" not in f or f["seed"].nunique() < 2:
             return self
@@ -179,7 +185,9 @@ class SweepTable:
         if "eff_lr" in f:
             eff = pd.to_numeric(f["eff_lr"], errors="coerce").where(ok).groupby([f[k] for k in keys], sort=False)
             first["eff_lr"] = eff.mean().reindex(idx).to_numpy()
-        first["status"] = np.where(first["n_seeds"] > 0, "ok", first["status"].astype(str))
+        diverged = (f["status"].astype(str) == "diverged").groupby([f[k] for k in keys], sort=False).any()
+        first["status"] = np.where(first["n_seeds"] > 0, "ok",
+                                   np.where(diverged.reindex(idx).to_numpy(), "diverged", first["status"].astype(str)))
         return SweepTable(first.reset_index(drop=True), self.source)
 
     def cells(self) -> list[Cell]:

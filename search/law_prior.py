@@ -156,7 +156,8 @@ class LawPrior(SearchPolicy):
         if len({o.proposal.scale for o in ok}) < 2:
             return
         rows = []
-        for o in ok:
+        # a diverged trial is no optimum but bounds its cell's bowl (laws.table.FitInputs): it is read too
+        for o in ok + [o for o in self.observations if o.status == "diverged" and o.proposal.scale in self.grids]:
             s = self.grids[o.proposal.scale].scale
             rows.append({"N": s.N, "D": s.D, "lr": o.proposal.lr, "batch_tokens": o.proposal.batch_size * s.context,
                          "loss": o.loss, "status": o.status, "seed": o.proposal.seed,

@@ -105,6 +105,22 @@ def test_optima_beyond_the_grid_are_bounds_and_the_fit_respects_them():
         assert np.log(fit.law.lr(o.N, o.D)) >= o.value - 0.01
 
 
+def test_runs_that_diverged_above_the_best_bracket_the_lr_and_failed_ones_leave_a_bound():
+    # Every LR above each cell's optimum diverged: the best run is the highest finished LR. Read as sampled
+    # values (+inf) they bracket it and the fit recovers the law; read as failed (NaN), each cell is a bound.
+    N, D, lr, bt, loss = bowls(CELLS, noise=0.0)
+    above = np.log2(lr) > np.round(np.log2(TRUE.lr(N, D))) + 0.5
+    diverged = np.where(above, np.inf, loss)
+    lo, _ = cell_observations(N, D, lr, bt, diverged)
+    assert all(o.side == 0 for o in lo) and len(lo) == len(CELLS)
+    fit = fit_posterior(*cell_observations(N, D, lr, bt, diverged))
+    assert fit.n_bounds == 0
+    for n, d in CELLS:
+        assert abs(np.log2(fit.law.lr(n, d) / TRUE.lr(n, d))) < 0.6  # the best grid run is within half an octave
+    lo_failed, _ = cell_observations(N, D, lr, bt, np.where(above, np.nan, loss))
+    assert all(o.side == 1 for o in lo_failed)
+
+
 def test_a_bound_every_cell_agrees_on_holds_for_a_target_inside_their_range():
     # Every batch optimum sits below the smallest batch of its grid, which is 32x below the published law's.
     small = StepLaw(a=PUBLISHED.a, alpha=PUBLISHED.alpha, beta=PUBLISHED.beta, b=PUBLISHED.b / 64, gamma=0.571)

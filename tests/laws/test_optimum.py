@@ -76,3 +76,17 @@ def test_bootstrap_interval_covers_the_true_optimum_and_band_method():
     assert abs(np.log2(band.lr) + 6.3) < 0.6
     with pytest.raises(ValueError, match="method"):
         scale_optimum(1, 1, lr, bt, loss, method="median")
+
+
+def test_a_diverged_run_above_the_best_brackets_the_lr_a_failed_one_does_not():
+    # A bowl whose optimum (2^-4) is at the first LR that diverged: the runs at 2^-4 and up diverged (+inf) or
+    # failed (NaN). Diverged, they say the optimum is below them; failed, they say nothing.
+    lr, bt, loss = _bowl(lr_opt=2**-4)
+    loss = np.where(lr >= 2**-4, np.inf, loss)
+    diverged = scale_optimum(1e5, 3e5, lr, bt, loss)
+    assert not diverged.lr_on_edge
+    assert diverged.n_runs == int(np.isfinite(loss).sum())
+    failed = scale_optimum(1e5, 3e5, lr, bt, np.where(np.isinf(loss), np.nan, loss))
+    assert failed.lr_on_edge
+    # the best run is the highest finished LR in both; only the edge flag differs
+    assert diverged.grid_lr == failed.grid_lr == 2**-5

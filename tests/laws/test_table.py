@@ -1,5 +1,6 @@
 """laws.table: joined table specs (one grid recorded in several sweeps)."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -78,3 +79,17 @@ def test_seed_spread_measures_run_noise_and_how_far_the_seeds_optima_lie_apart()
     assert c["opt_spread_oct"] == pytest.approx(1.0, abs=0.35)
     assert [s["best_lr"] for s in c["per_seed"]] == [2.0**-8, 2.0**-7]
     assert seed_spread(SweepTable.from_rows(_bowl_rows(0))) == []
+
+
+def test_fit_inputs_mark_a_diverged_run_inf_and_a_failed_one_nan_and_the_seed_mean_keeps_divergence():
+    from laws.table import SweepTable
+
+    rows = _bowl_rows(0) + _bowl_rows(1)
+    rows[9]["status"], rows[9]["loss"] = "diverged", float("nan")  # seed 0's last point diverged,
+    rows[19]["status"], rows[19]["loss"] = "diverged", float("nan")  # and seed 1's
+    rows[8]["status"] = "failed"  # seed 0's second to last failed, seed 1's finished
+    loss = SweepTable.from_rows(rows).fit_inputs().loss
+    assert loss[9] == np.inf and loss[19] == np.inf and np.isnan(loss[8]) and np.isfinite(loss[18])
+    m = SweepTable.from_rows(rows).seed_mean()
+    assert list(m.frame.status.iloc[-2:]) == ["ok", "diverged"]
+    assert m.fit_inputs().loss[-1] == np.inf

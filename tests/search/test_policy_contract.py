@@ -144,3 +144,31 @@ def test_ladder_maps_the_smaller_scales_then_searches_the_largest_with_the_refit
     first = next(p for p in seen if p.scale == "bigger")
     s = three[2]
     assert abs(np.log2(first.lr / true.lr(s.N, s.D))) <= 0.75
+
+
+def test_the_refit_reads_runs_that_diverged_as_bounding_the_bowl_not_as_missing():
+    # Every LR more than 0.3 octave above a scale's optimum diverges, so each mapped scale's best finished run
+    # is its highest finished LR. Read as missing, those runs would leave every cell "at or above its edge".
+    three = SCALES + [Scale(key="bigger", N=1_600_000, D=1_200_000, context=64)]
+    true = StepLaw(a=PUBLISHED.a * 2, alpha=PUBLISHED.alpha, beta=PUBLISHED.beta, b=PUBLISHED.b, gamma=PUBLISHED.gamma)
+    policy = make_policy("ladder", build_grid(three, lrs=LRS, batch_sizes=BATCHES))
+    seen = []
+    while (p := policy.suggest()) is not None:
+        seen.append(p)
+        s = next(s for s in three if s.key == p.scale)
+        x = np.log2(p.lr / true.lr(s.N, s.D))
+        y = np.log2(p.batch_size * 64 / true.batch_tokens(s.D))
+        obs = Observation(p, math.nan, "diverged") if x > 0.3 else Observation(p, 2.0 + 0.03 * x * x + 0.01 * y * y,
+                                                                                 "ok")
+        policy.observe(obs)
+    from laws.estimators import cell_observations
+    from laws.table import SweepTable
+
+    rows = [{"N": s.N, "D": s.D, "lr": o.proposal.lr, "batch_tokens": o.proposal.batch_size * 64, "loss": o.loss,
+             "status": o.status} for o in policy.observations for s in three[:2] if s.key == o.proposal.scale]
+    lr_obs, _ = cell_observations(*SweepTable.from_rows(rows).fit_inputs().arrays())
+    assert [o.side for o in lr_obs] == [0, 0]  # the diverged runs bracket every mapped cell's LR
+    # the refitted law's first try at the largest scale is the grid LR nearest its optimum (2^-6.65), not the
+    # next one up (read as bounds, the mapped cells push the law above their best runs)
+    first = next(p for p in seen if p.scale == "bigger")
+    assert first.lr == 2.0**-7

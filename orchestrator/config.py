@@ -131,9 +131,10 @@ class SweepSection:
     divergence_predictor: bool = False
     """Also stop a trial that the learned divergence predictor (laws/divergence_model.json) calls diverging: once,
     at the first evaluation past 20% of the run with two evaluations in hand, against the sweep's refitted law
-    (inactive until two cells have finished). Off by default: a run it stops is recorded as diverged, without a
-    final loss, and so leaves the fits; that includes runs that would have finished, far (> 15%) above their
-    cell's best, on the bowl's high-LR side."""
+    (inactive until two cells have finished). A run it stops is recorded as diverged, its curve kept: no optimum,
+    but it bounds its cell's bowl in the fits (laws.table.FitInputs). Off by default: it reads the run's LR
+    against the law's eta*, and where the law misses a cell by 1.5 octaves it stops that cell's best run
+    (`python -m laws.divergence_bench --replay`, docs/laws-bench.md)."""
     divergence_spike: float = 1.5
     """Stop a trial whose validation loss rises above this multiple of its best so far (laws.divergence)."""
     max_retries: int = 1

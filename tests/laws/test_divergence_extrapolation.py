@@ -136,3 +136,13 @@ def test_on_recorded_runs_held_out_widths_f1_at_20_percent_and_no_good_run_stopp
     assert s["20% learned, 8 evaluations per run, judged at 25%"]["f1"] >= 0.92
     assert s["20% fixed thresholds"]["f1"] < s["20% learned"]["f1"]
     assert load_predictor().frac == 0.2
+
+
+def test_replayed_on_a_grid_it_never_saw_the_predictor_saves_compute_and_keeps_the_fit():
+    """The shipped predictor on the pydoc reference grid (not among its training runs), each run judged as a live
+    sweep would, its LR against the law refitted on the other cells: the figures of docs/laws-bench.md."""
+    from laws.divergence_bench import REPLAY_GRIDS, replay
+
+    s = replay(REPLAY_GRIDS["pydoc reference grid"])
+    assert s["runs"] == 224 and s["stopped"] == 70 and s["labelled"] == 64 and s["in_band"] == 0
+    assert 0.2 < s["saved"] < 0.3 and abs(s["law_move"]) < 0.05

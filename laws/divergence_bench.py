@@ -175,7 +175,8 @@ def replay(spec: str, frac: float = 0.2, predictor: DivergencePredictor | None =
         at = next((c["step"] for j, c in enumerate(curve) if j >= 1 and c["step"] >= frac * total), None)
         if law is None or at is None:
             continue
-        x = early_features(curve, total, at / total, math.log(256), math.log2(float(r.lr) / float(law.law.lr(r.N, r.D))))
+        lr_vs_law = math.log2(float(r.lr) / float(law.law.lr(r.N, r.D)))
+        x = early_features(curve, total, at / total, math.log(256), lr_vs_law)
         if x is None:
             continue
         judged += 1

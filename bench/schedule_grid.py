@@ -9,7 +9,8 @@ The held-out size (d_model 96) was fixed before recording; the bench fits on the
 width was recorded blind later (`--widths 128 --out bench/data/schedule_grid_w128.csv`); `python -m laws.bench
 --schedule-grid bench/data/schedule_grid.csv+bench/data/schedule_grid_w128.csv` holds it out and fits on the four
 others. A second seed of every width (`--seed 1 --widths 32 48 64 96 128 --out
-bench/data/schedule_grid_seed1.csv`) gives the bench seed means and the seeds' agreement with each other.
+bench/data/schedule_grid_seed1.csv`) gives the bench seed means and the seeds' agreement with each other; a
+third (`--seed 2 ... --out bench/data/schedule_grid_seed2.csv`) the ceiling against their mean.
 """
 
 from __future__ import annotations

@@ -242,7 +242,11 @@ def final_losses(frame: pd.DataFrame) -> pd.DataFrame:
 def seed_agreement(finals: pd.DataFrame, N: float, lr: float) -> dict[str, float] | None:
     """How well one seed's final losses rank the schedules of another at (N, lr): the measured noise ceiling of
     a schedule ranking there (mean Spearman over seed pairs, and the share of pairs where one seed's best is in
-    the other's top 2). None with fewer than two seeds."""
+    the other's top 2). None with fewer than two seeds.
+
+    ``mean_ceiling``: the correlation a noiseless ranking can reach against the mean of all ``seeds``, from the
+    one-seed agreement r by the Spearman-Brown formula: sqrt(k r / (1 + (k - 1) r)) for k seeds (for ranks an
+    approximation; 1 where the seeds agree perfectly, 0 where they do not agree at all)."""
     cols = [c for c in finals.columns if c.startswith("seed ")]
     at = finals[np.isclose(finals.index.get_level_values("N"), N)
                 & np.isclose(finals.index.get_level_values("lr"), lr)][cols].dropna(axis=1)
@@ -255,7 +259,9 @@ def seed_agreement(finals: pd.DataFrame, N: float, lr: float) -> dict[str, float
                 a, b = at.iloc[:, i].to_numpy(), at.iloc[:, j].to_numpy()
                 rho.append(_spearman(list(a), list(b)))
                 top2.append(float(np.argmin(b) in np.argsort(a)[:2]))
-    return {"spearman": float(np.mean(rho)), "top2": float(np.mean(top2)), "seeds": float(at.shape[1])}
+    r, k = max(0.0, float(np.mean(rho))), at.shape[1]
+    return {"spearman": float(np.mean(rho)), "top2": float(np.mean(top2)), "seeds": float(k),
+            "mean_ceiling": float(np.sqrt(k * r / (1 + (k - 1) * r)))}
 
 
 def _from(c: LossCurve, start: float) -> LossCurve:
@@ -271,8 +277,9 @@ def bench_cpu_schedule_grid(path: Path | str, fit_from: tuple[float, ...] = (0.0
 
     A grid recorded with several seeds is fitted on the seeds' mean curves and scored against their mean final
     losses; a last row gives the seeds' agreement with each other at the held-out width (the noise ceiling of
-    a ranking there: one seed's final losses ranking another's). ``max_n``: sizes above it are left out (the
-    held-out width is then the largest at or below it)."""
+    a ranking there: one seed's final losses ranking another's), and the ceiling that gives against the seeds'
+    mean. An oracle row fits the law on the held-out width's own curves: what the law's form can rank at all.
+    ``max_n``: sizes above it are left out (the held-out width is then the largest at or below it)."""
     frame = read_tables(path)
     if max_n is not None:
         frame = frame[frame.N <= max_n]
@@ -299,6 +306,9 @@ def bench_cpu_schedule_grid(path: Path | str, fit_from: tuple[float, ...] = (0.0
                         fc, block=block, every=1).at(target),
                     f"N={fit_sizes[-1]:.3g} law as is, fit from {start:.0%}": fit_multipower(
                         fc[fit_sizes[-1]], block=block, every=1)}
+            if start == max(fit_from):  # what the law's form can do at all: fitted on the held-out width itself
+                laws[f"oracle: N={target:.3g}'s own law (its own curves, from {start:.0%})"] = fit_multipower(
+                    [_from(c, start) for c in cs.values()], block=block, every=1)
             for name, f in laws.items():
                 def predict(lrs: np.ndarray, f: MultiPowerFit = f) -> float:
                     return float(f.predict(lrs, warmup_steps=warm)[0])
@@ -325,6 +335,8 @@ def bench_cpu_schedule_grid(path: Path | str, fit_from: tuple[float, ...] = (0.0
         scores["seeds against each other"] = {"final": c}
         out.append(f"| measured: one seed's final losses ranking another's ({int(c['seeds'])} seeds) | | "
                    f"{c['top2']:.0%} | {c['spearman']:.2f} | | | | |")
+        out.append(f"| ceiling against the {int(c['seeds'])}-seed mean (Spearman-Brown from the row above) | | | "
+                   f"{c['mean_ceiling']:.2f} | | | | |")
     return out, scores
 
 

@@ -110,7 +110,8 @@ class CellObservation:
     side: int = 0
 
 
-def _band_centroids(lr: np.ndarray, bt: np.ndarray, loss: np.ndarray, band: float) -> tuple[float, float, int, int]:
+def _band_centroids(lr: np.ndarray, bt: np.ndarray, loss: np.ndarray, band: float
+                    ) -> tuple[float, float, int | None, int | None]:
     """Per axis, the log optimum and the edge side of the best run.
 
     The optimum is the mean over the near-optimal band where the band holds 2 or more values of that axis
@@ -131,10 +132,12 @@ def _band_centroids(lr: np.ndarray, bt: np.ndarray, loss: np.ndarray, band: floa
     if np.unique(bt[inb]).size < 2 and np.unique(bt).size > 1:
         c_bt = vertex_1d(np.log(bt[at_lr]), loss[at_lr], float(np.log(bt[best])))[0]
 
-    def side(values: np.ndarray, at: float) -> int:
+    def side(values: np.ndarray, at: float) -> int | None:
+        """0: bracketed; +1/-1: on the upper/lower edge; None: the best run is the only value sampled on this
+        axis at its other coordinate (its batch, for the LR), so it neither brackets nor bounds the optimum."""
         u = np.unique(values)
         if u.size < 2:
-            return 0
+            return None
         return 1 if at >= u[-1] else (-1 if at <= u[0] else 0)
 
     s_lr = side(ran_lr[ran_bt == bt[best]], lr[best])
@@ -148,8 +151,8 @@ def cell_observations(
     """Per cell, the LR and batch observations: band centroids, or one-sided bounds at the grid's edge.
 
     A cell whose best run is at the largest (smallest) LR sampled at its batch says "the optimal LR is at or
-    above (below) this LR"; likewise for the batch at the best run's LR. A cell that ran one value of an axis
-    gives no observation on it. A +inf loss is a run that diverged: not an optimum, but a sampled value that
+    above (below) this LR"; likewise for the batch at the best run's LR. A cell that ran one value of an axis,
+    or one value of it at its best run's other coordinate, gives no observation on it. A +inf loss is a run that diverged: not an optimum, but a sampled value that
     brackets the best run (its LR was too high); NaN is no run (failed, stopped).
     """
     N, D, lr, bt, loss = (np.asarray(v, dtype=np.float64) for v in (N, D, lr, bt, loss))
@@ -161,10 +164,11 @@ def cell_observations(
             continue
         c_lr, c_bt, s_lr, s_bt = _band_centroids(lr[ran], bt[ran], loss[ran], band)
         best = int(np.argmin(loss[m]))
-        # An axis the cell did not sweep (one value) says nothing about its optimum.
-        if np.unique(lr[m]).size > 1:
+        # An axis the cell did not sweep (one value), or did not sweep at its best run's other coordinate (a
+        # searched cell that tried one LR at the best run's batch), says nothing about its optimum.
+        if np.unique(lr[m]).size > 1 and s_lr is not None:
             out_lr.append(CellObservation(n, d, float(np.log(lr[m][best])) if s_lr else c_lr, s_lr))
-        if np.unique(bt[m]).size > 1:
+        if np.unique(bt[m]).size > 1 and s_bt is not None:
             out_bt.append(CellObservation(n, d, float(np.log(bt[m][best])) if s_bt else c_bt, s_bt))
     return out_lr, out_bt
 

@@ -121,6 +121,19 @@ def test_runs_that_diverged_above_the_best_bracket_the_lr_and_failed_ones_leave_
     assert all(o.side == 1 for o in lo_failed)
 
 
+def test_a_best_run_alone_at_its_batch_says_nothing_about_the_lr_optimum():
+    # A searched cell (the demo's largest scale after 3 of its runs): 2^-9 and 2^-10 at batch 128, 2^-9 alone at
+    # batch 64, the best. At batch 64 the LR optimum is neither bracketed nor bounded; read as a bracketed point it
+    # let empirical Bayes widen the prior 8x and move alpha from -0.71 to -0.36 in the demo's online refit.
+    N, D = np.full(3, 2e5), np.full(3, 1e5)
+    lr, bt, loss = np.array([2**-9, 2**-10, 2**-9]), np.array([128.0, 128.0, 64.0]), np.array([1.910, 1.954, 1.872])
+    lo, bo = cell_observations(N, D, lr, bt, loss)
+    assert lo == []
+    assert [(o.side, round(float(np.exp(o.value)))) for o in bo] == [(-1, 64)]  # batch: at or below 64
+    lo, _ = cell_observations(*(np.append(v, x) for v, x in zip((N, D, lr, bt, loss), (2e5, 1e5, 2**-10, 64, 1.9))))
+    assert [o.side for o in lo] == [1]  # a second LR at batch 64: now a bound (optimum at or above 2^-9)
+
+
 def test_a_bound_every_cell_agrees_on_holds_for_a_target_inside_their_range():
     # Every batch optimum sits below the smallest batch of its grid, which is 32x below the published law's.
     small = StepLaw(a=PUBLISHED.a, alpha=PUBLISHED.alpha, beta=PUBLISHED.beta, b=PUBLISHED.b / 64, gamma=0.571)

@@ -152,8 +152,9 @@ def cell_observations(
 
     A cell whose best run is at the largest (smallest) LR sampled at its batch says "the optimal LR is at or
     above (below) this LR"; likewise for the batch at the best run's LR. A cell that ran one value of an axis,
-    or one value of it at its best run's other coordinate, gives no observation on it. A +inf loss is a run that diverged: not an optimum, but a sampled value that
-    brackets the best run (its LR was too high); NaN is no run (failed, stopped).
+    or one value of it at its best run's other coordinate, gives no observation on it. A +inf loss is a run that
+    diverged: not an optimum, but a sampled value that brackets the best run (its LR was too high); NaN is no run
+    (failed, stopped).
     """
     N, D, lr, bt, loss = (np.asarray(v, dtype=np.float64) for v in (N, D, lr, bt, loss))
     out_lr, out_bt = [], []

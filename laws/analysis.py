@@ -428,24 +428,30 @@ def divergence_predictions(table: SweepTable, law: Any) -> dict[str, Any]:
     first 20% against what the run did (diverged, or ended more than laws.divergence.DIVERGED_ABOVE_BEST above
     its cell's best). A table keeps validation losses only, so gradient norms and update sizes count as average
     and the starting loss is log(256) (bytes) unless the curve starts with a measured one."""
-    from laws.divergence import DIVERGED_ABOVE_BEST, early_features, load_predictor
+    from laws.divergence import DIVERGED_ABOVE_BEST, cell_best_at, early_features, load_predictor
 
     pred = load_predictor()
     f = table.frame
     best = f[f.status == "ok"].groupby(["N", "D"]).loss.min()
     runs = []
+    rows, cells = [], {}
     for r in f.itertuples():
         pts = curve_points(getattr(r, "curve", None))
         bt = float(r.batch_tokens)
         total = max(1, round(float(r.D) / bt))
         curve = [{"step": t / bt, "val_loss": v} for t, v in pts if t > 0]
+        rows.append((r, pts, curve, total))
+        cells.setdefault((float(r.N), float(r.D)), []).append((curve, total))
+    for r, pts, curve, total in rows:
         base = pts[0][1] if pts and pts[0][0] == 0 else math.log(256)
-        x = early_features(curve, total, pred.frac, base, math.log2(float(r.lr) / float(law.lr(r.N, r.D))))
+        judged = [p for p in curve if p["step"] <= pred.frac * total]
+        peers = cell_best_at(cells[(float(r.N), float(r.D))], judged[-1]["step"] / total) if judged else None
+        x = early_features(curve, total, pred.frac, base, math.log2(float(r.lr) / float(law.lr(r.N, r.D))), peers)
         if x is None:
             continue
         cell_best = best.get((r.N, r.D), math.nan)
         actual = r.status == "diverged" or bool(r.loss > (1 + DIVERGED_ABOVE_BEST) * cell_best)
-        runs.append({"N": float(r.N), "D": float(r.D), "lr": float(r.lr), "batch_tokens": bt,
+        runs.append({"N": float(r.N), "D": float(r.D), "lr": float(r.lr), "batch_tokens": float(r.batch_tokens),
                      "probability": pred.probability(x), "called": pred.diverging(x), "diverged": actual})
     called = [r for r in runs if r["called"]]
     hits = sum(r["diverged"] for r in called)

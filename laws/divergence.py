@@ -19,6 +19,7 @@ __all__ = [
     "FEATURES",
     "DivergencePredictor",
     "DivergenceVerdict",
+    "cell_best_at",
     "divergence_verdict",
     "early_features",
     "fit_divergence_predictor",
@@ -107,11 +108,29 @@ def divergence_verdict(
 DIVERGED_ABOVE_BEST = 0.15
 
 #: The features, in order. Each is computed from the evaluations inside the first ``frac`` of the steps.
-FEATURES = ("lr_vs_law", "loss_left", "loss_slope", "loss_rise", "grad_growth", "grad_jump", "eff_lr", "eff_lr_max")
+FEATURES = ("lr_vs_law", "loss_left", "loss_slope", "loss_rise", "grad_growth", "grad_jump", "eff_lr", "eff_lr_max",
+            "loss_vs_cell")
+
+
+def cell_best_at(peers: list[tuple[list[dict[str, float]], int]], share: float, tol: float = 0.06) -> float | None:
+    """The best validation loss the runs of a cell reached at ``share`` of their training: each peer's
+    evaluation nearest ``share`` of its steps, within ``tol`` of them (None: no peer has one).
+
+    Args:
+        peers: (evaluations oldest first with step and val_loss, planned steps) of each run of the cell, the run
+            itself included.
+    """
+    best = math.inf
+    for curve, total in peers:
+        near = [p for p in curve if p.get("step", 0) > 0 and abs(p["step"] / max(total, 1) - share) <= tol
+                and math.isfinite(p["val_loss"])]
+        if near:
+            best = min(best, min(near, key=lambda p: abs(p["step"] / max(total, 1) - share))["val_loss"])
+    return best if math.isfinite(best) else None
 
 
 def early_features(curve: list[dict[str, float]], total_steps: int, frac: float, baseline: float,
-                   lr_vs_law: float) -> np.ndarray | None:
+                   lr_vs_law: float, cell_best: float | None = None) -> np.ndarray | None:
     """The predictor's features from a run's first ``frac`` of training (None: fewer than 2 evaluations yet).
     A feature the curve cannot give (no gradient norms or update sizes logged) is NaN.
 
@@ -120,6 +139,8 @@ def early_features(curve: list[dict[str, float]], total_steps: int, frac: float,
         total_steps: The run's planned steps.
         baseline: Loss at the start: log(vocab) for a fresh model, the measured initial loss for a checkpoint.
         lr_vs_law: log2 of the run's peak LR over the law's eta* for its scale.
+        cell_best: The best loss the runs of its cell reached at this share of training (:func:`cell_best_at`);
+            the feature ``loss_vs_cell`` is the run's last loss over it (log, >= 0). None: no other run yet, 0.
     """
     pts = [p for p in curve if p["step"] <= frac * total_steps]
     if len(pts) < 2:
@@ -143,6 +164,7 @@ def early_features(curve: list[dict[str, float]], total_steps: int, frac: float,
         math.log(float(g.max()) / float(g[0])) if g.size >= 2 else nan,  # largest gradient-norm growth
         math.log(max(float(np.nanmean(e)), 1e-9)) if np.isfinite(e).any() else nan,
         math.log(max(float(np.nanmax(em)), 1e-9)) if np.isfinite(em).any() else nan,
+        math.log(v[-1] / min(cell_best, v[-1])) if cell_best is not None and cell_best > 0 else 0.0,
     ])
 
 

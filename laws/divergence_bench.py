@@ -23,7 +23,9 @@ import pandas as pd
 
 from laws.divergence import (
     DIVERGED_ABOVE_BEST,
+    FEATURES,
     DivergencePredictor,
+    cell_best_at,
     divergence_verdict,
     early_features,
     fit_divergence_predictor,
@@ -61,7 +63,7 @@ def _law(frame: pd.DataFrame):
 def features(frame: pd.DataFrame, frac: float, law, sparse: bool = False) -> np.ndarray:
     """Features of every run; ``sparse``: from only the evaluations a sweep's default cadence makes (8 per run,
     trainers.config.TrainConfig.eval_every) instead of every recorded one."""
-    rows = []
+    runs = []
     for r in frame.itertuples():
         curve = json.loads(r.curve)
         total = max(1, round(float(r.D) / float(r.batch_tokens)))
@@ -71,9 +73,18 @@ def features(frame: pd.DataFrame, frac: float, law, sparse: bool = False) -> np.
             steps = np.array([p["step"] for p in curve])
             curve = [curve[int(np.argmin(np.abs(steps - m * every)))] for m in range(1, 9)]
             at = max(frac, curve[1]["step"] / total)
+        runs.append((r, curve, total, at))
+    cells: dict[tuple[float, float], list] = {}
+    for r, curve, total, _ in runs:
+        cells.setdefault((float(r.N), float(r.D)), []).append((curve, total))
+    rows = []
+    for r, curve, total, at in runs:
         base = float(r.initial_loss) if math.isfinite(float(r.initial_loss)) else math.log(256)
-        x = early_features(curve, total, at, base, math.log2(float(r.lr) / float(law.lr(r.N, r.D))))
-        rows.append(x if x is not None else np.full(8, np.nan))
+        judged = [p for p in curve if p["step"] <= at * total]
+        share = judged[-1]["step"] / total if judged else at
+        x = early_features(curve, total, at, base, math.log2(float(r.lr) / float(law.lr(r.N, r.D))),
+                           cell_best_at(cells[(float(r.N), float(r.D))], share))
+        rows.append(x if x is not None else np.full(len(FEATURES), np.nan))
     return np.array(rows)
 
 
@@ -151,8 +162,9 @@ REPLAY_GRIDS = {
 def replay(spec: str, frac: float = 0.2, predictor: DivergencePredictor | None = None) -> dict[str, float]:
     """The shipped predictor replayed on a recorded grid as a live sweep would use it: each run judged once, at
     its first evaluation past ``frac`` with two in hand, its LR against the law refitted on the grid's other
-    cells (a live sweep's law comes from the cells that finished before). The table keeps validation losses
-    only, so the gradient-norm and update-size features are missing (the model reads them as unknown).
+    cells (a live sweep's law comes from the cells that finished before), its loss against the best of the cell's
+    runs recorded before it (the table is in trial order). The table keeps validation losses only, so the
+    gradient-norm and update-size features are missing (the model reads them as unknown).
 
     Returns the runs judged, those stopped, how many of them ended more than DIVERGED_ABOVE_BEST above their
     cell's best (the label) and inside its 0.25% band (must be 0), the compute saved, and what the stops do to
@@ -168,15 +180,19 @@ def replay(spec: str, frac: float = 0.2, predictor: DivergencePredictor | None =
     best = f[f.status == "ok"].groupby(["N", "D"]).loss.min()
     laws = {c: fit_table(t.without([c])).step_law for c in t.cells()}
     stopped, saved, judged, labels, band = [], 0.0, 0, 0, 0
+    cells: dict[tuple[float, float], list] = {}
     for i, r in zip(f.index, f.itertuples()):
-        law = laws[(float(r.N), float(r.D))]
         bt, total = float(r.batch_tokens), max(1, round(float(r.D) / float(r.batch_tokens)))
         curve = [{"step": tk / bt, "val_loss": v} for tk, v in curve_points(getattr(r, "curve", None)) if tk > 0]
+        # a live sweep's peers: the runs of the cell recorded before this one (the table is in trial order)
+        peers = cells.setdefault((float(r.N), float(r.D)), [])
+        peers.append((curve, total))
+        law = laws[(float(r.N), float(r.D))]
         at = next((c["step"] for j, c in enumerate(curve) if j >= 1 and c["step"] >= frac * total), None)
         if law is None or at is None:
             continue
         lr_vs_law = math.log2(float(r.lr) / float(law.law.lr(r.N, r.D)))
-        x = early_features(curve, total, at / total, math.log(256), lr_vs_law)
+        x = early_features(curve, total, at / total, math.log(256), lr_vs_law, cell_best_at(list(peers), at / total))
         if x is None:
             continue
         judged += 1
@@ -234,10 +250,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"laws.divergence_bench: error: no runs file {args.runs}; record it with bench/divergence_grid.py")
         return 2
     print("\n".join(bench(args.runs)[0]))
-    if args.replay:
-        print("\n" + "\n".join(bench_replay()[0]))
     if args.write:
         print(f"wrote {MODEL}: {write_model(args.runs).to_dict()}")
+    if args.replay:
+        print("\n" + "\n".join(bench_replay()[0]))
     return 0
 
 

@@ -248,6 +248,7 @@ class DivergenceStopper(tune.Stopper):
         self.kwargs = verdict_kwargs
         self.saved_flops: dict[str, float] = {}
         self._points: dict[str, list[dict[str, float]]] = {}
+        self._cell: dict[str, tuple[float, float, float]] = {}  # trial -> (N, D, planned steps): its cell's peers
         self._judged: set[str] = set()
 
     def __call__(self, trial_id: str, result: dict) -> bool:
@@ -255,6 +256,8 @@ class DivergenceStopper(tune.Stopper):
 
         if result.get("done") or "val_loss" not in result:
             return False
+        if {"N", "D"} <= result.keys():
+            self._cell[trial_id] = (float(result["N"]), float(result["D"]), float(result.get("total_steps", 0)))
         pts = self._points.setdefault(trial_id, [])
         pts.append({k: float(result[k]) for k in ("step", "tokens", "val_loss", "grad_norm", "eff_lr", "eff_lr_max")
                     if k in result})
@@ -266,7 +269,7 @@ class DivergenceStopper(tune.Stopper):
 
     def _predicts(self, trial_id: str, pts: list[dict[str, float]], result: dict) -> bool:
         """The predictor's verdict at the first report past its share of the run with 2+ evaluations (once)."""
-        from laws.divergence import early_features
+        from laws.divergence import cell_best_at, early_features
 
         total, step = float(result.get("total_steps", 0)), float(result.get("step", 0))
         law = (self.law or {}).get("law")
@@ -275,8 +278,11 @@ class DivergenceStopper(tune.Stopper):
             return False
         start = [p for p in pts if p.get("tokens", 1) == 0]  # the measured initial loss of a run from a checkpoint
         baseline = start[0]["val_loss"] if start else float(result.get("baseline_loss", math.log(256)))
+        cell = (float(result["N"]), float(result["D"]))
+        peers = [(self._points[t], int(c[2])) for t, c in self._cell.items() if c[:2] == cell and c[2] > 0]
         x = early_features([p for p in pts if p.get("step", 0) > 0], int(total), step / total, baseline,
-                           math.log2(float(result["peak_lr"]) / float(law.lr(result["N"], result["D"]))))
+                           math.log2(float(result["peak_lr"]) / float(law.lr(result["N"], result["D"]))),
+                           cell_best_at(peers, step / total))
         if x is None:
             return False
         self._judged.add(trial_id)

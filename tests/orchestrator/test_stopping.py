@@ -47,7 +47,8 @@ def test_the_learned_predictor_stops_at_its_share_of_the_run_and_counts_the_comp
 
     # A known predictor: diverging iff the LR is more than 2 octaves above the law's eta* (only lr_vs_law counts).
     coef = tuple(1.0 if f == "lr_vs_law" else 0.0 for f in FEATURES)
-    pred = DivergencePredictor(frac=0.2, mean=(0.0,) * 8, scale=(1.0,) * 8, coef=coef, intercept=-2.0, threshold=0.5)
+    n = len(FEATURES)
+    pred = DivergencePredictor(frac=0.2, mean=(0.0,) * n, scale=(1.0,) * n, coef=coef, intercept=-2.0, threshold=0.5)
     law = StepLaw(a=1.0, alpha=0.0, beta=0.0, b=1.0, gamma=1.0)  # eta* = 1 everywhere
     ids: set[str] = set()
     stop = DivergenceStopper(ids, predictor=pred, law={"law": law}, spike_factor=1.5)
@@ -64,3 +65,22 @@ def test_the_learned_predictor_stops_at_its_share_of_the_run_and_counts_the_comp
     import pickle
 
     assert pickle.loads(pickle.dumps(stop)).saved_flops == stop.saved_flops  # Tune pickles its stopper
+
+
+def test_the_stopper_measures_a_trial_against_the_runs_of_its_cell_reported_so_far():
+    from laws.divergence import FEATURES, DivergencePredictor
+    from laws.steplaw import StepLaw
+
+    # A known predictor: diverging iff the trial's loss is more than 20% above its cell's best at the same share.
+    coef = tuple(1.0 if f == "loss_vs_cell" else 0.0 for f in FEATURES)
+    n = len(FEATURES)
+    pred = DivergencePredictor(frac=0.2, mean=(0.0,) * n, scale=(1.0,) * n, coef=coef, intercept=-0.2,
+                               threshold=0.5)
+    law = StepLaw(a=1.0, alpha=0.0, beta=0.0, b=1.0, gamma=1.0)
+    stop = DivergenceStopper(set(), predictor=pred, law={"law": law}, spike_factor=1.5)
+    slow = lambda s: 3.0 - s / 100 + 0.9  # noqa: E731 - 30% above the good run at 20%
+    assert not any(stop("first", r) for r in _results(lr=1.0, loss=slow))  # no peer yet: its cell's best
+    assert not any(stop("good", r) for r in _results(lr=1.0))
+    assert any(stop("late", r) for r in _results(lr=1.0, loss=slow))  # now the good run is its peer
+    other = [dict(r, N=2e5) for r in _results(lr=1.0, loss=slow)]
+    assert not any(stop("other cell", r) for r in other)  # another cell's runs are no peers

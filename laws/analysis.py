@@ -91,8 +91,7 @@ def summarize(table: SweepTable, target: tuple[float, float] | None = None,
         rec = {"N": n, "D": d, "lr": float(law.lr(n, d)), "batch_tokens": float(law.batch_tokens(d)),
                "published_lr": float(PUBLISHED.lr(n, d)), "published_batch_tokens": float(PUBLISHED.batch_tokens(d))}
     return SweepSummary(fit=fit, per_scale=per_scale, target=target, recommendation=rec,
-                        table=SweepTable(frame.assign(loss=np.where(np.isfinite(inputs.loss), inputs.loss, np.nan)),
-                                         table.source))
+                        table=SweepTable(frame.assign(loss=inputs.finished_loss), table.source))
 
 
 def law_diagnostics(s: SweepSummary, target: tuple[float, float] | None = None) -> dict[str, Any]:
@@ -428,7 +427,7 @@ def divergence_predictions(table: SweepTable, law: Any) -> dict[str, Any]:
     first 20% against what the run did (diverged, or ended more than laws.divergence.DIVERGED_ABOVE_BEST above
     its cell's best). A table keeps validation losses only, so gradient norms and update sizes count as average
     and the starting loss is log(256) (bytes) unless the curve starts with a measured one."""
-    from laws.divergence import DIVERGED_ABOVE_BEST, cell_best_at, early_features, load_predictor
+    from laws.divergence import DIVERGED_ABOVE_BEST, early_features, load_predictor
 
     pred = load_predictor()
     f = table.frame
@@ -444,9 +443,8 @@ def divergence_predictions(table: SweepTable, law: Any) -> dict[str, Any]:
         cells.setdefault((float(r.N), float(r.D)), []).append((curve, total))
     for r, pts, curve, total in rows:
         base = pts[0][1] if pts and pts[0][0] == 0 else math.log(256)
-        judged = [p for p in curve if p["step"] <= pred.frac * total]
-        peers = cell_best_at(cells[(float(r.N), float(r.D))], judged[-1]["step"] / total) if judged else None
-        x = early_features(curve, total, pred.frac, base, math.log2(float(r.lr) / float(law.lr(r.N, r.D))), peers)
+        x = early_features(curve, total, pred.frac, base, math.log2(float(r.lr) / float(law.lr(r.N, r.D))),
+                           cells[(float(r.N), float(r.D))])
         if x is None:
             continue
         cell_best = best.get((r.N, r.D), math.nan)

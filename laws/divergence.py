@@ -130,7 +130,8 @@ def cell_best_at(peers: list[tuple[list[dict[str, float]], int]], share: float, 
 
 
 def early_features(curve: list[dict[str, float]], total_steps: int, frac: float, baseline: float,
-                   lr_vs_law: float, cell_best: float | None = None) -> np.ndarray | None:
+                   lr_vs_law: float, peers: list[tuple[list[dict[str, float]], int]] | None = None
+                   ) -> np.ndarray | None:
     """The predictor's features from a run's first ``frac`` of training (None: fewer than 2 evaluations yet).
     A feature the curve cannot give (no gradient norms or update sizes logged) is NaN.
 
@@ -139,8 +140,9 @@ def early_features(curve: list[dict[str, float]], total_steps: int, frac: float,
         total_steps: The run's planned steps.
         baseline: Loss at the start: log(vocab) for a fresh model, the measured initial loss for a checkpoint.
         lr_vs_law: log2 of the run's peak LR over the law's eta* for its scale.
-        cell_best: The best loss the runs of its cell reached at this share of training (:func:`cell_best_at`);
-            the feature ``loss_vs_cell`` is the run's last loss over it (log, >= 0). None: no other run yet, 0.
+        peers: The runs of its cell so far, as :func:`cell_best_at` takes them (the run itself included); the
+            feature ``loss_vs_cell`` is the run's last loss over the best of theirs at that share of training
+            (log, >= 0). None, or no peer evaluated there: 0.
     """
     pts = [p for p in curve if p["step"] <= frac * total_steps]
     if len(pts) < 2:
@@ -155,6 +157,7 @@ def early_features(curve: list[dict[str, float]], total_steps: int, frac: float,
     e = np.array([p.get("eff_lr", nan) for p in pts], dtype=np.float64)
     em = np.array([p.get("eff_lr_max", nan) for p in pts], dtype=np.float64)
     half = len(v) // 2
+    cell_best = cell_best_at(peers, pts[-1]["step"] / total_steps) if peers else None
     return np.array([
         lr_vs_law,
         math.log(v[-1] / baseline),                        # share of the starting loss left (log)

@@ -25,7 +25,6 @@ from laws.divergence import (
     DIVERGED_ABOVE_BEST,
     FEATURES,
     DivergencePredictor,
-    cell_best_at,
     divergence_verdict,
     early_features,
     fit_divergence_predictor,
@@ -80,10 +79,8 @@ def features(frame: pd.DataFrame, frac: float, law, sparse: bool = False) -> np.
     rows = []
     for r, curve, total, at in runs:
         base = float(r.initial_loss) if math.isfinite(float(r.initial_loss)) else math.log(256)
-        judged = [p for p in curve if p["step"] <= at * total]
-        share = judged[-1]["step"] / total if judged else at
         x = early_features(curve, total, at, base, math.log2(float(r.lr) / float(law.lr(r.N, r.D))),
-                           cell_best_at(cells[(float(r.N), float(r.D))], share))
+                           cells[(float(r.N), float(r.D))])
         rows.append(x if x is not None else np.full(len(FEATURES), np.nan))
     return np.array(rows)
 
@@ -192,7 +189,7 @@ def replay(spec: str, frac: float = 0.2, predictor: DivergencePredictor | None =
         if law is None or at is None:
             continue
         lr_vs_law = math.log2(float(r.lr) / float(law.law.lr(r.N, r.D)))
-        x = early_features(curve, total, at / total, math.log(256), lr_vs_law, cell_best_at(list(peers), at / total))
+        x = early_features(curve, total, at / total, math.log(256), lr_vs_law, peers)
         if x is None:
             continue
         judged += 1

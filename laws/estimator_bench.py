@@ -357,8 +357,9 @@ def bench_batch_trend(data: Path, grids: Sequence[Path]) -> list[str]:
            "(max) gap | with the trend: median abs batch error, median (max) gap |", "|---|---|---|---|---|---|"]
     tables = _named_tables(data, grids)
     for name, t in tables:
-        f = t.frame.assign(loss=np.where(np.isfinite(t.fit_inputs().loss), t.fit_inputs().loss, np.nan))
-        _, bt_all = cell_observations(*t.fit_inputs().arrays())
+        inputs = t.fit_inputs()
+        f = t.frame.assign(loss=inputs.finished_loss)
+        _, bt_all = cell_observations(*inputs.arrays())
         truth = {(o.N, o.D): o for o in bt_all}
         fit_all = heldout_fit(t, []).step_law
         tr_all = batch_n_trend(bt_all, fit_all.law) if fit_all else None

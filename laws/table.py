@@ -41,6 +41,11 @@ class FitInputs:
     eff_lr: np.ndarray | None = None
     """Peak effective LR per row, None when the table has no eff_lr column."""
 
+    @property
+    def finished_loss(self) -> np.ndarray:
+        """``loss`` with the diverged runs' +inf as NaN: the final loss of the runs that finished ok, for tables."""
+        return np.where(np.isfinite(self.loss), self.loss, np.nan)
+
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(N, D, lr, batch_tokens, loss), the positional arguments of laws.fit_sweep."""
         return self.N, self.D, self.lr, self.batch_tokens, self.loss

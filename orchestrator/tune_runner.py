@@ -269,7 +269,7 @@ class DivergenceStopper(tune.Stopper):
 
     def _predicts(self, trial_id: str, pts: list[dict[str, float]], result: dict) -> bool:
         """The predictor's verdict at the first report past its share of the run with 2+ evaluations (once)."""
-        from laws.divergence import cell_best_at, early_features
+        from laws.divergence import early_features
 
         total, step = float(result.get("total_steps", 0)), float(result.get("step", 0))
         law = (self.law or {}).get("law")
@@ -281,8 +281,7 @@ class DivergenceStopper(tune.Stopper):
         cell = (float(result["N"]), float(result["D"]))
         peers = [(self._points[t], int(c[2])) for t, c in self._cell.items() if c[:2] == cell and c[2] > 0]
         x = early_features([p for p in pts if p.get("step", 0) > 0], int(total), step / total, baseline,
-                           math.log2(float(result["peak_lr"]) / float(law.lr(result["N"], result["D"]))),
-                           cell_best_at(peers, step / total))
+                           math.log2(float(result["peak_lr"]) / float(law.lr(result["N"], result["D"]))), peers)
         if x is None:
             return False
         self._judged.add(trial_id)

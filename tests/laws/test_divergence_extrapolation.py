@@ -158,7 +158,7 @@ def test_loss_vs_cell_is_the_runs_loss_over_its_cells_best_at_the_same_share_of_
     assert cell_best_at([(slow, 100), (fast, 100)], 0.2) == 3.0  # each peer's evaluation nearest 20%
     assert cell_best_at([(fast, 1000)], 0.2) is None  # no peer evaluated near 20% of its run
     i = FEATURES.index("loss_vs_cell")
-    x = early_features(slow, 100, 0.2, 5.5, 0.0, cell_best_at([(slow, 100), (fast, 100)], 0.2))
+    x = early_features(slow, 100, 0.2, 5.5, 0.0, [(slow, 100), (fast, 100)])
     assert x[i] == pytest.approx(math.log(3.5 / 3.0))
-    assert early_features(fast, 100, 0.2, 5.5, 0.0, cell_best_at([(slow, 100), (fast, 100)], 0.2))[i] == 0.0
+    assert early_features(fast, 100, 0.2, 5.5, 0.0, [(slow, 100), (fast, 100)])[i] == 0.0
     assert early_features(slow, 100, 0.2, 5.5, 0.0)[i] == 0.0  # no peer yet: the run is its cell's best

@@ -168,7 +168,6 @@ def replay(spec: str, frac: float = 0.2, predictor: DivergencePredictor | None =
     the fits: the largest move of a cell's LR optimum (octaves), the cells it moved, and the move of the law's
     LR at the grid's largest cell."""
     from laws.analysis import curve_points, fit_table
-    from laws.estimators import cell_observations
     from laws.table import SweepTable, read_tables
 
     pred = predictor or DivergencePredictor.from_dict(json.loads(MODEL.read_text()))
@@ -199,17 +198,63 @@ def replay(spec: str, frac: float = 0.2, predictor: DivergencePredictor | None =
             labels += bool(r.status != "ok" or r.loss > (1 + DIVERGED_ABOVE_BEST) * cb)
             band += bool(r.status == "ok" and r.loss <= (1 + BAND) * cb)
             saved += 6.0 * r.N * r.D * (1 - at / total)
-    g = f.copy()
+    return {"runs": judged, "stopped": len(stopped), "labelled": labels, "in_band": band,
+            "saved": saved / float((6.0 * f.N * f.D).sum()), **_stop_effect(t, stopped)}
+
+
+def _stop_effect(t, stopped: list) -> dict[str, float]:
+    """What reading the runs ``stopped`` (row labels of ``t.frame``) as diverged does to the fits: the largest move
+    of a cell's LR optimum (octaves), the cells moved, and the move of the law's LR at the table's largest cell."""
+    from laws.analysis import fit_table
+    from laws.estimators import cell_observations
+    from laws.table import SweepTable
+
+    g = t.frame.copy()
     g.loc[stopped, ["status", "loss"]] = ["diverged", np.nan]
+    after_t = SweepTable(g, t.source)
     before = {(o.N, o.D): o.value for o in cell_observations(*t.fit_rows().fit_inputs().arrays())[0]}
-    after = {(o.N, o.D): o.value for o in cell_observations(*SweepTable(g, spec).fit_rows().fit_inputs().arrays())[0]}
+    after = {(o.N, o.D): o.value for o in cell_observations(*after_t.fit_rows().fit_inputs().arrays())[0]}
     moved = [abs(before[c] - after[c]) / math.log(2) for c in before if c in after]
     n, d = max(t.cells(), key=lambda c: c[0] * c[1])
-    law_a, law_b = fit_table(t).step_law.law, fit_table(SweepTable(g, spec)).step_law.law
-    return {"runs": judged, "stopped": len(stopped), "labelled": labels, "in_band": band,
-            "saved": saved / float((6.0 * f.N * f.D).sum()), "cell_move_max": max(moved, default=0.0),
-            "cells_moved": sum(m > 0.01 for m in moved), "cells": len(moved),
-            "law_move": math.log2(law_b.lr(n, d) / law_a.lr(n, d))}
+    law_a, law_b = fit_table(t).step_law, fit_table(after_t).step_law
+    return {"cell_move_max": max(moved, default=0.0), "cells_moved": sum(m > 0.01 for m in moved),
+            "cells": len(moved),
+            "law_move": math.log2(law_b.law.lr(n, d) / law_a.law.lr(n, d)) if law_a and law_b else float("nan")}
+
+
+def shadow(spec: str) -> dict[str, float]:
+    """Score the verdicts a sweep run with ``[sweep] divergence_predictor = "shadow"`` recorded in its rows
+    (divergence_p, divergence_threshold, divergence_at): the live predictor's judgments with every feature it
+    reads (gradient norms and update sizes included), against how each run really ended.
+
+    Returns what :func:`replay` does, plus the judged runs that diverged (by the label), recall and F1.
+
+    Raises:
+        ValueError: the table holds no judged run (not a shadow sweep, or no law was ever fitted).
+    """
+    from laws.table import SweepTable, read_tables
+
+    t = SweepTable(read_tables(spec), spec).clean()
+    f = t.frame
+    if "divergence_p" not in f.columns or not np.isfinite(f.divergence_p.astype(float)).any():
+        raise ValueError(f"{spec}: no row holds a divergence verdict (divergence_p); record the sweep with "
+                         "[sweep] divergence_predictor = \"shadow\" (or true).")
+    best = f[f.status == "ok"].groupby(["N", "D"]).loss.min()
+    cell_best = np.array([best.get((n, d), np.nan) for n, d in zip(f.N, f.D)])
+    judged = np.isfinite(f.divergence_p.astype(float)).to_numpy()
+    called = judged & (f.divergence_p.astype(float) >= f.divergence_threshold.astype(float)).to_numpy()
+    ok = (f.status == "ok").to_numpy()
+    y = ~ok | (f.loss.to_numpy(float) > (1 + DIVERGED_ABOVE_BEST) * cell_best)
+    band = ok & (f.loss.to_numpy(float) <= (1 + BAND) * cell_best)
+    tp, fn = int((called & y).sum()), int((judged & ~called & y).sum())
+    prec = tp / called.sum() if called.any() else float("nan")
+    rec = tp / (tp + fn) if tp + fn else float("nan")
+    flops = 6.0 * f.N.to_numpy(float) * f.D.to_numpy(float)
+    saved = float((flops * (1 - f.divergence_at.astype(float).to_numpy()))[called].sum())
+    return {"runs": int(judged.sum()), "stopped": int(called.sum()), "labelled": tp,
+            "in_band": int((called & band).sum()), "diverging": int((judged & y).sum()), "recall": rec,
+            "f1": 2 * prec * rec / (prec + rec) if prec + rec > 0 else float("nan"),
+            "saved": saved / float(flops.sum()), **_stop_effect(t, list(f.index[called]))}
 
 
 def bench_replay(grids: dict[str, str] | None = None) -> tuple[list[str], dict[str, dict[str, float]]]:
@@ -228,6 +273,17 @@ def bench_replay(grids: dict[str, str] | None = None) -> tuple[list[str], dict[s
     return out, scores
 
 
+def shadow_lines(spec: str, s: dict[str, float]) -> list[str]:
+    prec = s["labelled"] / s["stopped"] if s["stopped"] else float("nan")
+    return [f"## Live divergence verdicts recorded in shadow mode: {spec}", "",
+            "| runs judged | diverging (label) | called | precision | recall | F1 | called inside the 0.25% band | "
+            "compute saved | cell LR optima moved (max) | law's LR at the largest cell moved |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+            f"| {s['runs']} | {s['diverging']} | {s['stopped']} | {prec:.2f} | {s['recall']:.2f} | {s['f1']:.2f} | "
+            f"{s['in_band']} | {s['saved']:.1%} | {s['cells_moved']} of {s['cells']} ({s['cell_move_max']:.2f} oct) | "
+            f"{s['law_move']:+.2f} oct |"]
+
+
 def write_model(runs: Path = RUNS, frac: float = 0.2) -> DivergencePredictor:
     f = label(pd.read_csv(runs))
     law = _law(f)
@@ -242,7 +298,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--write", action="store_true", help="refit on every run and write laws/divergence_model.json")
     ap.add_argument("--replay", action="store_true",
                     help="also replay the shipped predictor on the recorded grids it never trained on")
+    ap.add_argument("--shadow", metavar="TABLE", help="score the verdicts a sweep recorded with [sweep] "
+                    "divergence_predictor = \"shadow\" (sweep tables joined by +) and stop")
     args = ap.parse_args(argv)
+    if args.shadow:
+        try:
+            s = shadow(args.shadow)
+        except (OSError, ValueError) as e:
+            print(f"laws.divergence_bench: error: {e}")
+            return 2
+        print("\n".join(shadow_lines(args.shadow, s)))
+        return 0
     if not args.runs.is_file():
         print(f"laws.divergence_bench: error: no runs file {args.runs}; record it with bench/divergence_grid.py")
         return 2

@@ -17,7 +17,7 @@ from laws.estimators import Estimator
 from orchestrator.spec import TrialSpec, Workers
 from search.registry import check_policy_name
 from search.space import Scale, ScaleGrid, build_grid
-from trainers.config import FORTUNES_DIR, NAMED_SOURCES, DataConfig, ModelConfig, TrainConfig
+from trainers.config import FORTUNES_DIR, LICENSES_DIR, NAMED_SOURCES, DataConfig, ModelConfig, TrainConfig
 
 __all__ = [
     "ConfigError",
@@ -128,14 +128,16 @@ class SweepSection:
     """ASHA: tokens every trial trains before it can be stopped."""
     asha_reduction: int = 3
     """ASHA: keep the best 1/reduction at each rung."""
-    divergence_predictor: bool = False
+    divergence_predictor: bool | Literal["shadow"] = False
     """Also stop a trial that the learned divergence predictor (laws/divergence_model.json) calls diverging: once,
     at the first evaluation past 20% of the run with two evaluations in hand, against the sweep's refitted law
     (inactive until two cells have finished). A run it stops is recorded as diverged, its curve kept: no optimum,
-    but it bounds its cell's bowl in the fits (laws.table.FitInputs). Off by default: replayed on recorded grids
-    it never trained on it stops no run of a cell's 0.25% band and saves 9-27% of their compute, but its
-    cell-relative feature was chosen on that replay (`python -m laws.divergence_bench --replay`,
-    docs/laws-bench.md)."""
+    but it bounds its cell's bowl in the fits (laws.table.FitInputs). "shadow" judges every trial the same way
+    but stops none: each trial's row records the verdict (divergence_p, divergence_threshold, divergence_at), so
+    ``python -m laws.divergence_bench --shadow TABLE`` says what the stops would have cost and saved on your own
+    runs before you let it stop any. Off by default: replayed on recorded grids it never trained on it stops no
+    run of a cell's 0.25% band and saves 9-27% of their compute, but its cell-relative feature was chosen on that
+    replay (`python -m laws.divergence_bench --replay`, docs/laws-bench.md)."""
     divergence_spike: float = 1.5
     """Stop a trial whose validation loss rises above this multiple of its best so far (laws.divergence)."""
     max_retries: int = 1
@@ -234,8 +236,9 @@ class SweepSection:
                 f"sweep.replay: no such file {self.replay!r}; give a recorded sweep table "
                 "(e.g. bench/data/reference_grid.csv) or leave it out to train."
             )
-        if not isinstance(self.divergence_predictor, bool):
-            raise ConfigError(f"sweep.divergence_predictor must be true or false, got {self.divergence_predictor!r}.")
+        if not isinstance(self.divergence_predictor, bool) and self.divergence_predictor != "shadow":
+            raise ConfigError(f"sweep.divergence_predictor must be true, false or \"shadow\" (judge every trial, stop "
+                              f"none), got {self.divergence_predictor!r}.")
         if not self.divergence_spike > 1:
             raise ConfigError(f"sweep.divergence_spike must be > 1, got {self.divergence_spike!r}.")
         if self.max_concurrent < 0:
@@ -612,15 +615,17 @@ def _parse_sweep(section: dict[str, Any], source: str) -> SweepSection:
 def _parse_data(section: dict[str, Any]) -> tuple[DataConfig, int]:
     """[data] with its paths resolved, and the vocabulary its tokenizer needs."""
     data = _build(DataConfig, "data", section)
-    if data.source == "fortunes" and not FORTUNES_DIR.is_dir():
-        raise ConfigError(
-            f"data.source = 'fortunes' needs Debian's fortunes package ({FORTUNES_DIR} is missing); "
-            "apt-get install fortunes, or give another source."
-        )
+    for name, folder, package in (("fortunes", FORTUNES_DIR, "fortunes"), ("licenses", LICENSES_DIR, "base-files")):
+        if data.source == name and not folder.is_dir():
+            raise ConfigError(
+                f"data.source = {name!r} needs Debian's {package} package ({folder} is missing); "
+                f"apt-get install {package}, or give another source."
+            )
     if data.source not in NAMED_SOURCES and not Path(data.source).exists():
         raise ConfigError(
             f"data.source: no such file {data.source!r}; give a UTF-8 text file or folder, token shards "
-            "(with data.format), 'pydoc' (bundled text) or 'fortunes' (Debian's fortunes package)."
+            "(with data.format), 'pydoc' (bundled text), 'fortunes' (Debian's fortunes package) or 'licenses' "
+            "(Debian's license texts)."
         )
     if data.source not in NAMED_SOURCES:
         data.source = str(Path(data.source).resolve())  # Ray workers run in their own trial folders

@@ -58,6 +58,13 @@ class TrialRecord:
     trial's own row has status 'stable': its compute, counted once, and no loss to fit."""
     branch_step: int = 0
     """A branch: the step of its stable run it started from (its own tokens and FLOPs are the cooldown's)."""
+    divergence_p: float = math.nan
+    """The learned divergence predictor's P(diverging) at its judgment point (NaN: not judged: predictor off, no
+    law yet, or the run ended first); called diverging when at or above divergence_threshold."""
+    divergence_threshold: float = math.nan
+    """The threshold of the predictor that judged the run."""
+    divergence_at: float = math.nan
+    """The share of the run it was judged at."""
 
     @staticmethod
     def curve_json(points: list[tuple[float, float]]) -> str:
@@ -121,6 +128,9 @@ def read_table(path: str | Path) -> SweepTable:
     return SweepTable(df, str(p))
 
 
+#: Columns a table from an earlier version may lack (each then takes its default).
+OPTIONAL_FIELDS = ("optimizer", "eff_lr", "schedule_spec", "parent_trial", "branch_step", "divergence_p",
+                   "divergence_threshold", "divergence_at")
 _INT_FIELDS = {"N": 1, "D": 1, "batch_tokens": 1, "batch_size": 1, "tokens": 1, "seed": 0, "branch_step": 0}
 _TEXT_FIELDS = ("trial_id", "scale", "schedule", "optimizer")
 
@@ -135,7 +145,7 @@ def parse_record(row: dict[str, str]) -> TrialRecord:
     kw: dict[str, object] = {}
     for k in TrialRecord.__slots__:
         if k not in row:
-            if k in ("optimizer", "eff_lr", "schedule_spec", "parent_trial", "branch_step"):  # older tables
+            if k in OPTIONAL_FIELDS:  # older tables
                 continue
             raise ValueError(f"{k} missing")
         v = row[k]
@@ -147,7 +157,7 @@ def parse_record(row: dict[str, str]) -> TrialRecord:
             if not v:
                 raise ValueError(f"{k} is empty")
             kw[k] = v
-        elif k in ("lr", "loss", "flops", "wall_s", "eff_lr"):
+        elif k in ("lr", "loss", "flops", "wall_s", "eff_lr", "divergence_p", "divergence_threshold", "divergence_at"):
             try:
                 kw[k] = float(v) if v else math.nan
             except ValueError:
@@ -202,7 +212,7 @@ def read_records(path: Path, warn: Callable[[str], None] | None = None) -> list[
         header = next(csv.reader(lines[:1]), [])
     except (UnicodeDecodeError, csv.Error):
         lines, header = [], []
-    required = [k for k in TrialRecord.__slots__ if k not in ("optimizer", "eff_lr", "parent_trial", "branch_step")]
+    required = [k for k in TrialRecord.__slots__ if k not in OPTIONAL_FIELDS]
     if not header or any(k not in header for k in required):
         if raw:
             aside = _move_aside(path, raw)

@@ -72,6 +72,9 @@ class SweepCallback(tune.Callback):
         self.records: list[TrialRecord] = list(records or [])
         #: Trials the divergence stopper ended (shared with it).
         self.diverged_ids: set[str] = set()
+        #: The learned divergence predictor's verdicts, written by the stopper: trial id -> (P(diverging),
+        #: threshold, share of the run judged at); each lands in its trial's row.
+        self.judgments: dict[str, tuple[float, float, float]] = {}
         #: Trials that ran past sweep.trial_timeout_s (their watchdog left a marker).
         self.timed_out: set[str] = set()
         self._curves: dict[str, list[tuple[float, float]]] = {}
@@ -175,13 +178,16 @@ class SweepCallback(tune.Callback):
             eff_lr=float(np.median(eff)) if (eff := self._eff.pop(trial.trial_id, [])) else math.nan,
             parent_trial=spec.parent_trial,
             branch_step=spec.branch_step,
+            **dict(zip(("divergence_p", "divergence_threshold", "divergence_at"),
+                       self.judgments.get(trial.trial_id, ()))),
         )
         self.records.append(rec)
         write_table(self.records, self.table_path)
         self.tracker.end_trial(
             trial.trial_id,
             status,
-            {"val_loss": loss, "tokens": tokens, "flops": rec.flops, "tokens_per_s": res.get("tokens_per_s", math.nan)},
+            {"val_loss": loss, "tokens": tokens, "flops": rec.flops, "tokens_per_s": res.get("tokens_per_s", math.nan),
+             **({"divergence_p": rec.divergence_p} if math.isfinite(rec.divergence_p) else {})},
         )
         best = self._best.get(rec.scale)
         if status == "ok" and (best is None or loss < best[0]):
@@ -234,22 +240,29 @@ class DivergenceStopper(tune.Stopper):
     """Stops a trial headed for divergence: at any point when laws.divergence_verdict sees a blow-up (non-finite
     or spiking validation loss, exploding gradient norm, runaway update size), and once, at the predictor's share
     of the run, when the learned predictor (laws/divergence_model.json) calls it diverging from its early curve,
-    gradient norms, update sizes and its LR against the sweep's current law.
+    gradient norms, update sizes and its LR against the sweep's current law. With ``shadow`` the predictor judges
+    every trial the same way but stops none (the fixed blow-up checks still do).
 
     Attributes:
         saved_flops: Trial id -> FLOPs an early stop left untrained (6 N D of the steps not run).
+        shadow_flops: Trial id -> FLOPs a stop the shadow predictor called would have left untrained.
+        judgments: Trial id -> (P(diverging), the predictor's threshold, share of the run it was judged at); shared
+            with the callback, which records them in the trial's row.
     """
 
     def __init__(self, diverged_ids: set[str], predictor: Any = None, law: dict[str, Any] | None = None,
+                 shadow: bool = False, judgments: dict[str, tuple[float, float, float]] | None = None,
                  **verdict_kwargs: Any) -> None:
         self.diverged_ids = diverged_ids
         self.predictor = predictor
         self.law = law
+        self.shadow = shadow
         self.kwargs = verdict_kwargs
         self.saved_flops: dict[str, float] = {}
+        self.shadow_flops: dict[str, float] = {}
+        self.judgments: dict[str, tuple[float, float, float]] = {} if judgments is None else judgments
         self._points: dict[str, list[dict[str, float]]] = {}
         self._cell: dict[str, tuple[float, float, float]] = {}  # trial -> (N, D, planned steps): its cell's peers
-        self._judged: set[str] = set()
 
     def __call__(self, trial_id: str, result: dict) -> bool:
         from laws.divergence import divergence_verdict
@@ -263,12 +276,15 @@ class DivergenceStopper(tune.Stopper):
                     if k in result})
         if divergence_verdict(np.array([p["val_loss"] for p in pts]), **self.kwargs).diverging:
             return self._stop(trial_id, result)
-        if self.predictor is not None and trial_id not in self._judged and self._predicts(trial_id, pts, result):
-            return self._stop(trial_id, result)
+        if self.predictor is not None and trial_id not in self.judgments and self._predicts(trial_id, pts, result):
+            if not self.shadow:
+                return self._stop(trial_id, result)
+            self.shadow_flops[trial_id] = self._untrained(result)
         return False
 
     def _predicts(self, trial_id: str, pts: list[dict[str, float]], result: dict) -> bool:
-        """The predictor's verdict at the first report past its share of the run with 2+ evaluations (once)."""
+        """The predictor's verdict at the first report past its share of the run with 2+ evaluations (once; kept
+        in :attr:`judgments`)."""
         from laws.divergence import early_features
 
         total, step = float(result.get("total_steps", 0)), float(result.get("step", 0))
@@ -284,14 +300,21 @@ class DivergenceStopper(tune.Stopper):
                            math.log2(float(result["peak_lr"]) / float(law.lr(result["N"], result["D"]))), peers)
         if x is None:
             return False
-        self._judged.add(trial_id)
-        return self.predictor.diverging(x)
+        p = self.predictor.probability(x)
+        self.judgments[trial_id] = (p, float(self.predictor.threshold), step / total)
+        return p >= self.predictor.threshold
+
+    @staticmethod
+    def _untrained(result: dict) -> float:
+        total, step = float(result.get("total_steps", 0)), float(result.get("step", 0))
+        if total > 0 and {"N", "D"} <= result.keys():
+            return 6.0 * float(result["N"]) * float(result["D"]) * max(0.0, 1 - step / total)
+        return 0.0
 
     def _stop(self, trial_id: str, result: dict) -> bool:
         self.diverged_ids.add(trial_id)
-        total, step = float(result.get("total_steps", 0)), float(result.get("step", 0))
-        if total > 0 and {"N", "D"} <= result.keys():
-            self.saved_flops[trial_id] = 6.0 * float(result["N"]) * float(result["D"]) * max(0.0, 1 - step / total)
+        if flops := self._untrained(result):
+            self.saved_flops[trial_id] = flops
         return True
 
     def stop_all(self) -> bool:
@@ -485,7 +508,8 @@ def run_sweep(cfg: SweepConfig, *, echo: Callable[[str], None] = print,
         searcher = PolicySearcher(policy, materialize)
     searcher.diverged_ids = callback.diverged_ids  # one set: the stopper writes, both read
     stopper = DivergenceStopper(callback.diverged_ids, spike_factor=cfg.sweep.divergence_spike,
-                                predictor=_divergence_predictor(cfg, echo), law=callback.law_box)
+                                predictor=_divergence_predictor(cfg, echo), law=callback.law_box,
+                                shadow=cfg.sweep.divergence_predictor == "shadow", judgments=callback.judgments)
     # branched: at most every point not yet observed, stable run plus branches (the searcher ends the sweep)
     remaining = (policy.budget - len(policy.observations)) * per_point if branched else policy.budget - len(prior)
     status = "FAILED"
@@ -525,15 +549,23 @@ def _divergence_predictor(cfg: SweepConfig, echo: Callable[[str], None]) -> Any:
 
 def _report_early_stops(stopper: DivergenceStopper, callback: SweepCallback, tracker: Any,
                         echo: Callable[[str], None]) -> None:
-    """Print and log the compute the divergence stops left untrained."""
-    saved = sum(stopper.saved_flops.values())
-    if not stopper.saved_flops:
-        return
+    """Print and log the compute the divergence stops left untrained (and, in shadow mode, what the predictor's
+    calls would have)."""
     spent = sum(r.flops for r in callback.records)
-    echo(f"early stops: {len(stopper.saved_flops)} trial(s) stopped as diverging, {saved:.3g} FLOPs not trained "
-         f"({saved / max(saved + spent, 1e-30):.1%} of what they and the sweep's other trials would have cost)")
-    tracker.log_progress({"early_stops": float(len(stopper.saved_flops)), "early_stop_saved_flops": saved},
-                         step=len(callback.records))
+    if stopper.saved_flops:
+        saved = sum(stopper.saved_flops.values())
+        echo(f"early stops: {len(stopper.saved_flops)} trial(s) stopped as diverging, {saved:.3g} FLOPs not trained "
+             f"({saved / max(saved + spent, 1e-30):.1%} of what they and the sweep's other trials would have cost)")
+        tracker.log_progress({"early_stops": float(len(stopper.saved_flops)), "early_stop_saved_flops": saved},
+                             step=len(callback.records))
+    if stopper.shadow and stopper.predictor is not None:
+        would = sum(stopper.shadow_flops.values())
+        echo(f"divergence predictor (shadow): judged {len(stopper.judgments)} trial(s), would have stopped "
+             f"{len(stopper.shadow_flops)} ({would / max(spent, 1e-30):.1%} of the sweep's compute); each verdict is "
+             f"in its row (divergence_p); score them with python -m laws.divergence_bench --shadow "
+             f"{callback.table_path}")
+        tracker.log_progress({"shadow_stops": float(len(stopper.shadow_flops)), "shadow_saved_flops": would},
+                             step=len(callback.records))
 
 
 def last_checkpoints(results_dir: Path) -> dict[tuple, str]:

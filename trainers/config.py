@@ -12,14 +12,17 @@ OptimizerName = Literal["adamw", "adamh"]
 EngineName = Literal["torch", "deepspeed"]
 DataFormat = Literal["text", "uint16", "uint32"]
 
-#: Corpora named by a word instead of a path: text that ships with Python, and the English fortune-cookie
-#: files of Debian's ``fortunes`` package (2.5 MB; ``apt-get install fortunes``), a corpus the demo never uses.
-NAMED_SOURCES = ("pydoc", "fortunes")
+#: Corpora named by a word instead of a path: text that ships with Python, the English fortune-cookie files of
+#: Debian's ``fortunes`` package (2.5 MB; ``apt-get install fortunes``), and the license texts of Debian's
+#: ``base-files`` (240 KB of legal prose, on every Debian and Ubuntu system): corpora the demo never uses.
+NAMED_SOURCES = ("pydoc", "fortunes", "licenses")
 #: Where Debian's ``fortunes`` package puts its English fortune files.
 FORTUNES_DIR = Path("/usr/share/games/fortunes")
+#: Where Debian's ``base-files`` package puts the common license texts.
+LICENSES_DIR = Path("/usr/share/common-licenses")
 
-__all__ = ["FORTUNES_DIR", "NAMED_SOURCES", "DataConfig", "DataFormat", "EngineName", "ModelConfig", "OptimizerName",
-           "TrainConfig"]
+__all__ = ["FORTUNES_DIR", "LICENSES_DIR", "NAMED_SOURCES", "DataConfig", "DataFormat", "EngineName", "ModelConfig",
+           "OptimizerName", "TrainConfig"]
 
 
 def _positive_int(owner: str, name: str, value: object) -> None:

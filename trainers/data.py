@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from trainers.config import FORTUNES_DIR, DataConfig
+from trainers.config import FORTUNES_DIR, LICENSES_DIR, DataConfig
 from trainers.tokenizer import encode, load_tokenizer
 
 __all__ = ["Corpus", "load_corpus"]
@@ -83,13 +83,15 @@ class Corpus:
         return chunk[:, :-1], chunk[:, 1:]
 
 
-def _fortunes_text() -> str:
-    """The plain fortune files (not the .dat indexes, not the .u8 links), sorted by name."""
-    files = sorted(f for f in FORTUNES_DIR.glob("*") if f.is_file() and not f.is_symlink() and not f.suffix)
+def _package_text(name: str, folder: Path, package: str, suffixed: bool = True) -> str:
+    """The plain files of a Debian package's text folder, links left out (GPL -> GPL-3 read once), sorted by name;
+    ``suffixed=False`` also leaves out every name with a suffix (the fortune files' .dat indexes and .u8 links)."""
+    files = sorted(f for f in folder.glob("*")
+                   if f.is_file() and not f.is_symlink() and (suffixed or not f.suffix))
     if not files:
         raise FileNotFoundError(
-            f"data.source 'fortunes': no fortune files under {str(FORTUNES_DIR)!r}; install Debian's package "
-            "(apt-get install fortunes) or name another source."
+            f"data.source {name!r}: no text files under {str(folder)!r}; install Debian's package "
+            f"(apt-get install {package}) or name another source."
         )
     return "\n\n".join(f.read_bytes().decode("utf-8", errors="replace") for f in files)
 
@@ -115,7 +117,9 @@ def load_corpus(cfg: DataConfig) -> Corpus:
     if cfg.source == "pydoc":
         text = _pydoc_text()
     elif cfg.source == "fortunes":
-        text = _fortunes_text()
+        text = _package_text("fortunes", FORTUNES_DIR, "fortunes", suffixed=False)
+    elif cfg.source == "licenses":
+        text = _package_text("licenses", LICENSES_DIR, "base-files")
     else:
         path = Path(cfg.source)
         if not path.exists():

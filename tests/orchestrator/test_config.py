@@ -174,6 +174,12 @@ def test_fortunes_source_is_named_and_its_absence_says_how_to_install(monkeypatc
         parse_config(copy.deepcopy(raw))
     monkeypatch.setattr(oc, "FORTUNES_DIR", tmp_path)
     assert parse_config(copy.deepcopy(raw)).data.source == "fortunes"  # a named source stays a name
+    raw["data"]["source"] = "licenses"
+    monkeypatch.setattr(oc, "LICENSES_DIR", tmp_path / "missing")
+    with pytest.raises(ConfigError, match="apt-get install base-files"):
+        parse_config(copy.deepcopy(raw))
+    monkeypatch.setattr(oc, "LICENSES_DIR", tmp_path)
+    assert parse_config(copy.deepcopy(raw)).data.source == "licenses"
 
 
 def test_a_schedule_axis_multiplies_the_scales_and_sets_each_trials_schedule():

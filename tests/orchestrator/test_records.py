@@ -72,6 +72,24 @@ def test_a_table_that_is_not_one_is_moved_aside_whole(tmp_path, content):
     assert aside.read_bytes() == content and not path.exists() and "every trial runs again" in said[0]
 
 
+def test_the_divergence_verdict_is_kept_in_the_row_and_a_table_from_before_it_still_reads(tmp_path):
+    import pandas as pd
+
+    judged = _rec(0, divergence_p=0.93, divergence_threshold=0.71, divergence_at=0.25)
+    write_table([judged, _rec(1)], tmp_path / "sweep.csv")
+    back = read_records(tmp_path / "sweep.csv")
+    assert back[0] == judged and math.isnan(back[1].divergence_p)
+    old = pd.read_csv(tmp_path / "sweep.csv").drop(columns=["divergence_p", "divergence_threshold", "divergence_at"])
+    old.to_csv(tmp_path / "old.csv", index=False)
+    assert [r.trial_id for r in read_records(tmp_path / "old.csv")] == ["t0", "t1"]
+    bad = pd.read_csv(tmp_path / "sweep.csv").astype({"divergence_p": object})
+    bad.loc[0, "divergence_p"] = "high"
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    warned: list[str] = []
+    assert [r.trial_id for r in read_records(tmp_path / "bad.csv", warn=warned.append)] == ["t1"]
+    assert "divergence_p='high' is not a number" in warned[0]
+
+
 def test_an_empty_table_has_no_records(tmp_path):
     (tmp_path / "sweep.csv").write_bytes(b"")
     assert read_records(tmp_path / "sweep.csv") == []

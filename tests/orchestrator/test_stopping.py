@@ -57,7 +57,8 @@ def test_the_learned_predictor_stops_at_its_share_of_the_run_and_counts_the_comp
     assert ids == {"hot"}
     assert stop.saved_flops["hot"] == 6 * 1e5 * 6400 * (1 - 10 / 50)
     assert not any(stop("fine", r) for r in _results(lr=2.0))  # 1 octave above: healthy, judged once
-    assert "fine" in stop._judged and "fine" not in ids
+    assert "fine" not in ids and stop.judgments["fine"][1:] == (0.5, 10 / 50)  # (P, threshold, share judged at)
+    assert stop.judgments["fine"][0] < 0.5 <= stop.judgments["hot"][0]
     # Before the sweep has its own law (fewer than two cells), the predictor is not used; the fixed rules still are.
     early = DivergenceStopper(set(), predictor=pred, law={}, spike_factor=1.5)
     assert not any(early("hot", r) for r in _results(lr=8.0))
@@ -65,6 +66,26 @@ def test_the_learned_predictor_stops_at_its_share_of_the_run_and_counts_the_comp
     import pickle
 
     assert pickle.loads(pickle.dumps(stop)).saved_flops == stop.saved_flops  # Tune pickles its stopper
+
+
+def test_in_shadow_mode_the_predictor_judges_every_trial_and_stops_none_but_the_fixed_rules_still_do():
+    from laws.divergence import FEATURES, DivergencePredictor
+    from laws.steplaw import StepLaw
+
+    coef = tuple(1.0 if f == "lr_vs_law" else 0.0 for f in FEATURES)
+    n = len(FEATURES)
+    pred = DivergencePredictor(frac=0.2, mean=(0.0,) * n, scale=(1.0,) * n, coef=coef, intercept=-2.0, threshold=0.5)
+    law = StepLaw(a=1.0, alpha=0.0, beta=0.0, b=1.0, gamma=1.0)
+    ids: set[str] = set()
+    shared: dict[str, tuple[float, float, float]] = {}  # the callback's dict: verdicts land in the trial rows
+    stop = DivergenceStopper(ids, predictor=pred, law={"law": law}, spike_factor=1.5, shadow=True, judgments=shared)
+    assert not any(stop("hot", r) for r in _results(lr=8.0))  # called diverging, run to its end
+    assert not any(stop("fine", r) for r in _results(lr=2.0))
+    assert set(shared) == {"hot", "fine"} and shared["hot"][0] >= 0.5 > shared["fine"][0]
+    assert ids == set() and stop.saved_flops == {}
+    assert stop.shadow_flops == {"hot": 6 * 1e5 * 6400 * (1 - 10 / 50)}  # what the stop would have saved
+    assert stop("blowup", _results(lr=8.0, loss=lambda s: 3.0 if s < 20 else float("nan"))[3])
+    assert ids == {"blowup"}
 
 
 def test_the_stopper_measures_a_trial_against_the_runs_of_its_cell_reported_so_far():

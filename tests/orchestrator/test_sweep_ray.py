@@ -304,6 +304,11 @@ def test_the_learned_divergence_predictor_stops_a_run_live_and_the_sweep_reports
     # A run the predictor stopped: cut short (8 evaluations planned), every loss finite and none above the fixed
     # rule's 1.5x its best so far, so no fixed rule ended it.
     assert any(0 < len(v) < 8 and all(math.isfinite(x) for x in v) and v[-1] <= 1.5 * min(v) for v in curves), curves
+    # Each verdict is in its trial's row: every run called diverging was stopped; the first cells (no law yet)
+    # were not judged.
+    called = df[df.divergence_p >= df.divergence_threshold]
+    assert len(called) >= 1 and (called.status == "diverged").all() and (called.divergence_at >= 0.2).all()
+    assert df.divergence_p.isna().sum() >= 2
 
 
 @pytest.mark.slow

@@ -106,6 +106,10 @@ def divergence_verdict(
 #: cell end within a few percent of each other (the whole 7-LR bowl of the reference grid spans < 12%), runs
 #: past the LR edge end 20-60% above, at the loss of a model that has stopped learning context.
 DIVERGED_ABOVE_BEST = 0.15
+#: The shortest run (planned optimizer steps) the shipped predictor judges. It was trained on runs of 781-1,562
+#: steps and checked on runs of 98 steps and more (the replayed grids); in a shorter run the share it reads (20%)
+#: is a dozen steps, mostly warmup. The fixed blow-up rules watch every run.
+MIN_STEPS = 64
 
 #: The features, in order. Each is computed from the evaluations inside the first ``frac`` of the steps.
 FEATURES = ("lr_vs_law", "loss_left", "loss_slope", "loss_rise", "grad_growth", "grad_jump", "eff_lr", "eff_lr_max",
@@ -188,6 +192,8 @@ class DivergencePredictor:
     coef: tuple[float, ...]
     intercept: float
     threshold: float
+    min_steps: int = 0
+    """Runs planned shorter than this many steps are not judged (:data:`MIN_STEPS` for the shipped model)."""
 
     def probability(self, x: np.ndarray) -> float:
         """P(diverging); a feature that could not be measured (NaN: no gradient norms logged) counts as average."""
@@ -198,9 +204,14 @@ class DivergencePredictor:
     def diverging(self, x: np.ndarray) -> bool:
         return self.probability(x) >= self.threshold
 
+    def judges(self, total_steps: float) -> bool:
+        """Whether a run of ``total_steps`` is long enough to be judged."""
+        return total_steps >= self.min_steps
+
     def to_dict(self) -> dict[str, object]:
         return {"frac": self.frac, "features": list(FEATURES), "mean": list(self.mean), "scale": list(self.scale),
-                "coef": list(self.coef), "intercept": self.intercept, "threshold": self.threshold}
+                "coef": list(self.coef), "intercept": self.intercept, "threshold": self.threshold,
+                "min_steps": self.min_steps}
 
     @classmethod
     def from_dict(cls, d: dict[str, object]) -> DivergencePredictor:
@@ -209,7 +220,7 @@ class DivergencePredictor:
                              "retrain it (python -m laws.divergence_bench --write).")
         return cls(frac=float(d["frac"]), mean=tuple(d["mean"]), scale=tuple(d["scale"]),  # type: ignore[arg-type]
                    coef=tuple(d["coef"]), intercept=float(d["intercept"]),  # type: ignore[arg-type]
-                   threshold=float(d["threshold"]))  # type: ignore[arg-type]
+                   threshold=float(d["threshold"]), min_steps=int(d.get("min_steps", 0)))  # type: ignore[arg-type]
 
 
 def fit_divergence_predictor(X: np.ndarray, y: np.ndarray, in_band: np.ndarray, frac: float) -> DivergencePredictor:

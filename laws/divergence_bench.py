@@ -14,6 +14,7 @@ would judge their runs, and measures what its stops would do to the fits.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -24,6 +25,7 @@ import pandas as pd
 from laws.divergence import (
     DIVERGED_ABOVE_BEST,
     FEATURES,
+    MIN_STEPS,
     DivergencePredictor,
     divergence_verdict,
     early_features,
@@ -185,7 +187,7 @@ def replay(spec: str, frac: float = 0.2, predictor: DivergencePredictor | None =
         peers.append((curve, total))
         law = laws[(float(r.N), float(r.D))]
         at = next((c["step"] for j, c in enumerate(curve) if j >= 1 and c["step"] >= frac * total), None)
-        if law is None or at is None:
+        if law is None or at is None or not pred.judges(total):
             continue
         lr_vs_law = math.log2(float(r.lr) / float(law.law.lr(r.N, r.D)))
         x = early_features(curve, total, at / total, math.log(256), lr_vs_law, peers)
@@ -288,6 +290,7 @@ def write_model(runs: Path = RUNS, frac: float = 0.2) -> DivergencePredictor:
     f = label(pd.read_csv(runs))
     law = _law(f)
     p = fit_divergence_predictor(features(f, frac, law), f.diverged.to_numpy(), f.in_band.to_numpy(), frac)
+    p = dataclasses.replace(p, min_steps=MIN_STEPS)
     MODEL.write_text(json.dumps(p.to_dict(), indent=1) + "\n")
     return p
 

@@ -128,16 +128,18 @@ class SweepSection:
     """ASHA: tokens every trial trains before it can be stopped."""
     asha_reduction: int = 3
     """ASHA: keep the best 1/reduction at each rung."""
-    divergence_predictor: bool | Literal["shadow"] = False
-    """Also stop a trial that the learned divergence predictor (laws/divergence_model.json) calls diverging: once,
-    at the first evaluation past 20% of the run with two evaluations in hand, against the sweep's refitted law
-    (inactive until two cells have finished). A run it stops is recorded as diverged, its curve kept: no optimum,
-    but it bounds its cell's bowl in the fits (laws.table.FitInputs). "shadow" judges every trial the same way
-    but stops none: each trial's row records the verdict (divergence_p, divergence_threshold, divergence_at), so
-    ``python -m laws.divergence_bench --shadow TABLE`` says what the stops would have cost and saved on your own
-    runs before you let it stop any. Off by default: replayed on recorded grids it never trained on it stops no
-    run of a cell's 0.25% band and saves 9-27% of their compute, but its cell-relative feature was chosen on that
-    replay (`python -m laws.divergence_bench --replay`, docs/laws-bench.md)."""
+    divergence_predictor: bool | Literal["auto", "shadow"] = "auto"
+    """The learned divergence predictor (laws/divergence_model.json): it judges a trial once, at the first
+    evaluation past 20% of the run with two evaluations in hand, against the sweep's refitted law (inactive until
+    two cells have finished), and stops it when it calls it diverging. A run it stops is recorded as diverged, its
+    curve kept: no optimum, but it bounds its cell's bowl in the fits (laws.table.FitInputs). true: it stops
+    trials; "shadow": it judges every trial the same way but stops none, each verdict kept in the trial's row
+    (divergence_p, divergence_threshold, divergence_at; ``python -m laws.divergence_bench --shadow TABLE`` scores
+    them), so you can see what its stops would cost and save on your own runs first; false: off. "auto" (default):
+    true for AdamW trained from scratch, the runs it was trained on and passed a blind grid with (no run of a
+    cell's 0.25% band called, precision 1.00, 30% of the compute saved, no cell optimum moved: docs/laws-bench.md),
+    "shadow" for AdamH (replayed there it calls runs that end within 6% of their cell's best) and for continued
+    pre-training (not measured)."""
     divergence_spike: float = 1.5
     """Stop a trial whose validation loss rises above this multiple of its best so far (laws.divergence)."""
     max_retries: int = 1
@@ -236,9 +238,10 @@ class SweepSection:
                 f"sweep.replay: no such file {self.replay!r}; give a recorded sweep table "
                 "(e.g. bench/data/reference_grid.csv) or leave it out to train."
             )
-        if not isinstance(self.divergence_predictor, bool) and self.divergence_predictor != "shadow":
-            raise ConfigError(f"sweep.divergence_predictor must be true, false or \"shadow\" (judge every trial, stop "
-                              f"none), got {self.divergence_predictor!r}.")
+        if not isinstance(self.divergence_predictor, bool) and self.divergence_predictor not in ("auto", "shadow"):
+            raise ConfigError(f"sweep.divergence_predictor must be true, false, \"shadow\" (judge every trial, stop "
+                              f"none) or \"auto\" (stop AdamW runs from scratch, shadow the rest), got "
+                              f"{self.divergence_predictor!r}.")
         if not self.divergence_spike > 1:
             raise ConfigError(f"sweep.divergence_spike must be > 1, got {self.divergence_spike!r}.")
         if self.max_concurrent < 0:
@@ -476,6 +479,13 @@ class SweepConfig:
             m = self.model_config(s)
             out.append(Scale(key=key, N=m.non_embedding_params(), D=s.tokens, context=m.context))
         return out
+
+    def divergence_mode(self) -> Literal["stop", "shadow", "off"]:
+        """What the learned divergence predictor does in this sweep ([sweep] divergence_predictor resolved)."""
+        mode = self.sweep.divergence_predictor
+        if mode == "auto":
+            return "stop" if self.train.optimizer == "adamw" and not self.train.init_checkpoint else "shadow"
+        return "shadow" if mode == "shadow" else "stop" if mode else "off"
 
     def grids(self) -> list[ScaleGrid]:
         return build_grid(

@@ -289,7 +289,7 @@ class DivergenceStopper(tune.Stopper):
 
         total, step = float(result.get("total_steps", 0)), float(result.get("step", 0))
         law = (self.law or {}).get("law")
-        if total <= 0 or step < self.predictor.frac * total or law is None \
+        if total <= 0 or step < self.predictor.frac * total or law is None or not self.predictor.judges(total) \
                 or not {"N", "D", "peak_lr"} <= result.keys():
             return False
         start = [p for p in pts if p.get("tokens", 1) == 0]  # the measured initial loss of a run from a checkpoint
@@ -509,7 +509,7 @@ def run_sweep(cfg: SweepConfig, *, echo: Callable[[str], None] = print,
     searcher.diverged_ids = callback.diverged_ids  # one set: the stopper writes, both read
     stopper = DivergenceStopper(callback.diverged_ids, spike_factor=cfg.sweep.divergence_spike,
                                 predictor=_divergence_predictor(cfg, echo), law=callback.law_box,
-                                shadow=cfg.sweep.divergence_predictor == "shadow", judgments=callback.judgments)
+                                shadow=cfg.divergence_mode() == "shadow", judgments=callback.judgments)
     # branched: at most every point not yet observed, stable run plus branches (the searcher ends the sweep)
     remaining = (policy.budget - len(policy.observations)) * per_point if branched else policy.budget - len(prior)
     status = "FAILED"
@@ -536,15 +536,19 @@ def run_sweep(cfg: SweepConfig, *, echo: Callable[[str], None] = print,
 
 def _divergence_predictor(cfg: SweepConfig, echo: Callable[[str], None]) -> Any:
     """The learned divergence predictor the stopper uses (None when switched off or not shipped)."""
-    if not cfg.sweep.divergence_predictor:
+    mode = cfg.divergence_mode()
+    if mode == "off":
         return None
     from laws.divergence import load_predictor
 
     try:
-        return load_predictor()
+        pred = load_predictor()
     except (OSError, ValueError) as e:
         echo(f"divergence predictor not used: {e}")
         return None
+    what = "stops the trials it calls diverging" if mode == "stop" else "judges every trial, stops none (shadow)"
+    echo(f"divergence predictor: {what} ([sweep] divergence_predictor = {cfg.sweep.divergence_predictor!r})")
+    return pred
 
 
 def _report_early_stops(stopper: DivergenceStopper, callback: SweepCallback, tracker: Any,

@@ -195,3 +195,21 @@ def test_a_schedule_axis_multiplies_the_scales_and_sets_each_trials_schedule():
     assert cfg.trial_spec("d32-L1-D4096/flat", 0.004, 8, 0).train.schedule == "constant"
     assert len({s.key for s in cfg.search_scales()}) == 6
     assert [s.key for s in parse_config(_raw()).search_scales()] == ["d32-L1-D4096", "d64-L1-D4096"]
+
+
+def test_the_divergence_predictor_stops_adamw_from_scratch_by_default_and_shadows_the_rest(tmp_path):
+    raw = _raw()
+    raw["train"] = {**raw.get("train", {}), "optimizer": "adamw"}
+    assert parse_config(copy.deepcopy(raw)).divergence_mode() == "stop"  # "auto", the default
+    raw["train"]["optimizer"] = "adamh"
+    assert parse_config(copy.deepcopy(raw)).divergence_mode() == "shadow"
+    ck = tmp_path / "base.pt"
+    ck.write_bytes(b"")
+    raw["train"].update(optimizer="adamw", init_checkpoint=str(ck))
+    assert parse_config(copy.deepcopy(raw)).divergence_mode() == "shadow"  # continued pre-training: not measured
+    for value, mode in ((True, "stop"), (False, "off"), ("shadow", "shadow")):
+        raw["sweep"]["divergence_predictor"] = value
+        assert parse_config(copy.deepcopy(raw)).divergence_mode() == mode
+    raw["sweep"]["divergence_predictor"] = "yes"
+    with pytest.raises(ConfigError, match=r"sweep.divergence_predictor must be true, false, \"shadow\".*got 'yes'"):
+        parse_config(copy.deepcopy(raw))

@@ -88,6 +88,24 @@ def test_in_shadow_mode_the_predictor_judges_every_trial_and_stops_none_but_the_
     assert ids == {"blowup"}
 
 
+def test_a_run_shorter_than_the_predictors_shortest_is_left_to_the_fixed_rules():
+    import dataclasses
+
+    from laws.divergence import FEATURES, MIN_STEPS, DivergencePredictor, load_predictor
+    from laws.steplaw import StepLaw
+
+    assert load_predictor().min_steps == MIN_STEPS  # the shipped model carries its bound
+    coef = tuple(1.0 if f == "lr_vs_law" else 0.0 for f in FEATURES)
+    n = len(FEATURES)
+    pred = DivergencePredictor(frac=0.2, mean=(0.0,) * n, scale=(1.0,) * n, coef=coef, intercept=-2.0,
+                               threshold=0.5, min_steps=51)
+    law = StepLaw(a=1.0, alpha=0.0, beta=0.0, b=1.0, gamma=1.0)
+    stop = DivergenceStopper(set(), predictor=pred, law={"law": law}, spike_factor=1.5)
+    assert not any(stop("short hot", r) for r in _results(lr=8.0, total=50)) and stop.judgments == {}
+    stop.predictor = dataclasses.replace(pred, min_steps=50)
+    assert any(stop("hot", r) for r in _results(lr=8.0, total=50)) and set(stop.judgments) == {"hot"}
+
+
 def test_the_stopper_measures_a_trial_against_the_runs_of_its_cell_reported_so_far():
     from laws.divergence import FEATURES, DivergencePredictor
     from laws.steplaw import StepLaw

@@ -293,6 +293,7 @@ def test_the_learned_divergence_predictor_stops_a_run_live_and_the_sweep_reports
     toml = (RECIPES / "tiny.toml").read_text()
     toml = toml.replace('seeds = [0]', 'seeds = [0]\nmax_concurrent = 1\ndivergence_predictor = true')
     toml = toml.replace("lr = [0.004, 0.016]", "lr = [0.004, 0.016, 0.25]")
+    toml = toml.replace("batch_size = [8]", "batch_size = [2]")  # 64 steps: the shortest run it judges
     toml = toml.replace("[[scales]]\nd_model = 64",
                         "[[scales]]\nd_model = 48\ntokens = 4096\n\n[[scales]]\nd_model = 64")
     out = run_cli_sweep(tmp_path, toml)

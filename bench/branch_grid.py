@@ -39,7 +39,8 @@ def recipe(name: str, branched: bool, tracking_uri: str, budgets: tuple[int, ...
     else:
         scales = "".join(f"[[scales]]\nd_model = {w}\ntokens = {b}\n\n" for w in WIDTHS for b in budgets)
         extra = ""
-    return (f'[sweep]\nname = "{name}"\npolicy = "grid"\nseeds = [0]\ncpus_per_trial = 1.0\n{extra}\n'
+    return (f'[sweep]\nname = "{name}"\npolicy = "grid"\nseeds = [0]\ncpus_per_trial = 1.0\n'
+            f"divergence_predictor = false\n{extra}\n"  # every run to its end, as recorded
             "[model]\nn_layer = 2\ncontext = 64\n\n"
             f'[train]\nschedule = "wsd"\ndecay_frac = 0.2\nwarmup_tokens = {WARMUP_TOKENS}\nweight_decay = 0.1\n\n'
             f"{scales}[grid]\nlr = {LRS}\nbatch_size = {BATCH_SIZES}\n\n"

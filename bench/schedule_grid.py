@@ -10,7 +10,8 @@ width was recorded blind later (`--widths 128 --out bench/data/schedule_grid_w12
 --schedule-grid bench/data/schedule_grid.csv+bench/data/schedule_grid_w128.csv` holds it out and fits on the four
 others. A second seed of every width (`--seed 1 --widths 32 48 64 96 128 --out
 bench/data/schedule_grid_seed1.csv`) gives the bench seed means and the seeds' agreement with each other; a
-third (`--seed 2 ... --out bench/data/schedule_grid_seed2.csv`) the ceiling against their mean.
+third (`--seed 2 ... --out bench/data/schedule_grid_seed2.csv`) the ceiling against their mean. A sixth width
+was predicted first and recorded after (`--widths 160 --seed S --out bench/data/schedule_grid_w160_seedS.csv`).
 """
 
 from __future__ import annotations
@@ -48,7 +49,9 @@ def recipe(variant: str, settings: dict[str, object], tracking_uri: str, widths:
            seed: int = 0) -> str:
     train = "".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in settings.items())
     scales = "".join(f"[[scales]]\nd_model = {w}\ntokens = {TOKENS}\n\n" for w in widths)
-    return (f'[sweep]\nname = "{sweep_name(variant, seed)}"\npolicy = "grid"\nseeds = [{seed}]\n\n'
+    # every run to its end: the grid measures schedules (recorded before the divergence predictor was the default)
+    return (f'[sweep]\nname = "{sweep_name(variant, seed)}"\npolicy = "grid"\nseeds = [{seed}]\n'
+            "divergence_predictor = false\n\n"
             f"[model]\nn_layer = 2\ncontext = {CONTEXT}\n\n"
             f"[train]\n{train}warmup_frac = 0.1\nmin_lr_ratio = 0.1\neval_every = {EVAL_EVERY}\neval_windows = 64\n\n"
             f"{scales}[grid]\nlr = {list(LRS)}\nbatch_size = [{BATCH_SIZE}]\n\n"

@@ -132,13 +132,16 @@ def equal_budget_cases(curves: dict[str, LossCurve], budgets: tuple[int, ...] = 
     return cases
 
 
-def score_cases(predict: Callable[[np.ndarray], float], cases: list[BudgetCase]) -> dict[str, float]:
-    """Top-1 and top-2 hits (cases of 3+ schedules), mean Spearman (3+), pairwise order and final-loss MAE."""
+def score_cases(predict: Callable[[np.ndarray], float], cases: list[BudgetCase],
+                offset: Callable[[str, np.ndarray], float] | None = None) -> dict[str, float]:
+    """Top-1 and top-2 hits (cases of 3+ schedules), mean Spearman (3+), pairwise order and final-loss MAE.
+    ``offset(name, lrs)`` is added to each prediction (the anchored law: a schedule's own residual at a proxy)."""
     top1, top2, rho, pairs, errs = [], [], [], [], []
     for case in cases:
         names = list(case.candidates)
         true = np.array([case.candidates[k][1] for k in names])
-        pred = np.array([predict(case.candidates[k][0]) for k in names])
+        pred = np.array([predict(case.candidates[k][0]) + (offset(k, case.candidates[k][0]) if offset else 0.0)
+                         for k in names])
         errs.extend(np.abs(pred - true))
         i, j = np.triu_indices(len(names), 1)
         pairs.extend(np.sign(pred[i] - pred[j]) == np.sign(true[i] - true[j]))
@@ -264,6 +267,17 @@ def seed_agreement(finals: pd.DataFrame, N: float, lr: float) -> dict[str, float
             "mean_ceiling": float(np.sqrt(k * r / (1 + (k - 1) * r)))}
 
 
+def anchor_losses(curves: dict[str, LossCurve], final: pd.Series) -> Callable[[str, np.ndarray], float]:
+    """What a proxy size measured for each schedule: ``f(name, lrs)`` is the loss of schedule ``name``'s run
+    after ``lrs.size`` steps: its final evaluation for the whole run, else its evaluation nearest that step."""
+    def at(name: str, lrs: np.ndarray) -> float:
+        c = curves[name]
+        if lrs.size >= c.lrs.size:
+            return float(final[name])
+        return float(c.loss[int(np.argmin(np.abs(c.steps - lrs.size)))])
+    return at
+
+
 def _from(c: LossCurve, start: float) -> LossCurve:
     m = c.steps >= start * c.lrs.size
     return LossCurve(lrs=c.lrs, steps=c.steps[m], loss=c.loss[m], warmup_steps=c.warmup_steps, name=c.name)
@@ -302,19 +316,28 @@ def bench_cpu_schedule_grid(path: Path | str, fit_from: tuple[float, ...] = (0.0
         for start in fit_from:
             fc = {n: [_from(c, start) for c in curves[(n, lr)].values()] for n in fit_sizes}
             block = max(1, min(c.lrs.size for cs_ in fc.values() for c in cs_) // 64)
-            laws = {f"across scales, fit from {start:.0%} of each run": fit_multipower_across_scales(
-                        fc, block=block, every=1).at(target),
-                    f"N={fit_sizes[-1]:.3g} law as is, fit from {start:.0%}": fit_multipower(
-                        fc[fit_sizes[-1]], block=block, every=1)}
-            if start == max(fit_from):  # what the law's form can do at all: fitted on the held-out width itself
-                laws[f"oracle: N={target:.3g}'s own law (its own curves, from {start:.0%})"] = fit_multipower(
-                    [_from(c, start) for c in cs.values()], block=block, every=1)
-            for name, f in laws.items():
-                def predict(lrs: np.ndarray, f: MultiPowerFit = f) -> float:
-                    return float(f.predict(lrs, warmup_steps=warm)[0])
+            across = fit_multipower_across_scales(fc, block=block, every=1)
+            laws: dict[str, tuple[MultiPowerFit | None, Callable[[str, np.ndarray], float] | None]] = {
+                f"across scales, fit from {start:.0%} of each run": (across.at(target), None),
+                f"N={fit_sizes[-1]:.3g} law as is, fit from {start:.0%}": (fit_multipower(
+                    fc[fit_sizes[-1]], block=block, every=1), None)}
+            if start == max(fit_from):
+                anchor = fit_sizes[-1]
+                observed = anchor_losses(curves[(anchor, lr)], finals.xs((anchor, lr), level=("N", "lr"))["mean"])
+                law_a = across.at(anchor)
+                laws[f"across scales, from {start:.0%}, anchored at N={anchor:.3g} (each schedule's residual there)"] \
+                    = (across.at(target), lambda k, lrs, o=observed, la=law_a: o(k, lrs) - float(
+                        la.predict(lrs, warmup_steps=warm)[0]))
+                laws[f"N={anchor:.3g}'s own losses (the largest proxy's ranking as is)"] = (None, observed)
+                # what the law's form can do at all: fitted on the held-out width itself
+                laws[f"oracle: N={target:.3g}'s own law (its own curves, from {start:.0%})"] = (fit_multipower(
+                    [_from(c, start) for c in cs.values()], block=block, every=1), None)
+            for name, (f, off) in laws.items():
+                def predict(lrs: np.ndarray, f: MultiPowerFit | None = f) -> float:
+                    return float(f.predict(lrs, warmup_steps=warm)[0]) if f is not None else 0.0
                 r = rows.setdefault(name, {"final": [], "inner": []})
-                r["final"].append(score_cases(predict, final))
-                r["inner"].append(score_cases(predict, inner))
+                r["final"].append(score_cases(predict, final, off))
+                r["inner"].append(score_cases(predict, inner, off))
     scores = {name: {part: {k: float(np.mean([s[k] for s in r[part]])) for k in r[part][0]} for part in r}
               for name, r in rows.items()}
     lrs = sorted({lr for _, lr in curves})
@@ -340,15 +363,89 @@ def bench_cpu_schedule_grid(path: Path | str, fit_from: tuple[float, ...] = (0.0
     return out, scores
 
 
+def predict_width(path: Path | str, N: float, fit_from: float = 0.3) -> dict[str, object]:
+    """Every schedule's predicted final loss for a width not yet recorded (``N`` non-embedding parameters, the
+    grid's token budget and batch), at each peak LR, from the widths in ``path``: the law across scales, the same
+    law anchored at the largest width (each schedule's own residual there added), and the largest width's own
+    losses. Written before the width is recorded, scored after it (:func:`score_width`)."""
+    frame = read_tables(path)
+    curves, finals = grid_curves(frame), final_losses(frame)
+    sizes = sorted({n for n, _ in curves})
+    if N <= sizes[-1]:
+        raise ValueError(f"predict_width: N={N:g} is not above the grid's largest width (N={sizes[-1]:g}).")
+    anchor = sizes[-1]
+    warm = next(iter(next(iter(curves.values())).values())).warmup_steps
+    out = []
+    for lr in sorted({lr for _, lr in curves}):
+        fc = {n: [_from(c, fit_from) for c in curves[(n, lr)].values()] for n in sizes}
+        block = max(1, min(c.lrs.size for cs_ in fc.values() for c in cs_) // 64)
+        across = fit_multipower_across_scales(fc, block=block, every=1)
+        observed = anchor_losses(curves[(anchor, lr)], finals.xs((anchor, lr), level=("N", "lr"))["mean"])
+        for k, c in sorted(curves[(anchor, lr)].items()):
+            law = float(across.at(N).predict(c.lrs, warmup_steps=warm)[0])
+            resid = observed(k, c.lrs) - float(across.at(anchor).predict(c.lrs, warmup_steps=warm)[0])
+            out.append({"lr": lr, "variant": k, "law": law, "anchored": law + resid, "proxy": observed(k, c.lrs)})
+    return {"N": float(N), "fit_sizes": sizes, "fit_from": fit_from, "source": str(path), "predictions": out}
+
+
+def score_width(predictions: dict[str, object], truth: Path | str) -> tuple[list[str], dict[str, dict[str, float]]]:
+    """Score :func:`predict_width`'s predictions against the recorded width's final losses (the mean over the
+    seeds recorded): per method, top-1, top-2, Spearman and MAE at each peak LR, and their means."""
+    finals = final_losses(read_tables(truth))["mean"]
+    N = float(predictions["N"])  # type: ignore[arg-type]
+    pred = pd.DataFrame(predictions["predictions"])
+    ns = sorted(set(finals.index.get_level_values("N")))
+    hit = [n for n in ns if np.isclose(n, N, rtol=1e-6)]
+    if not hit:
+        raise ValueError(f"score_width: the truth tables hold no width with N={N:g} (they hold {ns}).")
+    scores: dict[str, dict[str, list[float]]] = {}
+    for lr, g in pred.groupby("lr"):
+        t = np.array([finals[(hit[0], lr, v)] for v in g.variant])
+        for m in ("law", "anchored", "proxy"):
+            p = g[m].to_numpy(float)
+            s = scores.setdefault(m, {"top1": [], "top2": [], "spearman": [], "mae": []})
+            s["top1"].append(float(np.argmin(p) == np.argmin(t)))
+            s["top2"].append(float(np.argmin(t) in np.argsort(p)[:2]))
+            s["spearman"].append(_spearman(list(p), list(t)))
+            s["mae"].append(float(np.mean(np.abs(p - t))))
+    names = {"law": "across scales, fit from 30%", "anchored": "anchored at the largest proxy width",
+             "proxy": "the largest proxy width's own losses"}
+    lrs = sorted(pred.lr.unique())
+    out = [f"## Schedules at a width recorded after its predictions (N={N:.3g}; fit on N "
+           f"{', '.join(f'{n:.3g}' for n in predictions['fit_sizes'])})", "",  # type: ignore[union-attr]
+           "| method | top-1 | top-2 | Spearman (" + ", ".join(f"{lr:.3g}" for lr in lrs) + ") | mean Spearman | MAE |",
+           "|---|---|---|---|---|---|"]
+    for m, s in scores.items():
+        out.append(f"| {names[m]} | {np.mean(s['top1']):.0%} | {np.mean(s['top2']):.0%} | "
+                   f"{', '.join(f'{v:.2f}' for v in s['spearman'])} | {np.mean(s['spearman']):.2f} | "
+                   f"{np.mean(s['mae']):.4f} |")
+    return out, {m: {k: float(np.mean(v)) for k, v in s.items()} for m, s in scores.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
+    import json
 
     p = argparse.ArgumentParser(prog="python -m laws.schedule_bench",
                                 description="The CPU schedule grid bench alone (a section of python -m laws.bench).")
     p.add_argument("--grid", default="bench/data/schedule_grid.csv",
                    help="the grid's tables joined with + (its largest width is held out)")
     p.add_argument("--max-n", type=float, default=None, help="leave out sizes above this N")
+    p.add_argument("--predict-n", type=float, default=None,
+                   help="write every schedule's predicted final loss at this N (a width not recorded yet) to --out")
+    p.add_argument("--out", type=Path, default=None, help="where --predict-n writes its JSON")
+    p.add_argument("--score", type=Path, default=None,
+                   help="score a --predict-n JSON against the width's recorded tables (--grid)")
     args = p.parse_args(argv)
+    if args.predict_n is not None:
+        if args.out is None:
+            p.error("--predict-n needs --out FILE.json")
+        args.out.write_text(json.dumps(predict_width(args.grid, args.predict_n), indent=1) + "\n")
+        print(f"wrote {args.out}")
+        return 0
+    if args.score is not None:
+        print("\n".join(score_width(json.loads(args.score.read_text()), args.grid)[0]))
+        return 0
     print("\n".join(bench_cpu_schedule_grid(args.grid, max_n=args.max_n)[0]))
     return 0
 

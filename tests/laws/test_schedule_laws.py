@@ -137,6 +137,33 @@ def test_scaled_multipower_recovers_a_known_law_and_predicts_a_larger_size():
     assert sorted(pred, key=pred.get) == sorted(test, key=lambda k: test[k].loss[-1])
 
 
+def test_the_law_anchored_at_a_proxy_carries_each_schedules_own_offset():
+    """Runs that sit off the law by a schedule's own amount at every size (what a law's form misses): the law
+    alone misranks them at a larger size, the law anchored at the largest proxy (each schedule's residual there
+    added) ranks and predicts them exactly; ``anchor_losses`` reads the proxy's final loss for a whole run and
+    its evaluation nearest the step inside it."""
+    import pandas as pd
+
+    from laws.schedule_bench import BudgetCase, anchor_losses, score_cases
+
+    offset = {"cosine": -0.15, "constant": 0.0, "wsd": 0.05, "wsd_long": 0.02}  # reverses the law's order
+    anchor, _ = _truth_curves(1e8)
+    target, truth = _truth_curves(4e8)
+    obs = {k: LossCurve(lrs=c.lrs, steps=c.steps, loss=c.loss + offset[k], warmup_steps=c.warmup_steps, name=k)
+           for k, c in anchor.items()}
+    final = pd.Series({k: float(truth.predict(1e8, c.lrs, None, 200)[0]) + offset[k] for k, c in anchor.items()})
+    observed = anchor_losses(obs, final)
+    assert observed("wsd", anchor["wsd"].lrs) == final["wsd"]
+    assert observed("cosine", anchor["cosine"].lrs[:1003]) == obs["cosine"].loss[obs["cosine"].steps == 1000][0]
+    case = [BudgetCase(steps=3000, candidates={k: (c.lrs, float(truth.predict(4e8, c.lrs, None, 200)[0]) + offset[k])
+                                               for k, c in target.items()})]
+    law = lambda lrs: float(truth.predict(4e8, lrs, None, 200)[0])  # noqa: E731 - the law itself, no offsets
+    plain = score_cases(law, case)
+    anchored = score_cases(law, case, lambda k, lrs: observed(k, lrs) - float(truth.predict(1e8, lrs, None, 200)[0]))
+    assert plain["spearman"] < 0.5 and plain["mae"] > 0.01
+    assert anchored["spearman"] == pytest.approx(1.0) and anchored["top1"] == 1.0 and anchored["mae"] < 1e-9
+
+
 def test_scaled_multipower_needs_two_sizes():
     from laws.fitting import FitError
     from laws.schedule_laws import fit_multipower_across_scales

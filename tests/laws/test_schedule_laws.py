@@ -285,3 +285,26 @@ def test_the_recorded_schedule_grids_seeds_agree_only_so_far():
         if ceiling:
             assert [np.mean([x["mean_ceiling"] for x in a[n]]) for n in a] == [pytest.approx(c, abs=0.005)
                                                                               for c in ceiling]
+
+
+def test_the_predictions_committed_before_width_160_was_recorded_score_as_documented():
+    """bench/data/schedule_predictions_w160.json (written from widths 32-128 before width 160 was run) against
+    its three recorded seeds: the law across scales ranks at Spearman 0.98 and top-2 100%, the anchored law 0.98
+    with a third of the law's final-loss error (docs/laws-bench.md); a width the tables lack is refused by name."""
+    import json
+
+    from laws.schedule_bench import predict_width, score_width
+
+    data = Path(__file__).resolve().parents[2] / "bench" / "data"
+    with pytest.raises(ValueError, match="not above the grid's largest width"):
+        predict_width(str(data / "schedule_grid_w128.csv"), 396800)
+    pred = json.loads((data / "schedule_predictions_w160.json").read_text())
+    assert pred["N"] == 618880 and pred["fit_sizes"][-1] == 396800 and len(pred["predictions"]) == 16
+    truth = "+".join(str(data / f"schedule_grid_w160_seed{s}.csv") for s in range(3))
+    _, s = score_width(pred, truth)
+    assert s["law"]["spearman"] == pytest.approx(0.98, abs=0.005) and s["law"]["top2"] == 1.0
+    assert s["anchored"]["spearman"] == pytest.approx(0.975, abs=0.01) and s["anchored"]["top1"] == 1.0
+    assert s["anchored"]["mae"] == pytest.approx(0.0925, abs=5e-4)
+    assert s["law"]["mae"] == pytest.approx(0.2316, abs=5e-4)
+    with pytest.raises(ValueError, match="no width with N=618880"):
+        score_width(pred, str(data / "schedule_grid_w128.csv"))

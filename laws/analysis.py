@@ -429,9 +429,11 @@ def divergence_predictions(table: SweepTable, law: Any) -> dict[str, Any]:
     and the starting loss is log(256) (bytes) unless the curve starts with a measured one."""
     from laws.divergence import DIVERGED_ABOVE_BEST, early_features, load_predictor
 
-    pred = load_predictor()
     f = table.frame
     best = f[f.status == "ok"].groupby(["N", "D"]).loss.min()
+    if "divergence_p" in f and np.isfinite(pd.to_numeric(f.divergence_p, errors="coerce")).any():
+        return _live_verdicts(f, best, DIVERGED_ABOVE_BEST)
+    pred = load_predictor()
     runs = []
     rows, cells = [], {}
     for r in f.itertuples():
@@ -456,7 +458,33 @@ def divergence_predictions(table: SweepTable, law: Any) -> dict[str, Any]:
     return {"runs": len(runs), "called": len(called), "diverged": sum(r["diverged"] for r in runs),
             "precision": hits / len(called) if called else math.nan,
             "recall": hits / max(1, sum(r["diverged"] for r in runs)), "called_runs": called,
-            "threshold": pred.threshold, "frac": pred.frac}
+            "threshold": pred.threshold, "frac": pred.frac, "source": "replayed"}
+
+
+def _live_verdicts(f: pd.DataFrame, best: pd.Series, above: float) -> dict[str, Any]:
+    """The verdicts the live stopper recorded in the rows (divergence_p, divergence_threshold, divergence_at):
+    with every feature it read. A called run that did not run to its end (stopped by the predictor, or later by
+    the fixed blow-up rules) has no final loss to score (``stopped``); precision and recall count the judged runs
+    that ran to their end (a shadow sweep's, and the runs a stopping sweep let finish)."""
+    runs = []
+    for r in f.itertuples():
+        p = float(pd.to_numeric(getattr(r, "divergence_p", math.nan), errors="coerce"))
+        if not math.isfinite(p):
+            continue
+        called = p >= float(r.divergence_threshold)
+        stopped = called and r.status == "diverged"
+        cell_best = best.get((r.N, r.D), math.nan)
+        runs.append({"N": float(r.N), "D": float(r.D), "lr": float(r.lr), "batch_tokens": float(r.batch_tokens),
+                     "probability": p, "at": float(r.divergence_at), "called": called, "stopped": stopped,
+                     "diverged": r.status == "diverged" or bool(r.loss > (1 + above) * cell_best)})
+    ended = [r for r in runs if not r["stopped"]]
+    hits = sum(r["called"] and r["diverged"] for r in ended)
+    n_called, n_div = sum(r["called"] for r in ended), sum(r["diverged"] for r in ended)
+    return {"runs": len(runs), "called": sum(r["called"] for r in runs), "stopped": sum(r["stopped"] for r in runs),
+            "diverged": n_div, "precision": hits / n_called if n_called else math.nan,
+            "recall": hits / n_div if n_div else math.nan, "called_runs": [r for r in runs if r["called"]],
+            "threshold": float(f.divergence_threshold.dropna().iloc[0]), "frac": min(r["at"] for r in runs),
+            "source": "live"}
 
 
 def diverged_runs(table: SweepTable) -> list[dict[str, Any]]:

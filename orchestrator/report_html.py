@@ -130,7 +130,7 @@ def render_html(rep: Report) -> str:
         parts.append(_img(rep, "branches") + _table(rows, ["N", "lr", "batch_tokens", "D", "branch_step", "loss",
                                                            "cell_best"]) + "</section>")
     parts.append(f"<section id='divergence'><h2>Divergence events</h2><p>{len(d['divergence'])} diverged runs "
-                 "(kept in the record, left out of every fit).</p>")
+                 "(kept in the record; in the fits each bounds its cell's bowl: the optimum lies below its LR).</p>")
     if d["divergence"]:
         parts.append(_table(d["divergence"], ["N", "D", "lr", "batch_tokens", "tokens", "last_val_loss"]))
         parts.append(_img(rep, "divergence"))
@@ -138,8 +138,18 @@ def render_html(rep: Report) -> str:
     if dp and not dp["runs"]:
         parts.append("<p class='note'>Divergence predictor: no curve has 2 evaluations inside its first "
                      f"{_fmt(100 * dp['frac'])}% (record more with train.eval_every).</p>")
+    elif dp and dp.get("source") == "live":
+        parts.append(f"<h3>Divergence predictor</h3><p>Judged live (every feature it reads, recorded in the rows): "
+                     f"{dp['called']} of {dp['runs']} runs called diverging, {dp['stopped']} of them stopped; of "
+                     f"the runs that ran to their end, precision {_fmt(dp['precision'])}, recall "
+                     f"{_fmt(dp['recall'])} against the {dp['diverged']} that diverged or ended more than 15% above "
+                     "their cell's best.</p>")
+        if dp["called_runs"]:
+            parts.append(_table(dp["called_runs"], ["N", "D", "lr", "batch_tokens", "probability", "at", "stopped",
+                                                    "diverged"]))
     elif dp:
-        parts.append(f"<h3>Divergence predictor</h3><p>From the first {_fmt(100 * dp['frac'])}% of each curve, "
+        parts.append(f"<h3>Divergence predictor</h3><p>Replayed from the first {_fmt(100 * dp['frac'])}% of each "
+                     "curve, "
                      f"against the sweep's law: {dp['called']} of {dp['runs']} runs called diverging "
                      f"(precision {_fmt(dp['precision'])}, recall {_fmt(dp['recall'])} against the {dp['diverged']} "
                      "runs that diverged or ended more than 15% above their cell's best).</p>")

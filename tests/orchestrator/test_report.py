@@ -131,6 +131,26 @@ def test_the_divergence_predictor_reads_a_tables_curves_in_the_report(tmp_path):
     assert "Divergence predictor" in html and "1 of 64 runs called diverging" in html
 
 
+def test_the_report_shows_the_verdicts_a_live_sweep_recorded(tmp_path):
+    """bench/data/licenses_shadow.csv, a shadow sweep: the report reads the recorded verdicts (every feature the
+    live stopper read) instead of replaying the curves; a called run that was stopped has no outcome to score."""
+    t = pd.read_csv(ROOT / "bench" / "data" / "licenses_shadow.csv")
+    from laws.analysis import divergence_predictions
+    from laws.steplaw import PUBLISHED
+    from laws.table import SweepTable
+
+    dp = divergence_predictions(SweepTable(t, "licenses"), PUBLISHED)
+    # one called run blew up later and was stopped by the fixed rules: no end to score
+    assert (dp["source"], dp["runs"], dp["called"], dp["stopped"], dp["precision"]) == ("live", 96, 38, 1, 1.0)
+    assert dp["recall"] == pytest.approx(37 / 57) and all(r["probability"] >= 0.5 for r in dp["called_runs"])
+    i = t.index[(t.divergence_p >= t.divergence_threshold) & (t.status == "ok")][0]
+    t.loc[i, ["status", "loss"]] = ["diverged", np.nan]  # as a stopping sweep would have recorded it
+    dp = divergence_predictions(SweepTable(t, "licenses"), PUBLISHED)
+    assert (dp["called"], dp["stopped"], dp["precision"]) == (38, 2, 1.0)
+    html = write_report(build_report(t, title="licenses"), tmp_path).read_text()
+    assert "Judged live" in html and "38 of 96 runs called diverging, 2 of them stopped" in html
+
+
 def test_report_command_on_a_table(tmp_path):
     r = subprocess.run([sys.executable, "-m", "orchestrator", "report", str(TABLE), "--out", str(tmp_path / "r"),
                         "--target-n", "1.6e6", "--target-d", "2e7"], capture_output=True, text=True, timeout=300)

@@ -466,12 +466,15 @@ def _live_verdicts(f: pd.DataFrame, best: pd.Series, above: float) -> dict[str, 
     with every feature it read. A called run that did not run to its end (stopped by the predictor, or later by
     the fixed blow-up rules) has no final loss to score (``stopped``); precision and recall count the judged runs
     that ran to their end (a shadow sweep's, and the runs a stopping sweep let finish)."""
+    from laws.divergence_bench import recorded_calls
+
     runs = []
-    for r in f.itertuples():
+    calls = recorded_calls(f)
+    for r, call in zip(f.itertuples(), calls):
         p = float(pd.to_numeric(getattr(r, "divergence_p", math.nan), errors="coerce"))
         if not math.isfinite(p):
             continue
-        called = p >= float(r.divergence_threshold)
+        called = bool(call)
         stopped = called and r.status == "diverged"
         cell_best = best.get((r.N, r.D), math.nan)
         runs.append({"N": float(r.N), "D": float(r.D), "lr": float(r.lr), "batch_tokens": float(r.batch_tokens),

@@ -17,12 +17,15 @@ import numpy as np
 __all__ = [
     "DIVERGED_ABOVE_BEST",
     "FEATURES",
+    "MIN_STEPS",
+    "MIN_TOKENS",
     "DivergencePredictor",
     "DivergenceVerdict",
     "cell_best_at",
     "divergence_verdict",
     "early_features",
     "fit_divergence_predictor",
+    "leads_cell",
     "load_predictor",
 ]
 
@@ -106,10 +109,12 @@ def divergence_verdict(
 #: cell end within a few percent of each other (the whole 7-LR bowl of the reference grid spans < 12%), runs
 #: past the LR edge end 20-60% above, at the loss of a model that has stopped learning context.
 DIVERGED_ABOVE_BEST = 0.15
-#: The shortest run (planned optimizer steps) the shipped predictor judges. It was trained on runs of 781-1,562
-#: steps and checked on runs of 98 steps and more (the replayed grids); in a shorter run the share it reads (20%)
-#: is a dozen steps, mostly warmup. The fixed blow-up rules watch every run.
-MIN_STEPS = 64
+#: The shortest run the shipped predictor judges, in planned optimizer steps and in tokens: the shortest of the
+#: runs it was trained on (781-1,562 steps, 100k tokens) or checked on (replayed grids: 98 steps and more; the
+#: blind grid: 50k tokens and more). Outside them nothing says it works, and in the test suite's 4k-token runs of
+#: one-layer models it calls the cells' best runs (shadow mode shows it). The fixed blow-up rules watch every run.
+MIN_STEPS = 98
+MIN_TOKENS = 50_000
 
 #: The features, in order. Each is computed from the evaluations inside the first ``frac`` of the steps.
 FEATURES = ("lr_vs_law", "loss_left", "loss_slope", "loss_rise", "grad_growth", "grad_jump", "eff_lr", "eff_lr_max",
@@ -131,6 +136,16 @@ def cell_best_at(peers: list[tuple[list[dict[str, float]], int]], share: float, 
         if near:
             best = min(best, min(near, key=lambda p: abs(p["step"] / max(total, 1) - share))["val_loss"])
     return best if math.isfinite(best) else None
+
+
+def leads_cell(value: float, share: float, others: list[tuple[list[dict[str, float]], int]]) -> bool:
+    """Whether a run whose loss is ``value`` at ``share`` of its training leads its cell there: no other run of the
+    cell (``others``, as :func:`cell_best_at` takes them, the run itself left out) did better at that share, and at
+    least one has an evaluation there. A run that leads its cell is not headed far above the cell's best, whatever
+    its LR against the law says, so the stopper never stops it (the law can be octaves off at an unfamiliar scale:
+    in 64-step runs of one-layer models the best LR sits 4 octaves above the law's)."""
+    best = cell_best_at(others, share)
+    return best is not None and value <= best
 
 
 def early_features(curve: list[dict[str, float]], total_steps: int, frac: float, baseline: float,
@@ -194,6 +209,8 @@ class DivergencePredictor:
     threshold: float
     min_steps: int = 0
     """Runs planned shorter than this many steps are not judged (:data:`MIN_STEPS` for the shipped model)."""
+    min_tokens: float = 0
+    """Nor runs of fewer tokens (:data:`MIN_TOKENS` for the shipped model)."""
 
     def probability(self, x: np.ndarray) -> float:
         """P(diverging); a feature that could not be measured (NaN: no gradient norms logged) counts as average."""
@@ -204,14 +221,14 @@ class DivergencePredictor:
     def diverging(self, x: np.ndarray) -> bool:
         return self.probability(x) >= self.threshold
 
-    def judges(self, total_steps: float) -> bool:
-        """Whether a run of ``total_steps`` is long enough to be judged."""
-        return total_steps >= self.min_steps
+    def judges(self, total_steps: float, tokens: float) -> bool:
+        """Whether a run of ``total_steps`` steps and ``tokens`` tokens lies where the predictor has evidence."""
+        return total_steps >= self.min_steps and tokens >= self.min_tokens
 
     def to_dict(self) -> dict[str, object]:
         return {"frac": self.frac, "features": list(FEATURES), "mean": list(self.mean), "scale": list(self.scale),
                 "coef": list(self.coef), "intercept": self.intercept, "threshold": self.threshold,
-                "min_steps": self.min_steps}
+                "min_steps": self.min_steps, "min_tokens": self.min_tokens}
 
     @classmethod
     def from_dict(cls, d: dict[str, object]) -> DivergencePredictor:
@@ -220,7 +237,8 @@ class DivergencePredictor:
                              "retrain it (python -m laws.divergence_bench --write).")
         return cls(frac=float(d["frac"]), mean=tuple(d["mean"]), scale=tuple(d["scale"]),  # type: ignore[arg-type]
                    coef=tuple(d["coef"]), intercept=float(d["intercept"]),  # type: ignore[arg-type]
-                   threshold=float(d["threshold"]), min_steps=int(d.get("min_steps", 0)))  # type: ignore[arg-type]
+                   threshold=float(d["threshold"]), min_steps=int(d.get("min_steps", 0)),  # type: ignore[arg-type]
+                   min_tokens=float(d.get("min_tokens", 0)))  # type: ignore[arg-type]
 
 
 def fit_divergence_predictor(X: np.ndarray, y: np.ndarray, in_band: np.ndarray, frac: float) -> DivergencePredictor:

@@ -26,10 +26,12 @@ from laws.divergence import (
     DIVERGED_ABOVE_BEST,
     FEATURES,
     MIN_STEPS,
+    MIN_TOKENS,
     DivergencePredictor,
     divergence_verdict,
     early_features,
     fit_divergence_predictor,
+    leads_cell,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -187,14 +189,15 @@ def replay(spec: str, frac: float = 0.2, predictor: DivergencePredictor | None =
         peers.append((curve, total))
         law = laws[(float(r.N), float(r.D))]
         at = next((c["step"] for j, c in enumerate(curve) if j >= 1 and c["step"] >= frac * total), None)
-        if law is None or at is None or not pred.judges(total):
+        if law is None or at is None or not pred.judges(total, float(r.D)):
             continue
         lr_vs_law = math.log2(float(r.lr) / float(law.law.lr(r.N, r.D)))
         x = early_features(curve, total, at / total, math.log(256), lr_vs_law, peers)
         if x is None:
             continue
         judged += 1
-        if pred.diverging(x):
+        now = next(c["val_loss"] for c in curve if c["step"] == at)
+        if pred.diverging(x) and not leads_cell(now, at / total, peers[:-1]):
             cb = best[(r.N, r.D)]
             stopped.append(i)
             labels += bool(r.status != "ok" or r.loss > (1 + DIVERGED_ABOVE_BEST) * cb)
@@ -224,6 +227,17 @@ def _stop_effect(t, stopped: list) -> dict[str, float]:
             "law_move": math.log2(law_b.law.lr(n, d) / law_a.law.lr(n, d)) if law_a and law_b else float("nan")}
 
 
+def recorded_calls(f: pd.DataFrame) -> np.ndarray:
+    """Which rows the live predictor called diverging: the recorded verdict (divergence_called), or, in tables
+    from before it was recorded, the probability at or above the threshold."""
+    p, thr = f.divergence_p.astype(float).to_numpy(), f.divergence_threshold.astype(float).to_numpy()
+    called = np.asarray(p >= thr)
+    if "divergence_called" in f:
+        v = pd.to_numeric(f.divergence_called, errors="coerce").to_numpy(float)
+        called = np.where(np.isfinite(v), v > 0, called)
+    return called
+
+
 def shadow(spec: str) -> dict[str, float]:
     """Score the verdicts a sweep run with ``[sweep] divergence_predictor = "shadow"`` recorded in its rows
     (divergence_p, divergence_threshold, divergence_at): the live predictor's judgments with every feature it
@@ -244,7 +258,7 @@ def shadow(spec: str) -> dict[str, float]:
     best = f[f.status == "ok"].groupby(["N", "D"]).loss.min()
     cell_best = np.array([best.get((n, d), np.nan) for n, d in zip(f.N, f.D)])
     judged = np.isfinite(f.divergence_p.astype(float)).to_numpy()
-    called = judged & (f.divergence_p.astype(float) >= f.divergence_threshold.astype(float)).to_numpy()
+    called = judged & recorded_calls(f)
     ok = (f.status == "ok").to_numpy()
     y = ~ok | (f.loss.to_numpy(float) > (1 + DIVERGED_ABOVE_BEST) * cell_best)
     band = ok & (f.loss.to_numpy(float) <= (1 + BAND) * cell_best)
@@ -290,7 +304,7 @@ def write_model(runs: Path = RUNS, frac: float = 0.2) -> DivergencePredictor:
     f = label(pd.read_csv(runs))
     law = _law(f)
     p = fit_divergence_predictor(features(f, frac, law), f.diverged.to_numpy(), f.in_band.to_numpy(), frac)
-    p = dataclasses.replace(p, min_steps=MIN_STEPS)
+    p = dataclasses.replace(p, min_steps=MIN_STEPS, min_tokens=MIN_TOKENS)
     MODEL.write_text(json.dumps(p.to_dict(), indent=1) + "\n")
     return p
 

@@ -139,7 +139,12 @@ class SweepSection:
     true for AdamW trained from scratch, the runs it was trained on and passed a blind grid with (no run of a
     cell's 0.25% band called, precision 1.00, 30% of the compute saved, no cell optimum moved: docs/laws-bench.md),
     "shadow" for AdamH (replayed there it calls runs that end within 6% of their cell's best) and for continued
-    pre-training (not measured)."""
+    pre-training (not measured). It judges only runs inside its evidence (see divergence_model) and never stops a
+    run that leads its cell at the judgment point (laws.divergence.leads_cell)."""
+    divergence_model: str = ""
+    """The divergence predictor's model file (a JSON written by ``python -m laws.divergence_bench --write``, e.g.
+    one retrained on your own recorded runs); empty: the shipped laws/divergence_model.json. It judges only runs
+    of at least its min_steps and min_tokens (the shipped one: 98 steps and 50k tokens, the range of its evidence)."""
     divergence_spike: float = 1.5
     """Stop a trial whose validation loss rises above this multiple of its best so far (laws.divergence)."""
     max_retries: int = 1
@@ -619,6 +624,16 @@ def _parse_sweep(section: dict[str, Any], source: str) -> SweepSection:
                 "sweep table of the largest scale's full grid, or leave it out."
             )
         sweep.reference_grid = str(ref.resolve())
+    if sweep.divergence_model:
+        model = Path(sweep.divergence_model)
+        if not model.is_absolute() and source:
+            model = Path(source).resolve().parent / model
+        if not model.is_file():
+            raise ConfigError(
+                f"sweep.divergence_model: no such file {sweep.divergence_model!r} (looked for {str(model)!r}); give "
+                "a predictor written by python -m laws.divergence_bench --write, or leave it out for the shipped one."
+            )
+        sweep.divergence_model = str(model.resolve())
     return sweep
 
 

@@ -65,6 +65,8 @@ class TrialRecord:
     """The threshold of the predictor that judged the run."""
     divergence_at: float = math.nan
     """The share of the run it was judged at."""
+    divergence_called: float = math.nan
+    """1 if it called the run diverging (at or above the threshold, and not leading its cell), else 0."""
 
     @staticmethod
     def curve_json(points: list[tuple[float, float]]) -> str:
@@ -130,7 +132,7 @@ def read_table(path: str | Path) -> SweepTable:
 
 #: Columns a table from an earlier version may lack (each then takes its default).
 OPTIONAL_FIELDS = ("optimizer", "eff_lr", "schedule_spec", "parent_trial", "branch_step", "divergence_p",
-                   "divergence_threshold", "divergence_at")
+                   "divergence_threshold", "divergence_at", "divergence_called")
 _INT_FIELDS = {"N": 1, "D": 1, "batch_tokens": 1, "batch_size": 1, "tokens": 1, "seed": 0, "branch_step": 0}
 _TEXT_FIELDS = ("trial_id", "scale", "schedule", "optimizer")
 
@@ -157,7 +159,8 @@ def parse_record(row: dict[str, str]) -> TrialRecord:
             if not v:
                 raise ValueError(f"{k} is empty")
             kw[k] = v
-        elif k in ("lr", "loss", "flops", "wall_s", "eff_lr", "divergence_p", "divergence_threshold", "divergence_at"):
+        elif k in ("lr", "loss", "flops", "wall_s", "eff_lr", "divergence_p", "divergence_threshold", "divergence_at",
+                   "divergence_called"):
             try:
                 kw[k] = float(v) if v else math.nan
             except ValueError:

@@ -73,8 +73,8 @@ class SweepCallback(tune.Callback):
         #: Trials the divergence stopper ended (shared with it).
         self.diverged_ids: set[str] = set()
         #: The learned divergence predictor's verdicts, written by the stopper: trial id -> (P(diverging),
-        #: threshold, share of the run judged at); each lands in its trial's row.
-        self.judgments: dict[str, tuple[float, float, float]] = {}
+        #: threshold, share of the run judged at, called); each lands in its trial's row.
+        self.judgments: dict[str, tuple[float, float, float, float]] = {}
         #: Trials that ran past sweep.trial_timeout_s (their watchdog left a marker).
         self.timed_out: set[str] = set()
         self._curves: dict[str, list[tuple[float, float]]] = {}
@@ -178,7 +178,7 @@ class SweepCallback(tune.Callback):
             eff_lr=float(np.median(eff)) if (eff := self._eff.pop(trial.trial_id, [])) else math.nan,
             parent_trial=spec.parent_trial,
             branch_step=spec.branch_step,
-            **dict(zip(("divergence_p", "divergence_threshold", "divergence_at"),
+            **dict(zip(("divergence_p", "divergence_threshold", "divergence_at", "divergence_called"),
                        self.judgments.get(trial.trial_id, ()))),
         )
         self.records.append(rec)
@@ -246,12 +246,13 @@ class DivergenceStopper(tune.Stopper):
     Attributes:
         saved_flops: Trial id -> FLOPs an early stop left untrained (6 N D of the steps not run).
         shadow_flops: Trial id -> FLOPs a stop the shadow predictor called would have left untrained.
-        judgments: Trial id -> (P(diverging), the predictor's threshold, share of the run it was judged at); shared
-            with the callback, which records them in the trial's row.
+        judgments: Trial id -> (P(diverging), the predictor's threshold, share of the run it was judged at, 1.0 if
+            called diverging else 0.0: at or above the threshold and not leading its cell, laws.divergence.leads_cell);
+            shared with the callback, which records them in the trial's row.
     """
 
     def __init__(self, diverged_ids: set[str], predictor: Any = None, law: dict[str, Any] | None = None,
-                 shadow: bool = False, judgments: dict[str, tuple[float, float, float]] | None = None,
+                 shadow: bool = False, judgments: dict[str, tuple[float, float, float, float]] | None = None,
                  **verdict_kwargs: Any) -> None:
         self.diverged_ids = diverged_ids
         self.predictor = predictor
@@ -260,7 +261,7 @@ class DivergenceStopper(tune.Stopper):
         self.kwargs = verdict_kwargs
         self.saved_flops: dict[str, float] = {}
         self.shadow_flops: dict[str, float] = {}
-        self.judgments: dict[str, tuple[float, float, float]] = {} if judgments is None else judgments
+        self.judgments: dict[str, tuple[float, float, float, float]] = {} if judgments is None else judgments
         self._points: dict[str, list[dict[str, float]]] = {}
         self._cell: dict[str, tuple[float, float, float]] = {}  # trial -> (N, D, planned steps): its cell's peers
 
@@ -285,12 +286,12 @@ class DivergenceStopper(tune.Stopper):
     def _predicts(self, trial_id: str, pts: list[dict[str, float]], result: dict) -> bool:
         """The predictor's verdict at the first report past its share of the run with 2+ evaluations (once; kept
         in :attr:`judgments`)."""
-        from laws.divergence import early_features
+        from laws.divergence import early_features, leads_cell
 
         total, step = float(result.get("total_steps", 0)), float(result.get("step", 0))
         law = (self.law or {}).get("law")
-        if total <= 0 or step < self.predictor.frac * total or law is None or not self.predictor.judges(total) \
-                or not {"N", "D", "peak_lr"} <= result.keys():
+        if total <= 0 or step < self.predictor.frac * total or law is None \
+                or not {"N", "D", "peak_lr"} <= result.keys() or not self.predictor.judges(total, float(result["D"])):
             return False
         start = [p for p in pts if p.get("tokens", 1) == 0]  # the measured initial loss of a run from a checkpoint
         baseline = start[0]["val_loss"] if start else float(result.get("baseline_loss", math.log(256)))
@@ -301,8 +302,11 @@ class DivergenceStopper(tune.Stopper):
         if x is None:
             return False
         p = self.predictor.probability(x)
-        self.judgments[trial_id] = (p, float(self.predictor.threshold), step / total)
-        return p >= self.predictor.threshold
+        others = [(self._points[t], int(c[2])) for t, c in self._cell.items() if c[:2] == cell and c[2] > 0
+                  and t != trial_id]
+        called = p >= self.predictor.threshold and not leads_cell(pts[-1]["val_loss"], step / total, others)
+        self.judgments[trial_id] = (p, float(self.predictor.threshold), step / total, float(called))
+        return called
 
     @staticmethod
     def _untrained(result: dict) -> float:
@@ -542,7 +546,7 @@ def _divergence_predictor(cfg: SweepConfig, echo: Callable[[str], None]) -> Any:
     from laws.divergence import load_predictor
 
     try:
-        pred = load_predictor()
+        pred = load_predictor(Path(cfg.sweep.divergence_model) if cfg.sweep.divergence_model else None)
     except (OSError, ValueError) as e:
         echo(f"divergence predictor not used: {e}")
         return None
@@ -566,10 +570,24 @@ def _report_early_stops(stopper: DivergenceStopper, callback: SweepCallback, tra
         would = sum(stopper.shadow_flops.values())
         echo(f"divergence predictor (shadow): judged {len(stopper.judgments)} trial(s), would have stopped "
              f"{len(stopper.shadow_flops)} ({would / max(spent, 1e-30):.1%} of the sweep's compute); each verdict is "
-             f"in its row (divergence_p); score them with python -m laws.divergence_bench --shadow "
-             f"{callback.table_path}")
-        tracker.log_progress({"shadow_stops": float(len(stopper.shadow_flops)), "shadow_saved_flops": would},
-                             step=len(callback.records))
+             f"in its row (divergence_p)")
+        metrics = {"shadow_stops": float(len(stopper.shadow_flops)), "shadow_saved_flops": would}
+        if stopper.judgments:
+            from laws.divergence_bench import shadow
+
+            try:  # every judged run has ended: how right the calls were, and what stopping them would have moved
+                sc = shadow(str(callback.table_path))
+            except (OSError, ValueError) as e:
+                echo(f"  not scored: {e}")
+            else:
+                echo(f"  against how the runs ended: {sc['labelled']} of {sc['stopped']} calls diverged "
+                     f"(>15% above their cell's best, or blew up), {sc['in_band']} inside a cell's 0.25% band, "
+                     f"{sc['diverging']} of {sc['runs']} judged runs diverged; the calls read as diverged would "
+                     f"move the law's LR at the largest cell {sc['law_move']:+.2f} octave and cell optima by up to "
+                     f"{sc['cell_move_max']:.2f} (python -m laws.divergence_bench --shadow {callback.table_path})")
+                metrics |= {"shadow_calls_diverged": float(sc["labelled"]),
+                            "shadow_calls_in_band": float(sc["in_band"])}
+        tracker.log_progress(metrics, step=len(callback.records))
 
 
 def last_checkpoints(results_dir: Path) -> dict[tuple, str]:

@@ -210,6 +210,13 @@ def test_the_divergence_predictor_stops_adamw_from_scratch_by_default_and_shadow
     for value, mode in ((True, "stop"), (False, "off"), ("shadow", "shadow")):
         raw["sweep"]["divergence_predictor"] = value
         assert parse_config(copy.deepcopy(raw)).divergence_mode() == mode
+    raw["sweep"]["divergence_model"] = "nowhere.json"
+    with pytest.raises(ConfigError, match="sweep.divergence_model: no such file 'nowhere.json'"):
+        parse_config(copy.deepcopy(raw))
+    (tmp_path / "mine.json").write_text("{}")
+    raw["sweep"]["divergence_model"] = str(tmp_path / "mine.json")
+    assert parse_config(copy.deepcopy(raw)).sweep.divergence_model == str((tmp_path / "mine.json").resolve())
+    del raw["sweep"]["divergence_model"]
     raw["sweep"]["divergence_predictor"] = "yes"
     with pytest.raises(ConfigError, match=r"sweep.divergence_predictor must be true, false, \"shadow\".*got 'yes'"):
         parse_config(copy.deepcopy(raw))

@@ -57,7 +57,8 @@ def test_the_learned_predictor_stops_at_its_share_of_the_run_and_counts_the_comp
     assert ids == {"hot"}
     assert stop.saved_flops["hot"] == 6 * 1e5 * 6400 * (1 - 10 / 50)
     assert not any(stop("fine", r) for r in _results(lr=2.0))  # 1 octave above: healthy, judged once
-    assert "fine" not in ids and stop.judgments["fine"][1:] == (0.5, 10 / 50)  # (P, threshold, share judged at)
+    # (P, threshold, share judged at, called)
+    assert "fine" not in ids and stop.judgments["fine"][1:] == (0.5, 10 / 50, 0.0) and stop.judgments["hot"][3] == 1.0
     assert stop.judgments["fine"][0] < 0.5 <= stop.judgments["hot"][0]
     # Before the sweep has its own law (fewer than two cells), the predictor is not used; the fixed rules still are.
     early = DivergenceStopper(set(), predictor=pred, law={}, spike_factor=1.5)
@@ -82,19 +83,43 @@ def test_in_shadow_mode_the_predictor_judges_every_trial_and_stops_none_but_the_
     assert not any(stop("hot", r) for r in _results(lr=8.0))  # called diverging, run to its end
     assert not any(stop("fine", r) for r in _results(lr=2.0))
     assert set(shared) == {"hot", "fine"} and shared["hot"][0] >= 0.5 > shared["fine"][0]
+    assert (shared["hot"][3], shared["fine"][3]) == (1.0, 0.0)
     assert ids == set() and stop.saved_flops == {}
     assert stop.shadow_flops == {"hot": 6 * 1e5 * 6400 * (1 - 10 / 50)}  # what the stop would have saved
     assert stop("blowup", _results(lr=8.0, loss=lambda s: 3.0 if s < 20 else float("nan"))[3])
     assert ids == {"blowup"}
 
 
-def test_a_run_shorter_than_the_predictors_shortest_is_left_to_the_fixed_rules():
-    import dataclasses
-
-    from laws.divergence import FEATURES, MIN_STEPS, DivergencePredictor, load_predictor
+def test_a_run_that_leads_its_cell_is_never_stopped_whatever_its_lr_says():
+    """The law can be octaves off at an unfamiliar scale: a run far above the law's LR but ahead of every other
+    run of its cell at the same share is judged (and recorded as not called), not stopped; behind them it is."""
+    from laws.divergence import FEATURES, DivergencePredictor, leads_cell
     from laws.steplaw import StepLaw
 
-    assert load_predictor().min_steps == MIN_STEPS  # the shipped model carries its bound
+    coef = tuple(1.0 if f == "lr_vs_law" else 0.0 for f in FEATURES)
+    n = len(FEATURES)
+    pred = DivergencePredictor(frac=0.2, mean=(0.0,) * n, scale=(1.0,) * n, coef=coef, intercept=-2.0, threshold=0.5)
+    law = StepLaw(a=1.0, alpha=0.0, beta=0.0, b=1.0, gamma=1.0)
+    stop = DivergenceStopper(set(), predictor=pred, law={"law": law}, spike_factor=1.5)
+    assert not any(stop("slow", r) for r in _results(lr=1.0, loss=lambda s: 3.2 - s / 100))
+    assert not any(stop("hot leader", r) for r in _results(lr=8.0))  # 0.2 below "slow" at every share
+    assert stop.judgments["hot leader"][0] >= 0.5 and stop.judgments["hot leader"][3] == 0.0
+    assert any(stop("hot laggard", r) for r in _results(lr=8.0, loss=lambda s: 3.5 - s / 100))
+    assert stop.judgments["hot laggard"][3] == 1.0
+    peer = [([{"step": 10.0, "val_loss": 2.0}], 50)]
+    assert leads_cell(1.9, 0.2, peer) and not leads_cell(2.1, 0.2, peer)
+    assert not leads_cell(1.0, 0.2, []) and not leads_cell(1.0, 0.8, peer)  # nothing to compare with: no lead
+
+
+def test_a_run_shorter_than_the_predictors_evidence_is_left_to_the_fixed_rules():
+    import dataclasses
+
+    from laws.divergence import FEATURES, MIN_STEPS, MIN_TOKENS, DivergencePredictor, load_predictor
+    from laws.steplaw import StepLaw
+
+    shipped = load_predictor()
+    assert (shipped.min_steps, shipped.min_tokens) == (MIN_STEPS, MIN_TOKENS)  # the shipped model carries its bounds
+    assert shipped.judges(MIN_STEPS, MIN_TOKENS) and not shipped.judges(MIN_STEPS, MIN_TOKENS - 1)
     coef = tuple(1.0 if f == "lr_vs_law" else 0.0 for f in FEATURES)
     n = len(FEATURES)
     pred = DivergencePredictor(frac=0.2, mean=(0.0,) * n, scale=(1.0,) * n, coef=coef, intercept=-2.0,
@@ -102,7 +127,8 @@ def test_a_run_shorter_than_the_predictors_shortest_is_left_to_the_fixed_rules()
     law = StepLaw(a=1.0, alpha=0.0, beta=0.0, b=1.0, gamma=1.0)
     stop = DivergenceStopper(set(), predictor=pred, law={"law": law}, spike_factor=1.5)
     assert not any(stop("short hot", r) for r in _results(lr=8.0, total=50)) and stop.judgments == {}
-    stop.predictor = dataclasses.replace(pred, min_steps=50)
+    stop = DivergenceStopper(set(), predictor=dataclasses.replace(pred, min_steps=50), law={"law": law},
+                             spike_factor=1.5)
     assert any(stop("hot", r) for r in _results(lr=8.0, total=50)) and set(stop.judgments) == {"hot"}
 
 

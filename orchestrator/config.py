@@ -615,26 +615,23 @@ def _domain_check(where: str, key: str, value: Any) -> None:
 def _parse_sweep(section: dict[str, Any], source: str) -> SweepSection:
     sweep = _build(SweepSection, "sweep", section)
     if sweep.reference_grid:
-        ref = Path(sweep.reference_grid)
-        if not ref.is_absolute() and source:
-            ref = Path(source).resolve().parent / ref
-        if not ref.is_file():
-            raise ConfigError(
-                f"sweep.reference_grid: no such file {sweep.reference_grid!r} (looked for {str(ref)!r}); give a "
-                "sweep table of the largest scale's full grid, or leave it out."
-            )
-        sweep.reference_grid = str(ref.resolve())
+        sweep.reference_grid = _sweep_file(sweep.reference_grid, source, "reference_grid",
+                                           "give a sweep table of the largest scale's full grid, or leave it out.")
     if sweep.divergence_model:
-        model = Path(sweep.divergence_model)
-        if not model.is_absolute() and source:
-            model = Path(source).resolve().parent / model
-        if not model.is_file():
-            raise ConfigError(
-                f"sweep.divergence_model: no such file {sweep.divergence_model!r} (looked for {str(model)!r}); give "
-                "a predictor written by python -m laws.divergence_bench --write, or leave it out for the shipped one."
-            )
-        sweep.divergence_model = str(model.resolve())
+        sweep.divergence_model = _sweep_file(sweep.divergence_model, source, "divergence_model",
+                                             "give a predictor written by python -m laws.divergence_bench --write, "
+                                             "or leave it out for the shipped one.")
     return sweep
+
+
+def _sweep_file(value: str, source: str, key: str, fix: str) -> str:
+    """A [sweep] file path, relative to the sweep file when not absolute, resolved; ConfigError when missing."""
+    path = Path(value)
+    if not path.is_absolute() and source:
+        path = Path(source).resolve().parent / path
+    if not path.is_file():
+        raise ConfigError(f"sweep.{key}: no such file {value!r} (looked for {str(path)!r}); {fix}")
+    return str(path.resolve())
 
 
 def _parse_data(section: dict[str, Any]) -> tuple[DataConfig, int]:

@@ -286,27 +286,27 @@ def test_a_killed_trial_is_retried_from_its_checkpoint(tmp_path):
     assert len(runs) == 1  # the retry did not open a second MLflow run
 
 
-def _unbounded_model(tmp_path: Path) -> Path:
-    """The shipped predictor without its evidence bounds (98 steps, 50k tokens): these tests check the wiring on
-    runs of 64 steps and 4k tokens, where its calls are not to be trusted (docs/laws-bench.md)."""
+def _predictor_sweep(tmp_path: Path, mode: str) -> str:
+    """The tiny recipe with a third scale, an LR far above the others, one trial at a time and the divergence
+    predictor set to ``mode``: the shipped model without its evidence bounds (98 steps, 50k tokens), since these
+    tests check the wiring on runs of 64 steps and 4k tokens, where its calls are not to be trusted."""
     d = json.loads((Path(__file__).resolve().parents[2] / "laws" / "divergence_model.json").read_text())
-    path = tmp_path / "divergence_model.json"
-    path.write_text(json.dumps({**d, "min_steps": 0, "min_tokens": 0}))
-    return path
+    model = tmp_path / "divergence_model.json"
+    model.write_text(json.dumps({**d, "min_steps": 0, "min_tokens": 0}))
+    toml = (RECIPES / "tiny.toml").read_text()
+    toml = toml.replace('seeds = [0]', f'seeds = [0]\nmax_concurrent = 1\ndivergence_predictor = {mode}\n'
+                        f'divergence_model = "{model}"')
+    toml = toml.replace("lr = [0.004, 0.016]", "lr = [0.004, 0.016, 0.25]")
+    toml = toml.replace("batch_size = [8]", "batch_size = [2]")
+    return toml.replace("[[scales]]\nd_model = 64",
+                        "[[scales]]\nd_model = 48\ntokens = 4096\n\n[[scales]]\nd_model = 64")
 
 
 def test_the_learned_divergence_predictor_stops_a_run_live_and_the_sweep_reports_the_compute_saved(tmp_path):
     """[sweep] divergence_predictor = true (with sweep.divergence_model, a model file of one's own): once two cells
     have finished (the law refits), a run far above the law's LR is stopped at its second evaluation with a
     finite, unspiked curve; the sweep prints the compute saved and logs it to the parent run."""
-    toml = (RECIPES / "tiny.toml").read_text()
-    toml = toml.replace('seeds = [0]', 'seeds = [0]\nmax_concurrent = 1\ndivergence_predictor = true\n'
-                        f'divergence_model = "{_unbounded_model(tmp_path)}"')
-    toml = toml.replace("lr = [0.004, 0.016]", "lr = [0.004, 0.016, 0.25]")
-    toml = toml.replace("batch_size = [8]", "batch_size = [2]")
-    toml = toml.replace("[[scales]]\nd_model = 64",
-                        "[[scales]]\nd_model = 48\ntokens = 4096\n\n[[scales]]\nd_model = 64")
-    out = run_cli_sweep(tmp_path, toml)
+    out = run_cli_sweep(tmp_path, _predictor_sweep(tmp_path, "true"))
     assert "early stops:" in out, out[-3000:]
     (table,) = tmp_path.glob("lawsweep_results/tiny-*/sweep.csv")
     df = pd.read_csv(table)
@@ -325,14 +325,7 @@ def test_the_learned_divergence_predictor_stops_a_run_live_and_the_sweep_reports
 def test_in_shadow_mode_the_predictor_judges_live_stops_nothing_and_the_sweep_scores_its_calls(tmp_path):
     """[sweep] divergence_predictor = "shadow": the same sweep as above runs every trial the predictor judges to
     its end; each verdict is in the row, and the sweep ends by scoring the calls against how the runs ended."""
-    toml = (RECIPES / "tiny.toml").read_text()
-    toml = toml.replace('seeds = [0]', 'seeds = [0]\nmax_concurrent = 1\ndivergence_predictor = "shadow"\n'
-                        f'divergence_model = "{_unbounded_model(tmp_path)}"')
-    toml = toml.replace("lr = [0.004, 0.016]", "lr = [0.004, 0.016, 0.25]")
-    toml = toml.replace("batch_size = [8]", "batch_size = [2]")
-    toml = toml.replace("[[scales]]\nd_model = 64",
-                        "[[scales]]\nd_model = 48\ntokens = 4096\n\n[[scales]]\nd_model = 64")
-    out = run_cli_sweep(tmp_path, toml)
+    out = run_cli_sweep(tmp_path, _predictor_sweep(tmp_path, '"shadow"'))
     (table,) = tmp_path.glob("lawsweep_results/tiny-*/sweep.csv")
     df = pd.read_csv(table)
     judged = df[df.divergence_p.notna()]

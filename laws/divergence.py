@@ -17,6 +17,7 @@ import numpy as np
 __all__ = [
     "DIVERGED_ABOVE_BEST",
     "FEATURES",
+    "JUDGE_BY",
     "MIN_STEPS",
     "MIN_TOKENS",
     "DivergencePredictor",
@@ -115,6 +116,11 @@ DIVERGED_ABOVE_BEST = 0.15
 #: one-layer models it calls the cells' best runs (shadow mode shows it). The fixed blow-up rules watch every run.
 MIN_STEPS = 98
 MIN_TOKENS = 50_000
+#: The latest share of a run at which the live stopper judges it. The features are read at the first evaluation
+#: past ``frac`` (20%) with two in hand, 25% at a sweep's default 8 evaluations; past this share they describe a
+#: later stage of training than the model learned from, so a run whose law or second evaluation comes later is not
+#: judged (the fixed blow-up rules still watch it).
+JUDGE_BY = 0.35
 
 #: The features, in order. Each is computed from the evaluations inside the first ``frac`` of the steps.
 FEATURES = ("lr_vs_law", "loss_left", "loss_slope", "loss_rise", "grad_growth", "grad_jump", "eff_lr", "eff_lr_max",

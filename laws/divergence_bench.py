@@ -25,6 +25,7 @@ import pandas as pd
 from laws.divergence import (
     DIVERGED_ABOVE_BEST,
     FEATURES,
+    JUDGE_BY,
     MIN_STEPS,
     MIN_TOKENS,
     DivergencePredictor,
@@ -189,7 +190,7 @@ def replay(spec: str, frac: float = 0.2, predictor: DivergencePredictor | None =
         peers.append((curve, total))
         law = laws[(float(r.N), float(r.D))]
         at = next((c["step"] for j, c in enumerate(curve) if j >= 1 and c["step"] >= frac * total), None)
-        if law is None or at is None or not pred.judges(total, float(r.D)):
+        if law is None or at is None or at > JUDGE_BY * total or not pred.judges(total, float(r.D)):
             continue
         lr_vs_law = math.log2(float(r.lr) / float(law.law.lr(r.N, r.D)))
         x = early_features(curve, total, at / total, math.log(256), lr_vs_law, peers)

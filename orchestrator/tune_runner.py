@@ -264,6 +264,7 @@ class DivergenceStopper(tune.Stopper):
         self.judgments: dict[str, tuple[float, float, float, float]] = {} if judgments is None else judgments
         self._points: dict[str, list[dict[str, float]]] = {}
         self._cell: dict[str, tuple[float, float, float]] = {}  # trial -> (N, D, planned steps): its cell's peers
+        self._too_late: set[str] = set()  # trials not judged by laws.divergence.JUDGE_BY (no law or evaluation yet)
 
     def __call__(self, trial_id: str, result: dict) -> bool:
         from laws.divergence import divergence_verdict
@@ -277,7 +278,8 @@ class DivergenceStopper(tune.Stopper):
                     if k in result})
         if divergence_verdict(np.array([p["val_loss"] for p in pts]), **self.kwargs).diverging:
             return self._stop(trial_id, result)
-        if self.predictor is not None and trial_id not in self.judgments and self._predicts(trial_id, pts, result):
+        if self.predictor is not None and trial_id not in self.judgments and trial_id not in self._too_late \
+                and self._predicts(trial_id, pts, result):
             if not self.shadow:
                 return self._stop(trial_id, result)
             self.shadow_flops[trial_id] = self._untrained(result)
@@ -286,9 +288,12 @@ class DivergenceStopper(tune.Stopper):
     def _predicts(self, trial_id: str, pts: list[dict[str, float]], result: dict) -> bool:
         """The predictor's verdict at the first report past its share of the run with 2+ evaluations (once; kept
         in :attr:`judgments`)."""
-        from laws.divergence import early_features, leads_cell
+        from laws.divergence import JUDGE_BY, early_features, leads_cell
 
         total, step = float(result.get("total_steps", 0)), float(result.get("step", 0))
+        if total > 0 and step > JUDGE_BY * total:  # past the share its features were learned at: never judged
+            self._too_late.add(trial_id)
+            return False
         law = (self.law or {}).get("law")
         if total <= 0 or step < self.predictor.frac * total or law is None \
                 or not {"N", "D", "peak_lr"} <= result.keys() or not self.predictor.judges(total, float(result["D"])):

@@ -61,8 +61,12 @@ def test_the_learned_predictor_stops_at_its_share_of_the_run_and_counts_the_comp
     assert "fine" not in ids and stop.judgments["fine"][1:] == (0.5, 10 / 50, 0.0) and stop.judgments["hot"][3] == 1.0
     assert stop.judgments["fine"][0] < 0.5 <= stop.judgments["hot"][0]
     # Before the sweep has its own law (fewer than two cells), the predictor is not used; the fixed rules still are.
-    early = DivergenceStopper(set(), predictor=pred, law={}, spike_factor=1.5)
-    assert not any(early("hot", r) for r in _results(lr=8.0))
+    box: dict = {}
+    early = DivergenceStopper(set(), predictor=pred, law=box, spike_factor=1.5)
+    reports = _results(lr=8.0)
+    assert not any(early("hot", r) for r in reports[:7])  # steps 5..35: no law yet
+    box["law"] = law  # the law arrives at 70% of the run: past JUDGE_BY, the run is never judged
+    assert not any(early("hot", r) for r in reports[7:]) and "hot" not in early.judgments
     assert early("blowup", _results(lr=8.0, loss=lambda s: 3.0 if s < 20 else float("nan"))[3])
     import pickle
 

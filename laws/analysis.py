@@ -466,7 +466,7 @@ def _live_verdicts(f: pd.DataFrame, best: pd.Series, above: float) -> dict[str, 
     with every feature it read. A called run that did not run to its end (stopped by the predictor, or later by
     the fixed blow-up rules) has no final loss to score (``stopped``); precision and recall count the judged runs
     that ran to their end (a shadow sweep's, and the runs a stopping sweep let finish)."""
-    from laws.divergence_bench import recorded_calls
+    from laws.divergence import recorded_calls
 
     runs = []
     calls = recorded_calls(f)

@@ -11,8 +11,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "DIVERGED_ABOVE_BEST",
@@ -28,6 +32,7 @@ __all__ = [
     "fit_divergence_predictor",
     "leads_cell",
     "load_predictor",
+    "recorded_calls",
 ]
 
 
@@ -152,6 +157,19 @@ def leads_cell(value: float, share: float, others: list[tuple[list[dict[str, flo
     in 64-step runs of one-layer models the best LR sits 4 octaves above the law's)."""
     best = cell_best_at(others, share)
     return best is not None and value <= best
+
+
+def recorded_calls(frame: pd.DataFrame) -> np.ndarray:
+    """Which rows of a sweep table (a DataFrame) the live predictor called diverging: the recorded verdict
+    (divergence_called), or, in tables from before it was recorded, the probability at or above the threshold."""
+    import pandas as pd
+
+    p = pd.to_numeric(frame.divergence_p, errors="coerce").to_numpy(float)
+    called = p >= pd.to_numeric(frame.divergence_threshold, errors="coerce").to_numpy(float)
+    if "divergence_called" in frame:
+        v = pd.to_numeric(frame.divergence_called, errors="coerce").to_numpy(float)
+        called = np.where(np.isfinite(v), v > 0, called)
+    return called
 
 
 def early_features(curve: list[dict[str, float]], total_steps: int, frac: float, baseline: float,

@@ -33,6 +33,7 @@ from laws.divergence import (
     early_features,
     fit_divergence_predictor,
     leads_cell,
+    recorded_calls,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -228,17 +229,6 @@ def _stop_effect(t, stopped: list) -> dict[str, float]:
             "law_move": math.log2(law_b.law.lr(n, d) / law_a.law.lr(n, d)) if law_a and law_b else float("nan")}
 
 
-def recorded_calls(f: pd.DataFrame) -> np.ndarray:
-    """Which rows the live predictor called diverging: the recorded verdict (divergence_called), or, in tables
-    from before it was recorded, the probability at or above the threshold."""
-    p, thr = f.divergence_p.astype(float).to_numpy(), f.divergence_threshold.astype(float).to_numpy()
-    called = np.asarray(p >= thr)
-    if "divergence_called" in f:
-        v = pd.to_numeric(f.divergence_called, errors="coerce").to_numpy(float)
-        called = np.where(np.isfinite(v), v > 0, called)
-    return called
-
-
 def shadow(spec: str) -> dict[str, float]:
     """Score the verdicts a sweep run with ``[sweep] divergence_predictor = "shadow"`` recorded in its rows
     (divergence_p, divergence_threshold, divergence_at): the live predictor's judgments with every feature it
@@ -256,13 +246,10 @@ def shadow(spec: str) -> dict[str, float]:
     if "divergence_p" not in f.columns or not np.isfinite(f.divergence_p.astype(float)).any():
         raise ValueError(f"{spec}: no row holds a divergence verdict (divergence_p); record the sweep with "
                          "[sweep] divergence_predictor = \"shadow\" (or true).")
-    best = f[f.status == "ok"].groupby(["N", "D"]).loss.min()
-    cell_best = np.array([best.get((n, d), np.nan) for n, d in zip(f.N, f.D)])
+    lab = label(f)
     judged = np.isfinite(f.divergence_p.astype(float)).to_numpy()
     called = judged & recorded_calls(f)
-    ok = (f.status == "ok").to_numpy()
-    y = ~ok | (f.loss.to_numpy(float) > (1 + DIVERGED_ABOVE_BEST) * cell_best)
-    band = ok & (f.loss.to_numpy(float) <= (1 + BAND) * cell_best)
+    y, band = lab.diverged.to_numpy(bool), lab.in_band.to_numpy(bool)
     tp, fn = int((called & y).sum()), int((judged & ~called & y).sum())
     prec = tp / called.sum() if called.any() else float("nan")
     rec = tp / (tp + fn) if tp + fn else float("nan")

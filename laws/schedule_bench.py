@@ -14,6 +14,7 @@ from laws.schedule_laws import (
     N_EXPONENT,
     LossCurve,
     MultiPowerFit,
+    ScaledMultiPowerFit,
     fit_annealing,
     fit_multipower,
     fit_multipower_across_scales,
@@ -283,6 +284,15 @@ def _from(c: LossCurve, start: float) -> LossCurve:
     return LossCurve(lrs=c.lrs, steps=c.steps[m], loss=c.loss[m], warmup_steps=c.warmup_steps, name=c.name)
 
 
+def _fit_across(curves: dict[tuple[float, float], dict[str, LossCurve]], sizes: list[float], lr: float,
+                start: float) -> tuple[dict[float, list[LossCurve]], int, ScaledMultiPowerFit]:
+    """The law across ``sizes`` at peak LR ``lr``, fitted on each run's curve from ``start`` of it on: the curves
+    it was fitted on, the block length, the fit."""
+    fc = {n: [_from(c, start) for c in curves[(n, lr)].values()] for n in sizes}
+    block = max(1, min(c.lrs.size for cs_ in fc.values() for c in cs_) // 64)
+    return fc, block, fit_multipower_across_scales(fc, block=block, every=1)
+
+
 def bench_cpu_schedule_grid(path: Path | str, fit_from: tuple[float, ...] = (0.0, 0.3), max_n: float | None = None
                             ) -> tuple[list[str], dict[str, dict[str, float]]]:
     """At each peak LR of the grid: fit the law across scales on every width but the largest (curve points from
@@ -314,9 +324,7 @@ def bench_cpu_schedule_grid(path: Path | str, fit_from: tuple[float, ...] = (0.0
         eval_steps = sorted(set(next(iter(cs.values())).steps.tolist()))
         inner = equal_budget_cases(cs, budgets=tuple(eval_steps[len(eval_steps) // 3:]), tol=0)
         for start in fit_from:
-            fc = {n: [_from(c, start) for c in curves[(n, lr)].values()] for n in fit_sizes}
-            block = max(1, min(c.lrs.size for cs_ in fc.values() for c in cs_) // 64)
-            across = fit_multipower_across_scales(fc, block=block, every=1)
+            fc, block, across = _fit_across(curves, fit_sizes, lr, start)
             laws: dict[str, tuple[MultiPowerFit | None, Callable[[str, np.ndarray], float] | None]] = {
                 f"across scales, fit from {start:.0%} of each run": (across.at(target), None),
                 f"N={fit_sizes[-1]:.3g} law as is, fit from {start:.0%}": (fit_multipower(
@@ -377,9 +385,7 @@ def predict_width(path: Path | str, N: float, fit_from: float = 0.3) -> dict[str
     warm = next(iter(next(iter(curves.values())).values())).warmup_steps
     out = []
     for lr in sorted({lr for _, lr in curves}):
-        fc = {n: [_from(c, fit_from) for c in curves[(n, lr)].values()] for n in sizes}
-        block = max(1, min(c.lrs.size for cs_ in fc.values() for c in cs_) // 64)
-        across = fit_multipower_across_scales(fc, block=block, every=1)
+        _, _, across = _fit_across(curves, sizes, lr, fit_from)
         observed = anchor_losses(curves[(anchor, lr)], finals.xs((anchor, lr), level=("N", "lr"))["mean"])
         for k, c in sorted(curves[(anchor, lr)].items()):
             law = float(across.at(N).predict(c.lrs, warmup_steps=warm)[0])

@@ -651,8 +651,23 @@ def recommend_schedule(table: SweepTable | None, target: dict[str, float] | None
         return {"name": "cosine", "why": "the default; --from a sweep with curves ranks schedules by the schedule law"}
     if target is not None:
         from laws.fitting import FitError
-        from laws.schedule_ranking import curves_by_size, rank_schedules_at
+        from laws.schedule_ranking import curves_by_size, rank_schedules_at, rank_swept_schedules, swept_schedules
 
+        swept = swept_schedules(table)
+        if len({n for n, _ in swept}) >= 2:  # a schedule axis at 2+ sizes: rank the schedules the sweep ran
+            bt = next(iter(swept[max(swept)].values())).batch_tokens
+            try:
+                ranks = rank_swept_schedules(swept, target["N"], steps=max(2, round(target["D"] / bt)))
+            except FitError:
+                pass
+            else:
+                r = min(ranks, key=lambda r: abs(math.log(r.peak_lr / target["lr"])))
+                best = r.rows[0]
+                return {"name": best["schedule"], "predicted_loss": best["predicted_loss"],
+                        "why": f"ranked first of the {len(r.rows)} schedules the sweep ran, at the target "
+                               f"({r.steps} steps of {bt:.0f} tokens) by the {r.law}, the swept peak LR nearest "
+                               "the target's",
+                        "ranking": r.as_dict()["ranking"]}
         curves = curves_by_size(table)
         if len(curves) >= 2:
             steps = max(2, round(target["D"] / target["batch_tokens"]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from laws.schedule_laws import (
     fit_multipower,
     fit_multipower_across_scales,
 )
+from laws.schedule_ranking import rank_swept_schedules, swept_schedules
 from laws.table import read_tables
 
 __all__ = [
@@ -206,32 +208,26 @@ GRID_VARIANTS: dict[str, dict[str, object]] = {
 }
 
 
-def grid_curves(frame: pd.DataFrame, warmup_frac: float = 0.1, min_ratio: float = 0.1
-                ) -> dict[tuple[float, float], dict[str, LossCurve]]:
-    """(N, lr) -> variant -> the run's validation curve (intermediate evaluations) under its rebuilt schedule.
-    A point recorded with several seeds gets their mean curve (the evaluations every seed reached)."""
-    from laws.analysis import curve_points
-    from laws.schedules import Schedule, lr_multipliers
+def _with_specs(frame: pd.DataFrame, warmup_frac: float = 0.1, min_ratio: float = 0.1) -> pd.DataFrame:
+    """The grid's rows with their schedule name and shape where a table lacks them (the first recording kept the
+    ``variant`` only): from :data:`GRID_VARIANTS` and the recipe's warmup and floor."""
+    f = frame.copy()
+    spec = f["schedule_spec"] if "schedule_spec" in f else pd.Series("", index=f.index)
+    missing = spec.isna() | (spec.astype(str) == "")
+    fill = {v: json.dumps({"warmup_frac": warmup_frac, "decay_frac": kw.get("decay_frac", 0.2),
+                           "decay_shape": kw.get("decay_shape", "linear"), "min_lr_ratio": min_ratio})
+            for v, kw in GRID_VARIANTS.items()}
+    f["schedule_spec"] = np.where(missing, f["variant"].map(fill), spec)
+    name = f["variant"].map({v: kw["name"] for v, kw in GRID_VARIANTS.items()})
+    f["schedule"] = f["schedule"].where(f["schedule"].notna(), name) if "schedule" in f else name
+    return f
 
-    runs: dict[tuple[float, float, str], list] = {}
-    for r in frame[frame.status == "ok"].itertuples():
-        runs.setdefault((float(r.N), float(r.lr), str(r.variant)), []).append(r)
-    out: dict[tuple[float, float], dict[str, LossCurve]] = {}
-    for (n, lr, variant), rs in runs.items():
-        r = rs[0]
-        steps_total = max(2, round(float(r.tokens) / float(r.batch_tokens)))
-        kw = dict(GRID_VARIANTS[variant])
-        sched = Schedule(total_steps=steps_total, warmup_steps=int(warmup_frac * steps_total),
-                         min_ratio=0.0 if kw["name"] == "constant" else min_ratio, **kw)  # type: ignore[arg-type]
-        # the last point is the final evaluation (more windows): kept apart
-        per_seed = [dict(curve_points(x.curve)[:-1]) for x in rs]
-        tokens = sorted(set.intersection(*(set(c) for c in per_seed)))
-        steps = np.array([min(steps_total, max(1, round(t / float(r.batch_tokens)))) for t in tokens])
-        out.setdefault((n, lr), {})[variant] = LossCurve(
-            lrs=lr * lr_multipliers(sched), steps=steps, loss=np.array([np.mean([c[t] for c in per_seed])
-                                                                       for t in tokens]),
-            warmup_steps=sched.warmup_steps, name=variant)
-    return out
+
+def grid_curves(frame: pd.DataFrame) -> dict[tuple[float, float], dict[str, LossCurve]]:
+    """(N, lr) -> variant -> the run's validation curve (intermediate evaluations) under its rebuilt schedule,
+    as ``lawsweep schedules`` reads a schedule-axis sweep (laws.schedule_ranking.swept_schedules). A point recorded
+    with several seeds gets their mean curve (the evaluations every seed reached)."""
+    return {k: {v: s.curve for v, s in sw.items()} for k, sw in swept_schedules(_with_specs(frame)).items()}
 
 
 def final_losses(frame: pd.DataFrame) -> pd.DataFrame:
@@ -375,22 +371,17 @@ def predict_width(path: Path | str, N: float, fit_from: float = 0.3) -> dict[str
     """Every schedule's predicted final loss for a width not yet recorded (``N`` non-embedding parameters, the
     grid's token budget and batch), at each peak LR, from the widths in ``path``: the law across scales, the same
     law anchored at the largest width (each schedule's own residual there added), and the largest width's own
-    losses. Written before the width is recorded, scored after it (:func:`score_width`)."""
+    losses (laws.schedule_ranking.rank_swept_schedules, what ``lawsweep schedules`` prints for a schedule-axis
+    sweep). Written before the width is recorded, scored after it (:func:`score_width`)."""
     frame = read_tables(path)
-    curves, finals = grid_curves(frame), final_losses(frame)
-    sizes = sorted({n for n, _ in curves})
+    swept = swept_schedules(_with_specs(frame))
+    sizes = sorted({n for n, _ in swept})
     if N <= sizes[-1]:
         raise ValueError(f"predict_width: N={N:g} is not above the grid's largest width (N={sizes[-1]:g}).")
-    anchor = sizes[-1]
-    warm = next(iter(next(iter(curves.values())).values())).warmup_steps
-    out = []
-    for lr in sorted({lr for _, lr in curves}):
-        _, _, across = _fit_across(curves, sizes, lr, fit_from)
-        observed = anchor_losses(curves[(anchor, lr)], finals.xs((anchor, lr), level=("N", "lr"))["mean"])
-        for k, c in sorted(curves[(anchor, lr)].items()):
-            law = float(across.at(N).predict(c.lrs, warmup_steps=warm)[0])
-            resid = observed(k, c.lrs) - float(across.at(anchor).predict(c.lrs, warmup_steps=warm)[0])
-            out.append({"lr": lr, "variant": k, "law": law, "anchored": law + resid, "proxy": observed(k, c.lrs)})
+    out = [{"lr": r.peak_lr, "variant": row["schedule"], "law": row["predicted_loss"],
+            "anchored": row["anchored_loss"], "proxy": row["measured_loss"]}
+           for r in rank_swept_schedules(swept, N, fit_from=fit_from)
+           for row in sorted(r.rows, key=lambda x: x["schedule"])]
     return {"N": float(N), "fit_sizes": sizes, "fit_from": fit_from, "source": str(path), "predictions": out}
 
 

@@ -461,7 +461,13 @@ def cmd_schedules(args: argparse.Namespace) -> int:
     if src.is_dir() and (args.manifest or (src / "manifest.toml").is_file()):
         target = _curve_folder_target(src, args)
     else:
-        target = _sweep_target(args)
+        table = _load_table(args.source, "schedules", args)
+        from laws.schedule_ranking import swept_schedules
+
+        swept = swept_schedules(table)
+        if len({n for n, _ in swept}) >= 2:
+            return _swept_schedules(args, table, swept)
+        target = _sweep_target(args, table)
     try:
         r = rank_schedules_at(**target, N=args.n)
     except FitError as e:
@@ -492,14 +498,55 @@ def _curve_folder_target(src: Path, args: argparse.Namespace) -> dict[str, Any]:
             "warmup_steps": f.warmup_steps, "min_ratio": f.min_lr_ratio}
 
 
-def _sweep_target(args: argparse.Namespace) -> dict[str, Any]:
+def _swept_schedules(args: argparse.Namespace, table: Any, swept: dict[Any, Any]) -> int:
+    """A sweep with a schedule axis at 2+ sizes: rank the schedules it ran at (N, D), at each peak LR the sizes
+    share (laws.schedule_ranking.rank_swept_schedules), the LR nearest --peak-lr (or the law's eta* for the
+    target) first; the target runs at the largest size's tokens per step."""
+    from laws.analysis import prediction, summarize
+    from laws.fitting import FitError
+    from laws.schedule_ranking import rank_swept_schedules
+
+    bt = max(swept.items(), key=lambda kv: kv[0][0])[1]
+    bt = next(iter(bt.values())).batch_tokens
+    steps = args.steps if args.steps is not None else max(2, round(args.d / bt))
+    peak, why = args.peak_lr, "--peak-lr"
+    if peak is None:
+        try:
+            peak = prediction(summarize(table), args.n, args.d or steps * bt, source=args.source)["lr"]
+            why = "the law's eta* for the target"
+        except ValueError:
+            peak, why = None, ""
+    try:
+        ranks = rank_swept_schedules(swept, args.n, steps=int(steps))
+    except FitError as e:
+        raise UsageError(f"schedules {args.source}: {e}") from None
+    if peak is not None:
+        ranks.sort(key=lambda r: abs(math.log(r.peak_lr / peak)))
+    if args.json:
+        print(json.dumps(_json_safe(ranks[0].as_dict()["ranking"])))
+        return 0
+    print(f"schedules the sweep ran, ranked for N={args.n:.3g} over {ranks[0].steps} steps of {bt:.0f} tokens "
+          "(the largest size's tokens per step), at each peak LR two or more sizes ran"
+          + (f"; first the one nearest {why} ({peak:.3g})" if peak is not None else "") + ":")
+    for r in ranks:
+        print(f"peak LR {r.peak_lr:.3g}, by the {r.law}:")
+        width = max(len(row["schedule"]) for row in r.rows)
+        print(f"     {'schedule':<{width}}  {'law':>8}  {'anchored':>8}  measured at N={r.anchor:.3g}")
+        for i, row in enumerate(r.rows, 1):
+            print(f"  {i}. {row['schedule']:<{width}}  {row['predicted_loss']:8.4f}  {row['anchored_loss']:8.4f}  "
+                  f"{row['measured_loss']:8.4f}" + ("  <- best" if i == 1 else ""))
+    print("anchored: the law's prediction plus the schedule's residual at the largest size (its measured loss "
+          "minus the law's prediction there); ranked by the law (docs/laws-bench.md, CPU schedule grid).")
+    return 0
+
+
+def _sweep_target(args: argparse.Namespace, table: Any) -> dict[str, Any]:
     """A sweep's curves per size; the target's peak LR and batch (steps = D / batch) from its fitted Step Law."""
     from laws.analysis import SCHEDULE_DEFAULTS, prediction, summarize
     from laws.schedule_ranking import curves_by_size
 
     if args.d is None:
         raise UsageError("schedules: a sweep source needs --d TOKENS (its batch law turns tokens into steps).")
-    table = _load_table(args.source, "schedules", args)
     p = prediction(summarize(table), args.n, args.d, source=args.source)
     steps = max(2, round(args.d / p["batch_tokens"]))
     return {"curves": curves_by_size(table), "steps": steps, "peak_lr": args.peak_lr or p["lr"],

@@ -116,7 +116,9 @@ def render_html(rep: Report) -> str:
         parts.append(_img(rep, "schedules"))
     if sc.get("across_scales"):
         parts.append(f"<h3>At the target, across scales</h3><p>{html.escape(sc['across_scales']['why'])}.</p>")
-        parts.append(_table(sc["across_scales"]["ranking"], ["schedule", "predicted_loss"]))
+        ranking = sc["across_scales"]["ranking"]
+        swept = [c for c in ("anchored_loss", "measured_loss", "peak_lr") if ranking and c in ranking[0]]
+        parts.append(_table(ranking, ["schedule", "predicted_loss", *swept]))
     parts.append(notes("schedules") + "</section>")
 
     if d.get("branches"):

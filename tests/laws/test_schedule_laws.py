@@ -308,3 +308,108 @@ def test_the_predictions_committed_before_width_160_was_recorded_score_as_docume
     assert s["law"]["mae"] == pytest.approx(0.2316, abs=5e-4)
     with pytest.raises(ValueError, match="no width with N=618880"):
         score_width(pred, str(data / "schedule_grid_w128.csv"))
+
+
+# -- the schedules a sweep ran (a [grid] schedules axis) ----------------------------------------------------------
+AXIS = {"cosine": {"schedule": "cosine"}, "constant": {"schedule": "constant"},
+        "wsd-decay0.3": {"schedule": "wsd", "decay_frac": 0.3},
+        "wsd-decay0.1-sqrt": {"schedule": "wsd", "decay_frac": 0.1, "decay_shape": "sqrt"}}
+
+
+def axis_sweep(truth, sizes=(2.5e7, 5e7, 1e8), lrs=(3e-4,), steps=3000, batch=1000, seeds=(0,), noise=0.0):
+    """A schedule-axis sweep table (rows as a sweep with ``[grid] schedules`` writes them: the schedule's name,
+    its shape in schedule_spec, the axis label after '/' in scale) whose curves follow ``truth``, a
+    ScaledMultiPowerFit; every 50 steps from 250 on, then the final evaluation."""
+    import json
+
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for n in sizes:
+        for lr in lrs:
+            for label, kw in AXIS.items():
+                spec = {"warmup_frac": 0.1, "decay_frac": kw.get("decay_frac", 0.2),
+                        "decay_shape": kw.get("decay_shape", "linear"), "min_lr_ratio": 0.1}
+                sched = Schedule(name=kw["schedule"], total_steps=steps, warmup_steps=int(0.1 * steps),
+                                 decay_frac=spec["decay_frac"], decay_shape=spec["decay_shape"],
+                                 min_ratio=0.0 if kw["schedule"] == "constant" else 0.1)
+                lr_s = lr * lr_multipliers(sched)
+                at = np.arange(int(0.1 * steps) + 50, steps + 1, 50)
+                for seed in seeds:
+                    loss = truth.predict(n, lr_s, at, int(0.1 * steps)) + noise * rng.standard_normal(at.size)
+                    curve = [[int(s * batch), float(v)] for s, v in zip(at, loss)] + [[steps * batch, float(loss[-1])]]
+                    rows.append({"trial_id": f"{n:g}-{lr:g}-{label}-{seed}", "scale": f"n{n:g}/{label}", "N": n,
+                                 "D": steps * batch, "lr": lr, "batch_tokens": batch, "batch_size": 1,
+                                 "loss": float(loss[-1]), "status": "ok", "seed": seed, "schedule": kw["schedule"],
+                                 "tokens": steps * batch, "curve": json.dumps(curve),
+                                 "schedule_spec": json.dumps(spec)})
+    return pd.DataFrame(rows)
+
+
+def test_the_schedules_a_sweep_ran_are_ranked_at_a_larger_size_as_the_true_law_ranks_them():
+    """Known answer: curves of a multi-power law with scale terms at three sizes, four schedules each (the
+    sweep's own labels); at a size 4x the largest the law across them ranks the schedules in the true order (where
+    the truth separates them by more than 0.005) and
+    predicts their final losses within 0.5%; anchored at the largest size (residual ~0 on noiseless curves) it
+    says the same; the measured loss is the largest size's."""
+    from laws.schedule_ranking import rank_swept_schedules, schedule_lrs, swept_schedules
+    from tests.orchestrator.test_schedules_cli import TRUTH
+
+    swept = swept_schedules(axis_sweep(TRUTH))
+    assert sorted({n for n, _ in swept}) == [2.5e7, 5e7, 1e8] and set(swept[(1e8, 3e-4)]) == set(AXIS)
+    (r,) = rank_swept_schedules(swept, 4e8)
+    assert r.sizes == (2.5e7, 5e7, 1e8) and r.steps == 3000 and r.peak_lr == 3e-4
+    s = swept[(1e8, 3e-4)]
+    truth = {k: float(TRUTH.predict(4e8, v.curve.lrs, warmup_steps=v.curve.warmup_steps)[0]) for k, v in s.items()}
+    order = [row["schedule"] for row in r.rows]
+    for i, a in enumerate(order):  # the true order wherever the truth separates two by more than 0.005
+        assert all(truth[a] < truth[b] + 0.005 for b in order[i + 1:])
+    assert order[-1] == "cosine" and order[-2] == "constant"
+    for row in r.rows:
+        assert row["predicted_loss"] == pytest.approx(truth[row["schedule"]], rel=5e-3)
+        assert row["anchored_loss"] == pytest.approx(row["predicted_loss"], abs=5e-3)
+        assert row["measured_loss"] == pytest.approx(s[row["schedule"]].final)
+    # a longer target: each schedule rebuilt over 6000 steps with its own shape
+    (r2,) = rank_swept_schedules(swept, 4e8, steps=6000)
+    lrs, warm = schedule_lrs(s["wsd-decay0.3"].settings, 3e-4, 6000)
+    want = float(TRUTH.predict(4e8, lrs, warmup_steps=warm)[0])
+    got = next(row for row in r2.rows if row["schedule"] == "wsd-decay0.3")["predicted_loss"]
+    assert r2.steps == 6000 and got == pytest.approx(want, rel=5e-3) and got < truth["wsd-decay0.3"]
+
+
+def test_a_table_without_a_schedule_axis_has_no_swept_schedules_and_one_size_is_refused():
+    from laws.fitting import FitError
+    from laws.schedule_ranking import rank_swept_schedules, swept_schedules
+    from tests.orchestrator.test_schedules_cli import TRUTH
+
+    t = axis_sweep(TRUTH)
+    assert swept_schedules(t[t.scale.str.endswith("/cosine")]) == {}  # one schedule per point
+    with pytest.raises(FitError, match="two or more sizes"):
+        rank_swept_schedules(swept_schedules(t[t.N == 1e8]), 4e8)
+    # two seeds at a point: the mean final loss, the seeds counted
+    two = axis_sweep(TRUTH, sizes=(5e7, 1e8), seeds=(0, 1), noise=0.001)
+    s = swept_schedules(two)[(1e8, 3e-4)]["cosine"]
+    rows = two[(two.N == 1e8) & two.scale.str.endswith("/cosine")]
+    assert s.seeds == 2 and s.final == pytest.approx(rows.loss.mean())
+
+
+def test_the_product_ranking_reproduces_the_predictions_committed_before_width_160_was_recorded():
+    """`lawsweep schedules` on a schedule-axis sweep runs laws.schedule_ranking, the code that wrote
+    bench/data/schedule_predictions_w160.json (blind: Spearman 0.98 at width 160): from the same tables it gives
+    the same numbers."""
+    import json
+
+    from laws.schedule_ranking import rank_swept_schedules, swept_schedules
+    from laws.table import read_tables
+
+    data = Path(__file__).resolve().parents[2] / "bench" / "data"
+    names = ("schedule_grid.csv", "schedule_grid_w128.csv", "schedule_grid_seed1.csv", "schedule_grid_seed2.csv")
+    ranks = rank_swept_schedules(swept_schedules(read_tables("+".join(str(data / f) for f in names))), 618880)
+    got = {(r.peak_lr, row["schedule"]): row for r in ranks for row in r.rows}
+    pred = json.loads((data / "schedule_predictions_w160.json").read_text())["predictions"]
+    assert len(got) == len(pred) == 16
+    for p in pred:
+        row = got[(p["lr"], p["variant"])]
+        assert (row["predicted_loss"], row["anchored_loss"], row["measured_loss"]) == pytest.approx(
+            (p["law"], p["anchored"], p["proxy"]), abs=1e-9)

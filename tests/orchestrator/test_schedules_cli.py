@@ -107,3 +107,30 @@ def test_a_sweep_table_ranks_at_the_laws_lr_and_batch_and_predict_uses_the_same_
     assert sch["ranking"] == ranking and sch["name"] == ranking[0]["schedule"]
     assert "across 4 sizes" in sch["why"]
     assert lawsweep("schedules", str(REFERENCE), "--n", "5e5", "--steps", "100").returncode == 2
+
+
+def test_a_schedule_axis_sweep_ranks_the_schedules_it_ran_and_predict_names_the_same_best(tmp_path):
+    """A sweep with a [grid] schedules axis at three sizes and two peak LRs (curves of TRUTH): `schedules` ranks
+    its own four schedules at each LR, the one nearest --peak-lr first (text and --json, with the anchored and the
+    measured loss), and `predict`'s schedule line names the ranking's first at the LR nearest the law's eta*."""
+    from tests.laws.test_schedule_laws import AXIS, axis_sweep
+
+    table = tmp_path / "sweep.csv"
+    axis_sweep(TRUTH, lrs=(1.5e-4, 3e-4)).to_csv(table, index=False)
+    r = lawsweep("schedules", str(table), "--n", "4e8", "--d", "3e6", "--peak-lr", "3e-4", "--json")
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)
+    assert {x["schedule"] for x in rows} == set(AXIS) and {x["peak_lr"] for x in rows} == {3e-4}
+    assert [x["schedule"] for x in rows][-2:] == ["constant", "cosine"]  # the truth's two worst at 3e-4
+    assert all(set(x) == {"schedule", "predicted_loss", "anchored_loss", "measured_loss", "peak_lr"} for x in rows)
+    text = lawsweep("schedules", str(table), "--n", "4e8", "--d", "3e6", "--peak-lr", "3e-4")
+    assert text.returncode == 0, text.stderr
+    first, second = text.stdout.index("peak LR 0.0003,"), text.stdout.index("peak LR 0.00015,")
+    assert first < second and "3000 steps of 1000 tokens" in text.stdout and "measured at N=1e+08" in text.stdout
+    assert f"1. {rows[0]['schedule']}" in text.stdout
+    p = lawsweep("predict", "--n", "4e8", "--d", "3e6", "--from", str(table), "--json")
+    assert p.returncode == 0, p.stderr
+    sch = json.loads(p.stdout)["schedule"]
+    near = min((1.5e-4, 3e-4), key=lambda lr: abs(np.log(lr / json.loads(p.stdout)["lr"])))
+    assert sch["ranking"][0]["peak_lr"] == near and sch["name"] == sch["ranking"][0]["schedule"]
+    assert "schedules the sweep ran" in sch["why"]

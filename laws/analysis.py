@@ -651,11 +651,17 @@ def recommend_schedule(table: SweepTable | None, target: dict[str, float] | None
         return {"name": "cosine", "why": "the default; --from a sweep with curves ranks schedules by the schedule law"}
     if target is not None:
         from laws.fitting import FitError
-        from laws.schedule_ranking import curves_by_size, rank_schedules_at, rank_swept_schedules, swept_schedules
+        from laws.schedule_ranking import (
+            curves_by_size,
+            rank_schedules_at,
+            rank_swept_schedules,
+            swept_schedules,
+            tokens_per_step,
+        )
 
         swept = swept_schedules(table)
         if len({n for n, _ in swept}) >= 2:  # a schedule axis at 2+ sizes: rank the schedules the sweep ran
-            bt = next(iter(swept[max(swept)].values())).batch_tokens
+            bt = tokens_per_step(swept)
             try:
                 ranks = rank_swept_schedules(swept, target["N"], steps=max(2, round(target["D"] / bt)))
             except FitError:

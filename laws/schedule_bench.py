@@ -20,7 +20,7 @@ from laws.schedule_laws import (
     fit_multipower,
     fit_multipower_across_scales,
 )
-from laws.schedule_ranking import rank_swept_schedules, swept_schedules
+from laws.schedule_ranking import fit_across, rank_swept_schedules, swept_schedules
 from laws.table import read_tables
 
 __all__ = [
@@ -282,11 +282,9 @@ def _from(c: LossCurve, start: float) -> LossCurve:
 
 def _fit_across(curves: dict[tuple[float, float], dict[str, LossCurve]], sizes: list[float], lr: float,
                 start: float) -> tuple[dict[float, list[LossCurve]], int, ScaledMultiPowerFit]:
-    """The law across ``sizes`` at peak LR ``lr``, fitted on each run's curve from ``start`` of it on: the curves
-    it was fitted on, the block length, the fit."""
-    fc = {n: [_from(c, start) for c in curves[(n, lr)].values()] for n in sizes}
-    block = max(1, min(c.lrs.size for cs_ in fc.values() for c in cs_) // 64)
-    return fc, block, fit_multipower_across_scales(fc, block=block, every=1)
+    """The law across ``sizes`` at peak LR ``lr`` (laws.schedule_ranking.fit_across, what ``lawsweep schedules``
+    fits), on each run's curve from ``start`` of it on: the curves it was fitted on, the block length, the fit."""
+    return fit_across({n: list(curves[(n, lr)].values()) for n in sizes}, start)
 
 
 def bench_cpu_schedule_grid(path: Path | str, fit_from: tuple[float, ...] = (0.0, 0.3), max_n: float | None = None

@@ -32,7 +32,8 @@ from laws.schedule_laws import (
 from laws.table import SweepTable
 
 __all__ = ["ScheduleRanking", "SweptRanking", "SweptSchedule", "curves_by_size", "rank_schedules_at",
-           "rank_swept_schedules", "swept_schedules"]
+           "fit_across", "rank_swept_schedules", "swept_schedules",
+           "tokens_per_step"]
 
 #: Most steps a target schedule may have: its per-step LRs are held in memory (8 bytes each).
 MAX_STEPS = 1_000_000
@@ -183,9 +184,7 @@ def swept_schedules(table: Any) -> dict[tuple[float, float], dict[str, SweptSche
         label = (str(variant) if isinstance(variant, str) and variant else
                  scale.rsplit("/", 1)[1] if "/" in scale else _label(s))
         if settings.setdefault(label, s) != s:  # two shapes under one label: keep them apart
-            label = (f"{label} ({s['schedule']}, warmup {s['warmup_frac']:g}, floor {s['min_lr_ratio']:g}"
-                     + (f", {100 * s['decay_frac']:g}% {s['decay_shape']} cooldown" if s["schedule"] == "wsd" else "")
-                     + ")")
+            label = f"{label} ({_label(s)}, warmup {s['warmup_frac']:g}, floor {s['min_lr_ratio']:g})"
             settings.setdefault(label, s)
         points.setdefault((float(r.N), float(r.D), float(r.lr), float(r.batch_tokens)), {}).setdefault(
             label, []).append(r)
@@ -250,6 +249,21 @@ class SweptRanking:
                 "anchor": self.anchor, "law": self.law, "ranking": [dict(r, peak_lr=self.peak_lr) for r in self.rows]}
 
 
+def fit_across(curves: dict[float, list[LossCurve]], fit_from: float = FIT_FROM
+               ) -> tuple[dict[float, list[LossCurve]], int, ScaledMultiPowerFit]:
+    """The law across sizes fitted on each curve from ``fit_from`` of its run on (a curve left with fewer than
+    two points is dropped): the trimmed curves, the block length, the fit."""
+    fc = {n: [LossCurve(lrs=c.lrs, steps=c.steps[m], loss=c.loss[m], warmup_steps=c.warmup_steps, name=c.name)
+              for c in cs if (m := c.steps >= fit_from * c.lrs.size).sum() >= 2] for n, cs in curves.items()}
+    block = max(1, min(c.lrs.size for cs in fc.values() for c in cs) // 64)
+    return fc, block, fit_multipower_across_scales(fc, block=block, every=1)
+
+
+def tokens_per_step(swept: dict[tuple[float, float], dict[str, SweptSchedule]]) -> float:
+    """The largest size's tokens per step in ``swept``: the batch a target's schedule is rebuilt at."""
+    return next(iter(swept[max(swept)].values())).batch_tokens
+
+
 def rank_swept_schedules(swept: dict[tuple[float, float], dict[str, SweptSchedule]], N: float,
                          steps: int | None = None, fit_from: float = FIT_FROM) -> list[SweptRanking]:
     """At each peak LR that two or more sizes of ``swept`` ran: fit the law across those sizes on every
@@ -267,12 +281,7 @@ def rank_swept_schedules(swept: dict[tuple[float, float], dict[str, SweptSchedul
         sizes = sorted(n for n, l2 in swept if l2 == lr)
         if len(sizes) < 2:
             continue
-        fc = {n: [LossCurve(lrs=s.curve.lrs, steps=s.curve.steps[m], loss=s.curve.loss[m],
-                            warmup_steps=s.curve.warmup_steps, name=s.curve.name)
-                  for s in swept[(n, lr)].values() if (m := s.curve.steps >= fit_from * s.curve.lrs.size).sum() >= 2]
-              for n in sizes}
-        block = max(1, min(c.lrs.size for cs in fc.values() for c in cs) // 64)
-        across = fit_multipower_across_scales(fc, block=block, every=1)
+        _, _, across = fit_across({n: [s.curve for s in swept[(n, lr)].values()] for n in sizes}, fit_from)
         at_target, at_anchor = across.at(N), across.at(sizes[-1])
         rows = []
         for label, s in sorted(swept[(sizes[-1], lr)].items()):

@@ -504,10 +504,9 @@ def _swept_schedules(args: argparse.Namespace, table: Any, swept: dict[Any, Any]
     target) first; the target runs at the largest size's tokens per step."""
     from laws.analysis import prediction, summarize
     from laws.fitting import FitError
-    from laws.schedule_ranking import rank_swept_schedules
+    from laws.schedule_ranking import rank_swept_schedules, tokens_per_step
 
-    bt = max(swept.items(), key=lambda kv: kv[0][0])[1]
-    bt = next(iter(bt.values())).batch_tokens
+    bt = tokens_per_step(swept)
     steps = args.steps if args.steps is not None else max(2, round(args.d / bt))
     peak, why = args.peak_lr, "--peak-lr"
     if peak is None:

@@ -19,11 +19,13 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "CURVE_FEATURES",
     "DIVERGED_ABOVE_BEST",
     "FEATURES",
     "JUDGE_BY",
     "MIN_STEPS",
     "MIN_TOKENS",
+    "OPTIMIZER_FEATURES",
     "DivergencePredictor",
     "DivergenceVerdict",
     "cell_best_at",
@@ -33,6 +35,7 @@ __all__ = [
     "leads_cell",
     "load_predictor",
     "recorded_calls",
+    "table_evaluations",
 ]
 
 
@@ -130,6 +133,10 @@ JUDGE_BY = 0.35
 #: The features, in order. Each is computed from the evaluations inside the first ``frac`` of the steps.
 FEATURES = ("lr_vs_law", "loss_left", "loss_slope", "loss_rise", "grad_growth", "grad_jump", "eff_lr", "eff_lr_max",
             "loss_vs_cell")
+#: The features read from the optimizer's state (gradient norms, update sizes), not from the loss curve and the LR.
+#: A predictor fitted without them (``used`` = :data:`CURVE_FEATURES`) gives them no weight.
+OPTIMIZER_FEATURES = ("grad_growth", "grad_jump", "eff_lr", "eff_lr_max")
+CURVE_FEATURES = tuple(k for k in FEATURES if k not in OPTIMIZER_FEATURES)
 
 
 def cell_best_at(peers: list[tuple[list[dict[str, float]], int]], share: float, tol: float = 0.06) -> float | None:
@@ -170,6 +177,50 @@ def recorded_calls(frame: pd.DataFrame) -> np.ndarray:
         v = pd.to_numeric(frame.divergence_called, errors="coerce").to_numpy(float)
         called = np.where(np.isfinite(v), v > 0, called)
     return called
+
+
+def table_evaluations(curve: object, diagnostics: object, batch_tokens: float
+                      ) -> tuple[list[dict[str, float]], float | None]:
+    """A sweep-table row's evaluations as :func:`early_features` reads them, and its measured starting loss.
+
+    Args:
+        curve: The row's ``curve`` (JSON list of [tokens, val_loss]); anything else reads as no evaluations.
+        diagnostics: The row's ``diagnostics`` (JSON list of [tokens, grad_norm, eff_lr, eff_lr_max], null where
+            not logged), merged into the evaluation at the same tokens; absent in tables from before it was
+            recorded, when those features stay unknown (NaN).
+        batch_tokens: Tokens per optimizer step, to turn tokens into steps.
+
+    Returns:
+        (evaluations oldest first with step, val_loss and the logged diagnostics, the loss at 0 tokens where the
+        curve has one (a run from a checkpoint), else None).
+    """
+    import json
+
+    def rows(raw: object) -> list[list[float | None]]:
+        if not isinstance(raw, str) or not raw.strip():
+            return []
+        try:
+            out = json.loads(raw)
+        except ValueError:
+            return []
+        return [r for r in out if isinstance(r, list) and len(r) >= 2] if isinstance(out, list) else []
+
+    extra = {}
+    for r in rows(diagnostics):
+        if len(r) == 4 and r[0] is not None:
+            extra[int(r[0])] = {k: float(v) for k, v in zip(("grad_norm", "eff_lr", "eff_lr_max"), r[1:])
+                                if v is not None}
+    evals, start = [], None
+    for r in rows(curve):
+        try:
+            tokens, loss = float(r[0]), float(r[1])
+        except (TypeError, ValueError):
+            continue
+        if tokens <= 0:
+            start = loss if start is None else start
+            continue
+        evals.append({"step": tokens / float(batch_tokens), "val_loss": loss, **extra.get(int(tokens), {})})
+    return evals, start
 
 
 def early_features(curve: list[dict[str, float]], total_steps: int, frac: float, baseline: float,
@@ -235,6 +286,8 @@ class DivergencePredictor:
     """Runs planned shorter than this many steps are not judged (:data:`MIN_STEPS` for the shipped model)."""
     min_tokens: float = 0
     """Nor runs of fewer tokens (:data:`MIN_TOKENS` for the shipped model)."""
+    used: tuple[str, ...] = FEATURES
+    """The features it was fitted on; the others have coefficient 0 (e.g. :data:`CURVE_FEATURES`)."""
 
     def probability(self, x: np.ndarray) -> float:
         """P(diverging); a feature that could not be measured (NaN: no gradient norms logged) counts as average."""
@@ -252,7 +305,7 @@ class DivergencePredictor:
     def to_dict(self) -> dict[str, object]:
         return {"frac": self.frac, "features": list(FEATURES), "mean": list(self.mean), "scale": list(self.scale),
                 "coef": list(self.coef), "intercept": self.intercept, "threshold": self.threshold,
-                "min_steps": self.min_steps, "min_tokens": self.min_tokens}
+                "min_steps": self.min_steps, "min_tokens": self.min_tokens, "used": list(self.used)}
 
     @classmethod
     def from_dict(cls, d: dict[str, object]) -> DivergencePredictor:
@@ -262,15 +315,20 @@ class DivergencePredictor:
         return cls(frac=float(d["frac"]), mean=tuple(d["mean"]), scale=tuple(d["scale"]),  # type: ignore[arg-type]
                    coef=tuple(d["coef"]), intercept=float(d["intercept"]),  # type: ignore[arg-type]
                    threshold=float(d["threshold"]), min_steps=int(d.get("min_steps", 0)),  # type: ignore[arg-type]
-                   min_tokens=float(d.get("min_tokens", 0)))  # type: ignore[arg-type]
+                   min_tokens=float(d.get("min_tokens", 0)),  # type: ignore[arg-type]
+                   used=tuple(d.get("used", FEATURES)))  # type: ignore[arg-type]
 
 
-def fit_divergence_predictor(X: np.ndarray, y: np.ndarray, in_band: np.ndarray, frac: float) -> DivergencePredictor:
-    """Fit the predictor on labelled runs (``y`` 1 = diverging; ``in_band``: ended inside its cell's 0.25% band).
+def fit_divergence_predictor(X: np.ndarray, y: np.ndarray, in_band: np.ndarray, frac: float,
+                             used: tuple[str, ...] = FEATURES) -> DivergencePredictor:
+    """Fit the predictor on labelled runs (``y`` 1 = diverging; ``in_band``: ended inside its cell's 0.25% band),
+    on the features ``used`` only (the others get coefficient 0, whatever a run logs).
 
     Raises:
-        ValueError: one class only, or mismatched shapes.
+        ValueError: one class only, mismatched shapes, or an unknown feature in ``used``.
     """
+    if not used or any(k not in FEATURES for k in used):
+        raise ValueError(f"fit_divergence_predictor: used={list(used)} must name some of {list(FEATURES)}.")
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
@@ -280,14 +338,23 @@ def fit_divergence_predictor(X: np.ndarray, y: np.ndarray, in_band: np.ndarray, 
     if len(set(y.tolist())) < 2:
         raise ValueError("fit_divergence_predictor: the runs need both diverging and healthy examples; extend the "
                          "LR range past the edge of stability.")
-    sc = StandardScaler().fit(X)
+    cols = [FEATURES.index(k) for k in used]
+    if not np.all(np.isfinite(X[:, cols])):
+        bad = [used[j] for j in range(len(cols)) if not np.all(np.isfinite(X[:, cols[j]]))]
+        raise ValueError(f"fit_divergence_predictor: features {bad} are missing (NaN) for some runs (runs recorded "
+                         "without gradient norms or update sizes); fit on runs that logged them, or leave them out "
+                         "of used (CURVE_FEATURES).")
+    sc = StandardScaler().fit(X[:, cols])
     scale = np.where(sc.scale_ > 0, sc.scale_, 1.0)
-    lr = LogisticRegression(C=1.0, class_weight="balanced", max_iter=1000).fit((X - sc.mean_) / scale, y)
-    p = lr.predict_proba((X - sc.mean_) / scale)[:, 1]
+    z = (X[:, cols] - sc.mean_) / scale
+    lr = LogisticRegression(C=1.0, class_weight="balanced", max_iter=1000).fit(z, y)
+    p = lr.predict_proba(z)[:, 1]
     thr = max(0.5, float(p[in_band].max()) + 1e-6) if in_band.any() else 0.5
-    return DivergencePredictor(frac=frac, mean=tuple(map(float, sc.mean_)), scale=tuple(map(float, scale)),
-                               coef=tuple(map(float, lr.coef_[0])), intercept=float(lr.intercept_[0]),
-                               threshold=min(thr, 0.99))
+    mean, sd, coef = np.zeros(len(FEATURES)), np.ones(len(FEATURES)), np.zeros(len(FEATURES))
+    mean[cols], sd[cols], coef[cols] = sc.mean_, scale, lr.coef_[0]
+    return DivergencePredictor(frac=frac, mean=tuple(map(float, mean)), scale=tuple(map(float, sd)),
+                               coef=tuple(map(float, coef)), intercept=float(lr.intercept_[0]),
+                               threshold=min(thr, 0.99), used=tuple(used))
 
 
 #: The predictor live sweeps use: fitted on bench/data/divergence_runs.csv by ``python -m laws.divergence_bench``.

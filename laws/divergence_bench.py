@@ -23,8 +23,10 @@ import numpy as np
 import pandas as pd
 
 from laws.divergence import (
+    CURVE_FEATURES,
     DIVERGED_ABOVE_BEST,
     FEATURES,
+    OPTIMIZER_FEATURES,
     JUDGE_BY,
     MIN_STEPS,
     MIN_TOKENS,
@@ -114,12 +116,25 @@ def _scores(pred: np.ndarray, f: pd.DataFrame, frac: float) -> dict[str, float]:
             "saved": float(((1 - frac) * flops[pred]).sum() / flops.sum())}
 
 
-def bench(runs: Path = RUNS) -> tuple[list[str], dict[str, dict[str, float]]]:
+def _with_tables(X: np.ndarray, y: np.ndarray, band: np.ndarray, tables: tuple[str, ...], frac: float,
+                 used: tuple[str, ...] = FEATURES) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    for spec in tables:
+        Xt, yt, bt = table_training_runs(spec, frac, used)
+        X, y, band = np.vstack([X, Xt]), np.concatenate([y, yt]), np.concatenate([band, bt])
+    return X, y, band
+
+
+def bench(runs: Path = RUNS, tables: tuple[str, ...] = (), used: tuple[str, ...] = FEATURES
+          ) -> tuple[list[str], dict[str, dict[str, float]]]:
+    """Train on the small widths of ``runs`` (and every judged run of the recorded sweeps ``tables``) on the
+    features ``used``, score on the larger widths of ``runs``."""
     f = label(pd.read_csv(runs))
     train, test = f[f.d_model.isin(TRAIN_WIDTHS)], f[f.d_model.isin(TEST_WIDTHS)]
     law = _law(train)
+    also = f" and every judged run of {' and '.join(tables)}" if tables else ""
+    also += "" if used == FEATURES else f", on the features {', '.join(used)}"
     out = [f"## Divergence predicted from early training ({runs.name}: {len(f)} runs, {int(f.diverged.sum())} "
-           f"diverging), trained on widths {TRAIN_WIDTHS}, scored on widths {TEST_WIDTHS}", "",
+           f"diverging), trained on widths {TRAIN_WIDTHS}{also}, scored on widths {TEST_WIDTHS}", "",
            f"Label: non-finite, or a final loss more than {DIVERGED_ABOVE_BEST:.0%} above its cell's best. "
            "`good stopped`: runs that ended inside their cell's 0.25% band but were called diverging.", "",
            "| k | method | precision | recall | F1 | good stopped | compute saved (share of the held-out runs') |",
@@ -131,8 +146,9 @@ def bench(runs: Path = RUNS) -> tuple[list[str], dict[str, dict[str, float]]]:
     near = (np.abs(np.log2(test.lr / test.edge_lr)) <= 1.0).to_numpy()
     scores = {}
     for frac in (0.1, 0.2):
-        Xtr, Xte = features(train, frac, law), features(test, frac, law)
-        p = fit_divergence_predictor(Xtr, train.diverged.to_numpy(), train.in_band.to_numpy(), frac)
+        Xte = features(test, frac, law)
+        p = fit_divergence_predictor(*_with_tables(features(train, frac, law), train.diverged.to_numpy(),
+                                                   train.in_band.to_numpy(), tables, frac, used), frac, used)
         pred = np.array([p.diverging(x) for x in Xte])
         # At a sweep's default cadence the stopper judges at the first evaluation past k with 2 in hand (25%).
         sparse = np.array([p.diverging(x) if np.isfinite(x[0]) else False
@@ -162,51 +178,99 @@ REPLAY_GRIDS = {
 }
 
 
-def replay(spec: str, frac: float = 0.2, predictor: DivergencePredictor | None = None) -> dict[str, float]:
-    """The shipped predictor replayed on a recorded grid as a live sweep would use it: each run judged once, at
-    its first evaluation past ``frac`` with two in hand, its LR against the law refitted on the grid's other
-    cells (a live sweep's law comes from the cells that finished before), its loss against the best of the cell's
-    runs recorded before it (the table is in trial order). The table keeps validation losses only, so the
-    gradient-norm and update-size features are missing (the model reads them as unknown).
+def table_judgments(t, frac: float, judges=None):
+    """Each run of a sweep table (a clean :class:`laws.table.SweepTable`) as a live sweep judges it: once, at its
+    first evaluation past ``frac`` with two in hand and not past :data:`JUDGE_BY`, its LR against the law refitted
+    on the table's other cells (a live sweep's law comes from the cells that finished before), its loss against
+    the runs of its cell recorded before it (the table is in trial order), its gradient norms and update sizes
+    where the row's ``diagnostics`` kept them (NaN, read as unknown, in older tables).
 
-    Returns the runs judged, those stopped, how many of them ended more than DIVERGED_ABOVE_BEST above their
-    cell's best (the label) and inside its 0.25% band (must be 0), the compute saved, and what the stops do to
-    the fits: the largest move of a cell's LR optimum (octaves), the cells it moved, and the move of the law's
-    LR at the grid's largest cell."""
-    from laws.analysis import curve_points, fit_table
-    from laws.table import SweepTable, read_tables
+    Args:
+        judges: ``(planned steps, tokens) -> bool``: which runs the predictor judges (all when None).
 
-    pred = predictor or DivergencePredictor.from_dict(json.loads(MODEL.read_text()))
-    t = SweepTable(read_tables(ROOT / spec if not Path(spec).exists() else spec), spec).clean()
+    Yields:
+        (row label, features, judgment share, loss there, the cell's earlier runs as ``leads_cell`` takes them).
+    """
+    from laws.analysis import fit_table
+    from laws.divergence import table_evaluations
+
     f = t.frame
-    best = f[f.status == "ok"].groupby(["N", "D"]).loss.min()
     laws = {c: fit_table(t.without([c])).step_law for c in t.cells()}
-    stopped, saved, judged, labels, band = [], 0.0, 0, 0, 0
     cells: dict[tuple[float, float], list] = {}
+    diag = f["diagnostics"] if "diagnostics" in f else pd.Series("", index=f.index)
     for i, r in zip(f.index, f.itertuples()):
         bt, total = float(r.batch_tokens), max(1, round(float(r.D) / float(r.batch_tokens)))
-        curve = [{"step": tk / bt, "val_loss": v} for tk, v in curve_points(getattr(r, "curve", None)) if tk > 0]
-        # a live sweep's peers: the runs of the cell recorded before this one (the table is in trial order)
+        curve, start = table_evaluations(getattr(r, "curve", None), diag[i], bt)
         peers = cells.setdefault((float(r.N), float(r.D)), [])
         peers.append((curve, total))
         law = laws[(float(r.N), float(r.D))]
         at = next((c["step"] for j, c in enumerate(curve) if j >= 1 and c["step"] >= frac * total), None)
-        if law is None or at is None or at > JUDGE_BY * total or not pred.judges(total, float(r.D)):
+        if law is None or at is None or at > JUDGE_BY * total or (judges and not judges(total, float(r.D))):
             continue
-        lr_vs_law = math.log2(float(r.lr) / float(law.law.lr(r.N, r.D)))
-        x = early_features(curve, total, at / total, math.log(256), lr_vs_law, peers)
-        if x is None:
-            continue
+        x = early_features(curve, total, at / total, start if start is not None else math.log(256),
+                           math.log2(float(r.lr) / float(law.law.lr(r.N, r.D))), peers)
+        if x is not None:
+            yield i, x, at / total, next(c["val_loss"] for c in curve if c["step"] == at), peers[:-1]
+
+
+def replay(spec: str, frac: float = 0.2, predictor: DivergencePredictor | None = None) -> dict[str, float]:
+    """The shipped predictor replayed on a recorded grid as a live sweep would use it (:func:`table_judgments`).
+
+    Returns the runs judged, those stopped, how many of them ended more than DIVERGED_ABOVE_BEST above their
+    cell's best (the label) and inside its 0.25% band (must be 0), the compute saved, what the stops do to the
+    fits (the largest move of a cell's LR optimum (octaves), the cells it moved, and the move of the law's LR at
+    the grid's largest cell), and, by the label, the diverging runs judged, recall and F1."""
+    pred = predictor or DivergencePredictor.from_dict(json.loads(MODEL.read_text()))
+    t = _table(spec)
+    lab = label(t.frame)
+    stopped, saved, judged, diverging = [], 0.0, 0, 0
+    for i, x, at, now, others in table_judgments(t, frac, pred.judges):
         judged += 1
-        now = next(c["val_loss"] for c in curve if c["step"] == at)
-        if pred.diverging(x) and not leads_cell(now, at / total, peers[:-1]):
-            cb = best[(r.N, r.D)]
+        diverging += bool(lab.diverged[i])
+        if pred.diverging(x) and not leads_cell(now, at, others):
             stopped.append(i)
-            labels += bool(r.status != "ok" or r.loss > (1 + DIVERGED_ABOVE_BEST) * cb)
-            band += bool(r.status == "ok" and r.loss <= (1 + BAND) * cb)
-            saved += 6.0 * r.N * r.D * (1 - at / total)
-    return {"runs": judged, "stopped": len(stopped), "labelled": labels, "in_band": band,
+            saved += 6.0 * float(t.frame.N[i]) * float(t.frame.D[i]) * (1 - at)
+    labels = int(lab.diverged[stopped].sum()) if stopped else 0
+    f = t.frame
+    return {"runs": judged, "stopped": len(stopped), "labelled": labels,
+            "in_band": int(lab.in_band[stopped].sum()) if stopped else 0, "diverging": diverging,
+            **_recall_f1(labels, len(stopped), diverging),
             "saved": saved / float((6.0 * f.N * f.D).sum()), **_stop_effect(t, stopped)}
+
+
+def _recall_f1(tp: int, called: int, diverging: int) -> dict[str, float]:
+    prec = tp / called if called else float("nan")
+    rec = tp / diverging if diverging else float("nan")
+    return {"recall": rec, "f1": 2 * prec * rec / (prec + rec) if prec + rec > 0 else float("nan")}
+
+
+def _table(spec: str):
+    from laws.table import SweepTable, read_tables
+
+    return SweepTable(read_tables(ROOT / spec if not Path(spec).exists() else spec), spec).clean()
+
+
+def table_training_runs(spec: str, frac: float = 0.2, used: tuple[str, ...] = FEATURES
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Training data from a recorded sweep (tables joined by +): every judged run's features as the live stopper
+    reads them (:func:`table_judgments`), its label and whether it ended inside its cell's 0.25% band.
+
+    Raises:
+        ValueError: ``used`` reads the optimizer's features but no row kept its diagnostics (a table recorded
+            before they were), so they would all be unknown.
+    """
+    t = _table(spec)
+    if set(used) & set(OPTIMIZER_FEATURES) and "diagnostics" not in t.frame or not t.frame.diagnostics.fillna("").astype(str).str.len().gt(2).any():
+        raise ValueError(f"{spec}: no row has diagnostics (gradient norms, update sizes per evaluation); train on "
+                         "a sweep recorded since they are kept (its sweep.csv), or on the curve features only "
+                         "(--features curve).")
+    lab = label(t.frame)
+    got = list(table_judgments(t, frac))
+    if not got:
+        raise ValueError(f"{spec}: no run could be judged (no law from the other cells, or fewer than two "
+                         f"evaluations by {JUDGE_BY:.0%} of a run).")
+    idx = [g[0] for g in got]
+    return np.array([g[1] for g in got]), lab.diverged[idx].to_numpy(bool), lab.in_band[idx].to_numpy(bool)
 
 
 def _stop_effect(t, stopped: list) -> dict[str, float]:
@@ -250,14 +314,12 @@ def shadow(spec: str) -> dict[str, float]:
     judged = np.isfinite(f.divergence_p.astype(float)).to_numpy()
     called = judged & recorded_calls(f)
     y, band = lab.diverged.to_numpy(bool), lab.in_band.to_numpy(bool)
-    tp, fn = int((called & y).sum()), int((judged & ~called & y).sum())
-    prec = tp / called.sum() if called.any() else float("nan")
-    rec = tp / (tp + fn) if tp + fn else float("nan")
+    tp = int((called & y).sum())
     flops = 6.0 * f.N.to_numpy(float) * f.D.to_numpy(float)
     saved = float((flops * (1 - f.divergence_at.astype(float).to_numpy()))[called].sum())
     return {"runs": int(judged.sum()), "stopped": int(called.sum()), "labelled": tp,
-            "in_band": int((called & band).sum()), "diverging": int((judged & y).sum()), "recall": rec,
-            "f1": 2 * prec * rec / (prec + rec) if prec + rec > 0 else float("nan"),
+            "in_band": int((called & band).sum()), "diverging": int((judged & y).sum()),
+            **_recall_f1(tp, int(called.sum()), int((judged & y).sum())),
             "saved": saved / float(flops.sum()), **_stop_effect(t, list(f.index[called]))}
 
 
@@ -266,14 +328,16 @@ def bench_replay(grids: dict[str, str] | None = None) -> tuple[list[str], dict[s
            "Each run judged once at its first evaluation past 20% with two in hand (8 per run), its LR against "
            "the law refitted on the grid's other cells; stopped runs then read as diverged in the fits. "
            "Precision: the stopped runs that ended more than 15% above their cell's best.", "",
-           "| grid | runs judged | stopped | precision | stopped inside the 0.25% band | compute saved | "
-           "cell LR optima moved (max) | law's LR at the largest cell moved |", "|---|---|---|---|---|---|---|---|"]
+           "| grid | runs judged | diverging (label) | stopped | precision | recall | F1 | stopped inside the 0.25% "
+           "band | compute saved | cell LR optima moved (max) | law's LR at the largest cell moved |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
     scores = {}
     for name, spec in (grids or REPLAY_GRIDS).items():
         s = scores[name] = replay(spec)
         prec = s["labelled"] / s["stopped"] if s["stopped"] else float("nan")
-        out.append(f"| {name} | {s['runs']} | {s['stopped']} | {prec:.2f} | {s['in_band']} | {s['saved']:.1%} | "
-                   f"{s['cells_moved']} of {s['cells']} ({s['cell_move_max']:.2f} oct) | {s['law_move']:+.2f} oct |")
+        out.append(f"| {name} | {s['runs']} | {s['diverging']} | {s['stopped']} | {prec:.2f} | {s['recall']:.2f} | "
+                   f"{s['f1']:.2f} | {s['in_band']} | {s['saved']:.1%} | {s['cells_moved']} of {s['cells']} "
+                   f"({s['cell_move_max']:.2f} oct) | {s['law_move']:+.2f} oct |")
     return out, scores
 
 
@@ -288,12 +352,16 @@ def shadow_lines(spec: str, s: dict[str, float]) -> list[str]:
             f"{s['law_move']:+.2f} oct |"]
 
 
-def write_model(runs: Path = RUNS, frac: float = 0.2) -> DivergencePredictor:
+def write_model(runs: Path = RUNS, frac: float = 0.2, tables: tuple[str, ...] = (),
+                used: tuple[str, ...] = FEATURES, out: Path = MODEL) -> DivergencePredictor:
+    """Refit the predictor on every run of ``runs`` and of the recorded sweeps ``tables`` (their runs as the live
+    stopper judged them, :func:`table_training_runs`), on the features ``used``, and write it to ``out``."""
     f = label(pd.read_csv(runs))
-    law = _law(f)
-    p = fit_divergence_predictor(features(f, frac, law), f.diverged.to_numpy(), f.in_band.to_numpy(), frac)
+    X, y, band = _with_tables(features(f, frac, _law(f)), f.diverged.to_numpy(), f.in_band.to_numpy(), tables, frac,
+                              used)
+    p = fit_divergence_predictor(X, y, band, frac, used)
     p = dataclasses.replace(p, min_steps=MIN_STEPS, min_tokens=MIN_TOKENS)
-    MODEL.write_text(json.dumps(p.to_dict(), indent=1) + "\n")
+    Path(out).write_text(json.dumps(p.to_dict(), indent=1) + "\n")
     return p
 
 
@@ -303,6 +371,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--write", action="store_true", help="refit on every run and write laws/divergence_model.json")
     ap.add_argument("--replay", action="store_true",
                     help="also replay the shipped predictor on the recorded grids it never trained on")
+    ap.add_argument("--train-table", metavar="TABLE", action="append", default=[],
+                    help="also train on the runs of a recorded sweep (sweep tables joined by +) as the live stopper "
+                    "judged them; its rows need their diagnostics (sweeps recorded since they are kept). Repeatable")
+    ap.add_argument("--features", choices=("all", "curve"), default="all",
+                    help="all: every feature; curve: the loss curve and the LR only (no gradient norms or update "
+                    "sizes)")
+    ap.add_argument("--out", type=Path, default=MODEL, help="where --write writes the model (default: the shipped "
+                    "laws/divergence_model.json)")
+    ap.add_argument("--replay-table", metavar="TABLE", action="append", default=[],
+                    help="replay the shipped predictor on this recorded sweep too (with --replay). Repeatable")
     ap.add_argument("--shadow", metavar="TABLE", help="score the verdicts a sweep recorded with [sweep] "
                     "divergence_predictor = \"shadow\" (sweep tables joined by +) and stop")
     args = ap.parse_args(argv)
@@ -317,11 +395,16 @@ def main(argv: list[str] | None = None) -> int:
     if not args.runs.is_file():
         print(f"laws.divergence_bench: error: no runs file {args.runs}; record it with bench/divergence_grid.py")
         return 2
-    print("\n".join(bench(args.runs)[0]))
-    if args.write:
-        print(f"wrote {MODEL}: {write_model(args.runs).to_dict()}")
+    tables, used = tuple(args.train_table), FEATURES if args.features == "all" else CURVE_FEATURES
+    try:
+        print("\n".join(bench(args.runs, tables, used)[0]))
+        if args.write:
+            print(f"wrote {args.out}: {write_model(args.runs, tables=tables, used=used, out=args.out).to_dict()}")
+    except (OSError, ValueError) as e:
+        print(f"laws.divergence_bench: error: {e}")
+        return 2
     if args.replay:
-        print("\n" + "\n".join(bench_replay()[0]))
+        print("\n" + "\n".join(bench_replay({**REPLAY_GRIDS, **{t: t for t in args.replay_table}})[0]))
     return 0
 
 

@@ -67,10 +67,22 @@ class TrialRecord:
     """The share of the run it was judged at."""
     divergence_called: float = math.nan
     """1 if it called the run diverging (at or above the threshold, and not leading its cell), else 0."""
+    diagnostics: str = ""
+    """JSON list of [tokens, grad_norm, eff_lr, eff_lr_max] at each evaluation of ``curve`` (null where the
+    trainer did not log it): what the divergence predictor reads live, so a recorded sweep can train or replay it
+    (laws.divergence.table_runs). Empty in tables from before it was recorded."""
 
     @staticmethod
     def curve_json(points: list[tuple[float, float]]) -> str:
         return json.dumps([[int(t), round(float(v), 6)] for t, v in points if math.isfinite(v)])
+
+    @staticmethod
+    def diagnostics_json(points: list[tuple[float, ...]]) -> str:
+        """[tokens, grad_norm, eff_lr, eff_lr_max] rows; a value that is missing or not finite is null."""
+        def num(x: float) -> float | None:
+            return float(f"{x:.6g}") if x is not None and math.isfinite(x) else None
+
+        return json.dumps([[int(p[0]), *(num(x) for x in p[1:])] for p in points]) if points else ""
 
 
 def records_table(records: list[TrialRecord], source: str = "") -> SweepTable:
@@ -132,7 +144,7 @@ def read_table(path: str | Path) -> SweepTable:
 
 #: Columns a table from an earlier version may lack (each then takes its default).
 OPTIONAL_FIELDS = ("optimizer", "eff_lr", "schedule_spec", "parent_trial", "branch_step", "divergence_p",
-                   "divergence_threshold", "divergence_at", "divergence_called")
+                   "divergence_threshold", "divergence_at", "divergence_called", "diagnostics")
 _INT_FIELDS = {"N": 1, "D": 1, "batch_tokens": 1, "batch_size": 1, "tokens": 1, "seed": 0, "branch_step": 0}
 _TEXT_FIELDS = ("trial_id", "scale", "schedule", "optimizer")
 
@@ -178,6 +190,8 @@ def parse_record(row: dict[str, str]) -> TrialRecord:
     if kw["wall_s"] < 0 or kw["wall_s"] == math.inf:
         raise ValueError(f"wall_s={row['wall_s']!r} is not a duration")
     _check_curve(str(kw["curve"]))
+    if kw.get("diagnostics"):
+        _check_diagnostics(str(kw["diagnostics"]))
     if kw.get("schedule_spec"):
         from laws.analysis import schedule_settings
 
@@ -198,6 +212,18 @@ def _check_curve(text: str) -> None:
                                                     and math.isfinite(x) for x in p) for p in pts
     ):
         raise ValueError("curve is not a JSON list of [tokens, val_loss] pairs")
+
+
+def _check_diagnostics(text: str) -> None:
+    try:
+        rows = json.loads(text)
+    except ValueError:
+        raise ValueError(f"diagnostics {text[:40]!r}... is not complete JSON") from None
+    if not isinstance(rows, list) or not all(
+        isinstance(r, list) and len(r) == 4 and all(x is None or (isinstance(x, (int, float)) and not isinstance(x, bool)
+                                                                 and math.isfinite(x)) for x in r) for r in rows
+    ):
+        raise ValueError("diagnostics is not a JSON list of [tokens, grad_norm, eff_lr, eff_lr_max] rows")
 
 
 def read_records(path: Path, warn: Callable[[str], None] | None = None) -> list[TrialRecord]:

@@ -78,6 +78,7 @@ class SweepCallback(tune.Callback):
         #: Trials that ran past sweep.trial_timeout_s (their watchdog left a marker).
         self.timed_out: set[str] = set()
         self._curves: dict[str, list[tuple[float, float]]] = {}
+        self._diagnostics: dict[str, list[tuple[float, ...]]] = {}
         self._eff: dict[str, list[float]] = {}
         #: How the live law refit fits the Step Law (sweep.estimator).
         self.estimator = estimator
@@ -118,7 +119,15 @@ class SweepCallback(tune.Callback):
         metrics = {k: result[k] for k in _CURVE_KEYS if k in result}
         self.tracker.log_metrics(trial.trial_id, metrics, step=int(result.get("tokens", 0)))
         self._curves.setdefault(trial.trial_id, []).append((result.get("tokens", 0), result.get("val_loss", math.nan)))
+        self._note_diagnostics(trial, result)
         self._note_eff_lr(trial, result)
+
+    def _note_diagnostics(self, trial: Any, result: dict) -> None:
+        """Keep what the divergence predictor reads at an evaluation of the curve (its row's ``diagnostics``)."""
+        if math.isfinite(result.get("val_loss", math.nan)):
+            self._diagnostics.setdefault(trial.trial_id, []).append(
+                (result.get("tokens", 0), *(float(result.get(k, math.nan)) for k in ("grad_norm", "eff_lr",
+                                                                                   "eff_lr_max"))))
 
     def _note_eff_lr(self, trial: Any, result: dict) -> None:
         """Keep the effective LR per unit of schedule multiplier at evaluations near the peak LR."""
@@ -136,6 +145,7 @@ class SweepCallback(tune.Callback):
             status = "ok" if res.get("done") else "stopped"  # ended early by the scheduler (ASHA)
         if status == "ok":
             self._curves.setdefault(trial.trial_id, []).append((res.get("tokens", 0), res["val_loss"]))
+            self._note_diagnostics(trial, res)
             self._note_eff_lr(trial, res)
             self.tracker.log_metrics(
                 trial.trial_id, {k: res[k] for k in _CURVE_KEYS if k in res}, step=int(res.get("tokens", 0))
@@ -172,6 +182,7 @@ class SweepCallback(tune.Callback):
             flops=6.0 * n * tokens,
             wall_s=float(res.get("time_total_s", math.nan)),
             curve=TrialRecord.curve_json(self._curves.pop(trial.trial_id, [])),
+            diagnostics=TrialRecord.diagnostics_json(self._diagnostics.pop(trial.trial_id, [])),
             optimizer=str(t.optimizer),
             schedule_spec=json.dumps({k: getattr(t, k) for k in ("warmup_frac", "decay_frac", "decay_shape",
                                                                  "min_lr_ratio")}),

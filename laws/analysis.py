@@ -425,34 +425,37 @@ def curve_points(raw: Any) -> list[tuple[float, float]]:
 def divergence_predictions(table: SweepTable, law: Any) -> dict[str, Any]:
     """The learned divergence predictor (laws/divergence_model.json) on every run's curve: its verdict from the
     first 20% against what the run did (diverged, or ended more than laws.divergence.DIVERGED_ABOVE_BEST above
-    its cell's best). A table keeps validation losses only, so gradient norms and update sizes count as average
-    and the starting loss is log(256) (bytes) unless the curve starts with a measured one."""
-    from laws.divergence import DIVERGED_ABOVE_BEST, early_features, load_predictor
+    its cell's best). Gradient norms and update sizes are read where the table kept them (its ``diagnostics``;
+    older tables: they count as average); the starting loss is log(256) (bytes) unless the curve starts with a
+    measured one. As live, a run that leads its cell at its judgment is never called."""
+    from laws.divergence import DIVERGED_ABOVE_BEST, early_features, leads_cell, load_predictor, table_evaluations
 
     f = table.frame
     best = f[f.status == "ok"].groupby(["N", "D"]).loss.min()
     if "divergence_p" in f and np.isfinite(pd.to_numeric(f.divergence_p, errors="coerce")).any():
         return _live_verdicts(f, best, DIVERGED_ABOVE_BEST)
     pred = load_predictor()
+    diag = f["diagnostics"] if "diagnostics" in f else pd.Series("", index=f.index)
     runs = []
     rows, cells = [], {}
-    for r in f.itertuples():
-        pts = curve_points(getattr(r, "curve", None))
-        bt = float(r.batch_tokens)
-        total = max(1, round(float(r.D) / bt))
-        curve = [{"step": t / bt, "val_loss": v} for t, v in pts if t > 0]
-        rows.append((r, pts, curve, total))
+    for i, r in zip(f.index, f.itertuples()):
+        total = max(1, round(float(r.D) / float(r.batch_tokens)))
+        curve, start = table_evaluations(getattr(r, "curve", None), diag[i], float(r.batch_tokens))
+        rows.append((r, start, curve, total))
         cells.setdefault((float(r.N), float(r.D)), []).append((curve, total))
-    for r, pts, curve, total in rows:
-        base = pts[0][1] if pts and pts[0][0] == 0 else math.log(256)
-        x = early_features(curve, total, pred.frac, base, math.log2(float(r.lr) / float(law.lr(r.N, r.D))),
-                           cells[(float(r.N), float(r.D))])
+    for r, start, curve, total in rows:
+        base = start if start is not None else math.log(256)
+        peers = cells[(float(r.N), float(r.D))]
+        x = early_features(curve, total, pred.frac, base, math.log2(float(r.lr) / float(law.lr(r.N, r.D))), peers)
         if x is None:
             continue
+        seen = [c for c in curve if c["step"] <= pred.frac * total]
+        others = [p for p in peers if p[0] is not curve]
         cell_best = best.get((r.N, r.D), math.nan)
         actual = r.status == "diverged" or bool(r.loss > (1 + DIVERGED_ABOVE_BEST) * cell_best)
+        called = pred.diverging(x) and not leads_cell(seen[-1]["val_loss"], seen[-1]["step"] / total, others)
         runs.append({"N": float(r.N), "D": float(r.D), "lr": float(r.lr), "batch_tokens": float(r.batch_tokens),
-                     "probability": pred.probability(x), "called": pred.diverging(x), "diverged": actual})
+                     "probability": pred.probability(x), "called": called, "diverged": actual})
     called = [r for r in runs if r["called"]]
     hits = sum(r["diverged"] for r in called)
     return {"runs": len(runs), "called": len(called), "diverged": sum(r["diverged"] for r in runs),

@@ -219,9 +219,12 @@ def _check_diagnostics(text: str) -> None:
         rows = json.loads(text)
     except ValueError:
         raise ValueError(f"diagnostics {text[:40]!r}... is not complete JSON") from None
+    def number(x: object) -> bool:
+        return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
     if not isinstance(rows, list) or not all(
-        isinstance(r, list) and len(r) == 4 and all(x is None or (isinstance(x, (int, float)) and not isinstance(x, bool)
-                                                                 and math.isfinite(x)) for x in r) for r in rows
+        isinstance(r, list) and len(r) == 4 and number(r[0]) and all(x is None or number(x) for x in r[1:])
+        for r in rows
     ):
         raise ValueError("diagnostics is not a JSON list of [tokens, grad_norm, eff_lr, eff_lr_max] rows")
 

@@ -589,7 +589,7 @@ def _report_early_stops(stopper: DivergenceStopper, callback: SweepCallback, tra
              f"in its row (divergence_p)")
         metrics = {"shadow_stops": float(len(stopper.shadow_flops)), "shadow_saved_flops": would}
         if stopper.judgments:
-            from laws.divergence_bench import shadow
+            from laws.divergence_tables import shadow
 
             try:  # every judged run has ended: how right the calls were, and what stopping them would have moved
                 sc = shadow(str(callback.table_path))

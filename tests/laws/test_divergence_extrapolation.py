@@ -1,3 +1,4 @@
+import json
 import math
 from pathlib import Path
 
@@ -141,7 +142,8 @@ def test_on_recorded_runs_held_out_widths_f1_at_20_percent_and_no_good_run_stopp
 def test_replayed_on_a_grid_it_never_saw_the_predictor_saves_compute_and_keeps_the_fit():
     """The shipped predictor on the pydoc reference grid (not among its training runs), each run judged as a live
     sweep would, its LR against the law refitted on the other cells: the figures of docs/laws-bench.md."""
-    from laws.divergence_bench import REPLAY_GRIDS, replay
+    from laws.divergence_bench import REPLAY_GRIDS
+    from laws.divergence_tables import replay
 
     s = replay(REPLAY_GRIDS["pydoc reference grid"])
     assert s["runs"] == 224 and s["stopped"] == 68 and s["labelled"] == 63 and s["in_band"] == 0
@@ -162,3 +164,69 @@ def test_loss_vs_cell_is_the_runs_loss_over_its_cells_best_at_the_same_share_of_
     assert x[i] == pytest.approx(math.log(3.5 / 3.0))
     assert early_features(fast, 100, 0.2, 5.5, 0.0, [(slow, 100), (fast, 100)])[i] == 0.0
     assert early_features(slow, 100, 0.2, 5.5, 0.0)[i] == 0.0  # no peer yet: the run is its cell's best
+
+
+def test_a_tables_evaluations_merge_its_diagnostics_and_keep_a_measured_starting_loss():
+    from laws.divergence import table_evaluations
+
+    curve = json.dumps([[0, 3.1], [640, 2.9], [1280, 2.7]])
+    diag = json.dumps([[640, 1.5, 0.01, None], [1280, 2.0, 0.02, 0.03]])
+    ev, start = table_evaluations(curve, diag, 64)
+    assert start == 3.1
+    assert ev == [{"step": 10.0, "val_loss": 2.9, "grad_norm": 1.5, "eff_lr": 0.01},
+                  {"step": 20.0, "val_loss": 2.7, "grad_norm": 2.0, "eff_lr": 0.02, "eff_lr_max": 0.03}]
+    # an older table: no diagnostics, no starting point; unreadable text reads as nothing
+    assert table_evaluations(curve.replace("[0, 3.1], ", ""), float("nan"), 64) == (
+        [{"step": 10.0, "val_loss": 2.9}, {"step": 20.0, "val_loss": 2.7}], None)
+    assert table_evaluations("[[640, 2.9", "", 64) == ([], None)
+
+
+def test_a_predictor_fitted_on_the_curve_features_ignores_the_optimizers():
+    """``used`` = CURVE_FEATURES: the gradient-norm and update-size features get weight 0, so whatever a run logs
+    there (or nothing) leaves its verdict unchanged; the subset survives the model file."""
+    from laws.divergence import (
+        CURVE_FEATURES,
+        FEATURES,
+        OPTIMIZER_FEATURES,
+        DivergencePredictor,
+        early_features,
+        fit_divergence_predictor,
+    )
+
+    rng = np.random.default_rng(1)
+    X, y = [], []
+    for _ in range(40):
+        div = bool(rng.random() < 0.5)
+        x = early_features(_curve(0.01, diverge=div), 100, 0.2, 5.5, rng.normal(2.5 if div else -0.5, 0.7))
+        x[[FEATURES.index(k) for k in OPTIMIZER_FEATURES]] = rng.normal(0, 1, len(OPTIMIZER_FEATURES))
+        X.append(x)
+        y.append(div)
+    X, y = np.array(X), np.array(y)
+    p = fit_divergence_predictor(X, y, np.zeros(len(y), bool), 0.2, used=CURVE_FEATURES)
+    opt = [FEATURES.index(k) for k in OPTIMIZER_FEATURES]
+    assert p.used == CURVE_FEATURES and all(p.coef[j] == 0.0 for j in opt)
+    assert all(p.diverging(x) == t for x, t in zip(X, y))
+    x = X[0].copy()
+    x[opt] = [50.0, -50.0, float("nan"), float("inf")]
+    assert p.probability(x) == p.probability(X[0])
+    assert DivergencePredictor.from_dict(p.to_dict()) == p
+    # all features: a run without optimizer features cannot train it; an unknown feature name is refused
+    X[0, opt[0]] = float("nan")
+    with pytest.raises(ValueError, match="grad_growth.*missing"):
+        fit_divergence_predictor(X, y, np.zeros(len(y), bool), 0.2)
+    with pytest.raises(ValueError, match="used="):
+        fit_divergence_predictor(X, y, np.zeros(len(y), bool), 0.2, used=("lr_vs_law", "loss_speed"))
+
+
+def test_a_recorded_table_trains_the_predictor_only_with_the_features_it_kept(tmp_path):
+    """A sweep table is training data as the live stopper judged its runs; one from before the diagnostics were
+    kept trains a curve-only model and refuses the optimizer features with the fix named."""
+    from laws.divergence import CURVE_FEATURES, FEATURES
+    from laws.divergence_tables import table_training_runs
+
+    src = Path(__file__).resolve().parents[2] / "bench" / "data" / "licenses_shadow.csv"
+    X, y, band = table_training_runs(str(src), used=CURVE_FEATURES)
+    assert X.shape[1] == len(FEATURES) and len(y) == len(band) > 90 and y.sum() > 40 and band.sum() >= 6
+    assert not (y & band).any()
+    with pytest.raises(ValueError, match="no row has diagnostics.*--features curve"):
+        table_training_runs(str(src), used=FEATURES)

@@ -90,6 +90,29 @@ def test_the_divergence_verdict_is_kept_in_the_row_and_a_table_from_before_it_st
     assert "divergence_p='high' is not a number" in warned[0]
 
 
+def test_the_diagnostics_are_kept_per_evaluation_checked_and_optional(tmp_path):
+    """Each evaluation's gradient norm and update sizes (what the divergence predictor reads live) are kept in the
+    row, a missing value as null; a damaged diagnostics cell moves its row aside; tables from before it read."""
+    import pandas as pd
+
+    diag = TrialRecord.diagnostics_json([(512, 1.25, 0.0123456789, float("nan")), (4096, 0.5, 0.01, 0.02)])
+    assert json.loads(diag) == [[512, 1.25, 0.0123457, None], [4096, 0.5, 0.01, 0.02]]
+    assert TrialRecord.diagnostics_json([]) == ""
+    rec = _rec(0, diagnostics=diag)
+    write_table([rec, _rec(1)], tmp_path / "sweep.csv")
+    back = read_records(tmp_path / "sweep.csv")
+    assert back[0] == rec and back[1].diagnostics == ""
+    old = pd.read_csv(tmp_path / "sweep.csv").drop(columns=["diagnostics"])
+    old.to_csv(tmp_path / "old.csv", index=False)
+    assert [r.diagnostics for r in read_records(tmp_path / "old.csv")] == ["", ""]
+    bad = pd.read_csv(tmp_path / "sweep.csv")
+    bad.loc[0, "diagnostics"] = "[[512, 1.25, 0.01]]"
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    warned: list[str] = []
+    assert [r.trial_id for r in read_records(tmp_path / "bad.csv", warn=warned.append)] == ["t1"]
+    assert "diagnostics is not a JSON list of [tokens, grad_norm, eff_lr, eff_lr_max] rows" in warned[0]
+
+
 def test_an_empty_table_has_no_records(tmp_path):
     (tmp_path / "sweep.csv").write_bytes(b"")
     assert read_records(tmp_path / "sweep.csv") == []

@@ -333,6 +333,12 @@ def test_in_shadow_mode_the_predictor_judges_live_stops_nothing_and_the_sweep_sc
     assert len(judged) >= 2 and len(called) >= 1, df[["lr", "status", "divergence_p"]]
     # a called run ran on past its judgment (the fixed blow-up rules may still end it later)
     assert any(len(json.loads(c)) >= 4 for c in called.curve)
+    # every evaluation's gradient norm and update sizes are kept beside its loss: the table can train and replay
+    # the predictor with every feature it read live
+    for curve, diag in zip(df.curve, df.diagnostics):
+        rows = json.loads(diag)
+        assert [r[0] for r in rows] == [p[0] for p in json.loads(curve)]
+        assert all(r[1] > 0 and r[2] is not None for r in rows[:-1])
     assert f"divergence predictor (shadow): judged {len(judged)} trial(s), would have stopped {len(called)}" in out
     assert "against how the runs ended:" in out, out[-2000:]
 

@@ -568,12 +568,18 @@ def _schedule_lrs(train: dict[str, Any], name: str, peak: float, steps: int, **k
 
 
 def _cell_curves(table: SweepTable, opt: ScaleOptimum, train: dict[str, Any]) -> list[Any]:
-    """Loss curves of a cell's best run and the two LRs just below it, at its best batch."""
+    """Loss curves of a cell's best run and the two LRs just below it, at its best batch and, in a sweep with a
+    schedule axis, of the best run's schedule (the law is fitted on one schedule's bowl, not on a mix)."""
     from laws.schedule_laws import LossCurve
 
     f = table.frame
     g = f[(f.N == opt.N) & (f.D == opt.D) & (f.status == "ok")
           & np.isclose(f.batch_tokens, opt.grid_batch_tokens)].sort_values("lr")
+    if len(g):
+        shape = [c for c in ("schedule", "schedule_spec") if c in g]
+        best = g.loc[g.loss.idxmin()]
+        for c in shape:
+            g = g[g[c].fillna("").astype(str) == ("" if pd.isna(best[c]) else str(best[c]))]
     # The best run and the LRs just below it: there more LR area means lower loss, as the law assumes (above the
     # optimum, instability it does not model takes over).
     i = int(np.argmin(np.abs(np.log2(g.lr.to_numpy()) - math.log2(opt.grid_lr)))) if len(g) else 0

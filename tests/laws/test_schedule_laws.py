@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import numpy as np
@@ -413,3 +414,21 @@ def test_the_product_ranking_reproduces_the_predictions_committed_before_width_1
         row = got[(p["lr"], p["variant"])]
         assert (row["predicted_loss"], row["anchored_loss"], row["measured_loss"]) == pytest.approx(
             (p["law"], p["anchored"], p["proxy"]), abs=1e-9)
+
+
+def test_on_a_schedule_axis_sweep_the_largest_scales_law_is_fitted_on_its_best_schedules_curves_only():
+    """A sweep with a schedule axis holds every schedule at each LR; the one-scale schedule law (the report's
+    largest-scale section) takes the best run and the LRs below it of the best run's schedule, never a mix."""
+    from laws.analysis import fit_schedules
+    from laws.table import SweepTable
+    from tests.orchestrator.test_schedules_cli import TRUTH
+
+    frame = axis_sweep(TRUTH, sizes=(1e8,), lrs=(1e-4, 2e-4, 4e-4))
+    best = frame.loc[frame.loss.idxmin()]
+    sf, why = fit_schedules(SweepTable(frame, "axis"))
+    assert sf is not None, why
+    by_curve = {tuple(v for _, v in json.loads(c)[:-1]): (s, spec, lr)
+                for c, s, spec, lr in zip(frame.curve, frame.schedule, frame.schedule_spec, frame.lr)}
+    used = [by_curve[tuple(c.loss)] for c in sf.curves]
+    assert {(s, spec) for s, spec, _ in used} == {(best.schedule, best.schedule_spec)}
+    assert len({lr for *_, lr in used}) == len(used) >= 2 and max(lr for *_, lr in used) == best.lr

@@ -3,6 +3,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from laws.divergence import divergence_verdict
@@ -146,8 +147,27 @@ def test_replayed_on_a_grid_it_never_saw_the_predictor_saves_compute_and_keeps_t
     from laws.divergence_tables import replay
 
     s = replay(REPLAY_GRIDS["pydoc reference grid"])
-    assert s["runs"] == 224 and s["stopped"] == 68 and s["labelled"] == 63 and s["in_band"] == 0
+    assert s["runs"] == 224 and s["stopped"] == 62 and s["labelled"] == 59 and s["in_band"] == 0
     assert 0.2 < s["saved"] < 0.3 and abs(s["law_move"]) < 0.05
+
+
+def test_on_the_blind_grid_with_diagnostics_the_shipped_predictor_meets_the_goal_and_optimizer_features_do_not():
+    """The second blind licenses grid (widths none of the training runs had, an unseen corpus), each run judged as
+    live with every feature its table kept: the shipped curve-only model F1 >= 0.92 with no band run stopped and
+    the law unmoved; the same training runs fitted with the gradient-norm and update-size features too fall
+    below the goal there (why the shipped model leaves them out)."""
+    from laws.divergence import FEATURES, fit_divergence_predictor
+    from laws.divergence_bench import REPLAY_GRIDS, RUNS, features, label
+    from laws.divergence_bench import _law as law_of
+    from laws.divergence_tables import replay
+
+    grid = REPLAY_GRIDS["licenses, widths 64-192 (blind grid 2, diagnostics kept)"]
+    s = replay(grid)
+    assert s["f1"] >= 0.92 and s["in_band"] == 0 and abs(s["law_move"]) <= 0.1 and s["cell_move_max"] <= 0.25
+    f = label(pd.read_csv(RUNS))
+    every = fit_divergence_predictor(features(f, 0.2, law_of(f)), f.diverged.to_numpy(), f.in_band.to_numpy(), 0.2,
+                                     FEATURES)
+    assert replay(grid, predictor=every)["f1"] < 0.92
 
 
 def test_loss_vs_cell_is_the_runs_loss_over_its_cells_best_at_the_same_share_of_training():

@@ -178,16 +178,21 @@ def bench_replay(grids: dict[str, str] | None = None, model: Path | None = None
            "Each run judged once at its first evaluation past 20% with two in hand (8 per run), its LR against "
            "the law refitted on the grid's other cells, its gradient norms and update sizes where the table kept "
            "them (older tables: unknown); stopped runs then read as diverged in the fits. "
-           "Precision: the stopped runs that ended more than 15% above their cell's best.", "",
-           "| grid | runs judged | diverging (label) | stopped | precision | recall | F1 | stopped inside the 0.25% "
-           "band | compute saved | cell LR optima moved (max) | law's LR at the largest cell moved |",
-           "|---|---|---|---|---|---|---|---|---|---|---|"]
+           "Precision: the stopped runs that ended more than 15% above their cell's best. High-LR side: the label "
+           "without the runs that end far above the best at an LR below their batch's best LR (undertrained, not "
+           "unstable).", "",
+           "| grid | runs judged | diverging (label) | stopped | precision | recall | F1 | high-LR side: diverging, "
+           "precision, recall, F1 | stopped inside the 0.25% band | compute saved | cell LR optima moved (max) | "
+           "law's LR at the largest cell moved |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     scores = {}
     for name, spec in (grids or REPLAY_GRIDS).items():
         s = scores[name] = replay(spec, predictor=pred)
         prec = s["labelled"] / s["stopped"] if s["stopped"] else float("nan")
+        prec_h = s["labelled_high"] / s["stopped"] if s["stopped"] else float("nan")
         out.append(f"| {name} | {s['runs']} | {s['diverging']} | {s['stopped']} | {prec:.2f} | {s['recall']:.2f} | "
-                   f"{s['f1']:.2f} | {s['in_band']} | {s['saved']:.1%} | {s['cells_moved']} of {s['cells']} "
+                   f"{s['f1']:.2f} | {s['diverging_high']}, {prec_h:.2f}, {s['recall_high']:.2f}, "
+                   f"{s['f1_high']:.2f} | {s['in_band']} | {s['saved']:.1%} | {s['cells_moved']} of {s['cells']} "
                    f"({s['cell_move_max']:.2f} oct) | {s['law_move']:+.2f} oct |")
     return out, scores
 

@@ -250,3 +250,18 @@ def test_a_recorded_table_trains_the_predictor_only_with_the_features_it_kept(tm
     assert not (y & band).any()
     with pytest.raises(ValueError, match="no row has diagnostics.*--features curve"):
         table_training_runs(str(src), used=FEATURES)
+
+
+def test_the_high_lr_side_label_leaves_out_runs_that_end_high_because_their_lr_is_too_low():
+    """Known answer: one cell, two batches. Far above the best (> 15%) below the best LR of its batch:
+    undertrained, labelled diverging but not on the high-LR side; far above at a higher LR, or blown up: both."""
+    from laws.divergence_tables import label
+
+    f = pd.DataFrame({"N": 1e5, "D": 5e4, "batch_tokens": [64] * 4 + [512] * 3,
+                      "lr": [2**-12, 2**-9, 2**-8, 2**-5, 2**-12, 2**-9, 2**-6],
+                      "loss": [3.0, 2.0, 2.1, 2.6, 3.5, 2.2, float("nan")],
+                      "status": ["ok"] * 6 + ["diverged"]})
+    lab = label(f)
+    assert lab.diverged.tolist() == [True, False, False, True, True, False, True]
+    assert lab.diverged_high.tolist() == [False, False, False, True, False, False, True]
+    assert lab.in_band.tolist() == [False, True, False, False, False, False, False]

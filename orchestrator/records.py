@@ -70,7 +70,7 @@ class TrialRecord:
     diagnostics: str = ""
     """JSON list of [tokens, grad_norm, eff_lr, eff_lr_max] at each evaluation of ``curve`` (null where the
     trainer did not log it): what the divergence predictor reads live, so a recorded sweep can train or replay it
-    (laws.divergence.table_runs). Empty in tables from before it was recorded."""
+    (laws.divergence.table_evaluations, laws.divergence_tables). Empty in tables from before it was recorded."""
 
     @staticmethod
     def curve_json(points: list[tuple[float, float]]) -> str:
@@ -219,6 +219,7 @@ def _check_diagnostics(text: str) -> None:
         rows = json.loads(text)
     except ValueError:
         raise ValueError(f"diagnostics {text[:40]!r}... is not complete JSON") from None
+
     def number(x: object) -> bool:
         return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 

@@ -265,3 +265,21 @@ def test_the_high_lr_side_label_leaves_out_runs_that_end_high_because_their_lr_i
     assert lab.diverged.tolist() == [True, False, False, True, True, False, True]
     assert lab.diverged_high.tolist() == [False, False, False, True, False, False, True]
     assert lab.in_band.tolist() == [False, True, False, False, False, False, False]
+
+
+def test_the_bench_retrains_on_a_recorded_sweep_and_refuses_features_its_table_never_kept(tmp_path, capsys):
+    """`--train-table` adds a recorded sweep's judged runs to the training runs; the model goes where --out says
+    (the shipped file untouched). Asking for the optimizer features from a table without diagnostics is a clear
+    error (exit 2) naming the fix."""
+    from laws.divergence import CURVE_FEATURES, MODEL_PATH, load_predictor
+    from laws.divergence_bench import main
+
+    shipped = MODEL_PATH.read_bytes()
+    table = str(Path(__file__).resolve().parents[2] / "bench" / "data" / "licenses_shadow.csv")
+    out = tmp_path / "model.json"
+    assert main(["--train-table", table, "--write", "--out", str(out)]) == 0
+    p = load_predictor(out)
+    assert p.used == CURVE_FEATURES and p != load_predictor()  # more runs, another fit
+    assert f"and every judged run of {table}" in capsys.readouterr().out
+    assert main(["--features", "all", "--train-table", table]) == 2
+    assert "no row has diagnostics" in capsys.readouterr().out and MODEL_PATH.read_bytes() == shipped

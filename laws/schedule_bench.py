@@ -264,6 +264,34 @@ def seed_agreement(finals: pd.DataFrame, N: float, lr: float) -> dict[str, float
             "mean_ceiling": float(np.sqrt(k * r / (1 + (k - 1) * r)))}
 
 
+def seed_agreement_inside(frame: pd.DataFrame, N: float, lr: float, budgets: tuple[int, ...]
+                          ) -> dict[str, float] | None:
+    """:func:`seed_agreement` inside the runs: how well one seed's losses at the equal budgets ``budgets`` (the
+    intermediate evaluations) rank the schedules of another seed at (N, lr), scored as the laws are (mean over
+    seed pairs of :func:`score_cases` with the other seed's losses as the prediction); ``mean_ceiling`` as there.
+    None with fewer than two seeds."""
+    ok = frame[frame.status == "ok"]
+    seeds = sorted(set(ok["seed"])) if "seed" in ok else []
+    per = {}
+    for s in seeds:
+        cs = grid_curves(ok[ok.seed == s]).get((N, lr))
+        if cs:
+            per[s] = cs
+    if len(per) < 2:
+        return None
+    got = []
+    for i in per:
+        cases = equal_budget_cases(per[i], budgets=budgets, tol=0)
+        for j in per:
+            if i != j:
+                other = anchor_losses(per[j], pd.Series({k: float(c.loss[-1]) for k, c in per[j].items()}))
+                got.append(score_cases(lambda lrs: 0.0, [c for c in cases if set(c.candidates) <= set(per[j])],
+                                       other))
+    r, k = max(0.0, float(np.mean([g["spearman"] for g in got]))), len(per)
+    return {"spearman": float(np.mean([g["spearman"] for g in got])), "top2": float(np.mean([g["top2"] for g in got])),
+            "seeds": float(k), "mean_ceiling": float(np.sqrt(k * r / (1 + (k - 1) * r)))}
+
+
 def anchor_losses(curves: dict[str, LossCurve], final: pd.Series) -> Callable[[str, np.ndarray], float]:
     """What a proxy size measured for each schedule: ``f(name, lrs)`` is the loss of schedule ``name``'s run
     after ``lrs.size`` steps: its final evaluation for the whole run, else its evaluation nearest that step."""
@@ -307,7 +335,7 @@ def bench_cpu_schedule_grid(path: Path | str, fit_from: tuple[float, ...] = (0.0
     warm = next(iter(next(iter(curves.values())).values())).warmup_steps  # one length and warmup for every run
     finals = final_losses(frame)
     rows: dict[str, dict[str, list]] = {}
-    ceiling = []
+    ceiling, ceiling_inside = [], []
     for lr in sorted({lr for _, lr in curves}):
         cs = curves[(target, lr)]
         truth = finals.xs((target, lr), level=("N", "lr"))["mean"]
@@ -317,6 +345,8 @@ def bench_cpu_schedule_grid(path: Path | str, fit_from: tuple[float, ...] = (0.0
                             candidates={k: (c.lrs, float(truth[k])) for k, c in cs.items()})]
         eval_steps = sorted(set(next(iter(cs.values())).steps.tolist()))
         inner = equal_budget_cases(cs, budgets=tuple(eval_steps[len(eval_steps) // 3:]), tol=0)
+        if (agree := seed_agreement_inside(frame, target, lr, tuple(eval_steps[len(eval_steps) // 3:]))) is not None:
+            ceiling_inside.append(agree)
         for start in fit_from:
             fc, block, across = _fit_across(curves, fit_sizes, lr, start)
             laws: dict[str, tuple[MultiPowerFit | None, Callable[[str, np.ndarray], float] | None]] = {
@@ -357,10 +387,14 @@ def bench_cpu_schedule_grid(path: Path | str, fit_from: tuple[float, ...] = (0.0
                    f"{b['pairwise']:.0%} |")
     if ceiling:
         c = {k: float(np.mean([a[k] for a in ceiling])) for k in ceiling[0]}
-        scores["seeds against each other"] = {"final": c}
-        out.append(f"| measured: one seed's final losses ranking another's ({int(c['seeds'])} seeds) | | "
-                   f"{c['top2']:.0%} | {c['spearman']:.2f} | | | | |")
+        d = {k: float(np.mean([a[k] for a in ceiling_inside])) for k in ceiling_inside[0]} if ceiling_inside else {}
+        scores["seeds against each other"] = {"final": c, **({"inner": d} if d else {})}
+        inside = f"{d['top2']:.0%} | {d['spearman']:.2f} |" if d else " | |"
+        out.append(f"| measured: one seed's losses ranking another's ({int(c['seeds'])} seeds) | | "
+                   f"{c['top2']:.0%} | {c['spearman']:.2f} | | {inside} |")
         out.append(f"| ceiling against the {int(c['seeds'])}-seed mean (Spearman-Brown from the row above) | | | "
+                   f"{c['mean_ceiling']:.2f} | | | {d['mean_ceiling']:.2f} | |" if d else
+                   f"| ceiling against the {int(c['seeds'])}-seed mean (Spearman-Brown from the row above) | | | "
                    f"{c['mean_ceiling']:.2f} | | | | |")
     return out, scores
 

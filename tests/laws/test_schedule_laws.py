@@ -268,6 +268,23 @@ def test_seed_agreement_is_the_seeds_ranking_each_other():
     assert seed_agreement(final_losses(frame[frame.seed == 0]), 1e5, 0.002) is None
 
 
+def test_seed_agreement_inside_the_runs_is_the_seeds_ranking_each_other_at_equal_budgets():
+    """At the budget of step 80 (of 100) four distinct schedules; seed 1 swaps the first two of seed 0's order
+    there: Spearman 0.8 both ways, each seed's best in the other's top 2. One seed: None."""
+    import pandas as pd
+
+    from laws.schedule_bench import seed_agreement_inside
+
+    at80 = {0: [1.0, 2.0, 3.0, 4.0], 1: [2.0, 1.0, 3.0, 4.0]}
+    frame = pd.DataFrame([_grid_row(s, v, 2.0, [[7680, 5.0], [10240, loss], [12800, 2.0]])
+                          for s, ls in at80.items()
+                          for v, loss in zip(("cosine", "linear", "constant", "wsd_40_linear"), ls)])
+    a = seed_agreement_inside(frame, 1e5, 0.002, (80,))
+    assert a == {"spearman": pytest.approx(0.8), "top2": 1.0, "seeds": 2.0,
+                 "mean_ceiling": pytest.approx((2 * 0.8 / 1.8) ** 0.5)}
+    assert seed_agreement_inside(frame[frame.seed == 0], 1e5, 0.002, (80,)) is None
+
+
 def test_the_recorded_schedule_grids_seeds_agree_only_so_far():
     """bench/data/schedule_grid*.csv: at the held-out widths one seed ranks another's schedules at Spearman 0.86
     (width 96) and 0.90 (width 128) over seeds 0-1, 0.90 and 0.93 over seeds 0-2; against the three-seed mean a

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from laws.schedule_laws import (
+    MPL_WARMUP,
     N_EXPONENT,
     LossCurve,
     MultiPowerFit,
@@ -19,6 +20,7 @@ from laws.schedule_laws import (
     fit_annealing,
     fit_multipower,
     fit_multipower_across_scales,
+    load_mpl_curve,
 )
 from laws.schedule_ranking import fit_across, rank_swept_schedules, swept_schedules
 from laws.table import read_tables
@@ -28,39 +30,10 @@ __all__ = [
     "bench_schedules",
     "bench_schedules_across_scales",
     "equal_budget_cases",
-    "load_mpl_curve",
     "score_cases",
 ]
 
 FIT = ("cosine_24000", "constant_24000", "wsdcon_9")  # the authors' split
-WARMUP = 2160
-
-
-def load_mpl_curve(path: Path, warmup: int = WARMUP) -> LossCurve:
-    """A curve in the multi-power-law repository's layout (columns step, lr, loss): per-step LRs rebuilt from
-    the logged LR column.
-
-    Warmup is linear to the first logged LR over ``warmup`` steps (the paper's 2,160 by default); between logged
-    points the LR is interpolated.
-
-    Raises:
-        ValueError: the file lacks a column, has no row, or holds a non-finite or negative value.
-    """
-    df = pd.read_csv(path)
-    missing = {"step", "lr", "loss"} - set(df.columns)
-    if missing or df.empty:
-        raise ValueError(f"{path}: a curve CSV needs columns step, lr, loss and a row; "
-                         f"{'it lacks ' + ', '.join(sorted(missing)) if missing else 'it has no row'}.")
-    steps = df.step.to_numpy(np.int64)
-    vals = df[["step", "lr", "loss"]].to_numpy(float)
-    if not np.all(np.isfinite(vals)) or np.any(vals < 0) or np.any(np.diff(steps) <= 0) or steps[0] < 1:
-        raise ValueError(f"{path}: steps must be positive and rise, LRs and losses "
-                         "be finite and >= 0.")
-    peak = float(df.lr.iloc[0])
-    warm = peak * np.arange(1, warmup + 1) / max(warmup, 1)
-    post = np.interp(np.arange(warmup + 1, steps.max() + 1), steps, df.lr.to_numpy(float))
-    lrs = np.concatenate([warm, post])
-    return LossCurve(lrs=lrs, steps=steps, loss=df.loss.to_numpy(float), warmup_steps=warmup, name=path.stem)
 
 
 def bench_schedules(data: Path) -> list[str]:
@@ -178,7 +151,7 @@ def bench_schedules_across_scales(data: Path, fit_sizes: tuple[str, ...] = ("25"
             f"multi-power across scales (L0 = k N^s), fit {'+'.join(fit_sizes)}M": power.at(n_t),
             f"{fit_sizes[-1]}M law as is (no scale terms)": near,
             f"oracle: {target}M's own law (fit on its {', '.join(FIT)})": own}
-    scores = {name: score_cases(lambda lrs, f=f: float(f.predict(lrs, warmup_steps=WARMUP)[0]), cases)
+    scores = {name: score_cases(lambda lrs, f=f: float(f.predict(lrs, warmup_steps=MPL_WARMUP)[0]), cases)
               for name, f in laws.items()}
     out = [f"## Schedules ranked at a held-out size: fit on {', '.join(s + 'M' for s in fit_sizes)}, rank "
            f"{target}M's at equal token budgets", "",

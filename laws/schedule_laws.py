@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -33,6 +34,7 @@ __all__ = [
     "fit_annealing",
     "fit_multipower",
     "fit_multipower_across_scales",
+    "load_mpl_curve",
     "rank_schedules",
 ]
 
@@ -399,3 +401,36 @@ def candidate_schedules(peak: float, steps: int, warmup_steps: int, min_ratio: f
     return {label: peak * lr_multipliers(Schedule(total_steps=int(steps), warmup_steps=int(warmup_steps),
                                                   min_ratio=0.0 if kw["name"] == "constant" else min_ratio, **kw))
             for label, kw in kinds.items()}
+
+
+#: Warmup steps of the multi-power-law repository's runs (Luo et al. 2025).
+MPL_WARMUP = 2160
+
+
+def load_mpl_curve(path: Path, warmup: int = MPL_WARMUP) -> LossCurve:
+    """A curve in the multi-power-law repository's layout (columns step, lr, loss): per-step LRs rebuilt from
+    the logged LR column.
+
+    Warmup is linear to the first logged LR over ``warmup`` steps (the paper's 2,160 by default); between logged
+    points the LR is interpolated.
+
+    Raises:
+        ValueError: the file lacks a column, has no row, or holds a non-finite or negative value.
+    """
+    import pandas as pd
+
+    df = pd.read_csv(path)
+    missing = {"step", "lr", "loss"} - set(df.columns)
+    if missing or df.empty:
+        raise ValueError(f"{path}: a curve CSV needs columns step, lr, loss and a row; "
+                         f"{'it lacks ' + ', '.join(sorted(missing)) if missing else 'it has no row'}.")
+    steps = df.step.to_numpy(np.int64)
+    vals = df[["step", "lr", "loss"]].to_numpy(float)
+    if not np.all(np.isfinite(vals)) or np.any(vals < 0) or np.any(np.diff(steps) <= 0) or steps[0] < 1:
+        raise ValueError(f"{path}: steps must be positive and rise, LRs and losses "
+                         "be finite and >= 0.")
+    peak = float(df.lr.iloc[0])
+    warm = peak * np.arange(1, warmup + 1) / max(warmup, 1)
+    post = np.interp(np.arange(warmup + 1, steps.max() + 1), steps, df.lr.to_numpy(float))
+    lrs = np.concatenate([warm, post])
+    return LossCurve(lrs=lrs, steps=steps, loss=df.loss.to_numpy(float), warmup_steps=warmup, name=path.stem)

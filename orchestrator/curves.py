@@ -18,8 +18,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from laws.schedule_bench import load_mpl_curve
-from laws.schedule_laws import LossCurve
+from laws.schedule_laws import LossCurve, load_mpl_curve
 
 __all__ = ["CurveFolder", "read_curve_folder"]
 

@@ -94,7 +94,8 @@ DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "multipower-law
 
 @pytest.mark.skipif(not DATA.is_dir(), reason="shared/data not beside the checkout")
 def test_on_real_curves_held_out_final_loss_within_0_03():
-    from laws.schedule_bench import FIT, load_mpl_curve
+    from laws.schedule_bench import FIT
+    from laws.schedule_laws import load_mpl_curve
 
     curves = {p.stem: load_mpl_curve(p) for p in (DATA / "csv_100").glob("*.csv")}
     f = fit_annealing([curves[k] for k in FIT])
@@ -190,8 +191,8 @@ def test_equal_budget_cases_keep_each_schedule_once():
 def test_real_curves_fit_on_25m_100m_rank_400m_at_equal_budgets():
     """The paper's runs: fit on 25M and 100M, rank 400M's schedules at 7 equal token budgets (issue 16's goal:
     top-2 >= 94%, Spearman >= 0.9)."""
-    from laws.schedule_bench import SIZES, equal_budget_cases, load_mpl_curve, score_cases
-    from laws.schedule_laws import fit_multipower_across_scales
+    from laws.schedule_bench import SIZES, equal_budget_cases, score_cases
+    from laws.schedule_laws import fit_multipower_across_scales, load_mpl_curve
 
     load = {s: {p.stem: load_mpl_curve(p) for p in sorted((DATA / f"csv_{s}").glob("*.csv"))} for s in SIZES}
     fit = fit_multipower_across_scales({SIZES[s]: list(load[s].values()) for s in ("25", "100")}, every=8)

@@ -36,7 +36,9 @@ __all__ = [
     "recommend_schedule", "scale_rows", "seed_spread", "summarize", "target_prediction",
 ]
 
-COEFFICIENTS = ("a", "alpha", "beta", "b", "gamma")
+#: The Step Law's coefficients as `predict --json` and the report give them: kappa is the N x D interaction about the
+#: centre (n0, d0) of the cells' logs (0: the published, unbent form).
+COEFFICIENTS = ("a", "alpha", "beta", "b", "gamma", "kappa", "n0", "d0")
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,9 @@ def fit_details(s: SweepSummary, n_boot: int = 200) -> dict[str, Any]:
     law = fit.law
     out["lr_law"] = {"a": law.a, "alpha": law.alpha, "beta": law.beta,
                      "intervals": {k: _interval(fit, k) for k in ("a", "alpha", "beta")}}
+    if law.kappa:  # the N x D interaction: the D exponent at N is beta + kappa (ln N - n0)
+        out["lr_law"].update(kappa=law.kappa, n0=law.n0, d0=law.d0)
+        out["lr_law"]["intervals"]["kappa"] = _interval(fit, "kappa")
     out["batch_law"] = {"b": law.b, "gamma": law.gamma, "intervals": {k: _interval(fit, k) for k in ("b", "gamma")}}
     out["fixed"] = list(fit.fixed)
     out["diagnostics"] = law_diagnostics(s)

@@ -42,9 +42,10 @@ __all__ = [
     "fit_posterior",
 ]
 
-Estimator = Literal["posterior", "pooled", "vertex"]
-#: The estimators fit_sweep accepts, the default first.
-ESTIMATORS: tuple[Estimator, ...] = ("posterior", "pooled", "vertex")
+Estimator = Literal["posterior", "posterior_straight", "pooled", "vertex"]
+#: The estimators fit_sweep accepts, the default first. ``posterior_straight`` is the posterior without the N x D
+#: interaction (the published form, as the default was before 2026-12-04).
+ESTIMATORS: tuple[Estimator, ...] = ("posterior", "posterior_straight", "pooled", "vertex")
 
 #: Prior SD (nats) of each law's level at the cells' centroid: wide (about 2.9 octaves), so any cell moves it.
 LEVEL_SD = 2.0
@@ -254,81 +255,100 @@ class _Posterior:
     n_bounds: int
     quantile: float = 1.959964
     """Two-sided 95% quantile: Student's t when the noise was estimated from the cells' residuals."""
+    cross_sd: float = 0.0
+    """Prior SD of the N x D interaction that empirical Bayes chose (0: no interaction; the last slope is 0)."""
 
 
-def _design(obs: Sequence[CellObservation], cols: tuple[str, ...], centre: np.ndarray) -> np.ndarray:
+def _design(obs: Sequence[CellObservation], cols: tuple[str, ...], centre: np.ndarray, cross: bool = False
+            ) -> np.ndarray:
     X = [np.ones(len(obs))]
     for j, c in enumerate(cols):
         X.append(np.array([np.log(getattr(o, c)) for o in obs]) - centre[j])
+    if cross:  # the interaction (ln N - n0)(ln D - d0): the D exponent moving with N
+        X.append(X[1] * X[2])
     return np.column_stack(X)
 
 
 def _linear_posterior(
     obs: Sequence[CellObservation], cols: tuple[str, ...], prior_mean: np.ndarray, prior_cov: np.ndarray,
-    level_mean: float, centre: np.ndarray, tau: float | None,
+    level_mean: float, centre: np.ndarray, tau: float | None, cross_grid: Sequence[float] = (0.0,),
 ) -> _Posterior:
-    """MAP of y = level + sum_j slope_j (log x_j - centre_j) with point cells, one-sided bound cells and the prior.
+    """MAP of y = level + sum_j slope_j (log x_j - centre_j) [+ kappa (log N - n0)(log D - d0)] with point cells,
+    one-sided bound cells and the prior.
 
     ``tau`` widens the slopes' prior SD; None picks it and the per-cell noise by :func:`_empirical_bayes`. With
     ``tau`` given, the noise is the cells' scatter about a free fit (at least :data:`NOISE_FLOOR`), or
-    :data:`NOISE_DEFAULT` without residual degrees of freedom.
+    :data:`NOISE_DEFAULT` without residual degrees of freedom. ``cross_grid``: prior SDs of the interaction kappa
+    (prior mean 0) that empirical Bayes chooses from with ``tau`` and the noise; (0,) leaves it out (kappa = 0).
     """
     pts = [o for o in obs if o.side == 0]
     bnd = [o for o in obs if o.side != 0]
-    Xp, yp = _design(pts, cols, centre), np.array([o.value for o in pts])
-    Xb, yb, sb = _design(bnd, cols, centre), np.array([o.value for o in bnd]), np.array([o.side for o in bnd])
-    m0 = np.concatenate([[level_mean], prior_mean])
+    # The interaction is weighed only where the bracketed cells identify it on their own, with residual degrees of
+    # freedom to spare (two N at two D at least, and two cells more): from fewer the prior would be all it says.
+    cross = (len(cols) == 2 and any(v > 0 for v in cross_grid) and len(pts) >= CROSS_MIN_CELLS
+             and np.linalg.matrix_rank(_design(pts, cols, centre, True)) == len(cols) + 2)
+    Xp, yp = _design(pts, cols, centre, cross), np.array([o.value for o in pts])
+    Xb, yb, sb = _design(bnd, cols, centre, cross), np.array([o.value for o in bnd]), np.array([o.side for o in bnd])
+    m0 = np.concatenate([[level_mean], prior_mean, [0.0] if cross else []])
     k = len(cols)
+    K = Xp.shape[1]
     unanimous = not pts and len({o.side for o in bnd}) == 1
 
-    def V(t: float) -> np.ndarray:
-        v = np.zeros((k + 1, k + 1))
+    def V(t: float, s: float = 0.0) -> np.ndarray:
+        v = np.zeros((K, K))
         v[0, 0] = LEVEL_SD**2
-        v[1:, 1:] = t**2 * prior_cov
+        v[1:k + 1, 1:k + 1] = t**2 * prior_cov
+        if cross:
+            v[K - 1, K - 1] = s**2
         return v
 
     sigma, quantile = NOISE_DEFAULT, 1.959964
     if len(pts) > k + 1:  # residual degrees of freedom: the cells' own scatter about a free fit
-        r = yp - Xp @ np.linalg.lstsq(Xp, yp, rcond=None)[0]
+        r = yp - Xp[:, :k + 1] @ np.linalg.lstsq(Xp[:, :k + 1], yp, rcond=None)[0]
         sigma = max(NOISE_FLOOR, float(np.sqrt(r @ r / (len(pts) - k - 1))))
         quantile = float(stats.t.ppf(0.975, len(pts) - k - 1))
 
-    def solve(t: float, keep: np.ndarray | None = None) -> np.ndarray:
-        P0 = np.linalg.inv(V(t))
-        ip = np.ones(len(pts), bool) if keep is None else keep[: len(pts)]
-        ib = np.ones(len(bnd), bool) if keep is None else keep[len(pts):]
-        A, y = Xp[ip], yp[ip]
-        B, e, sg = Xb[ib], yb[ib], sb[ib]
+    def solve(v: np.ndarray) -> np.ndarray:
+        # A coefficient with zero prior variance (the interaction left out) is held at its prior mean.
+        on = np.diag(v) > 0
+        P0 = np.linalg.inv(v[np.ix_(on, on)])
+        A, B = Xp[:, on], Xb[:, on]
+        y, e = yp - Xp[:, ~on] @ m0[~on], yb - Xb[:, ~on] @ m0[~on]
+        mo = m0[on]
         # A bound's violation costs what a point's error does; a bound that every cell agrees on (all bounds,
         # one side) is held hard: nothing in the data says otherwise, and the prior must not overrule it.
         w_b = (100.0 if unanimous else 1.0) / sigma**2
 
         def obj(th: np.ndarray) -> tuple[float, np.ndarray]:
             r = A @ th - y
-            d = th - m0
-            v = np.minimum(sg * (B @ th - e), 0.0)  # < 0 where a bound is violated
-            f = 0.5 * (r @ r) / sigma**2 + 0.5 * d @ P0 @ d + 0.5 * w_b * (v @ v)
-            g = A.T @ r / sigma**2 + P0 @ d + w_b * B.T @ (v * sg)
+            d = th - mo
+            viol = np.minimum(sb * (B @ th - e), 0.0)  # < 0 where a bound is violated
+            f = 0.5 * (r @ r) / sigma**2 + 0.5 * d @ P0 @ d + 0.5 * w_b * (viol @ viol)
+            g = A.T @ r / sigma**2 + P0 @ d + w_b * B.T @ (viol * sb)
             return float(f), g
 
         # Without a violated bound the objective is quadratic: its minimum solves the normal equations.
-        th = np.linalg.solve(A.T @ A / sigma**2 + P0, A.T @ y / sigma**2 + P0 @ m0)
-        if B.shape[0] == 0 or np.all(sg * (B @ th - e) >= 0):
-            return th
-        return optimize.minimize(obj, th, jac=True, method="L-BFGS-B").x
+        th = np.linalg.solve(A.T @ A / sigma**2 + P0, A.T @ y / sigma**2 + P0 @ mo)
+        if B.shape[0] and not np.all(sb * (B @ th - e) >= 0):
+            th = optimize.minimize(obj, th, jac=True, method="L-BFGS-B").x
+        full = m0.copy()
+        full[on] = th
+        return full
 
+    grid = tuple(cross_grid) if cross else (0.0,)
     if tau is not None:
-        t_fit = float(tau)
+        t_fit, s_fit = float(tau), 0.0
     elif len(pts) >= EB_MIN_CELLS:
-        t_fit, sigma = _empirical_bayes(Xp, yp, m0, V)
+        t_fit, sigma, s_fit = _empirical_bayes(Xp, yp, m0, V, grid)
     else:  # too few bracketed cells to tell a wrong prior from noise: the prior stands as given
-        t_fit = 1.0
-    th = solve(t_fit)
-    P0 = np.linalg.inv(V(t_fit))
-    H = Xp.T @ Xp / sigma**2 + P0
-    cov = np.linalg.inv(H)
-    return _Posterior(mean=th, cov=cov, prior_var=np.diag(V(t_fit)), tau=t_fit, sigma=sigma,
-                      n_points=len(pts), n_bounds=len(bnd), quantile=quantile)
+        t_fit, s_fit = 1.0, 0.0
+    v = V(t_fit, s_fit)
+    th = solve(v)
+    on = np.diag(v) > 0
+    cov = np.zeros((K, K))
+    cov[np.ix_(on, on)] = np.linalg.inv(Xp[:, on].T @ Xp[:, on] / sigma**2 + np.linalg.inv(v[np.ix_(on, on)]))
+    return _Posterior(mean=th, cov=cov, prior_var=np.diag(v), tau=t_fit, sigma=sigma,
+                      n_points=len(pts), n_bounds=len(bnd), quantile=quantile, cross_sd=s_fit)
 
 
 #: Widening factors of the prior's SD that empirical Bayes chooses from (1: the prior as given).
@@ -338,32 +358,54 @@ TAU_GRID = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 1000.0)
 EB_MIN_CELLS = 3
 #: Per-cell noise (nats of a log optimum) that empirical Bayes chooses from: a tenth of a nat to one nat.
 SIGMA_GRID = tuple(float(v) for v in np.exp(np.linspace(np.log(NOISE_FLOOR), 0.0, 15)))
+#: Prior SDs of the N x D interaction kappa that empirical Bayes chooses from (0: the published, unbent form).
+CROSS_SD_GRID = (0.0, 0.05, 0.1, 0.2, 0.4)
+#: Bracketed cells below which the interaction is not weighed: its four coefficients and two residual degrees of
+#: freedom.
+CROSS_MIN_CELLS = 6
 
 
-def _empirical_bayes(X: np.ndarray, y: np.ndarray, m0: np.ndarray, V) -> tuple[float, float]:
-    """The prior widening ``tau`` and per-cell noise ``sigma`` that make the bracketed cells most probable.
+def _empirical_bayes(X: np.ndarray, y: np.ndarray, m0: np.ndarray, V, cross_grid: Sequence[float] = (0.0,)
+                     ) -> tuple[float, float, float]:
+    """The prior widening ``tau``, per-cell noise ``sigma`` and interaction SD that make the bracketed cells most
+    probable.
 
-    Under y = X theta + noise, theta ~ N(m0, V(tau)), noise ~ N(0, sigma^2 I), the cells' optima are jointly
-    Gaussian, y ~ N(X m0, sigma^2 I + X V(tau) X^T); the pair on :data:`TAU_GRID` x :data:`SIGMA_GRID` with the
-    largest marginal likelihood wins (ties go to the narrower prior, then the smaller noise). A prior the cells
-    agree with stays as given; cells that contradict it beyond their scatter widen it; scattered cells that do
-    not contradict it are explained as noise rather than as new exponents.
+    Under y = X theta + noise, theta ~ N(m0, V(tau, s)), noise ~ N(0, sigma^2 I), the cells' optima are jointly
+    Gaussian, y ~ N(X m0, sigma^2 I + X V X^T). Per interaction SD ``s`` in ``cross_grid`` (its first entry 0:
+    no interaction) the pair on :data:`TAU_GRID` x :data:`SIGMA_GRID` with the largest marginal likelihood wins
+    (ties go to the narrower prior, then the smaller noise); the interaction enters only where the bent models'
+    mean likelihood beats the straight one's (a Bayes factor above 1). A prior the cells agree with stays as given;
+    cells that contradict it beyond their scatter widen it; scattered cells that do not contradict it are explained
+    as noise rather than as new exponents; the D exponent moves with N only where that explains the cells better
+    than scatter does.
     """
     r = y - X @ m0
-    best = (-np.inf, 1.0, NOISE_DEFAULT)
-    for t in TAU_GRID:
-        XVX = X @ V(t) @ X.T
-        for sg in SIGMA_GRID:
-            S = sg**2 * np.eye(len(y)) + XVX
-            ll = -0.5 * (r @ np.linalg.solve(S, r) + np.linalg.slogdet(S)[1])
-            if ll > best[0] + 1e-9:
-                best = (ll, t, sg)
-    return best[1], best[2]
+    per_s = []
+    for s in cross_grid:
+        best = (-np.inf, 1.0, NOISE_DEFAULT, s)
+        for t in TAU_GRID:
+            XVX = X @ V(t, s) @ X.T
+            for sg in SIGMA_GRID:
+                S = sg**2 * np.eye(len(y)) + XVX
+                ll = -0.5 * (r @ np.linalg.solve(S, r) + np.linalg.slogdet(S)[1])
+                if ll > best[0] + 1e-9:
+                    best = (ll, t, sg, s)
+        per_s.append(best)
+    pick = per_s[0]
+    if len(per_s) > 1:
+        # The interaction enters when the bent models, averaged with equal weight (not the best of them: that would
+        # pay no price for trying several widths), explain the cells better than the straight one: a Bayes factor
+        # above 1. Then the most probable width is used.
+        lls = np.array([b[0] for b in per_s[1:]])
+        log_bf = float(np.log(np.mean(np.exp(lls - lls.max()))) + lls.max() - per_s[0][0])
+        if log_bf > 0:
+            pick = max(per_s[1:], key=lambda b: b[0])
+    return pick[1], pick[2], pick[3]
 
 
 def fit_posterior(
     lr_obs: Sequence[CellObservation], bt_obs: Sequence[CellObservation], *,
-    prior: LawPrior = PUBLISHED_PRIOR, tau: float | None = None,
+    prior: LawPrior = PUBLISHED_PRIOR, tau: float | None = None, interaction: bool = True,
 ) -> StepLawFit:
     """The Step Law as the posterior of the cells' observations under ``prior`` (see module docstring).
 
@@ -390,7 +432,7 @@ def fit_posterior(
     lv_lr = float(np.log(law.lr(*np.exp(centre_lr))))
     lv_bt = float(np.log(law.batch_tokens(np.exp(centre_bt[0]))))
     p_lr = _linear_posterior(lr_obs, ("N", "D"), np.array([law.alpha, law.beta]), np.asarray(prior.lr_cov),
-                             lv_lr, centre_lr, tau)
+                             lv_lr, centre_lr, tau, CROSS_SD_GRID if interaction else (0.0,))
     if bt_obs:
         p_bt = _linear_posterior(bt_obs, ("D",), np.array([law.gamma]), np.array([[prior.gamma_var]]),
                                  lv_bt, centre_bt, tau)
@@ -398,14 +440,17 @@ def fit_posterior(
         v = np.diag([LEVEL_SD**2, prior.gamma_var])
         p_bt = _Posterior(mean=np.array([lv_bt, law.gamma]), cov=v, prior_var=np.diag(v), tau=1.0,
                           sigma=NOISE_DEFAULT, n_points=0, n_bounds=0)
-    lvl, alpha, beta = p_lr.mean
+    lvl, alpha, beta = p_lr.mean[:3]
+    kappa = float(p_lr.mean[3]) if p_lr.cross_sd > 0 else 0.0
     lvl_b, gamma = p_bt.mean
     a = float(np.exp(lvl - alpha * centre_lr[0] - beta * centre_lr[1]))
     b = float(np.exp(lvl_b - gamma * centre_bt[0]))
-    fitted = StepLaw(a=a, alpha=float(alpha), beta=float(beta), b=b, gamma=float(gamma))
+    fitted = StepLaw(a=a, alpha=float(alpha), beta=float(beta), b=b, gamma=float(gamma), kappa=kappa,
+                     n0=float(centre_lr[0]) if kappa else 0.0, d0=float(centre_lr[1]) if kappa else 0.0)
     intervals: dict[str, tuple[float, float]] = {}
     share: dict[str, float] = {}
-    for name, post, i in (("alpha", p_lr, 1), ("beta", p_lr, 2), ("gamma", p_bt, 1)):
+    coefs = [("alpha", p_lr, 1), ("beta", p_lr, 2), ("gamma", p_bt, 1)] + ([("kappa", p_lr, 3)] if kappa else [])
+    for name, post, i in coefs:
         z = post.quantile
         sd = float(np.sqrt(post.cov[i, i]))
         intervals[name] = (float(post.mean[i] - z * sd), float(post.mean[i] + z * sd))
@@ -414,7 +459,7 @@ def fit_posterior(
     for name, post, cen, val in (("a", p_lr, centre_lr, a), ("b", p_bt, centre_bt, b)):
         z = post.quantile
         g = np.concatenate([[1.0], -cen])
-        sd = float(np.sqrt(g @ post.cov @ g))
+        sd = float(np.sqrt(g @ post.cov[: g.size, : g.size] @ g))
         with np.errstate(over="ignore"):  # a flat prior's level interval may exceed floats: it is then (0, inf)
             intervals[name] = (float(val * np.exp(-z * sd)), float(val * np.exp(z * sd)))
         share[name] = float(np.clip(1.0 - post.cov[0, 0] / post.prior_var[0], 0.0, 1.0))
@@ -438,10 +483,13 @@ def fit_posterior(
 
 def _posterior_draws(p_lr: _Posterior, c_lr: np.ndarray, p_bt: _Posterior, c_bt: np.ndarray,
                      n: int = 2000, seed: int = 0) -> np.ndarray:
-    """Coefficient rows (log a, alpha, beta, log b, gamma) drawn from the Laplace posterior."""
+    """Coefficient rows (log a, alpha, beta, log b, gamma, kappa) drawn from the Laplace posterior (kappa about the
+    centre ``c_lr``, as in the fitted StepLaw; 0 where the law is not bent)."""
     rng = np.random.default_rng(seed)
-    lr = rng.multivariate_normal(p_lr.mean, p_lr.cov, size=n)
+    k = 4 if p_lr.cross_sd > 0 else 3
+    lr = rng.multivariate_normal(p_lr.mean[:k], p_lr.cov[:k, :k], size=n)
     bt = rng.multivariate_normal(p_bt.mean, p_bt.cov, size=n)
     log_a = lr[:, 0] - lr[:, 1] * c_lr[0] - lr[:, 2] * c_lr[1]
     log_b = bt[:, 0] - bt[:, 1] * c_bt[0]
-    return np.column_stack([log_a, lr[:, 1], lr[:, 2], log_b, bt[:, 1]])
+    kappa = lr[:, 3] if k == 4 else np.zeros(n)
+    return np.column_stack([log_a, lr[:, 1], lr[:, 2], log_b, bt[:, 1], kappa])

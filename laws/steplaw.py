@@ -6,6 +6,13 @@ Pretraining" (arXiv 2503.04715), Eq. (1)-(2):
     eta*(N, D) = a * N**alpha * D**beta          (N non-embedding parameters, D tokens)
     B*(D)      = b * D**gamma                    (B in tokens)
 
+optionally bent by an interaction of N and D (``kappa``, 0 in the published law): the D exponent moving with N,
+
+    eta*(N, D) = a * N**alpha * D**beta * exp(kappa * (ln N - n0) * (ln D - d0))
+
+so that ``alpha`` and ``beta`` stay the exponents at the centre (n0, d0) of the cells that fitted it, and the D
+exponent at N is beta + kappa (ln N - n0) (laws.estimators chooses kappa by empirical Bayes; see there).
+
 with published a = 1.79, alpha = -0.713, beta = 0.307, b = 0.58, gamma = 0.571, fitted by least squares on
 logs. The published law is the prior; :func:`fit_step_law` refits the same form to a user's optima. The
 sign of each exponent is left to the data: other published laws have the LR falling with D.
@@ -23,17 +30,31 @@ __all__ = ["PUBLISHED", "StepLaw", "StepLawFit", "fit_step_law"]
 
 @dataclass(frozen=True, slots=True)
 class StepLaw:
-    """Coefficients of the Step Law (see module docstring)."""
+    """Coefficients of the Step Law (see module docstring); ``kappa`` 0 (the default) is the published form."""
 
     a: float
     alpha: float
     beta: float
     b: float
     gamma: float
+    kappa: float = 0.0
+    n0: float = 0.0
+    d0: float = 0.0
 
     def lr(self, N: float | np.ndarray, D: float | np.ndarray) -> np.ndarray | float:
         """Optimal peak LR at N non-embedding parameters and D tokens."""
-        return self.a * np.power(N, self.alpha) * np.power(D, self.beta)
+        out = self.a * np.power(N, self.alpha) * np.power(D, self.beta)
+        if self.kappa:
+            out = out * np.exp(self.kappa * (np.log(N) - self.n0) * (np.log(D) - self.d0))
+        return out
+
+    def beta_at(self, N: float) -> float:
+        """The D exponent at N: beta, plus kappa (ln N - n0) where the law is bent."""
+        return float(self.beta + self.kappa * (np.log(N) - self.n0)) if self.kappa else self.beta
+
+    def alpha_at(self, D: float) -> float:
+        """The N exponent at D: alpha, plus kappa (ln D - d0) where the law is bent."""
+        return float(self.alpha + self.kappa * (np.log(D) - self.d0)) if self.kappa else self.alpha
 
     def batch_tokens(self, D: float | np.ndarray) -> np.ndarray | float:
         """Optimal batch size in tokens at D training tokens."""
@@ -76,11 +97,23 @@ class StepLawFit:
     n_bounds: int = 0
     prior_source: str = ""
     draws: np.ndarray | None = field(default=None, repr=False, compare=False)
-    """Pooled and posterior fits: coefficient draws (rows of log a, alpha, beta, log b, gamma) from the bootstrap
-    or the posterior, for prediction intervals that keep the coefficients' correlation."""
+    """Pooled and posterior fits: coefficient draws (rows of log a, alpha, beta, log b, gamma[, kappa]) from the
+    bootstrap or the posterior, for prediction intervals that keep the coefficients' correlation; kappa about the
+    law's centre (n0, d0)."""
     noise_log: tuple[float, float] = (float("nan"), float("nan"))
     """Scatter (SD, nats) of a cell's log optimal LR and log optimal batch about the law: the posterior's per-cell
     noise (empirical Bayes); NaN where the fit did not estimate it (then the residual RMS stands in)."""
+
+
+    def draws_at(self, N: float, D: float) -> tuple[np.ndarray, np.ndarray]:
+        """The optimal LR and batch at (N, D) under each of :attr:`draws` (empty arrays without draws)."""
+        if self.draws is None:
+            return np.array([]), np.array([])
+        dr, lN, lD = self.draws, np.log(N), np.log(D)
+        log_lr = dr[:, 0] + dr[:, 1] * lN + dr[:, 2] * lD
+        if dr.shape[1] > 5:
+            log_lr = log_lr + dr[:, 5] * (lN - self.law.n0) * (lD - self.law.d0)
+        return np.exp(log_lr), np.exp(dr[:, 3] + dr[:, 4] * lD)
 
 
 def _ols(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:

@@ -20,7 +20,15 @@ from laws.diagnostics import (
     effective_lr_observations,
     lr_law_diagnostics,
 )
-from laws.estimators import PUBLISHED_PRIOR, Estimator, LawPrior, cell_observations, fit_pooled, fit_posterior
+from laws.estimators import (
+    ESTIMATORS,
+    PUBLISHED_PRIOR,
+    Estimator,
+    LawPrior,
+    cell_observations,
+    fit_pooled,
+    fit_posterior,
+)
 from laws.optimum import NEAR_OPTIMAL_BAND, ScaleOptimum, scale_optimum
 from laws.power import PowerLaw, fit_power_law
 from laws.steplaw import PUBLISHED, StepLaw, StepLawFit, fit_step_law
@@ -81,8 +89,10 @@ def fit_sweep(
     """Per-scale optima, then the Step Law by ``estimator`` (laws.estimators).
 
     ``"posterior"`` (default): band centroids and edge bounds per cell under a Gaussian prior on the exponents
-    (``law_prior``; default: ``prior`` with the published bootstrap spread). ``"pooled"``: the Step Law authors'
-    least squares over every near-optimal run. ``"vertex"``, described next:
+    (``law_prior``; default: ``prior`` with the published bootstrap spread), the D exponent free to move with N
+    (an N x D interaction that empirical Bayes admits only where the cells ask for it; ``"posterior_straight"``:
+    never, the published form). ``"pooled"``: the Step Law authors' least squares over every near-optimal run.
+    ``"vertex"``, described next:
     the LR law is fitted to the scales whose LR optimum the grid brackets and the batch law to those
     whose batch optimum it brackets; when fewer than two scales qualify for a law, its exponents are
     held at ``prior``, its prefactor is fitted to all scales, and ``used_on_edge`` says so.
@@ -106,13 +116,15 @@ def fit_sweep(
         return SweepFit(scales=scales, step_law=fit, used_on_edge=used_edge, estimator=estimator)
     if estimator == "pooled":
         return SweepFit(scales=scales, step_law=fit_pooled(N, D, lr, batch_tokens, loss), estimator=estimator)
-    if estimator != "posterior":
-        raise ValueError(f"fit_sweep: estimator must be one of 'posterior', 'pooled', 'vertex'; got {estimator!r}.")
+    if estimator not in ("posterior", "posterior_straight"):
+        raise ValueError(f"fit_sweep: estimator must be one of {', '.join(map(repr, ESTIMATORS))}; "
+                         f"got {estimator!r}.")
     lr_obs, bt_obs = cell_observations(N, D, lr, batch_tokens, loss)
     if not lr_obs:
         return SweepFit(scales=scales, step_law=None, estimator=estimator,
                         note="no scale swept the LR (one LR per scale); run at least two LRs per scale")
-    fit = fit_posterior(lr_obs, bt_obs, prior=law_prior or prior_for(prior))
+    fit = fit_posterior(lr_obs, bt_obs, prior=law_prior or prior_for(prior),
+                        interaction=estimator == "posterior")
     return SweepFit(scales=scales, step_law=fit, used_on_edge=fit.n_bounds > 0, estimator=estimator)
 
 
@@ -206,8 +218,8 @@ def predict_target(fit: SweepFit, N: float, D: float, *, prior: StepLaw = PUBLIS
     k = len(fit.scales)
     draws = fit.step_law.draws
     if draws is not None:
-        lrs = list(np.exp(draws[:, 0] + draws[:, 1] * np.log(N) + draws[:, 2] * np.log(D)))
-        bts = list(np.exp(draws[:, 3] + draws[:, 4] * np.log(D)))
+        lr_d, bt_d = fit.step_law.draws_at(N, D)
+        lrs, bts = list(lr_d), list(bt_d)
     for _ in range(n_boot if draws is None else 0):
         pick = [fit.scales[i] for i in rng.integers(0, k, size=k)]
         if len({(s.N, s.D) for s in pick}) < 2:

@@ -18,7 +18,7 @@ __all__ = ["main"]
 
 
 #: The Step Law estimators (laws.estimators.ESTIMATORS; spelled here so that --help imports no numpy).
-ESTIMATORS = ("posterior", "pooled", "vertex")
+ESTIMATORS = ("posterior", "posterior_straight", "pooled", "vertex")
 
 #: Domains of the numeric flags (inclusive): parameters, tokens, FLOPs, losses as a target or a proxy can have.
 N_RANGE = (1e3, 1e16)
@@ -109,7 +109,8 @@ def _add_analysis_commands(sub: Any) -> None:
                    help="sweep table (.csv/.parquet), results or Tune experiment folder, or mlflow:EXPERIMENT")
     f.add_argument("--json", action="store_true")
     f.add_argument("--estimator", choices=ESTIMATORS, default="posterior",
-                   help="how the Step Law is fitted (default posterior; pooled = the Step Law authors' fit)")
+                   help="how the Step Law is fitted (default posterior; posterior_straight = without the N x D "
+                        "interaction; pooled = the Step Law authors' fit)")
     _tracking_flags(f)
     f.set_defaults(command_fn="cmd_fit")
 
@@ -130,7 +131,8 @@ def _add_analysis_commands(sub: Any) -> None:
                          "checkpoint records; byte for checkpoints that record none)")
     pr.add_argument("--json", action="store_true")
     pr.add_argument("--estimator", choices=ESTIMATORS, default="posterior",
-                    help="how the Step Law is fitted from --from (default posterior; pooled = the authors' fit)")
+                    help="how the Step Law is fitted from --from (default posterior; posterior_straight = without "
+                         "the N x D interaction; pooled = the authors' fit)")
     pr.set_defaults(command_fn="cmd_predict")
 
     sc = sub.add_parser("schedules", help="rank LR schedules for a target (N, D) by the schedule law fitted "

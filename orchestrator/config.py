@@ -106,8 +106,10 @@ class SweepSection:
     """Search policy: a name search.registry knows (grid, random, tpe, gp, law_prior[:BASE], ladder[:BASE])."""
     estimator: Estimator = "posterior"
     """How the Step Law is fitted from the runs (laws.estimators): 'posterior' (band optima, edge optima as
-    bounds, published law as a Gaussian prior), 'pooled' (the Step Law authors' least squares over every run
-    within 0.25% of its cell's best) or 'vertex' (per-cell parabola vertices)."""
+    bounds, published law as a Gaussian prior, the D exponent free to move with N where the cells ask for it),
+    'posterior_straight' (the same without that N x D interaction: the published form), 'pooled' (the Step Law
+    authors' least squares over every run within 0.25% of its cell's best) or 'vertex' (per-cell parabola
+    vertices)."""
     seeds: list[int] = field(default_factory=lambda: [0])
     """Seeds each grid point is run with."""
     cpus_per_trial: float = 1.0
@@ -184,10 +186,11 @@ class SweepSection:
             raise ConfigError(
                 f"sweep.name must be a non-empty name of letters, digits, '-', '_' or '.', got {self.name!r}."
             )
-        if self.estimator not in ("posterior", "pooled", "vertex"):
+        if self.estimator not in ("posterior", "posterior_straight", "pooled", "vertex"):
             raise ConfigError(
-                f"sweep.estimator: unknown estimator {self.estimator!r}; choose 'posterior' (default), 'pooled' "
-                "(the Step Law authors' fit) or 'vertex'."
+                f"sweep.estimator: unknown estimator {self.estimator!r}; choose 'posterior' (default), "
+                "'posterior_straight' (without the N x D interaction), 'pooled' (the Step Law authors' fit) or "
+                "'vertex'."
             )
         try:
             check_policy_name(self.policy)

@@ -51,6 +51,11 @@ def format_summary(s: SweepSummary) -> str:
                  "gamma=0.571)")
     lines.append(f"  eta*(N, D) = a N^alpha D^beta:  a={law.a:.4g} {iv('a')}  alpha={law.alpha:.3f} {iv('alpha')}  "
                  f"beta={law.beta:.3f} {iv('beta')}")
+    if law.kappa:
+        lines.append(f"    x exp(kappa (ln N - {law.n0:.2f}) (ln D - {law.d0:.2f})):  "
+                     f"kappa={law.kappa:.3f} {iv('kappa')}")
+        lines.append(f"    (the D exponent moves with N: alpha and beta are the exponents at N {math.exp(law.n0):.3g}, "
+                     f"D {math.exp(law.d0):.3g}; the D exponent at N is beta + kappa (ln N - {law.n0:.2f}))")
     lines.append(f"  B*(D) = b D^gamma (tokens):     b={law.b:.4g} {iv('b')}  gamma={law.gamma:.3f} {iv('gamma')}")
     def rms(v: float) -> str:
         return f"{v:.2f} octaves" if math.isfinite(v) else "- (no bracketed optimum)"

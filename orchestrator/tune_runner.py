@@ -234,7 +234,8 @@ class SweepCallback(tune.Callback):
         metrics = {f"law_{k}": getattr(law, k) for k in ("a", "alpha", "beta", "b", "gamma")}
         metrics["law_scales"] = float(fit.step_law.n_scales)
         txt = (f"      law refit on {fit.step_law.n_scales} scales: "
-               f"eta* = {law.a:.3g} N^{law.alpha:.3f} D^{law.beta:.3f}, "
+               f"eta* = {law.a:.3g} N^{law.alpha:.3f} D^{law.beta:.3f}"
+               + (f" (N x D interaction {law.kappa:+.3f})" if law.kappa else "") + ", "
                f"B* = {law.b:.3g} D^{law.gamma:.3f}")
         if fit.step_law.fixed:
             txt += f" (held at published: {', '.join(fit.step_law.fixed)})"

@@ -166,5 +166,5 @@ class LawPrior(SearchPolicy):
                          "schedule": o.proposal.scale.partition("/")[2]})
         fit = fit_table(SweepTable.from_rows(rows), prior=self.prior)
         # The posterior reads edge optima as bounds; the vertex fit would have to guess them.
-        if fit.step_law is not None and (fit.estimator == "posterior" or not fit.used_on_edge):
+        if fit.step_law is not None and (fit.estimator != "vertex" or not fit.used_on_edge):
             self.law = fit.step_law.law

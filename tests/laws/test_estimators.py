@@ -369,7 +369,8 @@ def test_heldout_predictions_are_written_blind_and_scored_against_the_recorded_c
     doc = json.loads((tmp_path / "p.json").read_text())
     pred = doc["predictions"]
     assert pred["N_axis"]["cells"] == 9 and pred["D_axis"]["cells"] == 11
-    assert set(pred["N_axis"]) == {"cells", "posterior", "pooled", "vertex", "curved_N", "batch_trend", "eff_lr"}
+    assert set(pred["N_axis"]) == {"cells", "posterior", "posterior_straight", "pooled", "vertex", "curved_N",
+                                   "batch_trend", "eff_lr"}
     r = subprocess.run([*script, str(root / "bench/data/fortunes_adamw.csv"), "--score", str(tmp_path / "p.json")],
                        capture_output=True, text=True, cwd=root)
     assert r.returncode == 0, r.stderr
@@ -458,3 +459,74 @@ def test_predictive_intervals_cover_a_new_cells_optimum_where_the_laws_own_do_no
         hits_pred.append(p.lr_interval[0] <= new <= p.lr_interval[1])
         assert p.lr_interval[0] < p.lr_law_interval[0] < p.lr < p.lr_law_interval[1] < p.lr_interval[1]
     assert np.mean(hits_pred) >= 0.85 and np.mean(hits_law) <= 0.75
+
+
+# The N x D interaction (kappa): the D exponent moving with N, weighed by empirical Bayes.
+BENT = StepLaw(a=0.5, alpha=-0.5, beta=0.35, b=0.3, gamma=0.6, kappa=-0.25, n0=float(np.log(3e5)),
+               d0=float(np.log(4e6)))
+GRID16 = [(n, d) for n in (1e5, 2e5, 4e5, 8e5) for d in (1e6, 2e6, 4e6, 8e6)]
+
+
+def test_a_bent_law_is_the_published_form_times_the_interaction():
+    """kappa 0 is the published form; otherwise the D exponent at N is beta + kappa (ln N - n0), the N exponent
+    at D alpha + kappa (ln D - d0), and at the centre the law is a N^alpha D^beta."""
+    n0, d0 = np.exp(BENT.n0), np.exp(BENT.d0)
+    straight = StepLaw(a=0.5, alpha=-0.5, beta=0.35, b=0.3, gamma=0.6)
+    assert BENT.lr(n0, 1e7) == pytest.approx(straight.lr(n0, 1e7)) and BENT.lr(1e8, d0) == pytest.approx(
+        straight.lr(1e8, d0))
+    for n in (1e5, 1e6):
+        slope = np.log(BENT.lr(n, 2e6) / BENT.lr(n, 1e6)) / np.log(2)
+        assert slope == pytest.approx(BENT.beta_at(n)) and BENT.beta_at(n) == pytest.approx(
+            0.35 - 0.25 * (np.log(n) - BENT.n0))
+    assert straight.beta_at(1e9) == 0.35 and straight.alpha_at(1e3) == -0.5
+
+
+def test_the_posterior_finds_an_interaction_the_cells_carry_and_predicts_beyond_them_with_it():
+    """Cells from a law whose D exponent falls with N (kappa -0.25, 0.1 nat noise): the default posterior bends,
+    kappa's interval covers the truth, and at a larger N and D than any cell it lands nearer the truth than the
+    straight posterior, which cannot bend."""
+    obs = _obs(BENT, GRID16, 0.1, seed=3)
+    bent, straight = fit_posterior(obs, [], interaction=True), fit_posterior(obs, [], interaction=False)
+    lo, hi = bent.intervals["kappa"]
+    assert bent.law.kappa != 0 and lo < BENT.kappa < hi and hi < 0
+    assert straight.law.kappa == 0 and "kappa" not in straight.intervals
+    n, d = 3.2e6, 3.2e7
+    err = {k: abs(np.log2(f.law.lr(n, d) / BENT.lr(n, d))) for k, f in (("bent", bent), ("straight", straight))}
+    assert err["bent"] < 0.3 < err["straight"]
+    # the posterior draws carry kappa: the prediction's interval covers the truth
+    lrs, _ = bent.draws_at(n, d)
+    assert np.percentile(lrs, 2.5) < BENT.lr(n, d) < np.percentile(lrs, 97.5)
+
+
+def test_cells_from_a_straight_law_keep_the_published_form():
+    """Cells from the straight TRUE law (0.1 nat noise): the interaction is not admitted, and the default posterior
+    is the straight posterior exactly."""
+    for seed in range(3):
+        obs = _obs(TRUE, GRID16, 0.1, seed=seed)
+        bent, straight = fit_posterior(obs, [], interaction=True), fit_posterior(obs, [], interaction=False)
+        assert bent.law == straight.law and bent.law.kappa == 0
+
+
+def test_too_few_cells_never_bend_the_law():
+    """Five bracketed cells of a strongly bent law: fewer than the interaction's four coefficients and two degrees
+    of freedom to spare (CROSS_MIN_CELLS), so it is not weighed; a 2 x 2 corner of cells cannot identify it either."""
+    from laws.estimators import CROSS_MIN_CELLS
+
+    assert CROSS_MIN_CELLS == 6
+    strong = StepLaw(a=0.5, alpha=-0.5, beta=0.35, b=0.3, gamma=0.6, kappa=-1.0, n0=BENT.n0, d0=BENT.d0)
+    assert fit_posterior(_obs(strong, GRID16[:5], 0.0), []).law.kappa == 0
+    corner = [(n, d) for n in (1e5, 8e5) for d in (1e6, 8e6)] * 2  # six observations, rank 4 but two are repeats
+    assert fit_posterior(_obs(strong, corner, 0.05), []).law.kappa != 0  # identified: both diagonals seen
+    line = [(n, 1e6) for n in (1e5, 2e5, 4e5, 8e5)] + [(1e5, d) for d in (2e6, 4e6)]
+    assert fit_posterior(_obs(strong, line, 0.0), []).law.kappa == 0  # an L of cells: no N at two D but one
+
+
+def test_fit_sweep_bends_by_default_and_posterior_straight_does_not():
+    """The estimator names: 'posterior' (default) weighs the interaction, 'posterior_straight' never does."""
+    N, D, lr, bt, loss = bowls(GRID16, law=BENT, lr_oct=np.arange(-3, 3.5, 0.5), bt_oct=range(-1, 2), step=1.0)
+    bent = fit_sweep(N, D, lr, bt, loss)
+    straight = fit_sweep(N, D, lr, bt, loss, estimator="posterior_straight")
+    assert bent.estimator == "posterior" and bent.step_law.law.kappa == pytest.approx(BENT.kappa, abs=0.1)
+    assert straight.estimator == "posterior_straight" and straight.step_law.law.kappa == 0
+    with pytest.raises(ValueError, match="posterior_straight"):
+        fit_sweep(N, D, lr, bt, loss, estimator="bent")

@@ -416,7 +416,8 @@ def test_a_table_without_a_schedule_axis_has_no_swept_schedules_and_one_size_is_
 def test_the_product_ranking_reproduces_the_predictions_committed_before_width_160_was_recorded():
     """`lawsweep schedules` on a schedule-axis sweep runs laws.schedule_ranking, the code that wrote
     bench/data/schedule_predictions_w160.json (blind: Spearman 0.98 at width 160): from the same tables it gives
-    the same numbers."""
+    the same numbers (to 1e-6: the fits are L-BFGS minima, and another numpy/scipy build moves their last digits
+    by 1e-8 while the ranking and every printed figure stay the same)."""
     import json
 
     from laws.schedule_ranking import rank_swept_schedules, swept_schedules
@@ -431,7 +432,7 @@ def test_the_product_ranking_reproduces_the_predictions_committed_before_width_1
     for p in pred:
         row = got[(p["lr"], p["variant"])]
         assert (row["predicted_loss"], row["anchored_loss"], row["measured_loss"]) == pytest.approx(
-            (p["law"], p["anchored"], p["proxy"]), abs=1e-9)
+            (p["law"], p["anchored"], p["proxy"]), abs=1e-6)
 
 
 def test_on_a_schedule_axis_sweep_the_largest_scales_law_is_fitted_on_its_best_schedules_curves_only():

@@ -97,7 +97,9 @@ def bench_steplaw(data: Path) -> list[str]:
     f = full.step_law
     out += ["", f"All 17 cells: a={f.law.a:.3g} alpha={f.law.alpha:.3f} {_iv(f.intervals, 'alpha')} "
                 f"beta={f.law.beta:.3f} {_iv(f.intervals, 'beta')} b={f.law.b:.3g} gamma={f.law.gamma:.3f} "
-                f"{_iv(f.intervals, 'gamma')} (published: 1.79, -0.713, 0.307, 0.58, 0.571)", ""]
+                f"{_iv(f.intervals, 'gamma')}"
+                + (f" kappa={f.law.kappa:.3f} {_iv(f.intervals, 'kappa')} (N x D interaction)" if f.law.kappa else "")
+                + " (published: 1.79, -0.713, 0.307, 0.58, 0.571)", ""]
 
     moe = steplaw_table(data / "steplaw" / "moe_lr_bs_loss.csv", moe=True)
     law = f.law

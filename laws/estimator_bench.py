@@ -32,8 +32,9 @@ from laws.table import SweepTable, read_tables, table_parts
 
 __all__ = ["main"]
 
-ESTIMATORS = ("pooled", "posterior", "vertex")
+ESTIMATORS = ("pooled", "posterior", "posterior_straight", "vertex")
 LABEL = {"pooled": "pooled band (authors' procedure, 1,000 bootstraps)", "posterior": "posterior (default)",
+         "posterior_straight": "posterior without the N x D interaction (the default before 2026-12-04)",
          "vertex": "cell vertex + Huber (previous default)"}
 
 

@@ -1,0 +1,79 @@
+"""The fortunes held-out widths at 200k tokens, predicted again with today's estimators (issue 13).
+
+Each target is predicted from the cells recorded before it (as `bench/heldout_predictions.py` did when it was
+blind), along the N axis and the D axis, by every estimator; the error is the predicted LR over the target's
+seed-mean best grid point, in octaves. Only the width-256 row was blind to the N x D interaction (its predictions
+were committed before it ran: bench/data/fortunes_predictions_w256.json); the others are retrospective.
+
+    python bench/axes_retro.py [--with-w256]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from heldout_predictions import predictions  # noqa: E402
+
+from laws.optimum import scale_optimum  # noqa: E402
+from laws.table import SweepTable  # noqa: E402
+
+DATA = Path(__file__).resolve().parent / "data"
+#: (width, N, the tables recorded before its 200k cell, the tables that hold it)
+TARGETS = [
+    (96, 223872, ["fortunes_adamw.csv"], ["fortunes_adamw.csv", "fortunes_adamw_seed1_w96.csv"]),
+    (128, 396800, ["fortunes_adamw.csv", "fortunes_adamw_w128.csv", "fortunes_adamw_seed1_w96.csv"],
+     ["fortunes_adamw_w128.csv", "fortunes_adamw_seed1_w128.csv"]),
+    (160, 618880, ["fortunes_adamw.csv", "fortunes_adamw_w128.csv", "fortunes_adamw_seed1_w96.csv",
+                   "fortunes_adamw_seed1_w128.csv", "fortunes_adamw_w160.csv"], ["fortunes_adamw_w160_target.csv"]),
+    (192, 890112, ["fortunes_adamw.csv", "fortunes_adamw_w128.csv", "fortunes_adamw_seed1_w96.csv",
+                   "fortunes_adamw_seed1_w128.csv", "fortunes_adamw_w160.csv", "fortunes_adamw_w160_target.csv",
+                   "fortunes_adamw_w192.csv"], ["fortunes_adamw_w192_target.csv"]),
+]
+W256 = (256, 1580032, [*TARGETS[-1][2], "fortunes_adamw_w192_target.csv", "fortunes_adamw_w256.csv"],
+        ["fortunes_adamw_w256_target.csv"])
+D = 200000.0
+SHOWN = ("posterior", "posterior_straight", "pooled", "curved_N")
+
+
+def rows(targets) -> list[str]:
+    out = ["| held-out width at 200k | axis | " + " | ".join(SHOWN) + " |", "|---|---|" + "---|" * len(SHOWN)]
+    errs: dict[tuple[str, str], list[float]] = {}
+    for width, n, before, after in targets:
+        t = pd.concat([pd.read_csv(DATA / f) for f in before], ignore_index=True)
+        t = t[~((t.N >= n) & (t.D >= D))]  # the target cell, and the cells recorded with it (width 64 at 200k)
+        if width == 96:
+            t = t[~((t.N == 100096) & (t.D == D))]
+        raw = pd.concat([pd.read_csv(DATA / f) for f in after], ignore_index=True)
+        raw = raw[(raw.N == n) & (raw.D == D)]
+        g = SweepTable(raw).seed_mean().frame
+        best = scale_optimum(n, D, g.lr.values, g.batch_tokens.values, g.loss.where(g.status == "ok").values).grid_lr
+        pred = predictions(t, n, D)
+        for axis in ("N_axis", "D_axis"):
+            e = {k: float(np.log2(pred[axis][k]["lr"] / best)) for k in SHOWN if k in pred[axis]}
+            for k, v in e.items():
+                errs.setdefault((axis, k), []).append(abs(v))
+            out.append(f"| {width} | {axis.replace('_', ' ')} | "
+                       + " | ".join(f"{e[k]:+.2f}" if k in e else "-" for k in SHOWN) + " |")
+    for axis in ("N_axis", "D_axis"):
+        out.append(f"| median abs | {axis.replace('_', ' ')} | "
+                   + " | ".join(f"{np.median(errs[(axis, k)]):.2f}" if (axis, k) in errs else "-" for k in SHOWN)
+                   + " |")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--with-w256", action="store_true", help="also width 256 (once its target cell is recorded)")
+    a = p.parse_args(argv)
+    print("\n".join(rows(TARGETS + ([W256] if a.with_w256 else []))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

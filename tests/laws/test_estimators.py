@@ -530,3 +530,4 @@ def test_fit_sweep_bends_by_default_and_posterior_straight_does_not():
     assert straight.estimator == "posterior_straight" and straight.step_law.law.kappa == 0
     with pytest.raises(ValueError, match="posterior_straight"):
         fit_sweep(N, D, lr, bt, loss, estimator="bent")
+

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -182,3 +183,26 @@ def test_bench_json_on_the_reference_grid():
         assert {"median_compute_share_to_band", "median_final_gap", "seeds"} <= row.keys()
     assert rows["law_prior"]["median_compute_share_to_band"] <= 0.10
     assert lawsweep("bench", "--table", str(ref), "--seeds", "0").returncode == 2
+
+
+def test_a_bent_fit_reaches_fit_json_predict_json_and_the_printed_summary():
+    """The fortunes widths 32-192 bend (the D exponent falls with N): `fit --json` gives kappa with its interval,
+    `predict --json` its coefficients with the centre, and the printed fit a line of its own; the prediction is
+    the bent law's."""
+    from laws.analysis import fit_details, prediction, summarize
+    from laws.table import SweepTable, read_tables
+    from orchestrator.summary import format_summary
+
+    data = Path(__file__).resolve().parents[2] / "bench" / "data"
+    names = ("fortunes_adamw.csv", "fortunes_adamw_w128.csv", "fortunes_adamw_seed1_w96.csv",
+             "fortunes_adamw_seed1_w128.csv", "fortunes_adamw_w160.csv", "fortunes_adamw_w160_target.csv",
+             "fortunes_adamw_w192.csv", "fortunes_adamw_w192_target.csv")
+    s = summarize(SweepTable(read_tables("+".join(str(data / f) for f in names))))
+    law = s.fit.step_law.law
+    assert -0.4 < law.kappa < -0.05
+    lr_law = fit_details(s, n_boot=5)["lr_law"]
+    lo, hi = lr_law["intervals"]["kappa"]
+    assert lo < lr_law["kappa"] < hi < 0 and (lr_law["n0"], lr_law["d0"]) == (law.n0, law.d0)
+    p = prediction(s, 2e6, 4e5)
+    assert p["coefficients"]["kappa"] == law.kappa and p["lr"] == pytest.approx(float(law.lr(2e6, 4e5)))
+    assert "kappa=" in format_summary(s)

@@ -122,8 +122,8 @@ def test_predict_reads_joined_sweeps_as_one_table_and_warns_where_the_law_bends(
     batch, w = p["warnings"]
     assert batch.startswith("the cells' batch optima grow with N beyond B*(D)")
     assert w.startswith("log eta* curves down along N") and "extrapolate along D" in w
-    r = lawsweep("predict", "--n", "7e5", "--d", "4e5", "--from", both.replace("w128", "w256"), cwd=root)
-    assert r.returncode == 2 and "fortunes_adamw_w256.csv" in r.stderr
+    r = lawsweep("predict", "--n", "7e5", "--d", "4e5", "--from", both.replace("w128", "w999"), cwd=root)
+    assert r.returncode == 2 and "fortunes_adamw_w999.csv" in r.stderr
     # Within the cells' range along N there is nothing to warn about.
     p = json.loads(lawsweep("predict", "--n", "1e5", "--d", "4e5", "--from", both, "--json", cwd=root).stdout)
     assert p["warnings"] == []

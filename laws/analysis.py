@@ -169,7 +169,7 @@ def fit_details(s: SweepSummary, n_boot: int = 200) -> dict[str, Any]:
     out["lr_law"] = {"a": law.a, "alpha": law.alpha, "beta": law.beta,
                      "intervals": {k: _interval(fit, k) for k in ("a", "alpha", "beta")}}
     if law.kappa:  # the N x D interaction: the D exponent at N is beta + kappa (ln N - n0)
-        out["lr_law"].update(kappa=law.kappa, n0=law.n0, d0=law.d0)
+        out["lr_law"].update(kappa=law.kappa, n0=law.n0, d0=law.d0, p_bent=fit.p_bent)
         out["lr_law"]["intervals"]["kappa"] = _interval(fit, "kappa")
     out["batch_law"] = {"b": law.b, "gamma": law.gamma, "intervals": {k: _interval(fit, k) for k in ("b", "gamma")}}
     out["fixed"] = list(fit.fixed)
@@ -214,8 +214,8 @@ def prediction(s: SweepSummary | None, N: float, D: float, source: str = "") -> 
 
 def bend_warnings(diagnostics: dict[str, Any]) -> list[str]:
     """:func:`batch_warnings`, then where the prediction extrapolates along an axis on which the cells' log optimum
-    curves (the quadratic term's 95% interval excludes 0): a straight law's interval then understates the error
-    beyond the proxies.
+    curves (the quadratic term's 95% interval excludes 0): the law is log-linear along each axis (the interaction
+    only tilts one axis's slope with the other), so its interval then understates the error beyond the proxies.
     On the fortunes grid the fifth width, recorded blind, was missed by 1.2 octaves along N; with it in the table
     the bend along N is significant (c2 -0.23 [-0.43, -0.02]); the sixth (width 160), recorded blind after it, was
     hit within 0.11 octave by the straight law and missed by 0.53 by the bent one; the seventh (width 192) the
@@ -233,7 +233,8 @@ def bend_warnings(diagnostics: dict[str, Any]) -> list[str]:
         other = "D" if ax == "N" else "N"
         out.append(f"log eta* curves {way} along {ax} (quadratic term {c['c2']:+.3f}, 95% interval "
                    f"[{c['interval'][0]:+.3f}, {c['interval'][1]:+.3f}]) and this prediction extrapolates "
-                   f"{octaves:.2f} octaves along {ax}: the straight law's interval understates its error{held}. "
+                   f"{octaves:.2f} octaves along {ax}: the law is log-linear along {ax} (with or without the N x D "
+                   f"interaction), so its interval understates the error{held}. "
                    f"Add a proxy nearer the target along {ax}, or extrapolate along {other} (the target's {ax} at "
                    f"fewer {'tokens' if ax == 'N' else 'parameters'}).")
     return out

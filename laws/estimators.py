@@ -257,6 +257,37 @@ class _Posterior:
     """Two-sided 95% quantile: Student's t when the noise was estimated from the cells' residuals."""
     cross_sd: float = 0.0
     """Prior SD of the N x D interaction that empirical Bayes chose (0: no interaction; the last slope is 0)."""
+    mixture: tuple[tuple[float, np.ndarray, np.ndarray, float], ...] = ()
+    """(weight, mean, cov, sigma) per hyperparameter setting that empirical Bayes weighed (interaction SD, prior
+    widening, noise), weights the settings' posterior probabilities: intervals and draws average over them, so they
+    carry the uncertainty of the choice that :attr:`mean` plugs in. Empty: one setting (``mean``, ``cov``,
+    ``sigma``, with ``quantile``)."""
+
+    def components(self) -> tuple[tuple[float, np.ndarray, np.ndarray, float], ...]:
+        return self.mixture or ((1.0, self.mean, self.cov, self.sigma),)
+
+    def interval(self, g: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+        """Central ``level`` interval of the linear combination ``g @ theta``: the Laplace (or Student t) interval
+        for one setting, the mixture's quantiles over several."""
+        n = g.size
+        if not self.mixture:
+            m, sd = float(g @ self.mean[:n]), float(np.sqrt(max(g @ self.cov[:n, :n] @ g, 0.0)))
+            return m - self.quantile * sd, m + self.quantile * sd
+        w = np.array([c[0] for c in self.mixture])
+        m = np.array([float(g @ c[1][:n]) for c in self.mixture])
+        sd = np.array([float(np.sqrt(max(g @ c[2][:n, :n] @ g, 0.0))) for c in self.mixture])
+        sd = np.maximum(sd, 1e-12)
+
+        def q(p: float) -> float:
+            lo, hi = float(np.min(m - 10 * sd)), float(np.max(m + 10 * sd))
+            return float(optimize.brentq(lambda x: float(w @ stats.norm.cdf((x - m) / sd)) - p, lo, hi))
+
+        def snap(x: float) -> float:  # onto a setting that holds the combination fixed (the straight law's kappa 0)
+            held = np.abs(x - m) < 1e-9 * max(1.0, abs(x))
+            return float(m[held & (sd <= 1e-12)][0]) if np.any(held & (sd <= 1e-12)) else x
+
+        a = (1.0 - level) / 2.0
+        return snap(q(a)), snap(q(1.0 - a))
 
 
 def _design(obs: Sequence[CellObservation], cols: tuple[str, ...], centre: np.ndarray, cross: bool = False
@@ -308,7 +339,7 @@ def _linear_posterior(
         sigma = max(NOISE_FLOOR, float(np.sqrt(r @ r / (len(pts) - k - 1))))
         quantile = float(stats.t.ppf(0.975, len(pts) - k - 1))
 
-    def solve(v: np.ndarray) -> np.ndarray:
+    def solve(v: np.ndarray, sg: float) -> np.ndarray:
         # A coefficient with zero prior variance (the interaction left out) is held at its prior mean.
         on = np.diag(v) > 0
         P0 = np.linalg.inv(v[np.ix_(on, on)])
@@ -317,38 +348,45 @@ def _linear_posterior(
         mo = m0[on]
         # A bound's violation costs what a point's error does; a bound that every cell agrees on (all bounds,
         # one side) is held hard: nothing in the data says otherwise, and the prior must not overrule it.
-        w_b = (100.0 if unanimous else 1.0) / sigma**2
+        w_b = (100.0 if unanimous else 1.0) / sg**2
 
         def obj(th: np.ndarray) -> tuple[float, np.ndarray]:
             r = A @ th - y
             d = th - mo
             viol = np.minimum(sb * (B @ th - e), 0.0)  # < 0 where a bound is violated
-            f = 0.5 * (r @ r) / sigma**2 + 0.5 * d @ P0 @ d + 0.5 * w_b * (viol @ viol)
-            g = A.T @ r / sigma**2 + P0 @ d + w_b * B.T @ (viol * sb)
+            f = 0.5 * (r @ r) / sg**2 + 0.5 * d @ P0 @ d + 0.5 * w_b * (viol @ viol)
+            g = A.T @ r / sg**2 + P0 @ d + w_b * B.T @ (viol * sb)
             return float(f), g
 
         # Without a violated bound the objective is quadratic: its minimum solves the normal equations.
-        th = np.linalg.solve(A.T @ A / sigma**2 + P0, A.T @ y / sigma**2 + P0 @ mo)
+        th = np.linalg.solve(A.T @ A / sg**2 + P0, A.T @ y / sg**2 + P0 @ mo)
         if B.shape[0] and not np.all(sb * (B @ th - e) >= 0):
             th = optimize.minimize(obj, th, jac=True, method="L-BFGS-B").x
         full = m0.copy()
         full[on] = th
         return full
 
+    def laplace(v: np.ndarray, sg: float) -> np.ndarray:
+        on = np.diag(v) > 0
+        c = np.zeros((K, K))
+        c[np.ix_(on, on)] = np.linalg.inv(Xp[:, on].T @ Xp[:, on] / sg**2 + np.linalg.inv(v[np.ix_(on, on)]))
+        return c
+
     grid = tuple(cross_grid) if cross else (0.0,)
+    weighed: list[tuple[float, float, float, float]] = []
     if tau is not None:
         t_fit, s_fit = float(tau), 0.0
     elif len(pts) >= EB_MIN_CELLS:
-        t_fit, sigma, s_fit = _empirical_bayes(Xp, yp, m0, V, grid)
+        t_fit, sigma, s_fit, weighed = _empirical_bayes(Xp, yp, m0, V, grid)
     else:  # too few bracketed cells to tell a wrong prior from noise: the prior stands as given
         t_fit, s_fit = 1.0, 0.0
     v = V(t_fit, s_fit)
-    th = solve(v)
-    on = np.diag(v) > 0
-    cov = np.zeros((K, K))
-    cov[np.ix_(on, on)] = np.linalg.inv(Xp[:, on].T @ Xp[:, on] / sigma**2 + np.linalg.inv(v[np.ix_(on, on)]))
-    return _Posterior(mean=th, cov=cov, prior_var=np.diag(v), tau=t_fit, sigma=sigma,
-                      n_points=len(pts), n_bounds=len(bnd), quantile=quantile, cross_sd=s_fit)
+    th = solve(v, sigma)
+    mixture = tuple(  # the settings empirical Bayes weighed, each with its own MAP and covariance
+        (w, solve(V(t, s), sg), laplace(V(t, s), sg), sg) for w, t, sg, s in weighed)
+    return _Posterior(mean=th, cov=laplace(v, sigma), prior_var=np.diag(v), tau=t_fit, sigma=sigma,
+                      n_points=len(pts), n_bounds=len(bnd), quantile=quantile, cross_sd=s_fit,
+                      mixture=mixture)
 
 
 #: Widening factors of the prior's SD that empirical Bayes chooses from (1: the prior as given).
@@ -366,9 +404,9 @@ CROSS_MIN_CELLS = 6
 
 
 def _empirical_bayes(X: np.ndarray, y: np.ndarray, m0: np.ndarray, V, cross_grid: Sequence[float] = (0.0,)
-                     ) -> tuple[float, float, float]:
+                     ) -> tuple[float, float, float, list[tuple[float, float, float, float]]]:
     """The prior widening ``tau``, per-cell noise ``sigma`` and interaction SD that make the bracketed cells most
-    probable.
+    probable, and the posterior weights of every setting tried.
 
     Under y = X theta + noise, theta ~ N(m0, V(tau, s)), noise ~ N(0, sigma^2 I), the cells' optima are jointly
     Gaussian, y ~ N(X m0, sigma^2 I + X V X^T). Per interaction SD ``s`` in ``cross_grid`` (its first entry 0:
@@ -378,9 +416,16 @@ def _empirical_bayes(X: np.ndarray, y: np.ndarray, m0: np.ndarray, V, cross_grid
     cells that contradict it beyond their scatter widen it; scattered cells that do not contradict it are explained
     as noise rather than as new exponents; the D exponent moves with N only where that explains the cells better
     than scatter does.
+
+    The weights (the last item: (weight, tau, sigma, s), largest first, those above :data:`MIXTURE_MIN_WEIGHT` of
+    the largest, at most :data:`MIXTURE_MAX`) are the settings' posterior probabilities under a hyperprior that
+    gives the straight and the bent law half each (the bent half split evenly over the interaction's widths) and
+    is uniform over the tau x sigma grid: the same Bayes factor that gates the interaction. Intervals average over
+    them instead of plugging the chosen setting in.
     """
     r = y - X @ m0
     per_s = []
+    table: list[tuple[float, float, float, float]] = []
     for s in cross_grid:
         best = (-np.inf, 1.0, NOISE_DEFAULT, s)
         for t in TAU_GRID:
@@ -388,6 +433,7 @@ def _empirical_bayes(X: np.ndarray, y: np.ndarray, m0: np.ndarray, V, cross_grid
             for sg in SIGMA_GRID:
                 S = sg**2 * np.eye(len(y)) + XVX
                 ll = -0.5 * (r @ np.linalg.solve(S, r) + np.linalg.slogdet(S)[1])
+                table.append((ll, t, sg, s))
                 if ll > best[0] + 1e-9:
                     best = (ll, t, sg, s)
         per_s.append(best)
@@ -400,7 +446,20 @@ def _empirical_bayes(X: np.ndarray, y: np.ndarray, m0: np.ndarray, V, cross_grid
         log_bf = float(np.log(np.mean(np.exp(lls - lls.max()))) + lls.max() - per_s[0][0])
         if log_bf > 0:
             pick = max(per_s[1:], key=lambda b: b[0])
-    return pick[1], pick[2], pick[3]
+    n_bent = len(cross_grid) - 1
+    log_w = np.array([ll + (np.log(0.5 / n_bent) if (s > 0) else (np.log(0.5) if n_bent else 0.0))
+                      for ll, _, _, s in table])
+    w = np.exp(log_w - log_w.max())
+    order = [i for i in np.argsort(-w, kind="stable") if w[i] >= MIXTURE_MIN_WEIGHT][:MIXTURE_MAX]
+    total = float(w[order].sum())
+    weighed = [(float(w[i]) / total, table[i][1], table[i][2], table[i][3]) for i in order]
+    return pick[1], pick[2], pick[3], weighed
+
+
+#: Settings of empirical Bayes whose posterior weight falls below this share of the most probable one's are left
+#: out of the intervals' average (their mass is negligible), and at most :data:`MIXTURE_MAX` are kept.
+MIXTURE_MIN_WEIGHT = 1e-3
+MIXTURE_MAX = 60
 
 
 def fit_posterior(
@@ -451,20 +510,16 @@ def fit_posterior(
     share: dict[str, float] = {}
     coefs = [("alpha", p_lr, 1), ("beta", p_lr, 2), ("gamma", p_bt, 1)] + ([("kappa", p_lr, 3)] if kappa else [])
     for name, post, i in coefs:
-        z = post.quantile
-        sd = float(np.sqrt(post.cov[i, i]))
-        intervals[name] = (float(post.mean[i] - z * sd), float(post.mean[i] + z * sd))
+        intervals[name] = post.interval(np.eye(i + 1)[i])
         share[name] = float(np.clip(1.0 - post.cov[i, i] / post.prior_var[i], 0.0, 1.0))
     # Prefactors: the level's interval at the centroid moved to the origin of logs along the exponents.
-    for name, post, cen, val in (("a", p_lr, centre_lr, a), ("b", p_bt, centre_bt, b)):
-        z = post.quantile
-        g = np.concatenate([[1.0], -cen])
-        sd = float(np.sqrt(g @ post.cov[: g.size, : g.size] @ g))
+    for name, post, cen in (("a", p_lr, centre_lr), ("b", p_bt, centre_bt)):
+        lo, hi = post.interval(np.concatenate([[1.0], -cen]))
         with np.errstate(over="ignore"):  # a flat prior's level interval may exceed floats: it is then (0, inf)
-            intervals[name] = (float(val * np.exp(-z * sd)), float(val * np.exp(z * sd)))
+            intervals[name] = (float(np.exp(lo)), float(np.exp(hi)))
         share[name] = float(np.clip(1.0 - post.cov[0, 0] / post.prior_var[0], 0.0, 1.0))
     ln2 = np.log(2.0)
-    draws = _posterior_draws(p_lr, centre_lr, p_bt, centre_bt)
+    draws, noise_draws = _posterior_draws(p_lr, centre_lr, p_bt, centre_bt, (fitted.n0, fitted.d0))
 
     def rms(obs: Sequence[CellObservation], pred) -> float:
         r = [o.value - np.log(pred(o)) for o in obs if o.side == 0]
@@ -478,18 +533,46 @@ def fit_posterior(
         estimator="posterior", data_share=share, prior_scale=max(p_lr.tau, p_bt.tau),
         n_bounds=p_lr.n_bounds + p_bt.n_bounds, prior_source=prior.source, draws=draws,
         noise_log=(float(p_lr.sigma), float(p_bt.sigma) if p_bt.n_points else float("nan")),
+        p_bent=float(sum(c[0] for c in p_lr.mixture if c[2].shape[0] > 3 and c[2][3, 3] > 0))
+        if any(c[2].shape[0] > 3 for c in p_lr.mixture) else float("nan"),
+        noise_draws=noise_draws if p_bt.n_points else np.column_stack([noise_draws[:, 0],
+                                                                         np.full(len(noise_draws), np.nan)]),
     )
 
 
 def _posterior_draws(p_lr: _Posterior, c_lr: np.ndarray, p_bt: _Posterior, c_bt: np.ndarray,
-                     n: int = 2000, seed: int = 0) -> np.ndarray:
-    """Coefficient rows (log a, alpha, beta, log b, gamma, kappa) drawn from the Laplace posterior (kappa about the
-    centre ``c_lr``, as in the fitted StepLaw; 0 where the law is not bent)."""
+                     about: tuple[float, float], n: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Coefficient rows (log a, alpha, beta, log b, gamma, kappa) drawn from the Laplace posterior, mixed over the
+    settings empirical Bayes weighed, with kappa about ``about`` (the fitted StepLaw's (n0, d0): the origin of logs
+    where the chosen law is straight though some weighed settings bend it); and each row's per-cell noise (nats of
+    the log LR optimum, of the log batch optimum)."""
     rng = np.random.default_rng(seed)
-    k = 4 if p_lr.cross_sd > 0 else 3
-    lr = rng.multivariate_normal(p_lr.mean[:k], p_lr.cov[:k, :k], size=n)
-    bt = rng.multivariate_normal(p_bt.mean, p_bt.cov, size=n)
-    log_a = lr[:, 0] - lr[:, 1] * c_lr[0] - lr[:, 2] * c_lr[1]
-    log_b = bt[:, 0] - bt[:, 1] * c_bt[0]
+    bent = p_lr.cross_sd > 0 or any(c[1].size > 3 and c[2][3, 3] > 0 for c in p_lr.mixture)
+    k = 4 if bent else 3
+
+    def mix(post: _Posterior, m: int) -> tuple[np.ndarray, np.ndarray]:
+        comps = post.components()
+        counts = rng.multinomial(n, [c[0] for c in comps])
+        rows, noise = [], []
+        for (_, mean, cov, sg), c in zip(comps, counts, strict=True):
+            if c:
+                mu = np.zeros(m)
+                mu[: min(m, mean.size)] = mean[:m]
+                cv = np.zeros((m, m))
+                j = min(m, cov.shape[0])
+                cv[:j, :j] = cov[:j, :j]
+                rows.append(rng.multivariate_normal(mu, cv, size=c))
+                noise.append(np.full(c, sg))
+        return np.concatenate(rows), np.concatenate(noise)
+
+    lr, s_lr = mix(p_lr, k)
+    bt, s_bt = mix(p_bt, 2)
     kappa = lr[:, 3] if k == 4 else np.zeros(n)
-    return np.column_stack([log_a, lr[:, 1], lr[:, 2], log_b, bt[:, 1], kappa])
+    # kappa (lnN - c0)(lnD - c1) = kappa (lnN - z0)(lnD - z1) + kappa (z1 - c1)(lnN - z0) + kappa (z0 - c0)(lnD - z1)
+    #                              + kappa (z0 - c0)(z1 - c1): the same law with the interaction about z = about.
+    u0, u1 = about[0] - c_lr[0], about[1] - c_lr[1]
+    log_a = (lr[:, 0] - lr[:, 1] * c_lr[0] - lr[:, 2] * c_lr[1]
+             + kappa * (u0 * u1 - u1 * about[0] - u0 * about[1]))
+    alpha, beta = lr[:, 1] + kappa * u1, lr[:, 2] + kappa * u0
+    log_b = bt[:, 0] - bt[:, 1] * c_bt[0]
+    return np.column_stack([log_a, alpha, beta, log_b, bt[:, 1], kappa]), np.column_stack([s_lr, s_bt])

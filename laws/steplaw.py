@@ -103,6 +103,13 @@ class StepLawFit:
     noise_log: tuple[float, float] = (float("nan"), float("nan"))
     """Scatter (SD, nats) of a cell's log optimal LR and log optimal batch about the law: the posterior's per-cell
     noise (empirical Bayes); NaN where the fit did not estimate it (then the residual RMS stands in)."""
+    p_bent: float = float("nan")
+    """Posterior fits that weighed the N x D interaction: its posterior probability (the bent settings' share of
+    the mixture the intervals average over); NaN where it was not weighed."""
+    noise_draws: np.ndarray | None = field(default=None, repr=False, compare=False)
+    """Posterior fits: each row of :attr:`draws`'s per-cell noise (columns: LR, batch; nats), from the empirical-Bayes
+    setting the row was drawn under, so that predictive intervals average over the noise too (NaN: not
+    estimated)."""
 
 
     def draws_at(self, N: float, D: float) -> tuple[np.ndarray, np.ndarray]:

@@ -241,6 +241,10 @@ def predict_target(fit: SweepFit, N: float, D: float, *, prior: StepLaw = PUBLIS
         return s if math.isfinite(s) else 0.0
 
     sl, sb = scatter(0, fit.step_law.lr_rms_log2), scatter(1, fit.step_law.batch_rms_log2)
+    nd = fit.step_law.noise_draws
+    if draws is not None and nd is not None:  # each draw's own noise (the setting it was drawn under)
+        sl = np.where(np.isfinite(nd[:, 0]), nd[:, 0], sl)
+        sb = np.where(np.isfinite(nd[:, 1]), nd[:, 1], sb)
     lr_pred = np.asarray(lrs) * np.exp(sl * rng.standard_normal(len(lrs)))
     bt_pred = np.asarray(bts) * np.exp(sb * rng.standard_normal(len(bts)))
     return LawPrediction(N=float(N), D=float(D), lr=float(law.lr(N, D)), lr_interval=iv(lr_pred),

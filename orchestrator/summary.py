@@ -53,7 +53,8 @@ def format_summary(s: SweepSummary) -> str:
                  f"beta={law.beta:.3f} {iv('beta')}")
     if law.kappa:
         lines.append(f"    x exp(kappa (ln N - {law.n0:.2f}) (ln D - {law.d0:.2f})):  "
-                     f"kappa={law.kappa:.3f} {iv('kappa')}")
+                     f"kappa={law.kappa:.3f} {iv('kappa')}"
+                     + (f"  (bent with posterior probability {fit.p_bent:.2f})" if math.isfinite(fit.p_bent) else ""))
         lines.append(f"    (the D exponent moves with N: alpha and beta are the exponents at N {math.exp(law.n0):.3g}, "
                      f"D {math.exp(law.d0):.3g}; the D exponent at N is beta + kappa (ln N - {law.n0:.2f}))")
     lines.append(f"  B*(D) = b D^gamma (tokens):     b={law.b:.4g} {iv('b')}  gamma={law.gamma:.3f} {iv('gamma')}")

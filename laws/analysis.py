@@ -169,8 +169,10 @@ def fit_details(s: SweepSummary, n_boot: int = 200) -> dict[str, Any]:
     out["lr_law"] = {"a": law.a, "alpha": law.alpha, "beta": law.beta,
                      "intervals": {k: _interval(fit, k) for k in ("a", "alpha", "beta")}}
     if law.kappa:  # the N x D interaction: the D exponent at N is beta + kappa (ln N - n0)
-        out["lr_law"].update(kappa=law.kappa, n0=law.n0, d0=law.d0, p_bent=fit.p_bent)
+        out["lr_law"].update(kappa=law.kappa, n0=law.n0, d0=law.d0)
         out["lr_law"]["intervals"]["kappa"] = _interval(fit, "kappa")
+    if math.isfinite(fit.p_bent):  # the interaction was weighed: its posterior probability, bent or not
+        out["lr_law"]["p_bent"] = fit.p_bent
     out["batch_law"] = {"b": law.b, "gamma": law.gamma, "intervals": {k: _interval(fit, k) for k in ("b", "gamma")}}
     out["fixed"] = list(fit.fixed)
     out["diagnostics"] = law_diagnostics(s)

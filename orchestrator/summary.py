@@ -67,6 +67,9 @@ def format_summary(s: SweepSummary) -> str:
         lines.append(f"  95% posterior intervals; share decided by the data (rest: prior): {share}")
         lines.append(f"  prior: {fit.prior_source}" + (f", widened x{fit.prior_scale:g} to agree with the cells"
                                                        if fit.prior_scale > 1 else ""))
+        if not law.kappa and math.isfinite(fit.p_bent):
+            lines.append(f"  N x D interaction weighed, not admitted (posterior probability {fit.p_bent:.2f}); the "
+                         "intervals average over it")
         if fit.n_bounds:
             lines.append(f"  {fit.n_bounds} cell optima on a grid edge entered as one-sided bounds (edge column)")
     if s.fit.used_on_edge and fit.estimator == "vertex":

@@ -209,3 +209,19 @@ def test_a_bent_fit_reaches_fit_json_predict_json_and_the_printed_summary():
     p = prediction(s, 2e6, 4e5)
     assert p["coefficients"]["kappa"] == law.kappa and p["lr"] == pytest.approx(float(law.lr(2e6, 4e5)))
     assert "kappa=" in format_summary(s) and "bent with posterior probability 0.89" in format_summary(s)
+
+
+def test_an_interaction_weighed_and_not_admitted_is_reported_with_its_probability():
+    """The reference grid's 8 cells weigh the N x D interaction and do not admit it (Bayes factor below 1): the law
+    stays straight, `fit --json` gives the bend's posterior probability, and the printed fit says the intervals
+    average over it."""
+    from laws.analysis import fit_details, summarize
+    from laws.table import SweepTable, read_tables
+    from orchestrator.summary import format_summary
+
+    data = Path(__file__).resolve().parents[2] / "bench" / "data"
+    s = summarize(SweepTable(read_tables(str(data / "reference_grid.csv"))))
+    assert s.fit.step_law.law.kappa == 0.0
+    p = fit_details(s, n_boot=5)["lr_law"]["p_bent"]
+    assert 0.05 < p < 0.5 and "kappa" not in fit_details(s, n_boot=5)["lr_law"]
+    assert f"N x D interaction weighed, not admitted (posterior probability {p:.2f})" in format_summary(s)

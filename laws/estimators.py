@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 from scipy import optimize, stats
@@ -242,6 +242,19 @@ def fit_pooled(
                       draws=draws)
 
 
+class _Setting(NamedTuple):
+    """One hyperparameter setting empirical Bayes weighed, with the law's posterior under it."""
+
+    weight: float
+    """Posterior probability of the setting (the weights of a mixture sum to 1)."""
+    mean: np.ndarray
+    cov: np.ndarray
+    sigma: float
+    """Per-cell noise (nats)."""
+    cross_sd: float
+    """Prior SD of the N x D interaction (0: the straight law)."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Posterior:
     """MAP and Laplace covariance of one linear law in centred coordinates."""
@@ -257,14 +270,20 @@ class _Posterior:
     """Two-sided 95% quantile: Student's t when the noise was estimated from the cells' residuals."""
     cross_sd: float = 0.0
     """Prior SD of the N x D interaction that empirical Bayes chose (0: no interaction; the last slope is 0)."""
-    mixture: tuple[tuple[float, np.ndarray, np.ndarray, float], ...] = ()
-    """(weight, mean, cov, sigma) per hyperparameter setting that empirical Bayes weighed (interaction SD, prior
-    widening, noise), weights the settings' posterior probabilities: intervals and draws average over them, so they
-    carry the uncertainty of the choice that :attr:`mean` plugs in. Empty: one setting (``mean``, ``cov``,
-    ``sigma``, with ``quantile``)."""
+    mixture: tuple[_Setting, ...] = ()
+    """The settings empirical Bayes weighed (interaction SD, prior widening, noise): intervals and draws average
+    over them, so they carry the uncertainty of the choice that :attr:`mean` plugs in. Empty: one setting
+    (``mean``, ``cov``, ``sigma``, with ``quantile``)."""
+    weighed_cross: bool = False
+    """Whether empirical Bayes weighed the N x D interaction (enough bracketed cells to identify it)."""
 
-    def components(self) -> tuple[tuple[float, np.ndarray, np.ndarray, float], ...]:
-        return self.mixture or ((1.0, self.mean, self.cov, self.sigma),)
+    def components(self) -> tuple[_Setting, ...]:
+        return self.mixture or (_Setting(1.0, self.mean, self.cov, self.sigma, self.cross_sd),)
+
+    @property
+    def p_bent(self) -> float:
+        """Posterior probability of the N x D interaction (NaN where it was not weighed)."""
+        return float(sum(c.weight for c in self.mixture if c.cross_sd > 0)) if self.weighed_cross else float("nan")
 
     def interval(self, g: np.ndarray, level: float = 0.95) -> tuple[float, float]:
         """Central ``level`` interval of the linear combination ``g @ theta``: the Laplace (or Student t) interval
@@ -273,9 +292,9 @@ class _Posterior:
         if not self.mixture:
             m, sd = float(g @ self.mean[:n]), float(np.sqrt(max(g @ self.cov[:n, :n] @ g, 0.0)))
             return m - self.quantile * sd, m + self.quantile * sd
-        w = np.array([c[0] for c in self.mixture])
-        m = np.array([float(g @ c[1][:n]) for c in self.mixture])
-        sd = np.array([float(np.sqrt(max(g @ c[2][:n, :n] @ g, 0.0))) for c in self.mixture])
+        w = np.array([c.weight for c in self.mixture])
+        m = np.array([float(g @ c.mean[:n]) for c in self.mixture])
+        sd = np.array([float(np.sqrt(max(g @ c.cov[:n, :n] @ g, 0.0))) for c in self.mixture])
         sd = np.maximum(sd, 1e-12)
 
         def q(p: float) -> float:
@@ -383,10 +402,10 @@ def _linear_posterior(
     v = V(t_fit, s_fit)
     th = solve(v, sigma)
     mixture = tuple(  # the settings empirical Bayes weighed, each with its own MAP and covariance
-        (w, solve(V(t, s), sg), laplace(V(t, s), sg), sg) for w, t, sg, s in weighed)
+        _Setting(w, solve(V(t, s), sg), laplace(V(t, s), sg), sg, s) for w, t, sg, s in weighed)
     return _Posterior(mean=th, cov=laplace(v, sigma), prior_var=np.diag(v), tau=t_fit, sigma=sigma,
                       n_points=len(pts), n_bounds=len(bnd), quantile=quantile, cross_sd=s_fit,
-                      mixture=mixture)
+                      mixture=mixture, weighed_cross=cross and bool(weighed))
 
 
 #: Widening factors of the prior's SD that empirical Bayes chooses from (1: the prior as given).
@@ -520,6 +539,8 @@ def fit_posterior(
         share[name] = float(np.clip(1.0 - post.cov[0, 0] / post.prior_var[0], 0.0, 1.0))
     ln2 = np.log(2.0)
     draws, noise_draws = _posterior_draws(p_lr, centre_lr, p_bt, centre_bt, (fitted.n0, fitted.d0))
+    if not p_bt.n_points:  # the batch law is the prior's: no noise was estimated for it
+        noise_draws[:, 1] = np.nan
 
     def rms(obs: Sequence[CellObservation], pred) -> float:
         r = [o.value - np.log(pred(o)) for o in obs if o.side == 0]
@@ -533,10 +554,7 @@ def fit_posterior(
         estimator="posterior", data_share=share, prior_scale=max(p_lr.tau, p_bt.tau),
         n_bounds=p_lr.n_bounds + p_bt.n_bounds, prior_source=prior.source, draws=draws,
         noise_log=(float(p_lr.sigma), float(p_bt.sigma) if p_bt.n_points else float("nan")),
-        p_bent=float(sum(c[0] for c in p_lr.mixture if c[2].shape[0] > 3 and c[2][3, 3] > 0))
-        if any(c[2].shape[0] > 3 for c in p_lr.mixture) else float("nan"),
-        noise_draws=noise_draws if p_bt.n_points else np.column_stack([noise_draws[:, 0],
-                                                                         np.full(len(noise_draws), np.nan)]),
+        p_bent=p_lr.p_bent, noise_draws=noise_draws,
     )
 
 
@@ -547,14 +565,13 @@ def _posterior_draws(p_lr: _Posterior, c_lr: np.ndarray, p_bt: _Posterior, c_bt:
     where the chosen law is straight though some weighed settings bend it); and each row's per-cell noise (nats of
     the log LR optimum, of the log batch optimum)."""
     rng = np.random.default_rng(seed)
-    bent = p_lr.cross_sd > 0 or any(c[1].size > 3 and c[2][3, 3] > 0 for c in p_lr.mixture)
-    k = 4 if bent else 3
+    k = 4 if any(c.cross_sd > 0 for c in p_lr.components()) else 3
 
     def mix(post: _Posterior, m: int) -> tuple[np.ndarray, np.ndarray]:
         comps = post.components()
-        counts = rng.multinomial(n, [c[0] for c in comps])
+        counts = rng.multinomial(n, [c.weight for c in comps])
         rows, noise = [], []
-        for (_, mean, cov, sg), c in zip(comps, counts, strict=True):
+        for (_, mean, cov, sg, _), c in zip(comps, counts, strict=True):
             if c:
                 mu = np.zeros(m)
                 mu[: min(m, mean.size)] = mean[:m]

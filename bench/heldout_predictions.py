@@ -31,7 +31,7 @@ from laws.bench import nearest_run_gap_at
 from laws.diagnostics import VAGUE_PRIOR, batch_n_trend, curved_lr, effective_lr_observations
 from laws.estimators import ESTIMATORS, cell_observations, fit_posterior
 from laws.optimum import scale_optimum
-from laws.sweep import fit_table
+from laws.sweep import fit_table, predict_target
 from laws.table import SweepTable
 
 
@@ -65,8 +65,13 @@ def predictions(t: pd.DataFrame, n: float, d: float) -> dict:
         bent = curved_lr(lr_obs, n, d)
         if bent is not None:
             out[axis]["curved_N"] = {"lr": bent, "batch_tokens": out[axis][ESTIMATORS[0]]["batch_tokens"]}
+        # the default's 95% intervals (what `predict` prints): predictive, and the law's own
+        fit = fit_table(SweepTable.of(rows))
+        p = predict_target(fit, n, d)
+        out[axis][ESTIMATORS[0]].update(lr_interval=list(p.lr_interval), lr_law_interval=list(p.lr_law_interval),
+                                        batch_interval=list(p.batch_interval), p_bent=fit.step_law.p_bent)
         # the default's LR with the batch that the cells' batch-against-N trend says (what `predict` warns with)
-        default = fit_table(SweepTable.of(rows)).step_law.law  # type: ignore[union-attr]
+        default = fit.step_law.law  # type: ignore[union-attr]
         trend = batch_n_trend(bt_obs, default)
         if trend is not None:
             out[axis]["batch_trend"] = {"lr": float(default.lr(n, d)),
@@ -123,6 +128,15 @@ def score(doc: dict, t: pd.DataFrame, target: str | None = None) -> list[str]:
             out.append(f"| {axis.replace('_', ' ')} ({preds['cells']}) | {est} | {p['lr']:.4g}, "
                        f"{p['batch_tokens']:.0f} | {np.log2(p['lr'] / opt.grid_lr):+.2f} | "
                        f"{np.log2(p['lr'] / opt.lr):+.2f} | {gap:.2f}% |")
+    if any("lr_interval" in preds.get(ESTIMATORS[0], {}) for preds in doc["predictions"].values()):
+        out.append("")
+    for axis, preds in doc["predictions"].items():
+        iv = preds.get(ESTIMATORS[0], {}).get("lr_interval")
+        if iv:
+            inside = [f"{name} {'inside' if iv[0] <= v <= iv[1] else 'outside'}"
+                      for name, v in (("best run", opt.grid_lr), ("optimum", opt.lr))]
+            out.append(f"{axis.replace('_', ' ')}: {ESTIMATORS[0]}'s 95% predictive LR interval [{iv[0]:.4g}, "
+                       f"{iv[1]:.4g}] (2^{np.log2(iv[0]):.2f} .. 2^{np.log2(iv[1]):.2f}): " + ", ".join(inside))
     eff = {axis: preds["eff_lr"] for axis, preds in doc["predictions"].items() if "eff_lr" in preds}
     if eff and _has_eff(g):
         (truth,) = _eff_observations(g)

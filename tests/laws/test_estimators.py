@@ -379,6 +379,12 @@ def test_heldout_predictions_are_written_blind_and_scored_against_the_recorded_c
     lr = pred["D_axis"]["posterior"]["lr"]
     assert f"| {np.log2(lr / 2**-7):+.2f} |" in row
     assert "Effective LR at the optimum: observed" in r.stdout
+    # the default's predictive interval is committed with it and scored: it holds the law's own and the prediction
+    d = pred["D_axis"]["posterior"]
+    assert d["lr_interval"][0] < d["lr_law_interval"][0] < lr < d["lr_law_interval"][1] < d["lr_interval"][1]
+    inside = d["lr_interval"][0] <= 2**-7 <= d["lr_interval"][1]
+    assert f"best run {'inside' if inside else 'outside'}" in next(
+        line for line in r.stdout.splitlines() if line.startswith("D axis: posterior's 95% predictive LR interval"))
 
 
 def test_earlier_predictions_are_scored_against_the_seed_mean_of_a_cell_recorded_twice():

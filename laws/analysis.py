@@ -184,7 +184,8 @@ def target_prediction(fit: SweepFit, N: float, D: float) -> dict[str, Any]:
     p = predict_target(fit, N, D)
     return {"N": N, "D": D, "lr": p.lr, "lr_interval": list(p.lr_interval), "batch_tokens": p.batch_tokens,
             "batch_interval": list(p.batch_interval), "n_boot": p.n_boot,
-            "lr_law_interval": list(p.lr_law_interval), "batch_law_interval": list(p.batch_law_interval)}
+            "lr_law_interval": list(p.lr_law_interval), "batch_law_interval": list(p.batch_law_interval),
+            **({"p_bent": fit.step_law.p_bent} if fit.step_law and math.isfinite(fit.step_law.p_bent) else {})}
 
 
 def prediction(s: SweepSummary | None, N: float, D: float, source: str = "") -> dict[str, Any]:
@@ -206,6 +207,12 @@ def prediction(s: SweepSummary | None, N: float, D: float, source: str = "") -> 
     law = f"Step Law {fit.estimator} fit on {fit.n_scales} scales of {source}"
     if fit.fixed:
         law += f" (held at published: {', '.join(fit.fixed)})"
+    if math.isfinite(fit.p_bent):  # the intervals average over the bent and the straight law: say how sure
+        # The law bends where the bent widths' best settings beat the straight one's on average (a Bayes factor
+        # above 1); p_bent also integrates over the prior widening and the noise, so the two can disagree near 1/2
+        # (fortunes widths 32-128, 14 cells: bent, p_bent 0.41).
+        law += (f" (N x D interaction {'in' if fit.law.kappa else 'not in'} the law; its posterior probability "
+                f"over every width, prior widening and noise {fit.p_bent:.2f}; the intervals average over both)")
     out.update(lr=p["lr"], lr_interval=p["lr_interval"], batch_tokens=p["batch_tokens"],
                batch_interval=p["batch_interval"], law=law,
                coefficients={k: getattr(fit.law, k) for k in COEFFICIENTS}, estimator=fit.estimator,

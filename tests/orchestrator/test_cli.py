@@ -215,7 +215,7 @@ def test_an_interaction_weighed_and_not_admitted_is_reported_with_its_probabilit
     """The reference grid's 8 cells weigh the N x D interaction and do not admit it (Bayes factor below 1): the law
     stays straight, `fit --json` gives the bend's posterior probability, and the printed fit says the intervals
     average over it."""
-    from laws.analysis import fit_details, summarize
+    from laws.analysis import fit_details, prediction, summarize
     from laws.table import SweepTable, read_tables
     from orchestrator.summary import format_summary
 
@@ -225,3 +225,6 @@ def test_an_interaction_weighed_and_not_admitted_is_reported_with_its_probabilit
     p = fit_details(s, n_boot=5)["lr_law"]["p_bent"]
     assert 0.05 < p < 0.5 and "kappa" not in fit_details(s, n_boot=5)["lr_law"]
     assert f"N x D interaction weighed, not admitted (posterior probability {p:.2f})" in format_summary(s)
+    pred = prediction(s, 1.6e6, 2e7)
+    assert f"N x D interaction not in the law; its posterior probability over every width, prior widening and " \
+           f"noise {p:.2f}" in pred["law"]

@@ -14,11 +14,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+#: Ports a local Ray node takes by default unless told otherwise (GCS 6379, dashboard 8265, client server 10001,
+#: worker ports 10002-19999, dashboard agent 52365: ray._private.ray_constants and `ray start --help`): a test that
+#: hands one of them to Ray as another component's port fails its `ray start` ("the same port is used by multiple
+#: components"), as a clean-clone CI run did once when the OS offered 52365 for the GCS.
+RAY_DEFAULT_PORTS = frozenset({6379, 8265, 10001, 52365, *range(10002, 20000)})
+
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port free on 127.0.0.1 now, never one of :data:`RAY_DEFAULT_PORTS`."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in RAY_DEFAULT_PORTS:
+            return port
 
 
 def wait_http(url: str, timeout: float = 90.0, proc: subprocess.Popen | None = None) -> None:

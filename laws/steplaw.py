@@ -111,7 +111,6 @@ class StepLawFit:
     setting the row was drawn under, so that predictive intervals average over the noise too (NaN: not
     estimated)."""
 
-
     def draws_at(self, N: float, D: float) -> tuple[np.ndarray, np.ndarray]:
         """The optimal LR and batch at (N, D) under each of :attr:`draws` (empty arrays without draws)."""
         if self.draws is None:

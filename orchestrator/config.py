@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from laws.estimators import Estimator
+from laws.estimators import ESTIMATORS, Estimator
 from orchestrator.spec import TrialSpec, Workers
 from search.registry import check_policy_name
 from search.space import Scale, ScaleGrid, build_grid
@@ -186,7 +186,7 @@ class SweepSection:
             raise ConfigError(
                 f"sweep.name must be a non-empty name of letters, digits, '-', '_' or '.', got {self.name!r}."
             )
-        if self.estimator not in ("posterior", "posterior_straight", "pooled", "vertex"):
+        if self.estimator not in ESTIMATORS:
             raise ConfigError(
                 f"sweep.estimator: unknown estimator {self.estimator!r}; choose 'posterior' (default), "
                 "'posterior_straight' (without the N x D interaction), 'pooled' (the Step Law authors' fit) or "

@@ -26,6 +26,7 @@ __all__ = [
     "MIN_STEPS",
     "MIN_TOKENS",
     "OPTIMIZER_FEATURES",
+    "RELATIVE_FEATURES",
     "DivergencePredictor",
     "DivergenceVerdict",
     "cell_best_at",
@@ -137,6 +138,11 @@ FEATURES = ("lr_vs_law", "loss_left", "loss_slope", "loss_rise", "grad_growth", 
 #: A predictor fitted without them (``used`` = :data:`CURVE_FEATURES`) gives them no weight.
 OPTIMIZER_FEATURES = ("grad_growth", "grad_jump", "eff_lr", "eff_lr_max")
 CURVE_FEATURES = tuple(k for k in FEATURES if k not in OPTIMIZER_FEATURES)
+#: The curve features less ``loss_left`` (the share of the starting loss left, an absolute level that depends on
+#: the corpus, the tokenizer and the tokens per step): each one relative to something measured in the run's own
+#: regime (the LR against the law refitted on its sweep, the curve against itself, the loss against its cell's).
+#: The shipped predictor's since 2026-12-04 (docs/laws-bench.md, "One model for every recorded regime").
+RELATIVE_FEATURES = tuple(k for k in CURVE_FEATURES if k != "loss_left")
 
 
 def cell_best_at(peers: list[tuple[list[dict[str, float]], int]], share: float, tol: float = 0.06) -> float | None:

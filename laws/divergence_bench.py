@@ -1,20 +1,22 @@
-"""The divergence predictor measured on held-out widths (docs/laws-bench.md).
+"""The divergence predictor measured on held-out widths and held-out corpora (docs/laws-bench.md).
 
-    python -m laws.divergence_bench [--runs bench/data/divergence_runs.csv] [--write] [--replay]
+    python -m laws.divergence_bench [--runs bench/data/divergence_runs.csv] [--write] [--replay] [--loco]
 
 Labels: a run diverges when it ends non-finite or more than ``DIVERGED_ABOVE_BEST`` above its cell's best final
-loss. The predictor trains on the small widths' runs (both seeds) and is scored on the larger widths' runs,
-never seen in training, at k = 10% and 20% of training; beside it, the fixed-threshold verdict
-(:func:`laws.divergence.divergence_verdict`) on the same prefixes. ``--write`` refits the predictor on every
-recorded run at k = 20% and writes it to laws/divergence_model.json, which live sweeps use. ``--replay`` also
-replays the shipped predictor on the recorded grids it never trained on (:data:`REPLAY_GRIDS`), as a live sweep
-would judge their runs, and measures what its stops would do to the fits.
+loss. The predictor trains on the small widths' runs (both seeds) and every judged run of the recorded grids of
+:data:`TRAINING_GRIDS`, and is scored on the larger widths' runs, never seen in training, at k = 10% and 20% of
+training; beside it, the fixed-threshold verdict (:func:`laws.divergence.divergence_verdict`) on the same
+prefixes. ``--loco`` measures it on each corpus it would otherwise train on, left out (trained on the runs and
+the other corpora's grids): the out-of-sample figures for those regimes. ``--write`` refits the predictor on
+every run and grid at k = 20% and writes it to laws/divergence_model.json, which live sweeps use. ``--replay``
+replays the shipped predictor on the recorded grids (:data:`REPLAY_GRIDS`; all but AdamH are among its training
+grids since 2026-12-04), as a live sweep would judge their runs, and measures what its stops would do to the fits.
 """
-
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import math
 from pathlib import Path
@@ -28,6 +30,7 @@ from laws.divergence import (
     FEATURES,
     MIN_STEPS,
     MIN_TOKENS,
+    RELATIVE_FEATURES,
     DivergencePredictor,
     divergence_verdict,
     early_features,
@@ -41,10 +44,28 @@ RUNS = ROOT / "bench" / "data" / "divergence_runs.csv"
 MODEL = Path(__file__).resolve().parent / "divergence_model.json"
 TRAIN_WIDTHS, TEST_WIDTHS = (32, 48), (64, 96)   # fixed before the runs were recorded
 EVAL_EVERY = 20  # bench/divergence_grid.py's evaluation cadence
-#: The features the shipped model reads: the loss curve and the LR (since 2026-12-03). With the optimizer's
-#: features too it scored F1 0.83 on a blind grid of an unseen corpus where the curve-only model scored 0.98 live
-#: (docs/laws-bench.md, "A second blind grid"): learned on pydoc's runs, they pulled the verdict down there.
-SHIPPED_FEATURES = CURVE_FEATURES
+#: The features the shipped model reads (since 2026-12-04): the LR against the law and the loss curve measured
+#: against itself and its cell (laws.divergence.RELATIVE_FEATURES). The optimizer's features pulled the verdict
+#: down on an unseen corpus (F1 0.83 where the curve-only model scored 0.98 live, docs/laws-bench.md "A second
+#: blind grid"); the share of the starting loss left tied it to pydoc's regime (F1 0.38 on the GPU grid; left out,
+#: and trained on every regime, 0.84 with that grid's corpus held out: "One model for every recorded regime").
+SHIPPED_FEATURES = RELATIVE_FEATURES
+FEATURE_SETS = {"all": FEATURES, "curve": CURVE_FEATURES, "relative": RELATIVE_FEATURES}
+#: The recorded grids the shipped model trains on besides the pydoc runs of ``RUNS``: (corpus, tables joined by +).
+#: Every regime recorded so far with runs past the LR edge: fortunes, pydoc (the reference and schedule grids),
+#: the license texts (two blind grids) and CPython's source on a GPU (4 layers, 8k-token batches). ``--loco``
+#: leaves each corpus out in turn.
+TRAINING_GRIDS = {
+    "fortunes AdamW, widths 32-192": ("fortunes", "+".join(f"bench/data/fortunes_adamw{s}.csv" for s in (
+        "", "_w128", "_seed1_w96", "_seed1_w128", "_w160", "_w160_target", "_w192", "_w192_target"))),
+    "pydoc reference grid": ("pydoc", "bench/data/reference_grid.csv"),
+    "pydoc schedule grid": ("pydoc", "bench/data/schedule_grid.csv+bench/data/schedule_grid_w128.csv"
+                                     "+bench/data/schedule_grid_seed1.csv"),
+    "licenses, widths 48-160 (blind grid 1)": ("licenses", "bench/data/licenses_shadow.csv"),
+    "licenses, widths 64-192 (blind grid 2, diagnostics kept)": ("licenses", "bench/data/licenses_shadow_w64.csv"),
+    "CPython source on a GPU, widths 128-384": ("cpython", "bench/data/gpu_schedule_grid.csv"),
+}
+TRAINING_TABLES = tuple(spec for _, spec in TRAINING_GRIDS.values())
 
 
 def _law(frame: pd.DataFrame):
@@ -106,22 +127,29 @@ def _scores(pred: np.ndarray, f: pd.DataFrame, frac: float) -> dict[str, float]:
             "saved": float(((1 - frac) * flops[pred]).sum() / flops.sum())}
 
 
+@functools.cache
+def _grid_runs(spec: str, frac: float, used: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A recorded grid's judged runs (:func:`table_training_runs`; its laws refitted once per process)."""
+    return table_training_runs(spec, frac, used)
+
+
 def _with_tables(X: np.ndarray, y: np.ndarray, band: np.ndarray, tables: tuple[str, ...], frac: float,
                  used: tuple[str, ...] = FEATURES) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     for spec in tables:
-        Xt, yt, bt = table_training_runs(spec, frac, used)
+        Xt, yt, bt = _grid_runs(spec, frac, used)
         X, y, band = np.vstack([X, Xt]), np.concatenate([y, yt]), np.concatenate([band, bt])
     return X, y, band
 
 
-def bench(runs: Path = RUNS, tables: tuple[str, ...] = (), used: tuple[str, ...] = SHIPPED_FEATURES
+def bench(runs: Path = RUNS, tables: tuple[str, ...] = TRAINING_TABLES, used: tuple[str, ...] = SHIPPED_FEATURES
           ) -> tuple[list[str], dict[str, dict[str, float]]]:
-    """Train on the small widths of ``runs`` (and every judged run of the recorded sweeps ``tables``) on the
-    features ``used``, score on the larger widths of ``runs``."""
+    """Train on the small widths of ``runs`` and every judged run of the recorded sweeps ``tables`` (default: the
+    shipped model's :data:`TRAINING_GRIDS`) on the features ``used``, score on the larger widths of ``runs``."""
     f = label(pd.read_csv(runs))
     train, test = f[f.d_model.isin(TRAIN_WIDTHS)], f[f.d_model.isin(TEST_WIDTHS)]
     law = _law(train)
-    also = f" and every judged run of {' and '.join(tables)}" if tables else ""
+    also = (f" and every judged run of the {len(tables)} recorded grids of TRAINING_GRIDS" if tables == TRAINING_TABLES
+            else f" and every judged run of {' and '.join(tables)}" if tables else "")
     also += f", on the features {', '.join(used)}" if used != FEATURES else ", on every feature"
     out = [f"## Divergence predicted from early training ({runs.name}: {len(f)} runs, {int(f.diverged.sum())} "
            f"diverging), trained on widths {TRAIN_WIDTHS}{also}, scored on widths {TEST_WIDTHS}", "",
@@ -156,31 +184,24 @@ def bench(runs: Path = RUNS, tables: tuple[str, ...] = (), used: tuple[str, ...]
     return out, scores
 
 
-#: Recorded grids the predictor never trained on (other corpora, widths, optimizers and schedules): the replay
-#: of ``--replay`` (tables joined with + are one grid).
-REPLAY_GRIDS = {
-    "fortunes AdamW, widths 32-192": "+".join(f"bench/data/fortunes_adamw{s}.csv" for s in (
-        "", "_w128", "_seed1_w96", "_seed1_w128", "_w160", "_w160_target", "_w192", "_w192_target")),
-    "fortunes AdamH": "bench/data/fortunes_adamh.csv",
-    "pydoc reference grid": "bench/data/reference_grid.csv",
-    "pydoc schedule grid": "bench/data/schedule_grid.csv+bench/data/schedule_grid_w128.csv"
-                           "+bench/data/schedule_grid_seed1.csv",
-    "licenses, widths 48-160 (blind grid 1)": "bench/data/licenses_shadow.csv",
-    "licenses, widths 64-192 (blind grid 2, diagnostics kept)": "bench/data/licenses_shadow_w64.csv",
-}
+#: Recorded grids the predictor is replayed on by ``--replay`` (tables joined with + are one grid): its training
+#: grids (in sample since 2026-12-04; ``--loco`` has them out of sample) and the AdamH grid, which it never trains
+#: on (no run of it diverges; AdamH trials are only shadowed by default).
+REPLAY_GRIDS = {**{name: spec for name, (_, spec) in TRAINING_GRIDS.items()},
+                "fortunes AdamH": "bench/data/fortunes_adamh.csv"}
 
 
 def bench_replay(grids: dict[str, str] | None = None, model: Path | None = None
                  ) -> tuple[list[str], dict[str, dict[str, float]]]:
     pred = load_predictor(model)
     what = f"the predictor {model}" if model else "the shipped predictor"
-    out = [f"## {what[0].upper()}{what[1:]} replayed on recorded grids it never trained on", "",
+    out = [f"## {what[0].upper()}{what[1:]} replayed on recorded grids", "",
            "Each run judged once at its first evaluation past 20% with two in hand (8 per run), its LR against "
            "the law refitted on the grid's other cells, its gradient norms and update sizes where the table kept "
            "them (older tables: unknown); stopped runs then read as diverged in the fits. "
            "Precision: the stopped runs that ended more than 15% above their cell's best. High-LR side: the label "
            "without the runs that end far above the best at an LR below their batch's best LR (undertrained, not "
-           "unstable).", "",
+           "unstable). The shipped model trains on every grid here but AdamH: `--loco` has them out of sample.", "",
            "| grid | runs judged | diverging (label) | stopped | precision | recall | F1 | high-LR side: diverging, "
            "precision, recall, F1 | stopped inside the 0.25% band | compute saved | cell LR optima moved (max) | "
            "law's LR at the largest cell moved |",
@@ -208,17 +229,54 @@ def shadow_lines(spec: str, s: dict[str, float]) -> list[str]:
             f"{s['law_move']:+.2f} oct |"]
 
 
-def write_model(runs: Path = RUNS, frac: float = 0.2, tables: tuple[str, ...] = (),
-                used: tuple[str, ...] = SHIPPED_FEATURES, out: Path = MODEL) -> DivergencePredictor:
-    """Refit the predictor on every run of ``runs`` and of the recorded sweeps ``tables`` (their runs as the live
-    stopper judged them, :func:`table_training_runs`), on the features ``used``, and write it to ``out``."""
+def train_model(runs: Path = RUNS, frac: float = 0.2, tables: tuple[str, ...] = TRAINING_TABLES,
+                used: tuple[str, ...] = SHIPPED_FEATURES) -> DivergencePredictor:
+    """The predictor fitted on every run of ``runs`` and of the recorded sweeps ``tables`` (default: the shipped
+    model's :data:`TRAINING_GRIDS`; their runs as the live stopper judged them, :func:`table_training_runs`), on
+    the features ``used``, with the shipped model's bounds (:data:`MIN_STEPS`, :data:`MIN_TOKENS`)."""
     f = label(pd.read_csv(runs))
     X, y, band = _with_tables(features(f, frac, _law(f)), f.diverged.to_numpy(), f.in_band.to_numpy(), tables, frac,
                               used)
-    p = fit_divergence_predictor(X, y, band, frac, used)
-    p = dataclasses.replace(p, min_steps=MIN_STEPS, min_tokens=MIN_TOKENS)
+    return dataclasses.replace(fit_divergence_predictor(X, y, band, frac, used), min_steps=MIN_STEPS,
+                               min_tokens=MIN_TOKENS)
+
+
+def write_model(runs: Path = RUNS, frac: float = 0.2, tables: tuple[str, ...] = TRAINING_TABLES,
+                used: tuple[str, ...] = SHIPPED_FEATURES, out: Path = MODEL) -> DivergencePredictor:
+    """:func:`train_model`, written to ``out`` (default: the shipped laws/divergence_model.json)."""
+    p = train_model(runs, frac, tables, used)
     Path(out).write_text(json.dumps(p.to_dict(), indent=1) + "\n")
     return p
+
+
+def bench_loco(runs: Path = RUNS, used: tuple[str, ...] = SHIPPED_FEATURES
+               ) -> tuple[list[str], dict[str, dict[str, dict[str, float]]]]:
+    """Each corpus of :data:`TRAINING_GRIDS` left out in turn (pydoc's own runs always train the model, so its
+    grids are never out of sample): the model trained as shipped on the runs and the other corpora's grids,
+    replayed on the left-out corpus's grids; beside it the model trained on the runs alone with the curve features
+    (the shipped model until 2026-12-04). Returns the table's lines and, per grid, both replays' scores."""
+    former = train_model(runs, tables=(), used=CURVE_FEATURES)
+    out = ["## Leave one corpus out: the divergence predictor on regimes it did not train on", "",
+           "Trained on the runs of the pydoc divergence grid and every recorded grid of the other corpora (as "
+           "shipped), replayed on the left-out corpus's grids as a live sweep judges them (`--replay`'s columns); "
+           "`former`: trained on the pydoc runs alone on the curve features, the shipped model until 2026-12-04.", "",
+           "| left out | grid | model | runs judged | diverging | stopped | precision | recall | F1 | high-LR side F1 "
+           "| stopped inside the 0.25% band | compute saved |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    scores: dict[str, dict[str, dict[str, float]]] = {}
+    for corpus in dict.fromkeys(c for c, _ in TRAINING_GRIDS.values()):
+        if corpus == "pydoc":
+            continue
+        held = {name: spec for name, (c, spec) in TRAINING_GRIDS.items() if c == corpus}
+        model = train_model(runs, tables=tuple(spec for c, spec in TRAINING_GRIDS.values() if c != corpus),
+                            used=used)
+        for name, spec in held.items():
+            for tag, p in (("shipped procedure", model), ("former", former)):
+                s = scores.setdefault(name, {})[tag] = replay(spec, predictor=p)
+                prec = s["labelled"] / s["stopped"] if s["stopped"] else float("nan")
+                out.append(f"| {corpus} | {name} | {tag} | {s['runs']} | {s['diverging']} | {s['stopped']} | "
+                           f"{prec:.2f} | {s['recall']:.2f} | {s['f1']:.2f} | {s['f1_high']:.2f} | {s['in_band']} | "
+                           f"{s['saved']:.1%} |")
+    return out, scores
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -226,12 +284,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=Path, default=RUNS)
     ap.add_argument("--write", action="store_true", help="refit on every run and write laws/divergence_model.json")
     ap.add_argument("--replay", action="store_true",
-                    help="also replay the shipped predictor on the recorded grids it never trained on")
+                    help="also replay the shipped predictor on the recorded grids (REPLAY_GRIDS)")
+    ap.add_argument("--loco", action="store_true",
+                    help="also leave each corpus of the training grids out in turn and replay on it")
     ap.add_argument("--train-table", metavar="TABLE", action="append", default=[],
                     help="also train on the runs of a recorded sweep (sweep tables joined by +) as the live stopper "
-                    "judged them; its rows need their diagnostics (sweeps recorded since they are kept). Repeatable")
-    ap.add_argument("--features", choices=("all", "curve"), default="curve",
-                    help="curve (the shipped model's): the loss curve and the LR only; all: also the gradient norms "
+                    "judged them; --features all needs its rows' diagnostics (sweeps recorded since they are "
+                    "kept). Repeatable")
+    ap.add_argument("--runs-only", action="store_true",
+                    help="train on the runs file (and --train-table) only, not on the recorded grids of "
+                    "TRAINING_GRIDS (most of which kept no diagnostics, which --features all needs)")
+    ap.add_argument("--features", choices=tuple(FEATURE_SETS), default="relative",
+                    help="relative (the shipped model's): the LR against the law and the loss curve against itself "
+                    "and its cell; curve: also the share of the starting loss left; all: also the gradient norms "
                     "and update sizes")
     ap.add_argument("--out", type=Path, default=MODEL, help="where --write writes the model (default: the shipped "
                     "laws/divergence_model.json)")
@@ -252,11 +317,14 @@ def main(argv: list[str] | None = None) -> int:
     if not args.runs.is_file():
         print(f"laws.divergence_bench: error: no runs file {args.runs}; record it with bench/divergence_grid.py")
         return 2
-    tables, used = tuple(args.train_table), FEATURES if args.features == "all" else CURVE_FEATURES
+    tables = (() if args.runs_only else TRAINING_TABLES) + tuple(args.train_table)
+    used = FEATURE_SETS[args.features]
     try:
         print("\n".join(bench(args.runs, tables, used)[0]))
         if args.write:
             print(f"wrote {args.out}: {write_model(args.runs, tables=tables, used=used, out=args.out).to_dict()}")
+        if args.loco:
+            print("\n" + "\n".join(bench_loco(args.runs, used)[0]))
     except (OSError, ValueError) as e:
         print(f"laws.divergence_bench: error: {e}")
         return 2

@@ -130,10 +130,14 @@ def _table(spec: str):
     return SweepTable(read_tables(ROOT / spec if not Path(spec).exists() else spec), spec).clean()
 
 
-def table_training_runs(spec: str, frac: float = 0.2, used: tuple[str, ...] = FEATURES
+def table_training_runs(spec: str, frac: float = 0.2, used: tuple[str, ...] = FEATURES, high_lr_side: bool = True
                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Training data from a recorded sweep (tables joined by +): every judged run's features as the live stopper
     reads them (:func:`table_judgments`), its label and whether it ended inside its cell's 0.25% band.
+
+    ``high_lr_side`` (default): the label on the high-LR side (``diverged_high``, :func:`label`), so that a run
+    that ends far above its cell's best only because its LR is too low for its batch and budget (undertrained;
+    48 of the pydoc reference grid's 114 labelled runs) does not teach the model to stop slow runs.
 
     Raises:
         ValueError: ``used`` reads the optimizer's features but no row kept its diagnostics (a table recorded
@@ -151,7 +155,8 @@ def table_training_runs(spec: str, frac: float = 0.2, used: tuple[str, ...] = FE
         raise ValueError(f"{spec}: no run could be judged (no law from the other cells, or fewer than two "
                          f"evaluations by {JUDGE_BY:.0%} of a run).")
     idx = [g[0] for g in got]
-    return np.array([g[1] for g in got]), lab.diverged[idx].to_numpy(bool), lab.in_band[idx].to_numpy(bool)
+    y = (lab.diverged_high if high_lr_side else lab.diverged)[idx].to_numpy(bool)
+    return np.array([g[1] for g in got]), y, lab.in_band[idx].to_numpy(bool)
 
 
 def _stop_effect(t, stopped: list) -> dict[str, float]:

@@ -12,6 +12,7 @@ every run and grid at k = 20% and writes it to laws/divergence_model.json, which
 replays the shipped predictor on the recorded grids (:data:`REPLAY_GRIDS`; all but AdamH are among its training
 grids since 2026-12-04), as a live sweep would judge their runs, and measures what its stops would do to the fits.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,7 +49,7 @@ EVAL_EVERY = 20  # bench/divergence_grid.py's evaluation cadence
 #: against itself and its cell (laws.divergence.RELATIVE_FEATURES). The optimizer's features pulled the verdict
 #: down on an unseen corpus (F1 0.83 where the curve-only model scored 0.98 live, docs/laws-bench.md "A second
 #: blind grid"); the share of the starting loss left tied it to pydoc's regime (F1 0.38 on the GPU grid; left out,
-#: and trained on every regime, 0.84 with that grid's corpus held out: "One model for every recorded regime").
+#: and trained on every regime, 0.90 with that grid's corpus held out: "One model for every recorded regime").
 SHIPPED_FEATURES = RELATIVE_FEATURES
 FEATURE_SETS = {"all": FEATURES, "curve": CURVE_FEATURES, "relative": RELATIVE_FEATURES}
 #: The recorded grids the shipped model trains on besides the pydoc runs of ``RUNS``: (corpus, tables joined by +).

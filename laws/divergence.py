@@ -36,6 +36,7 @@ __all__ = [
     "leads_cell",
     "load_predictor",
     "recorded_calls",
+    "schedule_label",
     "table_evaluations",
 ]
 
@@ -160,6 +161,16 @@ def cell_best_at(peers: list[tuple[list[dict[str, float]], int]], share: float, 
         if near:
             best = min(best, min(near, key=lambda p: abs(p["step"] / max(total, 1) - share))["val_loss"])
     return best if math.isfinite(best) else None
+
+
+def schedule_label(scale: object, variant: object = None) -> str:
+    """The schedule a run's peers share with it (:func:`early_features`' ``loss_vs_cell``): in a sweep with a
+    schedule axis, runs of one (N, D) under other schedules are no peers (at 20% of a run a decaying schedule is
+    already ahead of a constant one at the same peak LR). A table's ``variant`` where it has one, else the part of
+    a searched scale's key after ``/`` (``[grid] schedules``: ``<scale>/<label>``), else "" (no schedule axis)."""
+    if isinstance(variant, str) and variant:
+        return variant
+    return str(scale).rsplit("/", 1)[1] if isinstance(scale, str) and "/" in scale else ""
 
 
 def leads_cell(value: float, share: float, others: list[tuple[list[dict[str, float]], int]]) -> bool:

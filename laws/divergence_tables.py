@@ -23,6 +23,7 @@ from laws.divergence import (
     leads_cell,
     load_predictor,
     recorded_calls,
+    schedule_label,
     table_evaluations,
 )
 
@@ -59,7 +60,8 @@ def table_judgments(t, frac: float, judges=None):
     """Each run of a sweep table (a clean :class:`laws.table.SweepTable`) as a live sweep judges it: once, at its
     first evaluation past ``frac`` with two in hand and not past :data:`JUDGE_BY`, its LR against the law refitted
     on the table's other cells (a live sweep's law comes from the cells that finished before), its loss against
-    the runs of its cell recorded before it (the table is in trial order), its gradient norms and update sizes
+    the runs of its cell recorded before it under the same schedule (:func:`laws.divergence.schedule_label`; the
+    table is in trial order), its gradient norms and update sizes
     where the row's ``diagnostics`` kept them (NaN, read as unknown, in older tables).
 
     Args:
@@ -72,12 +74,13 @@ def table_judgments(t, frac: float, judges=None):
 
     f = t.frame
     laws = {c: fit_table(t.without([c])).step_law for c in t.cells()}
-    cells: dict[tuple[float, float], list] = {}
+    cells: dict[tuple[float, float, str], list] = {}
     diag = f["diagnostics"] if "diagnostics" in f else pd.Series("", index=f.index)
     for i, r in zip(f.index, f.itertuples()):
         bt, total = float(r.batch_tokens), max(1, round(float(r.D) / float(r.batch_tokens)))
         curve, start = table_evaluations(getattr(r, "curve", None), diag[i], bt)
-        peers = cells.setdefault((float(r.N), float(r.D)), [])
+        peers = cells.setdefault((float(r.N), float(r.D), schedule_label(getattr(r, "scale", ""),
+                                                                          getattr(r, "variant", None))), [])
         peers.append((curve, total))
         law = laws[(float(r.N), float(r.D))]
         at = next((c["step"] for j, c in enumerate(curve) if j >= 1 and c["step"] >= frac * total), None)

@@ -98,12 +98,14 @@ class _Watchdog:
         self._done.set()
 
 
-def run_meta(spec: TrialSpec) -> dict[str, float]:
-    """What every report of a trial carries beside the trainer's metrics: its scale and plan, for the live
-    divergence predictor (orchestrator.tune_runner.DivergenceStopper)."""
+def run_meta(spec: TrialSpec) -> dict[str, float | str]:
+    """What every report of a trial carries beside the trainer's metrics: its scale, schedule and plan, for the
+    live divergence predictor (orchestrator.tune_runner.DivergenceStopper)."""
+    from laws.divergence import schedule_label
+
     return {"N": spec.N, "D": float(spec.train.tokens), "peak_lr": float(spec.train.lr),
             "total_steps": float(max(1, round(spec.train.tokens / spec.batch_tokens))),
-            "baseline_loss": math.log(spec.model.vocab_size)}
+            "baseline_loss": math.log(spec.model.vocab_size), "schedule_label": schedule_label(spec.scale)}
 
 
 def _run_single(spec: TrialSpec) -> None:

@@ -275,7 +275,8 @@ class DivergenceStopper(tune.Stopper):
         self.shadow_flops: dict[str, float] = {}
         self.judgments: dict[str, tuple[float, float, float, float]] = {} if judgments is None else judgments
         self._points: dict[str, list[dict[str, float]]] = {}
-        self._cell: dict[str, tuple[float, float, float]] = {}  # trial -> (N, D, planned steps): its cell's peers
+        # trial -> (N, D, planned steps, schedule label): its cell's peers are the trials of its (N, D) and schedule
+        self._cell: dict[str, tuple[float, float, float, str]] = {}
         self._too_late: set[str] = set()  # trials not judged by laws.divergence.JUDGE_BY (no law or evaluation yet)
 
     def __call__(self, trial_id: str, result: dict) -> bool:
@@ -284,7 +285,8 @@ class DivergenceStopper(tune.Stopper):
         if result.get("done") or "val_loss" not in result:
             return False
         if {"N", "D"} <= result.keys():
-            self._cell[trial_id] = (float(result["N"]), float(result["D"]), float(result.get("total_steps", 0)))
+            self._cell[trial_id] = (float(result["N"]), float(result["D"]), float(result.get("total_steps", 0)),
+                                    str(result.get("schedule_label", "")))
         pts = self._points.setdefault(trial_id, [])
         pts.append({k: float(result[k]) for k in ("step", "tokens", "val_loss", "grad_norm", "eff_lr", "eff_lr_max")
                     if k in result})
@@ -313,14 +315,16 @@ class DivergenceStopper(tune.Stopper):
         start = [p for p in pts if p.get("tokens", 1) == 0]  # the measured initial loss of a run from a checkpoint
         baseline = start[0]["val_loss"] if start else float(result.get("baseline_loss", math.log(256)))
         cell = (float(result["N"]), float(result["D"]))
-        peers = [(self._points[t], int(c[2])) for t, c in self._cell.items() if c[:2] == cell and c[2] > 0]
+        mine = str(result.get("schedule_label", ""))
+        peers = [(self._points[t], int(c[2])) for t, c in self._cell.items()
+                 if c[:2] == cell and c[3] == mine and c[2] > 0]
         x = early_features([p for p in pts if p.get("step", 0) > 0], int(total), step / total, baseline,
                            math.log2(float(result["peak_lr"]) / float(law.lr(result["N"], result["D"]))), peers)
         if x is None:
             return False
         p = self.predictor.probability(x)
-        others = [(self._points[t], int(c[2])) for t, c in self._cell.items() if c[:2] == cell and c[2] > 0
-                  and t != trial_id]
+        others = [(self._points[t], int(c[2])) for t, c in self._cell.items()
+                  if c[:2] == cell and c[3] == mine and c[2] > 0 and t != trial_id]
         called = p >= self.predictor.threshold and not leads_cell(pts[-1]["val_loss"], step / total, others)
         self.judgments[trial_id] = (p, float(self.predictor.threshold), step / total, float(called))
         return called

@@ -153,3 +153,24 @@ def test_the_stopper_measures_a_trial_against_the_runs_of_its_cell_reported_so_f
     assert any(stop("late", r) for r in _results(lr=1.0, loss=slow))  # now the good run is its peer
     other = [dict(r, N=2e5) for r in _results(lr=1.0, loss=slow)]
     assert not any(stop("other cell", r) for r in other)  # another cell's runs are no peers
+    # A schedule axis: the cell's runs under another schedule are no peers either (orchestrator.trial.run_meta
+    # sends each trial's schedule label), so a slow schedule is measured against its own schedule's runs only.
+    wsd = [dict(r, schedule_label="wsd") for r in _results(lr=1.0, loss=slow)]
+    assert not any(stop("wsd first", r) for r in wsd)
+    assert any(stop("wsd late", r) for r in [dict(r, schedule_label="wsd") for r in _results(lr=1.0, loss=lambda s:
+                                             slow(s) + 0.9)])  # now the first wsd run is its peer
+
+
+def test_a_trial_reports_its_schedule_label_for_the_stoppers_peers():
+    from laws.divergence import schedule_label
+    from orchestrator.config import parse_config
+    from orchestrator.trial import run_meta
+
+    assert schedule_label("d96-L2-D50000/wsd-decay0.2-sqrt") == "wsd-decay0.2-sqrt"
+    assert schedule_label("d96-L2-D50000") == "" and schedule_label("d96", "cosine") == "cosine"
+    assert schedule_label("d96/x", float("nan")) == "x"  # a table without a variant for this row
+    cfg = parse_config({"sweep": {"name": "s"}, "scales": [{"d_model": 32, "tokens": 4096}],
+                        "grid": {"lr": [0.01], "batch_size": [1],
+                                 "schedules": [{"schedule": "cosine"}, {"schedule": "wsd", "decay_frac": 0.2}]}})
+    labels = {run_meta(cfg.trial_spec(key, 0.01, 1, 0))["schedule_label"] for key, _, _ in cfg.scale_variants()}
+    assert len(labels) == 2 and "" not in labels

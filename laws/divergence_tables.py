@@ -61,8 +61,8 @@ def table_judgments(t, frac: float, judges=None):
     first evaluation past ``frac`` with two in hand and not past :data:`JUDGE_BY`, its LR against the law refitted
     on the table's other cells (a live sweep's law comes from the cells that finished before), its loss against
     the runs of its cell recorded before it under the same schedule (:func:`laws.divergence.schedule_label`; the
-    table is in trial order), its gradient norms and update sizes
-    where the row's ``diagnostics`` kept them (NaN, read as unknown, in older tables).
+    table is in trial order), its gradient norms and update sizes where the row's ``diagnostics`` kept them (NaN,
+    read as unknown, in older tables).
 
     Args:
         judges: ``(planned steps, tokens) -> bool``: which runs the predictor judges (all when None).

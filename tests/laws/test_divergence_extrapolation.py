@@ -274,6 +274,20 @@ def test_a_recorded_table_trains_the_predictor_only_with_the_features_it_kept(tm
         table_training_runs(str(src), used=FEATURES)
 
 
+def test_a_recorded_grid_trains_the_predictor_on_the_high_lr_side_label():
+    """The pydoc reference grid's slow low-LR runs (far above their cell's best at an LR below their batch's best)
+    are diverging by the plain label only: as training data (the default) they count as not diverging."""
+    from laws.divergence import CURVE_FEATURES
+    from laws.divergence_bench import TRAINING_GRIDS
+    from laws.divergence_tables import table_training_runs
+
+    grid = str(Path(__file__).resolve().parents[2] / TRAINING_GRIDS["pydoc reference grid"][1])
+    X, high, band = table_training_runs(grid, used=CURVE_FEATURES)
+    X2, plain, band2 = table_training_runs(grid, used=CURVE_FEATURES, high_lr_side=False)
+    assert np.array_equal(X, X2, equal_nan=True) and np.array_equal(band, band2)
+    assert not (high & ~plain).any() and plain.sum() - high.sum() >= 40  # 48 slow runs in the grid
+
+
 def test_the_high_lr_side_label_leaves_out_runs_that_end_high_because_their_lr_is_too_low():
     """Known answer: one cell, two batches. Far above the best (> 15%) below the best LR of its batch:
     undertrained, labelled diverging but not on the high-LR side; far above at a higher LR, or blown up: both."""

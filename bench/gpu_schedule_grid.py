@@ -83,17 +83,19 @@ def _run(job: tuple[int, int, float, str, float, str, int]) -> dict | None:
     t0 = time.perf_counter()
     res = train(mcfg, tcfg, _CORPUS)
     wall = time.perf_counter() - t0
-    curve = [[int(p["tokens"]), round(float(p["val_loss"]), 6)] for p in res.curve if math.isfinite(p["val_loss"])]
-    diag = [[int(p["tokens"]), *(round(float(p.get(k, math.nan)), 6) for k in ("grad_norm", "eff_lr", "eff_lr_max"))]
-            for p in res.curve]
+    from orchestrator.records import TrialRecord  # the JSON a sweep's rows carry (no Ray, no MLflow)
+
+    curve = TrialRecord.curve_json([(p["tokens"], p["val_loss"]) for p in res.curve])
+    diag = TrialRecord.diagnostics_json([(p["tokens"], *(float(p.get(k, math.nan)) for k in (
+        "grad_norm", "eff_lr", "eff_lr_max"))) for p in res.curve])
     eff = [p["eff_lr"] * lr / p["lr"] for p in res.curve if p.get("lr", 0) >= 0.5 * lr and "eff_lr" in p]
     return {"trial_id": uuid.uuid4().hex[:8], "scale": f"d{width}-L{N_LAYER}-D{tokens}", "N": res.N, "D": tokens,
             "lr": lr, "batch_tokens": BATCH_SIZE * CONTEXT, "batch_size": BATCH_SIZE,
             "loss": res.val_loss if res.status == "ok" else math.nan, "status": res.status, "seed": seed,
             "schedule": tcfg.schedule, "tokens": res.tokens, "flops": res.flops, "wall_s": wall,
-            "curve": json.dumps(curve), "optimizer": "adamw",
+            "curve": curve, "optimizer": "adamw",
             "eff_lr": sorted(eff)[len(eff) // 2] if eff else math.nan,
-            "schedule_spec": json.dumps(settings), "diagnostics": json.dumps(diag).replace("NaN", "null"),
+            "schedule_spec": json.dumps(settings), "diagnostics": diag,
             "variant": variant}
 
 

@@ -288,14 +288,6 @@ def _fit_across(curves: dict[tuple[float, float], dict[str, LossCurve]], sizes: 
     return fit_across({n: list(curves[(n, lr)].values()) for n in sizes}, start)
 
 
-def fit_across_lrs(curves: dict[tuple[float, float], dict[str, LossCurve]], sizes: list[float], start: float,
-                   mode: str = "free") -> ScaledMultiPowerFit:
-    """The law across ``sizes`` fitted on every peak LR's curves at once, with the floor ``L0 + K peak``."""
-    fc = {n: [_from(c, start) for (m, _), cs in curves.items() if m == n for c in cs.values()] for n in sizes}
-    block = max(1, min(c.lrs.size for cs in fc.values() for c in cs) // 64)
-    return fit_multipower_across_scales(fc, block=block, every=1, lr_floor=mode)
-
-
 def bench_cpu_schedule_grid(path: Path | str, fit_from: tuple[float, ...] = (0.0, 0.3), max_n: float | None = None
                             ) -> tuple[list[str], dict[str, dict[str, float]]]:
     """At each peak LR of the grid: fit the law across scales on every width but the largest (curve points from
@@ -317,10 +309,6 @@ def bench_cpu_schedule_grid(path: Path | str, fit_from: tuple[float, ...] = (0.0
     finals = final_losses(frame)
     rows: dict[str, dict[str, list]] = {}
     ceiling, ceiling_inside = [], []
-    joint = {start: fit_across_lrs(curves, fit_sizes, start) for start in fit_from} if len(
-        {lr for _, lr in curves}) > 1 else {}
-    tiedj = {start: fit_across_lrs(curves, fit_sizes, start, "tied") for start in fit_from} if len(
-        {lr for _, lr in curves}) > 1 else {}
     for lr in sorted({lr for _, lr in curves}):
         cs = curves[(target, lr)]
         truth = finals.xs((target, lr), level=("N", "lr"))["mean"]
@@ -336,10 +324,6 @@ def bench_cpu_schedule_grid(path: Path | str, fit_from: tuple[float, ...] = (0.0
             fc, block, across = _fit_across(curves, fit_sizes, lr, start)
             laws: dict[str, tuple[MultiPowerFit | None, Callable[[str, np.ndarray], float] | None]] = {
                 f"across scales, fit from {start:.0%} of each run": (across.at(target), None),
-                **({f"across scales and peak LRs (floor L0 + K peak), from {start:.0%}": (joint[start].at(target), None)}
-                   if joint else {}),
-                **({f"across scales and peak LRs (floor L0 + B peak, tied), from {start:.0%}": (tiedj[start].at(target), None)}
-                   if joint else {}),
                 f"N={fit_sizes[-1]:.3g} law as is, fit from {start:.0%}": (fit_multipower(
                     fc[fit_sizes[-1]], block=block, every=1), None)}
             if start == max(fit_from):

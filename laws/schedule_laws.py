@@ -189,15 +189,12 @@ class MultiPowerFit:
     rmse: float
     block: int = 128
     theta: np.ndarray = field(default_factory=lambda: np.zeros(7), repr=False)
-    K: float = 0.0
-    """Noise floor per unit of peak LR: the floor is ``L0 + K * peak`` (0: the paper's law, one peak LR)."""
 
     def predict(self, lrs: np.ndarray, steps: np.ndarray | None = None, warmup_steps: int = 0) -> np.ndarray:
         """Predicted loss at ``steps`` (default: the last step) of schedule ``lrs``."""
         lrs = np.asarray(lrs, dtype=np.float64)
         steps = np.asarray(steps if steps is not None else [lrs.size], dtype=np.int64)
-        floor = self.K * float(lrs.max()) if self.K else 0.0
-        return _mpl(self.theta, _blocks(lrs, warmup_steps, steps, self.block)) + floor
+        return _mpl(self.theta, _blocks(lrs, warmup_steps, steps, self.block))
 
 
 def fit_multipower(curves: list[LossCurve], *, block: int = 128, every: int = 2) -> MultiPowerFit:
@@ -285,8 +282,8 @@ class ScaledMultiPowerFit:
     L0_floor: float = 0.0
 
     def params(self, N: float) -> dict[str, float]:
-        """L0, A and B (and K, where the fit has the peak-LR floor) at ``N`` non-embedding parameters."""
-        p = {k: self.ref[k] * (N / self.N_ref) ** self.slope[k] for k in self.ref}
+        """L0, A and B at ``N`` non-embedding parameters."""
+        p = {k: self.ref[k] * (N / self.N_ref) ** self.slope[k] for k in _SCALED}
         p["L0"] += self.L0_floor
         return p
 
@@ -296,7 +293,7 @@ class ScaledMultiPowerFit:
         theta = np.array([p["L0"], np.log(p["A"]), self.alpha, np.log(p["B"]), np.log(self.C), self.beta,
                           self.gamma])
         return MultiPowerFit(L0=p["L0"], A=p["A"], alpha=self.alpha, B=p["B"], C=self.C, beta=self.beta,
-                             gamma=self.gamma, rmse=self.rmse, block=self.block, theta=theta, K=p.get("K", 0.0))
+                             gamma=self.gamma, rmse=self.rmse, block=self.block, theta=theta)
 
     def predict(self, N: float, lrs: np.ndarray, steps: np.ndarray | None = None,
                 warmup_steps: int = 0) -> np.ndarray:
@@ -305,7 +302,7 @@ class ScaledMultiPowerFit:
 
 
 def fit_multipower_across_scales(curves: dict[float, list[LossCurve]], *, block: int = 128, every: int = 2,
-                                 l0_form: L0Form = "chinchilla", lr_floor: bool | str = False) -> ScaledMultiPowerFit:
+                                 l0_form: L0Form = "chinchilla") -> ScaledMultiPowerFit:
     """Fit the multi-power law jointly over sizes by variable projection: for each shape (alpha, C, beta, gamma)
     the law is linear in every size's (L0, A, B), solved exactly (A, B >= 0); the shape is searched by multi-start
     L-BFGS over four numbers. Then L0, A and B get power laws in N across the sizes.
@@ -328,11 +325,6 @@ def fit_multipower_across_scales(curves: dict[float, list[LossCurve]], *, block:
         raise FitError(f"fit_multipower_across_scales: sizes must be positive parameter counts, got {sizes[0]}.")
     data = {n: [(_blocks(c.lrs, c.warmup_steps, c.steps[::every], block), c.loss[::every]) for c in curves[n]]
             for n in sizes}
-    peaks = {n: [float(c.lrs.max()) for c in curves[n]] for n in sizes}
-    with_k = bool(lr_floor) and all(len({round(math.log(p), 6) for p in peaks[n]}) >= 2 for n in sizes)
-    tied = with_k and lr_floor == "tied"
-    if tied:
-        with_k = False
     n_pts = sum(y.size for n in sizes for _, y in data[n])
     lmin = {n: min(float(y.min()) for _, y in data[n]) for n in sizes}
 
@@ -341,16 +333,12 @@ def fit_multipower_across_scales(curves: dict[float, list[LossCurve]], *, block:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             for n in sizes:
                 cols = [_mpl_terms(shape, b) for b, _ in data[n]]
-                pk = np.concatenate([np.full(y.size, p) for (_, y), p in zip(data[n], peaks[n])])
                 X = np.column_stack([np.ones(sum(y.size for _, y in data[n])),
-                                     np.concatenate([c[0] for c in cols]),
-                                     (pk if tied else 0.0) - np.concatenate([c[1] for c in cols])]
-                                    + ([pk] if with_k else []))
+                                     np.concatenate([c[0] for c in cols]), -np.concatenate([c[1] for c in cols])])
                 y = np.concatenate([y for _, y in data[n]])
                 if not np.all(np.isfinite(X)):
                     return 1e6, {}
-                lo, hi = [0.0] * X.shape[1], [lmin[n]] + [np.inf] * (X.shape[1] - 1)
-                r = optimize.lsq_linear(X, y, bounds=(lo, hi))
+                r = optimize.lsq_linear(X, y, bounds=([0.0, 0.0, 0.0], [lmin[n], np.inf, np.inf]))
                 sse += 2.0 * float(r.cost)
                 coefs[n] = r.x
         return sse / n_pts, coefs
@@ -365,7 +353,7 @@ def fit_multipower_across_scales(curves: dict[float, list[LossCurve]], *, block:
     lx = np.log(np.asarray(sizes))
     n_ref = float(np.exp(lx.mean()))
     ref, slope = {}, {}
-    for j, k in enumerate(_SCALED + (("K",) if with_k else ())):
+    for j, k in enumerate(_SCALED):
         v = np.log(np.maximum([coefs[n][j] for n in sizes], 1e-12))
         s, c = np.polyfit(lx - np.log(n_ref), v, 1)
         ref[k], slope[k] = float(np.exp(c)), float(s)
@@ -374,12 +362,10 @@ def fit_multipower_across_scales(curves: dict[float, list[LossCurve]], *, block:
         X = np.column_stack([np.ones(len(sizes)), (np.asarray(sizes) / n_ref) ** -N_EXPONENT])
         (floor, k0), _ = optimize.nnls(X, np.array([coefs[n][0] for n in sizes]))
         ref["L0"], slope["L0"] = float(k0), -N_EXPONENT
-    if tied:
-        ref["K"], slope["K"] = ref["B"], slope["B"]
     return ScaledMultiPowerFit(
         N_ref=n_ref, ref=ref, slope=slope, alpha=float(shape[0]), C=float(np.exp(shape[1])), beta=float(shape[2]),
         gamma=float(shape[3]), rmse=float(np.sqrt(res.objective)),
-        per_size={n: dict(zip(_SCALED + (("K",) if with_k else ()), map(float, coefs[n]))) for n in sizes}, block=block, l0_form=l0_form,
+        per_size={n: dict(zip(_SCALED, map(float, coefs[n]))) for n in sizes}, block=block, l0_form=l0_form,
         L0_floor=float(floor))
 
 

@@ -383,8 +383,8 @@ def predict_width(path: Path | str, N: float, fit_from: float = 0.3) -> dict[str
     sizes = sorted({n for n, _ in swept})
     if N <= sizes[-1]:
         raise ValueError(f"predict_width: N={N:g} is not above the grid's largest width (N={sizes[-1]:g}).")
-    out = [{"lr": r.peak_lr, "variant": row["schedule"], "law": row["predicted_loss"],
-            "anchored": row["anchored_loss"], "proxy": row["measured_loss"]}
+    out = [{"lr": r.peak_lr, "variant": row["schedule"], "law": row["law_loss"],
+            "anchored": row["predicted_loss"], "proxy": row["measured_loss"]}
            for r in rank_swept_schedules(swept, N, fit_from=fit_from)
            for row in sorted(r.rows, key=lambda x: x["schedule"])]
     return {"N": float(N), "fit_sizes": sizes, "fit_from": fit_from, "source": str(path), "predictions": out}

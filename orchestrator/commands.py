@@ -530,12 +530,13 @@ def _swept_schedules(args: argparse.Namespace, table: Any, swept: dict[Any, Any]
     for r in ranks:
         print(f"peak LR {r.peak_lr:.3g}, by the {r.law}:")
         width = max(len(row["schedule"]) for row in r.rows)
-        print(f"     {'schedule':<{width}}  {'law':>8}  {'anchored':>8}  measured at N={r.anchor:.3g}")
+        print(f"     {'schedule':<{width}}  {'predicted':>9}  {'law':>8}  measured at N={r.anchor:.3g}")
         for i, row in enumerate(r.rows, 1):
-            print(f"  {i}. {row['schedule']:<{width}}  {row['predicted_loss']:8.4f}  {row['anchored_loss']:8.4f}  "
+            print(f"  {i}. {row['schedule']:<{width}}  {row['predicted_loss']:9.4f}  {row['law_loss']:8.4f}  "
                   f"{row['measured_loss']:8.4f}" + ("  <- best" if i == 1 else ""))
-    print("anchored: the law's prediction plus the schedule's residual at the largest size (its measured loss "
-          "minus the law's prediction there); ranked by the law (docs/laws-bench.md, CPU schedule grid).")
+    print("predicted (the ranking): the law's prediction anchored at the largest size, i.e. plus the schedule's "
+          "residual there (its measured loss minus the law's prediction for it); law: the law across sizes alone "
+          "(docs/laws-bench.md, schedule grids).")
     return 0
 
 

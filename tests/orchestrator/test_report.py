@@ -314,7 +314,8 @@ def test_a_branched_sweep_shows_each_stable_run_with_its_branches(tmp_path):
 
 def test_a_schedule_axis_sweeps_report_ranks_the_schedules_it_ran_at_the_target(tmp_path):
     """The report of a [grid] schedules sweep at three sizes shows, at the target, the schedules the sweep ran
-    ranked across scales, with the anchored and the measured loss beside the law's (the HTML table too)."""
+    ranked across scales by the law anchored at the largest size, with the law's own and the measured loss beside
+    it (the HTML table too)."""
     from tests.laws.test_schedule_laws import AXIS, axis_sweep
     from tests.orchestrator.test_schedules_cli import TRUTH
 
@@ -322,7 +323,7 @@ def test_a_schedule_axis_sweeps_report_ranks_the_schedules_it_ran_at_the_target(
     across = rep.data["schedules"]["across_scales"]
     assert "schedules the sweep ran" in across["why"]
     assert {r["schedule"] for r in across["ranking"]} == set(AXIS)
-    assert all(np.isfinite(r["anchored_loss"]) and np.isfinite(r["measured_loss"]) for r in across["ranking"])
+    assert all(np.isfinite(r["law_loss"]) and np.isfinite(r["measured_loss"]) for r in across["ranking"])
     html = write_report(rep, tmp_path).read_text()
     section = re.search(r"<section id='schedules'>(.*?)</section>", html, re.S).group(1)
-    assert "anchored_loss" in section and "measured_loss" in section and "wsd-decay0.3" in section
+    assert "law_loss" in section and "measured_loss" in section and "wsd-decay0.3" in section

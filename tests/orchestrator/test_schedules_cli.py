@@ -111,7 +111,7 @@ def test_a_sweep_table_ranks_at_the_laws_lr_and_batch_and_predict_uses_the_same_
 
 def test_a_schedule_axis_sweep_ranks_the_schedules_it_ran_and_predict_names_the_same_best(tmp_path):
     """A sweep with a [grid] schedules axis at three sizes and two peak LRs (curves of TRUTH): `schedules` ranks
-    its own four schedules at each LR, the one nearest --peak-lr first (text and --json, with the anchored and the
+    its own four schedules at each LR, the one nearest --peak-lr first (text and --json, with the law's own and the
     measured loss), and `predict`'s schedule line names the ranking's first at the LR nearest the law's eta*."""
     from tests.laws.test_schedule_laws import AXIS, axis_sweep
 
@@ -122,7 +122,7 @@ def test_a_schedule_axis_sweep_ranks_the_schedules_it_ran_and_predict_names_the_
     rows = json.loads(r.stdout)
     assert {x["schedule"] for x in rows} == set(AXIS) and {x["peak_lr"] for x in rows} == {3e-4}
     assert [x["schedule"] for x in rows][-2:] == ["constant", "cosine"]  # the truth's two worst at 3e-4
-    assert all(set(x) == {"schedule", "predicted_loss", "anchored_loss", "measured_loss", "peak_lr"} for x in rows)
+    assert all(set(x) == {"schedule", "predicted_loss", "law_loss", "measured_loss", "peak_lr"} for x in rows)
     text = lawsweep("schedules", str(table), "--n", "4e8", "--d", "3e6", "--peak-lr", "3e-4")
     assert text.returncode == 0, text.stderr
     first, second = text.stdout.index("peak LR 0.0003,"), text.stdout.index("peak LR 0.00015,")

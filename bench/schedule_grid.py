@@ -11,7 +11,9 @@ width was recorded blind later (`--widths 128 --out bench/data/schedule_grid_w12
 others. A second seed of every width (`--seed 1 --widths 32 48 64 96 128 --out
 bench/data/schedule_grid_seed1.csv`) gives the bench seed means and the seeds' agreement with each other; a
 third (`--seed 2 ... --out bench/data/schedule_grid_seed2.csv`) the ceiling against their mean. A sixth width
-was predicted first and recorded after (`--widths 160 --seed S --out bench/data/schedule_grid_w160_seedS.csv`).
+was predicted first and recorded after (`--widths 160 --seed S --out bench/data/schedule_grid_w160_seedS.csv`),
+and a width between (`--widths 120 --seed S --out bench/data/schedule_grid_w120_seedS.csv`, predicted from widths
+32-96).
 """
 
 from __future__ import annotations

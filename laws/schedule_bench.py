@@ -372,13 +372,17 @@ def bench_cpu_schedule_grid(path: Path | str, fit_from: tuple[float, ...] = (0.0
     return out, scores
 
 
-def predict_width(path: Path | str, N: float, fit_from: float = 0.3) -> dict[str, object]:
+def predict_width(path: Path | str, N: float, fit_from: float = 0.3, max_n: float | None = None
+                  ) -> dict[str, object]:
     """Every schedule's predicted final loss for a width not yet recorded (``N`` non-embedding parameters, the
     grid's token budget and batch), at each peak LR, from the widths in ``path``: the law across scales, the same
     law anchored at the largest width (each schedule's own residual there added), and the largest width's own
     losses (laws.schedule_ranking.rank_swept_schedules, what ``lawsweep schedules`` prints for a schedule-axis
-    sweep). Written before the width is recorded, scored after it (:func:`score_width`)."""
+    sweep). Written before the width is recorded, scored after it (:func:`score_width`). ``max_n``: sizes above
+    it are left out (a width between recorded ones predicted from the smaller ones only)."""
     frame = read_tables(path)
+    if max_n is not None:
+        frame = frame[frame.N <= max_n]
     swept = swept_schedules(_with_specs(frame))
     sizes = sorted({n for n, _ in swept})
     if N <= sizes[-1]:
@@ -387,7 +391,8 @@ def predict_width(path: Path | str, N: float, fit_from: float = 0.3) -> dict[str
             "anchored": row["predicted_loss"], "proxy": row["measured_loss"]}
            for r in rank_swept_schedules(swept, N, fit_from=fit_from)
            for row in sorted(r.rows, key=lambda x: x["schedule"])]
-    return {"N": float(N), "fit_sizes": sizes, "fit_from": fit_from, "source": str(path), "predictions": out}
+    return {"N": float(N), "fit_sizes": sizes, "fit_from": fit_from, "source": str(path),
+            **({"max_n": float(max_n)} if max_n is not None else {}), "predictions": out}
 
 
 def score_width(predictions: dict[str, object], truth: Path | str) -> tuple[list[str], dict[str, dict[str, float]]]:
@@ -442,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.predict_n is not None:
         if args.out is None:
             p.error("--predict-n needs --out FILE.json")
-        args.out.write_text(json.dumps(predict_width(args.grid, args.predict_n), indent=1) + "\n")
+        args.out.write_text(json.dumps(predict_width(args.grid, args.predict_n, max_n=args.max_n), indent=1) + "\n")
         print(f"wrote {args.out}")
         return 0
     if args.score is not None:

@@ -329,6 +329,25 @@ def test_the_predictions_committed_before_width_160_was_recorded_score_as_docume
         score_width(pred, str(data / "schedule_grid_w128.csv"))
 
 
+def test_a_width_between_recorded_ones_is_predicted_from_the_smaller_widths_only():
+    """`--max-n` leaves the larger widths out: width 120's committed predictions
+    (bench/data/schedule_predictions_w120.json, written before its runs) come from widths 32-96 of the 3-seed tables,
+    and predict_width reproduces them (to 1e-6, as the width-160 ones)."""
+    import json
+
+    from laws.schedule_bench import predict_width
+
+    data = Path(__file__).resolve().parents[2] / "bench" / "data"
+    names = ("schedule_grid.csv", "schedule_grid_w128.csv", "schedule_grid_seed1.csv", "schedule_grid_seed2.csv")
+    got = predict_width("+".join(str(data / f) for f in names), 348960, max_n=3e5)
+    want = json.loads((data / "schedule_predictions_w120.json").read_text())
+    assert got["fit_sizes"] == want["fit_sizes"] == [25472.0, 56640.0, 100096.0, 223872.0] and got["max_n"] == 3e5
+    assert len(got["predictions"]) == len(want["predictions"]) == 16
+    for g, w in zip(got["predictions"], want["predictions"]):
+        assert (g["lr"], g["variant"]) == (w["lr"], w["variant"])
+        assert (g["law"], g["anchored"], g["proxy"]) == pytest.approx((w["law"], w["anchored"], w["proxy"]), abs=1e-6)
+
+
 # -- the schedules a sweep ran (a [grid] schedules axis) ----------------------------------------------------------
 AXIS = {"cosine": {"schedule": "cosine"}, "constant": {"schedule": "constant"},
         "wsd-decay0.3": {"schedule": "wsd", "decay_frac": 0.3},

@@ -458,6 +458,7 @@ def cmd_schedules(args: argparse.Namespace) -> int:
     src = Path(args.source)
     if args.manifest is not None and not Path(args.manifest).is_file():
         raise UsageError(f"schedules: --manifest {args.manifest!r} is not a file; give the curve folder's manifest.")
+    hint = ""
     if src.is_dir() and (args.manifest or (src / "manifest.toml").is_file()):
         target = _curve_folder_target(src, args)
     else:
@@ -465,13 +466,17 @@ def cmd_schedules(args: argparse.Namespace) -> int:
         from laws.schedule_ranking import swept_schedules
 
         swept = swept_schedules(table)
-        if len({n for n, _ in swept}) >= 2:
+        sizes = sorted({n for n, _ in swept})
+        if len(sizes) >= 2:
             return _swept_schedules(args, table, swept)
-        target = _sweep_target(args, table)
+        if sizes:
+            hint = (f" Its schedule axis was run at one size (N={sizes[0]:.3g}): the law that ranks the schedules a "
+                    "sweep ran at a larger target is fitted across sizes; run the axis at two or more sizes.")
+        target = _sweep_target(args, table, hint)
     try:
         r = rank_schedules_at(**target, N=args.n)
     except FitError as e:
-        raise UsageError(f"schedules {args.source}: {e}") from None
+        raise UsageError(f"schedules {args.source}: {e}{hint}") from None
     if args.json:
         print(json.dumps([{"schedule": n, "predicted_loss": v} for n, v in r.ranking]))
         return 0
@@ -540,16 +545,25 @@ def _swept_schedules(args: argparse.Namespace, table: Any, swept: dict[Any, Any]
     return 0
 
 
-def _sweep_target(args: argparse.Namespace, table: Any) -> dict[str, Any]:
-    """A sweep's curves per size; the target's peak LR and batch (steps = D / batch) from its fitted Step Law."""
+def _sweep_target(args: argparse.Namespace, table: Any, hint: str = "") -> dict[str, Any]:
+    """A sweep's curves per size; the target's peak LR and batch (steps = D / batch) from its fitted Step Law
+    where --peak-lr and --steps do not give them (``hint`` ends the error where the law cannot be fitted)."""
     from laws.analysis import SCHEDULE_DEFAULTS, prediction, summarize
     from laws.schedule_ranking import curves_by_size
 
-    if args.d is None:
-        raise UsageError("schedules: a sweep source needs --d TOKENS (its batch law turns tokens into steps).")
-    p = prediction(summarize(table), args.n, args.d, source=args.source)
-    steps = max(2, round(args.d / p["batch_tokens"]))
-    return {"curves": curves_by_size(table), "steps": steps, "peak_lr": args.peak_lr or p["lr"],
+    p: dict[str, Any] = {}
+    if args.steps is None or args.peak_lr is None:  # the fitted law gives what was not given
+        if args.d is None:
+            raise UsageError("schedules: a sweep source needs --d TOKENS (its batch law turns tokens into steps), "
+                             "or --steps with --peak-lr.")
+        try:
+            p = prediction(summarize(table), args.n, args.d, source=args.source)
+        except ValueError as e:
+            raise UsageError(f"schedules {args.source}: {e} The law gives the target's steps (D over its batch) and "
+                             f"peak LR: give --steps and --peak-lr instead, or a table of two or more scales.{hint}"
+                             ) from None
+    steps = args.steps if args.steps is not None else max(2, round(args.d / p["batch_tokens"]))
+    return {"curves": curves_by_size(table), "steps": int(steps), "peak_lr": args.peak_lr or p["lr"],
             "warmup_steps": int(SCHEDULE_DEFAULTS["warmup_frac"] * steps),
             "min_ratio": SCHEDULE_DEFAULTS["min_lr_ratio"]}
 

@@ -134,3 +134,24 @@ def test_a_schedule_axis_sweep_ranks_the_schedules_it_ran_and_predict_names_the_
     near = min((1.5e-4, 3e-4), key=lambda lr: abs(np.log(lr / json.loads(p.stdout)["lr"])))
     assert sch["ranking"][0]["peak_lr"] == near and sch["name"] == sch["ranking"][0]["schedule"]
     assert "schedules the sweep ran" in sch["why"]
+
+
+def test_a_one_cell_sweep_table_needs_steps_and_peak_lr_or_says_why_it_cannot_rank(tmp_path):
+    """A sweep table of one cell cannot fit the Step Law that turns --d into steps and gives the peak LR: a clear
+    error (exit 2) naming --steps and --peak-lr, no traceback; given both, it ranks with that size's own law. A
+    schedule axis run at one size is told to run the axis at two or more sizes."""
+    from tests.laws.test_schedule_laws import axis_sweep
+
+    t = pd.read_csv(REFERENCE)
+    one = tmp_path / "one.csv"
+    big = t[t.N == t.N.max()]
+    big[big.D == big.D.max()].to_csv(one, index=False)  # one cell: one N at one D
+    r = lawsweep("schedules", str(one), "--n", "5e6", "--d", "2e5")
+    assert r.returncode == 2 and "--steps and --peak-lr" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    ok = lawsweep("schedules", str(one), "--n", "5e6", "--steps", "800", "--peak-lr", "0.002")
+    assert ok.returncode == 0, ok.stderr
+    assert "no scale terms" in ok.stdout and "<- best" in ok.stdout
+    axis = tmp_path / "axis.csv"
+    axis_sweep(TRUTH, sizes=(1e8,)).to_csv(axis, index=False)
+    a = lawsweep("schedules", str(axis), "--n", "4e8", "--d", "3e6")
+    assert a.returncode == 2 and "run the axis at two or more sizes" in a.stderr and "Traceback" not in a.stderr

@@ -153,6 +153,17 @@ def bench_schedules_across_scales(data: Path, fit_sizes: tuple[str, ...] = ("25"
             f"oracle: {target}M's own law (fit on its {', '.join(FIT)})": own}
     scores = {name: score_cases(lambda lrs, f=f: float(f.predict(lrs, warmup_steps=MPL_WARMUP)[0]), cases)
               for name, f in laws.items()}
+    # the product's ranking of schedules the proxies ran: the law anchored at the largest fitted size, each
+    # schedule's residual there (its measured loss at the same budget minus the law's prediction for it) added
+    anchor = load[fit_sizes[-1]]
+    observed = anchor_losses(anchor, pd.Series({k: float(c.loss[-1]) for k, c in anchor.items()}))
+    at_anchor = ours.at(SIZES[fit_sizes[-1]])
+    name = (f"multi-power across scales (L0 = E + k N^-{N_EXPONENT}), fit {'+'.join(fit_sizes)}M, anchored at "
+            f"{fit_sizes[-1]}M (the product's ranking of schedules the proxies ran)")
+    scores = {**dict(list(scores.items())[:1]), name: score_cases(
+        lambda lrs: float(ours.at(n_t).predict(lrs, warmup_steps=MPL_WARMUP)[0]), cases,
+        lambda k, lrs: observed(k, lrs) - float(at_anchor.predict(lrs, warmup_steps=MPL_WARMUP)[0])),
+        **dict(list(scores.items())[1:])}
     out = [f"## Schedules ranked at a held-out size: fit on {', '.join(s + 'M' for s in fit_sizes)}, rank "
            f"{target}M's at equal token budgets", "",
            f"{len(cases)} budgets ({', '.join(str(c.steps) for c in cases)} steps); at each, every {target}M run "

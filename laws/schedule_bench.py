@@ -160,10 +160,11 @@ def bench_schedules_across_scales(data: Path, fit_sizes: tuple[str, ...] = ("25"
     at_anchor = ours.at(SIZES[fit_sizes[-1]])
     name = (f"multi-power across scales (L0 = E + k N^-{N_EXPONENT}), fit {'+'.join(fit_sizes)}M, anchored at "
             f"{fit_sizes[-1]}M (the product's ranking of schedules the proxies ran)")
-    scores = {**dict(list(scores.items())[:1]), name: score_cases(
+    anchored = score_cases(
         lambda lrs: float(ours.at(n_t).predict(lrs, warmup_steps=MPL_WARMUP)[0]), cases,
-        lambda k, lrs: observed(k, lrs) - float(at_anchor.predict(lrs, warmup_steps=MPL_WARMUP)[0])),
-        **dict(list(scores.items())[1:])}
+        lambda k, lrs: observed(k, lrs) - float(at_anchor.predict(lrs, warmup_steps=MPL_WARMUP)[0]))
+    first, *rest = scores.items()
+    scores = dict([first, (name, anchored), *rest])  # the row after the law it anchors
     out = [f"## Schedules ranked at a held-out size: fit on {', '.join(s + 'M' for s in fit_sizes)}, rank "
            f"{target}M's at equal token budgets", "",
            f"{len(cases)} budgets ({', '.join(str(c.steps) for c in cases)} steps); at each, every {target}M run "

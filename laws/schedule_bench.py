@@ -157,13 +157,11 @@ def bench_schedules_across_scales(data: Path, fit_sizes: tuple[str, ...] = ("25"
     # schedule's residual there (its measured loss at the same budget minus the law's prediction for it) added
     anchor = load[fit_sizes[-1]]
     observed = anchor_losses(anchor, pd.Series({k: float(c.loss[-1]) for k, c in anchor.items()}))
-    at_anchor = ours.at(SIZES[fit_sizes[-1]])
-    name = (f"multi-power across scales (L0 = E + k N^-{N_EXPONENT}), fit {'+'.join(fit_sizes)}M, anchored at "
-            f"{fit_sizes[-1]}M (the product's ranking of schedules the proxies ran)")
-    anchored = score_cases(
-        lambda lrs: float(ours.at(n_t).predict(lrs, warmup_steps=MPL_WARMUP)[0]), cases,
-        lambda k, lrs: observed(k, lrs) - float(at_anchor.predict(lrs, warmup_steps=MPL_WARMUP)[0]))
     first, *rest = scores.items()
+    name = f"{first[0]}, anchored at {fit_sizes[-1]}M (the product's ranking of schedules the proxies ran)"
+    at_target = laws[first[0]]
+    anchored = score_cases(lambda lrs: float(at_target.predict(lrs, warmup_steps=MPL_WARMUP)[0]), cases,
+                           anchor_offset(observed, ours.at(SIZES[fit_sizes[-1]]), MPL_WARMUP))
     scores = dict([first, (name, anchored), *rest])  # the row after the law it anchors
     out = [f"## Schedules ranked at a held-out size: fit on {', '.join(s + 'M' for s in fit_sizes)}, rank "
            f"{target}M's at equal token budgets", "",
@@ -288,6 +286,14 @@ def anchor_losses(curves: dict[str, LossCurve], final: pd.Series) -> Callable[[s
     return at
 
 
+def anchor_offset(observed: Callable[[str, np.ndarray], float], law_at_anchor: MultiPowerFit, warmup_steps: int
+                  ) -> Callable[[str, np.ndarray], float]:
+    """Each schedule's residual at the anchor size: ``f(name, lrs)`` is what the anchor measured
+    (:func:`anchor_losses`) minus the law's prediction there. Added to the law's prediction at a larger size it
+    gives the anchored law (what a schedule-axis sweep is ranked by, laws.schedule_ranking)."""
+    return lambda name, lrs: observed(name, lrs) - float(law_at_anchor.predict(lrs, warmup_steps=warmup_steps)[0])
+
+
 def _from(c: LossCurve, start: float) -> LossCurve:
     m = c.steps >= start * c.lrs.size
     return LossCurve(lrs=c.lrs, steps=c.steps[m], loss=c.loss[m], warmup_steps=c.warmup_steps, name=c.name)
@@ -341,10 +347,8 @@ def bench_cpu_schedule_grid(path: Path | str, fit_from: tuple[float, ...] = (0.0
             if start == max(fit_from):
                 anchor = fit_sizes[-1]
                 observed = anchor_losses(curves[(anchor, lr)], finals.xs((anchor, lr), level=("N", "lr"))["mean"])
-                law_a = across.at(anchor)
                 laws[f"across scales, from {start:.0%}, anchored at N={anchor:.3g} (each schedule's residual there)"] \
-                    = (across.at(target), lambda k, lrs, o=observed, la=law_a: o(k, lrs) - float(
-                        la.predict(lrs, warmup_steps=warm)[0]))
+                    = (across.at(target), anchor_offset(observed, across.at(anchor), warm))
                 laws[f"N={anchor:.3g}'s own losses (the largest proxy's ranking as is)"] = (None, observed)
                 # what the law's form can do at all: fitted on the held-out width itself
                 laws[f"oracle: N={target:.3g}'s own law (its own curves, from {start:.0%})"] = (fit_multipower(

@@ -203,11 +203,11 @@ def test_real_curves_fit_on_25m_100m_rank_400m_at_equal_budgets():
     # the same goal met on the anchor's data
     import pandas as pd
 
-    from laws.schedule_bench import anchor_losses
+    from laws.schedule_bench import anchor_losses, anchor_offset
 
     observed = anchor_losses(load["100"], pd.Series({k: float(c.loss[-1]) for k, c in load["100"].items()}))
     a = score_cases(lambda lrs: float(fit.predict(4e8, lrs, warmup_steps=2160)[0]), equal_budget_cases(load["400"]),
-                    lambda k, lrs: observed(k, lrs) - float(fit.predict(1e8, lrs, warmup_steps=2160)[0]))
+                    anchor_offset(observed, fit.at(1e8), 2160))
     assert a["top2"] == 1.0 and a["spearman"] >= 0.9 and a["mae"] < 0.04
 
 

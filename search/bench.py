@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from laws.bowl import fit_bowl_shape
 from laws.optimum import NEAR_OPTIMAL_BAND
-from laws.steplaw import PUBLISHED, StepLaw
-from laws.sweep import heldout_fit
+from laws.steplaw import PUBLISHED
+from laws.sweep import heldout_fit, predict_target
 from laws.table import SweepTable, read_tables, table_parts
 from search.policy import Observation, SearchPolicy
 from search.registry import make_policy
@@ -110,9 +111,20 @@ def replay(policy: SearchPolicy, cell: ReplayCell, *, budget_share: float = 0.1)
     return share, gap, to_band
 
 
-def _prior_from(table: SweepTable, exclude: list[tuple[float, float]]) -> StepLaw:
+def _prior_from(table: SweepTable, exclude: list[tuple[float, float]], target: tuple[float, float]
+                ) -> dict[str, object]:
+    """The law prior's settings from every cell but ``exclude``: the law, its predictive spread at ``target``
+    (octaves; the default where the fit gives no interval) and the bowl's shape (the default where too few runs)."""
     fit = heldout_fit(table, exclude)
-    return fit.step_law.law if fit.step_law is not None else PUBLISHED
+    kw: dict[str, object] = {"prior": fit.step_law.law if fit.step_law is not None else PUBLISHED}
+    if fit.step_law is not None:
+        pred = predict_target(fit, *target, n_boot=0)
+        sd = [(math.log2(hi) - math.log2(lo)) / 3.92 for lo, hi in (pred.lr_interval, pred.batch_interval)]
+        if all(math.isfinite(v) and v > 0 for v in sd):
+            kw["spread"] = (sd[0], sd[1])
+    if (shape := fit_bowl_shape(table.without(exclude))) is not None:
+        kw["bowl"] = shape
+    return kw
 
 
 def bench_table(
@@ -129,12 +141,12 @@ def bench_table(
     out: list[CellResult] = []
     for target in targets:
         cell = cell_from_table(table, *target)
-        prior = _prior_from(table, targets)
+        prior = _prior_from(table, targets, target)
         grid = cell.grid()
         for name in policies:
             n_seeds = 1 if name in ("grid", "law_prior") else (min(seeds, 3) if "gp" in name else seeds)
             for seed in range(n_seeds):
-                kw = {"prior": prior, "trials_per_scale": len(cell.results)} if name.startswith("law_prior") else {}
+                kw = {**prior, "trials_per_scale": len(cell.results)} if name.startswith("law_prior") else {}
                 policy = make_policy(name, [grid], (0,), rng_seed=seed, **kw)
                 share, gap, to_band = replay(policy, cell, budget_share=budget_share)
                 out.append(CellResult(policy=name, seed=seed, share_to_band=share, gap_at_budget=gap,

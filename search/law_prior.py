@@ -1,12 +1,13 @@
 """LawPrior: the fitted law as a prior that shrinks the LR x batch grid, wrapped around any policy.
 
 Like Optuna's PartialFixedSampler or Tune's ConcurrencyLimiter, it wraps a base policy instead of being an
-``if`` in the orchestrator. At each scale it works in law-relative coordinates (log2 of LR / predicted LR,
-log2 of batch / predicted batch) and hands the base policy only the grid points within a radius of the
-predicted optimum, nearest first. After every observation it moves the region to the best run so far at
-that scale (so an optimum on the region's edge pulls the region over it), widens the region when it is used
-up, and refits the cross-scale law from the optima seen so far (Step Law form, laws.fit_sweep), so later
-scales start from the refitted prediction. It never proposes a point it has already run.
+``if`` in the orchestrator. At each scale it gives every grid point its probability of being the scale's best run
+(laws.bowl): the law's predicted optimum with its predictive spread, the bowl's shape, and the runs of that scale
+seen so far. It hands the base policy the most probable points holding ``mass`` of that probability, most
+probable first (the grid base runs the most probable point), so the search moves where the runs point, along
+whichever axis they point. It refits the cross-scale law, its spread and the bowl from the runs seen so far
+(Step Law form, laws.fit_table), so later scales start from the refitted prediction. It never proposes a point
+it has already run.
 """
 
 from __future__ import annotations
@@ -14,25 +15,33 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
+import numpy as np
+
+from laws.bowl import STEPLAW_BOWL, BowlShape, best_point_probabilities, fit_bowl_shape
 from laws.steplaw import PUBLISHED, StepLaw
-from laws.sweep import fit_table
+from laws.sweep import fit_table, predict_target
 from laws.table import SweepTable
 from search.policy import Observation, Point, Proposal, SearchPolicy
 
-__all__ = ["LawPrior"]
+__all__ = ["DEFAULT_SPREAD", "LawPrior"]
+
+#: Predictive SDs (octaves of LR, of batch) of a law no sweep has refitted yet: about what the posterior gives for a
+#: held-out cell of our CPU grids (0.46-0.65 and 0.33-0.69 octave, docs/search-bench.md).
+DEFAULT_SPREAD = (0.5, 0.5)
 
 
 class LawPrior(SearchPolicy):
     """Restrict ``base`` to the region the law predicts.
 
     Args:
-        base: The policy that picks within the region (grid: nearest the prediction first; random; tpe; gp).
+        base: The policy that picks within the region (grid: the most probable point first; random; tpe; gp).
         prior: The law before any data (published Step Law, or one fitted on other scales).
-        radius_lr: Half-width of the region in octaves of LR.
-        radius_batch: Half-width of the region in octaves of batch.
-        widen: Octaves added to both radii when the region is used up.
+        spread: Predictive SDs of log2 LR and log2 batch about the law (octaves) until a refit gives its own.
+        bowl: The loss's shape near an optimum (laws.bowl) until mapped scales give their own.
+        mass: The region is the most probable points holding this share of the probability that a point not yet
+            run is the scale's best.
         trials_per_scale: Most trials per searched scale; None takes 10% of the scale's grid (at least 4).
-        refit: Refit the law from observed optima as scales complete.
+        refit: Refit the law (and its spread and the bowl) from the runs seen so far.
         searched: Scales the law prior searches; the others run their whole grid first (mapping their bowls
             for the refit). None: every scale is searched. The "ladder" policy searches only the largest.
     """
@@ -44,17 +53,17 @@ class LawPrior(SearchPolicy):
         base: SearchPolicy,
         *,
         prior: StepLaw = PUBLISHED,
-        radius_lr: float = 1.0,
-        radius_batch: float = 0.5,
-        widen: float = 0.5,
+        spread: tuple[float, float] = DEFAULT_SPREAD,
+        bowl: BowlShape = STEPLAW_BOWL,
+        mass: float = 0.9,
         trials_per_scale: int | None = None,
         refit: bool = True,
         searched: set[str] | None = None,
     ) -> None:
-        if radius_lr < 0 or radius_batch < 0 or widen <= 0:
+        if not 0.0 < mass <= 1.0 or not all(math.isfinite(v) and v > 0 for v in spread):
             raise ValueError(
-                f"LawPrior: radii must be >= 0 and widen > 0, got radius_lr={radius_lr}, "
-                f"radius_batch={radius_batch}, widen={widen}."
+                f"LawPrior: mass must be in (0, 1] and spread two positive octaves, got mass={mass}, "
+                f"spread={spread}."
             )
         grids = list(base.grids.values())
         keys = {g.scale.key for g in grids}
@@ -68,8 +77,9 @@ class LawPrior(SearchPolicy):
         self.base = base
         self.prior = prior
         self.law = prior
-        self.radius = {k: (radius_lr, radius_batch) for k in self.grids}
-        self.widen = widen
+        self.spread = {k: (float(spread[0]), float(spread[1])) for k in self.grids}
+        self.bowl = bowl
+        self.mass = mass
         self.refit = refit
 
     # -- the region ------------------------------------------------------------------------------------
@@ -78,27 +88,38 @@ class LawPrior(SearchPolicy):
         s = self.grids[key].scale
         return float(self.law.lr(s.N, s.D)), float(self.law.batch_tokens(s.D)) / s.context
 
-    def center(self, key: str) -> tuple[float, float]:
-        """log2 (LR, batch) of the region's centre: the best run so far at the scale, else the prediction."""
-        ok = [o for o in self.observations if o.proposal.scale == key and o.status == "ok"]
-        if ok:
-            best = min(ok, key=lambda o: o.loss)
-            return math.log2(best.proposal.lr), math.log2(best.proposal.batch_size)
-        lr, bs = self.predicted(key)
-        return math.log2(lr), math.log2(bs)
+    def probabilities(self, key: str) -> dict[tuple[float, int], float]:
+        """(LR, batch) -> probability that it is scale ``key``'s best run, given the law and the scale's runs so
+        far (laws.bowl.best_point_probabilities)."""
+        points = sorted({(p[0], p[1]) for p in self.all_points(key)} | {(o.proposal.lr, o.proposal.batch_size)
+                                                                         for o in self._at(key)})
+        seen = [(o.proposal.lr, o.proposal.batch_size, o.loss) for o in self._at(key) if o.status == "ok"
+                and math.isfinite(o.loss)]
+        div = [(o.proposal.lr, o.proposal.batch_size) for o in self._at(key) if o.status == "diverged"]
+        if not points:
+            return {}
+        prob = best_point_probabilities(points, self.predicted(key), self.spread[key], self.bowl, seen, div)
+        return dict(zip(points, (float(v) for v in prob)))
+
+    def _at(self, key: str) -> list[Observation]:
+        return [o for o in self.observations if o.proposal.scale == key]
 
     def region(self, key: str) -> list[Point]:
-        """Points of the scale within the current radii of the centre, not yet run, nearest first (a mapped
-        scale: its whole grid)."""
-        cx, cy = self.center(key)
-        rx, ry = self.radius[key] if key in self.searched else (math.inf, math.inf)
+        """Points of the scale not yet run, most probable first, holding ``mass`` of the probability that a point
+        not yet run is the best (a mapped scale: its whole grid)."""
         done = self._issued[key]
-        pts = []
-        for p in self.all_points(key):
-            dx, dy = math.log2(p[0]) - cx, math.log2(p[1]) - cy
-            if abs(dx) <= rx + 1e-9 and abs(dy) <= ry + 1e-9 and p not in done:
-                pts.append((dx * dx + dy * dy, p))
-        return [p for _, p in sorted(pts, key=lambda t: (t[0], t[1]))]
+        todo = [p for p in self.all_points(key) if p not in done]
+        if not todo:
+            return []
+        prob = self.probabilities(key)
+        todo.sort(key=lambda p: (-prob.get((p[0], p[1]), 0.0), p))
+        if key not in self.searched:
+            return todo
+        w = np.array([prob.get((p[0], p[1]), 0.0) for p in todo])
+        if w.sum() <= 0:
+            return todo
+        k = int(np.searchsorted(np.cumsum(w) / w.sum(), self.mass - 1e-12)) + 1
+        return todo[:k]
 
     def _scale_budget_left(self, key: str) -> bool:
         if key not in self.searched:
@@ -109,16 +130,6 @@ class LawPrior(SearchPolicy):
         """Every point of a mapped scale, ``trials_per_scale`` of a searched one."""
         return len(self.all_points(key)) if key not in self.searched else super().scale_budget(key)
 
-    def _covers_grid(self, key: str) -> bool:
-        if key not in self.searched:
-            return True
-        g = self.grids[key]
-        cx, cy = self.center(key)
-        rx, ry = self.radius[key]
-        span_x = max(abs(math.log2(v) - cx) for v in g.lrs)
-        span_y = max(abs(math.log2(v) - cy) for v in g.batch_sizes)
-        return rx >= span_x and ry >= span_y
-
     # -- the interface -----------------------------------------------------------------------------------
     def suggest(self, within: Mapping[str, Sequence[Point]] | None = None) -> Proposal | None:
         if within is not None:
@@ -126,17 +137,14 @@ class LawPrior(SearchPolicy):
         for key in self.grids:
             if not self._scale_budget_left(key) or not self.candidates(key):
                 continue
-            while True:
-                region = self.region(key)
-                if region:
-                    p = self.base.suggest(within={key: region})
-                    if p is not None:
-                        self._issued[key].add(p.point)
-                        return p
-                if self._covers_grid(key):
-                    break
-                rx, ry = self.radius[key]
-                self.radius[key] = (rx + self.widen, ry + self.widen)
+            region = self.region(key)
+            # the base picks within the region; should it decline, the most probable point is run
+            p = self.base.suggest(within={key: region}) if region else None
+            if p is None and region:
+                p = Proposal(scale=key, lr=region[0][0], batch_size=region[0][1], seed=region[0][2])
+            if p is not None:
+                self._issued[key].add(p.point)
+                return p
         return None
 
     def restrict_to(self, available: dict[str, set[Point]]) -> None:
@@ -164,7 +172,16 @@ class LawPrior(SearchPolicy):
                          # a [grid] schedules axis keys scales '<scale>/<schedule>': the fit takes each point's
                          # best schedule (SweepTable.schedule_envelope)
                          "schedule": o.proposal.scale.partition("/")[2]})
-        fit = fit_table(SweepTable.from_rows(rows), prior=self.prior)
+        table = SweepTable.from_rows(rows)
+        if (shape := fit_bowl_shape(table)) is not None:
+            self.bowl = shape
+        fit = fit_table(table, prior=self.prior)
         # The posterior reads edge optima as bounds; the vertex fit would have to guess them.
         if fit.step_law is not None and (fit.estimator != "vertex" or not fit.used_on_edge):
             self.law = fit.step_law.law
+            for key in self.searched:
+                s = self.grids[key].scale
+                pred = predict_target(fit, s.N, s.D, n_boot=0)
+                sd = [(math.log2(hi) - math.log2(lo)) / 3.92 for lo, hi in (pred.lr_interval, pred.batch_interval)]
+                if all(math.isfinite(v) and v > 0 for v in sd):
+                    self.spread[key] = (sd[0], sd[1])

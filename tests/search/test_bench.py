@@ -71,3 +71,19 @@ def test_cell_from_table_keeps_the_best_repeat_and_statuses():
                       "loss": [2.0, 1.9, float("nan")], "status": ["ok", "ok", "diverged"]})
     c = cell_from_table(t, 1.0, 2.0)
     assert c.results[(0.1, 64)] == (1.9, "ok") and c.results[(0.2, 64)][1] == "diverged"
+
+
+FORTUNES_W128 = [ROOT / "bench" / "data" / f for f in (
+    "fortunes_adamw.csv", "fortunes_adamw_w128.csv", "fortunes_adamw_seed1_w96.csv", "fortunes_adamw_seed1_w128.csv")]
+
+
+def test_law_prior_on_the_two_seed_fortunes_width_128_cell_looks_along_the_batch():
+    # The law's first point there is (2^-9, 64 tokens), 0.84% above the best (2^-9, 128): a batch neighbour. The
+    # radius-based region (1 octave of LR, half an octave of batch) tried the LR neighbours first and needed 4 of
+    # the 24 points (16.7%); the law's predictive spread and the bowl put the batch neighbour second.
+    from laws.table import read_tables
+
+    t = read_tables("+".join(str(p) for p in FORTUNES_W128))
+    s = _summary(t, policies=("law_prior", "gp"), seeds=3)
+    assert s["law_prior"]["median_compute_share_to_band"] <= 0.10
+    assert s["law_prior"]["median_compute_share_to_band"] < s["gp"]["median_compute_share_to_band"]

@@ -118,8 +118,11 @@ def test_law_prior_refits_the_law_from_completed_scales():
 
 
 def test_law_prior_validates_its_settings():
-    with pytest.raises(ValueError, match="radii"):
-        LawPrior(make_policy("grid", build_grid(SCALES, lrs=LRS, batch_sizes=BATCHES)), radius_lr=-1)
+    base = make_policy("grid", build_grid(SCALES, lrs=LRS, batch_sizes=BATCHES))
+    with pytest.raises(ValueError, match="mass must be in"):
+        LawPrior(base, mass=0.0)
+    with pytest.raises(ValueError, match=r"spread=\(0.5, -1"):
+        LawPrior(base, spread=(0.5, -1.0))
 
 
 def test_ladder_maps_the_smaller_scales_then_searches_the_largest_with_the_refitted_law():
@@ -172,3 +175,24 @@ def test_the_refit_reads_runs_that_diverged_as_bounding_the_bowl_not_as_missing(
     # next one up (read as bounds, the mapped cells push the law above their best runs)
     first = next(p for p in seen if p.scale == "bigger")
     assert first.lr == 2.0**-7
+
+
+def test_law_prior_follows_the_runs_along_the_batch_axis_when_the_law_misses_the_batch():
+    # The law's LR is right at the small scale; its batch is two octaves too high (12 sequences: grid point 16;
+    # the best is 4). A region that looks along the LR first spends its trials there; the runs say batch.
+    s = SCALES[0]
+    lo, bo = np.log2(PUBLISHED.lr(s.N, s.D)), np.log2(PUBLISHED.batch_tokens(s.D) / s.context) - 2.0
+
+    def loss(p):
+        return 2.0 * (1 + 0.006 * (np.log2(p.lr) - lo) ** 2 + 0.006 * (np.log2(p.batch_size) - bo) ** 2)
+
+    best = min(((lr, bs) for lr in LRS for bs in BATCHES),
+               key=lambda q: (np.log2(q[0]) - lo) ** 2 + (np.log2(q[1]) - bo) ** 2)
+    policy = LawPrior(make_policy("grid", build_grid([s], lrs=LRS, batch_sizes=BATCHES)), trials_per_scale=8,
+                      spread=(0.5, 1.0))
+    seen = []
+    while (p := policy.suggest()) is not None and (p.lr, p.batch_size) != best:
+        policy.observe(Observation(p, loss(p), "ok"))
+        seen.append(p)
+    assert p is not None and (p.lr, p.batch_size) == best
+    assert len(seen) + 1 <= 4

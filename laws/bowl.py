@@ -1,0 +1,166 @@
+"""Which grid run of a cell is its best, before and while the cell is searched.
+
+The law predicts a cell's optimal (LR, batch) with a predictive spread (laws.sweep.predict_target); the bowl,
+measured on other cells, says how fast the loss rises away from an optimum along each axis. Together they give
+each grid point's probability of being the cell's best run: over a lattice of optimum locations (log2 LR,
+log2 batch) weighted by the prediction, the grid point a location makes best is the one the bowl puts lowest.
+The cell's runs seen so far update the weights (Bayes: a location is as likely as the bowl it implies explains
+the losses measured), so the search moves where the runs point, along whichever axis they point.
+
+A bowl here is the relative loss above a cell's best run, ``lr_curv dx^2 + batch_curv dy^2`` for offsets of
+dx, dy octaves: the Step Law paper's convex, broad optimum, to second order. Its tilt (a cross term dx dy: the
+optimal LR rising with the batch) is measurable on our grids and was left out: with it the first trial on the
+reference grid moved off the best run, and on no other replayed cell did it find the band sooner
+(docs/search-bench.md).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from laws.table import SweepTable
+
+__all__ = ["STEPLAW_BOWL", "BowlShape", "best_point_probabilities", "fit_bowl_shape"]
+
+#: Runs within this relative gap of their cell's best enter a bowl's fit: the quadratic holds near the optimum,
+#: not on the walls (13-28% above the best three octaves away on our CPU grids).
+BOWL_CAP = 0.05
+#: Lattice step (octaves) of the optimum locations, at most; finer where the prediction is sharper.
+LATTICE_STEP = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class BowlShape:
+    """The loss near a cell's optimum: relative loss above the best ~ ``lr_curv dx^2 + batch_curv dy^2``.
+
+    Attributes:
+        lr_curv: Relative loss per octave squared along log2 LR.
+        batch_curv: The same along log2 batch.
+        noise: Relative scatter of a run about the bowl at its vertex.
+        misfit: How that scatter grows with the bowl's rise (a share of the rise): the walls are steeper above
+            the optimal LR than below, which a quadratic misses.
+        n_points: Runs the shape was fitted on.
+        source: Where it was measured.
+    """
+
+    lr_curv: float
+    batch_curv: float
+    noise: float
+    misfit: float
+    n_points: int
+    source: str
+
+
+#: The Step Law dense grid's bowl (shared/data/steplaw, 17 cells; ``fit_bowl_shape`` on it reproduces these to
+#: the digits given, tests/laws/test_bowl.py): the shape a search starts from before any cell of its own is mapped.
+STEPLAW_BOWL = BowlShape(lr_curv=0.00309, batch_curv=0.00270, noise=0.00431, misfit=0.0880, n_points=1470,
+                         source="Step Law dense grid (shared/data/steplaw)")
+
+
+def fit_bowl_shape(table: SweepTable, *, cap: float = BOWL_CAP, min_points: int = 8) -> BowlShape | None:
+    """The bowl pooled over every cell of ``table``.
+
+    Each finished run's relative loss above its cell's best run, for runs within ``cap`` of it (several seeds:
+    their mean; several schedules: the best one's, as the law's fit reads them), is fitted by least squares as
+    ``c + lr_curv dx^2 + batch_curv dy^2 + u dx + v dy`` in octave offsets from that run: the curvatures shared by
+    every cell, the level and the vertex (``c``, ``u``, ``v``) each cell's own, so that a best run off its cell's
+    vertex does not flatten the bowl. ``noise`` and ``misfit`` are the residuals' scale at the vertex and its
+    growth with the bowl's rise (least squares of their absolute values on the rise). An axis no cell varies takes
+    the other axis's curvature. None with fewer than ``min_points`` runs, or no residual degrees of freedom."""
+    f = table.fit_rows().frame
+    loss = np.asarray(f["loss"], float)
+    ok = (f["status"].astype(str).to_numpy() == "ok") & np.isfinite(loss)
+    cells = [g for _, g in f[ok].groupby(["N", "D"], sort=False)]
+    rows: list[tuple[int, float, float, float]] = []
+    for c, g in enumerate(cells):
+        gl = np.asarray(g["loss"], float)
+        i = int(np.argmin(gl))
+        r = gl / gl[i] - 1.0
+        dx = np.log2(np.asarray(g["lr"], float) / float(g["lr"].iloc[i]))
+        dy = np.log2(np.asarray(g["batch_tokens"], float) / float(g["batch_tokens"].iloc[i]))
+        keep = r <= cap
+        if keep.sum() >= 4:  # its own level and vertex take three
+            rows += [(c, a, b, v) for a, b, v in zip(dx[keep], dy[keep], r[keep])]
+    if len(rows) < min_points:
+        return None
+    R = np.array(rows)
+    idx = R[:, 0].astype(int)
+    X = np.zeros((len(R), 2 + 3 * len(cells)))
+    X[:, 0], X[:, 1] = R[:, 1] ** 2, R[:, 2] ** 2
+    X[np.arange(len(R)), 2 + 3 * idx] = 1.0
+    X[np.arange(len(R)), 3 + 3 * idx] = R[:, 1]
+    X[np.arange(len(R)), 4 + 3 * idx] = R[:, 2]
+    on = np.any(X != 0, axis=0)
+    if len(R) <= on.sum():
+        return None
+    coef = np.zeros(X.shape[1])
+    coef[on] = np.linalg.lstsq(X[:, on], R[:, 3], rcond=None)[0]
+    resid = R[:, 3] - X @ coef
+    curv = np.where(on[:2], coef[:2], np.nan)
+    curv = np.maximum(np.where(np.isfinite(curv), curv, np.nanmean(curv)), 1e-6)  # a bowl: never a ridge
+    rise = X[:, :2] @ curv
+    s0, k = np.linalg.lstsq(np.column_stack([np.ones(len(R)), rise]), np.abs(resid) * math.sqrt(math.pi / 2),
+                            rcond=None)[0]
+    return BowlShape(lr_curv=float(curv[0]), batch_curv=float(curv[1]), noise=float(max(s0, 1e-4)),
+                     misfit=float(max(k, 0.0)), n_points=len(R), source=table.source or "a table")
+
+
+def best_point_probabilities(
+    points: Sequence[tuple[float, float]],
+    centre: tuple[float, float],
+    spread: tuple[float, float],
+    shape: BowlShape,
+    observed: Sequence[tuple[float, float, float]] = (),
+    diverged: Sequence[tuple[float, float]] = (),
+) -> np.ndarray:
+    """Probability that each grid point (LR, batch) is the cell's best run.
+
+    Args:
+        points: The cell's grid points (LR, batch; any batch unit, one for all).
+        centre: The law's predicted optimum (LR, batch), in the same units.
+        spread: Predictive SDs of log2 LR and log2 batch at the cell (octaves): where its own optimum lies.
+        shape: The bowl (:func:`fit_bowl_shape`, or :data:`STEPLAW_BOWL`).
+        observed: (LR, batch, loss) of the cell's finished runs so far.
+        diverged: (LR, batch) of its runs that diverged: the optimum lies below their LR, and none of them is
+            the best.
+
+    Returns:
+        One probability per point (summing to 1), in the order given.
+    """
+    if not points:
+        return np.zeros(0)
+    P = np.log2(np.asarray(points, float))
+    cx, cy = math.log2(centre[0]), math.log2(centre[1])
+    sx, sy = (max(float(s), 0.05) for s in spread)
+    step = min(LATTICE_STEP, min(sx, sy) / 3.0)
+    # optimum locations: the grid and the prediction's 4-SD range, one octave beyond
+    gx = np.arange(min(P[:, 0].min(), cx - 4 * sx) - 1.0, max(P[:, 0].max(), cx + 4 * sx) + 1.0 + step / 2, step)
+    gy = np.arange(min(P[:, 1].min(), cy - 4 * sy) - 1.0, max(P[:, 1].max(), cy + 4 * sy) + 1.0 + step / 2, step)
+    X, Y = np.meshgrid(gx, gy, indexing="ij")
+    logw = -0.5 * ((X - cx) / sx) ** 2 - 0.5 * ((Y - cy) / sy) ** 2
+
+    def rise(x: float, y: float) -> np.ndarray:  # the bowl's relative rise at (x, y) for each optimum location
+        return shape.lr_curv * (x - X) ** 2 + shape.batch_curv * (y - Y) ** 2
+
+    if observed:
+        q = np.stack([rise(math.log2(lr), math.log2(b)) for lr, b, _ in observed])
+        loss = np.array([v for _, _, v in observed], float)[:, None, None]
+        one = 1.0 + q
+        floor = (loss * one).sum(0) / (one * one).sum(0)  # each location's best loss, by least squares
+        sd = shape.noise + shape.misfit * q
+        logw = logw - 0.5 * (((loss / (floor * one) - 1.0) / sd) ** 2).sum(0)
+    for lr, _ in diverged:
+        logw = np.where(X >= math.log2(lr), -np.inf, logw)
+    w = np.exp(logw - logw.max()) if np.isfinite(logw.max()) else np.ones_like(logw)
+    rises = np.stack([rise(x, y) for x, y in P])
+    gone = {(math.log2(lr), math.log2(b)) for lr, b in diverged}
+    for i, (x, y) in enumerate(P):  # a run that diverged is nobody's best
+        if any(abs(x - u) < 1e-9 and abs(y - v) < 1e-9 for u, v in gone):
+            rises[i] = np.inf
+    best = np.argmin(rises, axis=0)
+    prob = np.bincount(best.ravel(), weights=w.ravel(), minlength=len(P))
+    return prob / prob.sum()

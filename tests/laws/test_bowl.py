@@ -1,0 +1,102 @@
+"""laws.bowl: the bowl's shape from recorded cells, and which grid point of a cell is its best."""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from laws.bowl import STEPLAW_BOWL, BowlShape, best_point_probabilities, fit_bowl_shape
+from laws.table import SweepTable
+
+DENSE = Path(__file__).resolve().parents[3] / "shared" / "data" / "steplaw" / "dense_lr_bs_loss.csv"
+LRS = [2.0**e for e in range(-12, -5)]
+BATCHES = [32, 64, 128, 256, 512]
+
+
+def _cells(a: float, b: float, noise: float = 0.0, seed: int = 0) -> SweepTable:
+    """Cells whose optima sit between grid points (so a best run is off its cell's vertex), loss = L (1 + a dx^2 +
+    b dy^2) in octaves from the vertex."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for k, (n, x0, y0, level) in enumerate([(1e5, -9.3, 6.4, 3.0), (2e5, -9.8, 6.8, 2.9), (4e5, -10.4, 7.3, 2.8),
+                                            (8e5, -10.9, 7.6, 2.7)]):
+        for lr in LRS:
+            for bt in BATCHES:
+                dx, dy = math.log2(lr) - x0, math.log2(bt) - y0
+                loss = level * (1 + a * dx * dx + b * dy * dy) * (1 + noise * rng.standard_normal())
+                rows.append({"N": n, "D": 1e6 * (k + 1), "lr": lr, "batch_tokens": bt, "loss": loss, "status": "ok"})
+    return SweepTable(pd.DataFrame(rows), "synthetic")
+
+
+def test_the_bowl_of_cells_whose_optima_lie_between_grid_points_is_recovered():
+    shape = fit_bowl_shape(_cells(0.006, 0.002))
+    assert shape.lr_curv == pytest.approx(0.006, rel=0.05) and shape.batch_curv == pytest.approx(0.002, rel=0.1)
+    assert shape.noise < 1e-3
+    noisy = fit_bowl_shape(_cells(0.006, 0.002, noise=0.003))
+    assert noisy.lr_curv == pytest.approx(0.006, rel=0.2) and noisy.noise == pytest.approx(0.003, rel=0.5)
+
+
+def test_an_axis_no_cell_varies_takes_the_other_axis_curvature_and_too_few_runs_give_none():
+    t = _cells(0.006, 0.002)
+    one_batch = SweepTable(t.frame[t.frame.batch_tokens == 128], "one batch")
+    shape = fit_bowl_shape(one_batch)
+    assert shape.batch_curv == shape.lr_curv == pytest.approx(0.006, rel=0.1)
+    assert fit_bowl_shape(SweepTable(t.frame.head(3), "three runs")) is None
+
+
+@pytest.mark.skipif(not DENSE.is_file(), reason="shared/data/steplaw not present")
+def test_the_default_bowl_is_the_step_law_dense_grid_s():
+    from laws.bench import steplaw_table
+
+    shape = fit_bowl_shape(SweepTable(steplaw_table(DENSE), "steplaw"))
+    for k in ("lr_curv", "batch_curv", "noise", "misfit"):
+        assert getattr(shape, k) == pytest.approx(getattr(STEPLAW_BOWL, k), abs=6e-5), k
+    assert shape.n_points == STEPLAW_BOWL.n_points
+
+
+POINTS = [(lr, bt) for lr in LRS for bt in BATCHES]
+FLAT = BowlShape(lr_curv=0.006, batch_curv=0.006, noise=0.002, misfit=0.1, n_points=0, source="test")
+
+
+def _top(prob, k=1):
+    return [POINTS[i] for i in np.argsort(-prob)[:k]]
+
+
+def test_before_any_run_the_point_nearest_the_prediction_is_most_likely_best_and_the_looser_axis_comes_next():
+    centre = (2.0**-9.1, 2.0**6.1)
+    prob = best_point_probabilities(POINTS, centre, (0.2, 0.8), FLAT)
+    assert prob.sum() == pytest.approx(1.0)
+    assert _top(prob) == [(2.0**-9, 64)]
+    # the batch is four times less certain than the LR: both batch neighbours before either LR neighbour
+    assert set(_top(prob, 3)[1:]) == {(2.0**-9, 32), (2.0**-9, 128)}
+    swapped = best_point_probabilities(POINTS, centre, (0.8, 0.2), FLAT)
+    assert set(_top(swapped, 3)[1:]) == {(2.0**-10, 64), (2.0**-8, 64)}
+
+
+def test_runs_of_the_cell_move_the_best_point_where_they_point():
+    # truth: the optimum at (2^-10, 256); the law said (2^-9, 64) and is two octaves off in batch
+    def loss(lr, bt):
+        return 3.0 * (1 + 0.006 * (math.log2(lr) + 10) ** 2 + 0.006 * (math.log2(bt) - 8) ** 2)
+
+    centre, spread = (2.0**-9, 64.0), (0.5, 0.7)
+    seen = []
+    for _ in range(6):
+        prob = best_point_probabilities(POINTS, centre, spread, FLAT, [(lr, bt, loss(lr, bt)) for lr, bt in seen])
+        nxt = next(p for p in _top(prob, len(POINTS)) if p not in seen)
+        seen.append(nxt)
+        if nxt == (2.0**-10, 256):
+            break
+    assert seen[-1] == (2.0**-10, 256) and len(seen) <= 5
+    # with these runs seen the truth is the most probable point
+    prob = best_point_probabilities(POINTS, centre, spread, FLAT, [(lr, bt, loss(lr, bt)) for lr, bt in seen])
+    assert _top(prob) == [(2.0**-10, 256)]
+
+
+def test_a_run_that_diverged_rules_out_its_lr_and_above():
+    prob = best_point_probabilities(POINTS, (2.0**-7, 64.0), (0.5, 0.5), FLAT, diverged=[(2.0**-8, 64)])
+    assert prob[POINTS.index((2.0**-8, 64))] == 0.0
+    assert prob[[i for i, (lr, _) in enumerate(POINTS) if lr > 2.0**-8]].sum() == pytest.approx(0.0)
+    # the prediction said 2^-7: the mass went to the LRs at and below the divergence's, its own point excepted
+    assert prob[[i for i, (lr, _) in enumerate(POINTS) if lr <= 2.0**-8]].sum() == pytest.approx(1.0)

@@ -83,7 +83,7 @@ class LawPrior(SearchPolicy):
         self.refit = refit
 
     # -- the region ------------------------------------------------------------------------------------
-    def predicted(self, key: str) -> tuple[float, int]:
+    def predicted(self, key: str) -> tuple[float, float]:
         """(LR, batch size in sequences) the current law predicts at scale ``key``."""
         s = self.grids[key].scale
         return float(self.law.lr(s.N, s.D)), float(self.law.batch_tokens(s.D)) / s.context
@@ -112,7 +112,14 @@ class LawPrior(SearchPolicy):
         if not todo:
             return []
         prob = self.probabilities(key)
-        todo.sort(key=lambda p: (-prob.get((p[0], p[1]), 0.0), p))
+        # ties (points whose share underflowed to 0 far from where the runs point) go nearest the most probable
+        # point first, in the bowl's metric
+        mx, my = (math.log2(v) for v in max(prob, key=lambda q: prob[q]))
+
+        def rise(p: Point) -> float:
+            return self.bowl.lr_curv * (math.log2(p[0]) - mx) ** 2 + self.bowl.batch_curv * (math.log2(p[1]) - my) ** 2
+
+        todo.sort(key=lambda p: (-prob.get((p[0], p[1]), 0.0), rise(p), p))
         if key not in self.searched:
             return todo
         w = np.array([prob.get((p[0], p[1]), 0.0) for p in todo])

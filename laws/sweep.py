@@ -196,6 +196,14 @@ class LawPrediction:
     lr_law_interval: tuple[float, float] = (float("nan"), float("nan"))
     batch_law_interval: tuple[float, float] = (float("nan"), float("nan"))
 
+    def spread_octaves(self) -> tuple[float, float] | None:
+        """The predictive intervals as SDs of log2 LR and log2 batch (octaves; a 95% interval spans 3.92 of them):
+        where the target's own optimum lies, as the law prior weighs grid points (laws.bowl). None without both
+        intervals."""
+        sd = tuple((math.log2(hi) - math.log2(lo)) / 3.92 if lo > 0 else math.nan
+                   for lo, hi in (self.lr_interval, self.batch_interval))
+        return sd if all(math.isfinite(v) and v > 0 for v in sd) else None  # type: ignore[return-value]
+
 
 def predict_target(fit: SweepFit, N: float, D: float, *, prior: StepLaw = PUBLISHED, n_boot: int = 400,
                    seed: int = 0) -> LawPrediction:

@@ -118,10 +118,8 @@ def _prior_from(table: SweepTable, exclude: list[tuple[float, float]], target: t
     fit = heldout_fit(table, exclude)
     kw: dict[str, object] = {"prior": fit.step_law.law if fit.step_law is not None else PUBLISHED}
     if fit.step_law is not None:
-        pred = predict_target(fit, *target, n_boot=0)
-        sd = [(math.log2(hi) - math.log2(lo)) / 3.92 for lo, hi in (pred.lr_interval, pred.batch_interval)]
-        if all(math.isfinite(v) and v > 0 for v in sd):
-            kw["spread"] = (sd[0], sd[1])
+        if (spread := predict_target(fit, *target, n_boot=0).spread_octaves()) is not None:
+            kw["spread"] = spread
     if (shape := fit_bowl_shape(table.without(exclude))) is not None:
         kw["bowl"] = shape
     return kw

@@ -188,7 +188,5 @@ class LawPrior(SearchPolicy):
             self.law = fit.step_law.law
             for key in self.searched:
                 s = self.grids[key].scale
-                pred = predict_target(fit, s.N, s.D, n_boot=0)
-                sd = [(math.log2(hi) - math.log2(lo)) / 3.92 for lo, hi in (pred.lr_interval, pred.batch_interval)]
-                if all(math.isfinite(v) and v > 0 for v in sd):
-                    self.spread[key] = (sd[0], sd[1])
+                if (spread := predict_target(fit, s.N, s.D, n_boot=0).spread_octaves()) is not None:
+                    self.spread[key] = spread

@@ -100,3 +100,13 @@ def test_a_run_that_diverged_rules_out_its_lr_and_above():
     assert prob[[i for i, (lr, _) in enumerate(POINTS) if lr > 2.0**-8]].sum() == pytest.approx(0.0)
     # the prediction said 2^-7: the mass went to the LRs at and below the divergence's, its own point excepted
     assert prob[[i for i, (lr, _) in enumerate(POINTS) if lr <= 2.0**-8]].sum() == pytest.approx(1.0)
+
+
+def test_a_prediction_s_spread_in_octaves_is_its_95pct_interval_over_3_92_and_none_without_one():
+    from laws.sweep import LawPrediction
+
+    p = LawPrediction(N=1e6, D=1e7, lr=1e-3, lr_interval=(1e-3 / 4, 4e-3), batch_tokens=128.0,
+                      batch_interval=(64.0, 256.0), n_boot=0)
+    assert p.spread_octaves() == pytest.approx((4 / 3.92, 2 / 3.92))
+    assert LawPrediction(N=1e6, D=1e7, lr=1e-3, lr_interval=(math.nan, math.nan), batch_tokens=128.0,
+                         batch_interval=(64.0, 256.0), n_boot=0).spread_octaves() is None

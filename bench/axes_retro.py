@@ -3,10 +3,10 @@
 Each target is predicted from the cells recorded before it (as `bench/heldout_predictions.py` did when it was
 blind), along the N axis and the D axis, by every estimator; the error is the predicted LR over the target's
 seed-mean best grid point (widths 256 and 320: over the octave grid and the half-octave points), in octaves. Only
-the width-256 and width-320 rows were blind to the N x D interaction (their predictions were committed before they
-ran: bench/data/fortunes_predictions_w256.json, _w320.json); the others are retrospective.
+the width-256, 320 and 384 rows were blind to the N x D interaction (their predictions were committed before they
+ran: bench/data/fortunes_predictions_w256.json, _w320.json, _w384.json); the others are retrospective.
 
-    python bench/axes_retro.py [--with-w256 | --with-w320]
+    python bench/axes_retro.py [--with-w256 | --with-w320 | --with-w384]
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ W256 = (256, 1580032, [*TARGETS[-1][2], "fortunes_adamw_w192_target.csv", "fortu
         ["fortunes_adamw_w256_target.csv", "fortunes_adamw_w256_half.csv"])
 W320 = (320, 2466560, [*W256[2], *W256[3], "fortunes_adamw_w320.csv"],
         ["fortunes_adamw_w320_target.csv", "fortunes_adamw_w320_target_half.csv"])
+W384 = (384, 3549696, [*W320[2], *W320[3], "fortunes_adamw_w384.csv"], ["fortunes_adamw_w384_target.csv"])
 D = 200000.0
 SHOWN = ("posterior", "posterior_straight", "pooled", "curved_N")
 
@@ -74,8 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--with-w256", action="store_true", help="also width 256 (once its target cell is recorded)")
     p.add_argument("--with-w320", action="store_true", help="also widths 256 and 320")
+    p.add_argument("--with-w384", action="store_true", help="also widths 256, 320 and 384")
     a = p.parse_args(argv)
-    extra = [W256, W320] if a.with_w320 else [W256] if a.with_w256 else []
+    extra = ([W256, W320, W384] if a.with_w384 else [W256, W320] if a.with_w320 else [W256] if a.with_w256
+             else [])
     print("\n".join(rows(TARGETS + extra)))
     return 0
 

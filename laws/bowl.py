@@ -121,7 +121,8 @@ def best_point_probabilities(
 
     Args:
         points: The cell's grid points (LR, batch; any batch unit, one for all).
-        centre: The law's predicted optimum (LR, batch), in the same units.
+        centre: The law's predicted optimum (LR, batch), in the same units (not finite or not positive: no prior,
+            every location of the grid's span alike).
         spread: Predictive SDs of log2 LR and log2 batch at the cell (octaves): where its own optimum lies.
         shape: The bowl (:func:`fit_bowl_shape`, or :data:`STEPLAW_BOWL`).
         observed: (LR, batch, loss) of the cell's finished runs so far.
@@ -134,14 +135,16 @@ def best_point_probabilities(
     if not points:
         return np.zeros(0)
     P = np.log2(np.asarray(points, float))
-    cx, cy = math.log2(centre[0]), math.log2(centre[1])
-    sx, sy = (max(float(s), 0.05) for s in spread)
+    sx, sy = (max(float(s), 0.05) if math.isfinite(s) else 1.0 for s in spread)
+    known = all(math.isfinite(v) and v > 0 for v in centre)
+    # a law that predicts nothing usable (a degenerate refit): no prior over the grid, the runs alone decide
+    cx, cy = (math.log2(centre[0]), math.log2(centre[1])) if known else (float(P[:, 0].mean()), float(P[:, 1].mean()))
     step = min(LATTICE_STEP, min(sx, sy) / 3.0)
     # optimum locations: the grid and the prediction's 4-SD range, one octave beyond
     gx = np.arange(min(P[:, 0].min(), cx - 4 * sx) - 1.0, max(P[:, 0].max(), cx + 4 * sx) + 1.0 + step / 2, step)
     gy = np.arange(min(P[:, 1].min(), cy - 4 * sy) - 1.0, max(P[:, 1].max(), cy + 4 * sy) + 1.0 + step / 2, step)
     X, Y = np.meshgrid(gx, gy, indexing="ij")
-    logw = -0.5 * ((X - cx) / sx) ** 2 - 0.5 * ((Y - cy) / sy) ** 2
+    logw = -0.5 * ((X - cx) / sx) ** 2 - 0.5 * ((Y - cy) / sy) ** 2 if known else np.zeros_like(X)
 
     def rise(x: float, y: float) -> np.ndarray:  # the bowl's relative rise at (x, y) for each optimum location
         return shape.lr_curv * (x - X) ** 2 + shape.batch_curv * (y - Y) ** 2

@@ -110,3 +110,15 @@ def test_a_prediction_s_spread_in_octaves_is_its_95pct_interval_over_3_92_and_no
     assert p.spread_octaves() == pytest.approx((4 / 3.92, 2 / 3.92))
     assert LawPrediction(N=1e6, D=1e7, lr=1e-3, lr_interval=(math.nan, math.nan), batch_tokens=128.0,
                          batch_interval=(64.0, 256.0), n_boot=0).spread_octaves() is None
+
+
+def test_a_law_that_predicts_nothing_usable_leaves_the_runs_to_decide():
+    prob = best_point_probabilities(POINTS, (math.nan, 64.0), (0.5, math.inf), FLAT)
+    assert prob.sum() == pytest.approx(1.0) and np.all(np.isfinite(prob))
+
+    def loss(lr, bt):
+        return 3.0 * (1 + 0.006 * (math.log2(lr) + 10) ** 2 + 0.006 * (math.log2(bt) - 8) ** 2)
+
+    seen = [(lr, bt, loss(lr, bt)) for lr, bt in [(2.0**-9, 64), (2.0**-11, 128), (2.0**-10, 512)]]
+    prob = best_point_probabilities(POINTS, (0.0, 0.0), (0.5, 0.5), FLAT, seen)
+    assert _top(prob) == [(2.0**-10, 256)]

@@ -6,6 +6,7 @@ divergence verdicts and extrapolation diagnostics. No torch, Ray or MLflow here.
 
 from __future__ import annotations
 
+from laws.bowl import BowlShape, best_point_probabilities, fit_bowl_shape
 from laws.cpt import CPTPrediction, predict_cpt
 from laws.divergence import DivergenceVerdict, divergence_verdict
 from laws.extrapolation import (
@@ -42,6 +43,7 @@ __all__ = [
     "PUBLISHED",
     "SCHEDULES",
     "AnnealingFit",
+    "BowlShape",
     "CPTPrediction",
     "ChinchillaFit",
     "Curvature",
@@ -62,9 +64,11 @@ __all__ = [
     "FitInputs",
     "predict_target",
     "adamw_equilibrium_update",
+    "best_point_probabilities",
     "divergence_verdict",
     "effective_lr",
     "fit_annealing",
+    "fit_bowl_shape",
     "fit_chinchilla",
     "fit_compute_laws",
     "fit_loss_compute",

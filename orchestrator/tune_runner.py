@@ -552,6 +552,7 @@ def run_sweep(cfg: SweepConfig, *, echo: Callable[[str], None] = print,
         if status != "FINISHED":
             tracker.end_sweep(status)
     _report_early_stops(stopper, callback, tracker, echo)
+    _report_search(policy, tracker, echo)
     summary = summarize(records_table(callback.records, str(table_path)), target, estimator=cfg.sweep.estimator)
     _log_summary(tracker, summary, table_path, results_dir)
     tracker.end_sweep("FINISHED")
@@ -574,6 +575,25 @@ def _divergence_predictor(cfg: SweepConfig, echo: Callable[[str], None]) -> Any:
     what = "stops the trials it calls diverging" if mode == "stop" else "judges every trial, stops none (shadow)"
     echo(f"divergence predictor: {what} ([sweep] divergence_predictor = {cfg.sweep.divergence_predictor!r})")
     return pred
+
+
+def _report_search(policy: SearchPolicy, tracker: Any, echo: Callable[[str], None]) -> None:
+    """For each scale the law prior searched: how many of its grid points ran, and the probability that its best
+    run is its best grid point (search.LawPrior.found: the law's spread, the bowl, the scale's runs); printed and
+    logged to MLflow (``found/<scale>``), so that a user knows whether more trials there could still pay."""
+    from search.law_prior import LawPrior
+
+    if not isinstance(policy, LawPrior):
+        return
+    for key in sorted(policy.searched):
+        ran = len({o.proposal.point for o in policy.observations if o.proposal.scale == key})
+        if not ran:
+            continue
+        p = policy.found(key)
+        echo(f"law prior: {key} searched with {ran} of its {len(policy.all_points(key))} grid points; probability "
+             f"that its best run is its best grid point {p:.2f}"
+             + ("" if p >= 0.9 else " (more trials there could still find a better one)"))
+        tracker.log_progress({f"found/{key}": p}, step=len(policy.observations))
 
 
 def _report_early_stops(stopper: DivergenceStopper, callback: SweepCallback, tracker: Any,

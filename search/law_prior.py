@@ -101,6 +101,12 @@ class LawPrior(SearchPolicy):
         prob = best_point_probabilities(points, self.predicted(key), self.spread[key], self.bowl, seen, div)
         return dict(zip(points, (float(v) for v in prob)))
 
+    def found(self, key: str) -> float:
+        """Probability that scale ``key``'s best run so far is its best grid point: the share of
+        :meth:`probabilities` on the points it has run (0 before any run finished)."""
+        run = {(o.proposal.lr, o.proposal.batch_size) for o in self._at(key) if o.status == "ok"}
+        return float(sum(v for q, v in self.probabilities(key).items() if q in run)) if run else 0.0
+
     def _at(self, key: str) -> list[Observation]:
         return [o for o in self.observations if o.proposal.scale == key]
 

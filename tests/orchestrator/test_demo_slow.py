@@ -18,6 +18,7 @@ def test_demo_sweep_runs_to_completion_and_fits_the_law(tmp_path):
     assert "Per-scale optima" in out and "Step Law posterior fit on" in out and "Recommended for the target" in out
     # The ladder: two mapped scales (15 each), the largest searched with 4 of its 15 points, against its grid.
     assert "searched with the refitted law: 4 of its 15 grid points (27%)" in out
+    assert "law prior: d96-L2-D100000 searched with 4 of its 15 grid points; probability" in out
     (table,) = tmp_path.glob("lawsweep_results/demo-*/sweep.csv")
     df = pd.read_csv(table)
     assert len(df) == 34 and set(df.status) <= {"ok", "diverged"}

@@ -242,6 +242,9 @@ def test_replay_runner_goes_through_tune_and_mlflow(tmp_path):
     ok = merged[merged.status == "ok"]
     assert (ok.loss - ok.loss_ref).abs().max() < 1e-6
     assert "Step Law posterior fit on" in stdout
+    # every searched scale says how sure the law prior is that its best run is its best grid point
+    found = [line for line in stdout.splitlines() if line.startswith("law prior: ")]
+    assert len(found) == 8 and all("searched with 3 of its 28 grid points; probability" in line for line in found)
 
 
 def test_a_killed_trial_is_retried_from_its_checkpoint(tmp_path):

@@ -196,3 +196,14 @@ def test_law_prior_follows_the_runs_along_the_batch_axis_when_the_law_misses_the
         seen.append(p)
     assert p is not None and (p.lr, p.batch_size) == best
     assert len(seen) + 1 <= 4
+
+
+def test_law_prior_says_how_probable_it_is_that_a_scale_s_best_run_is_its_best_point():
+    policy = LawPrior(make_policy("grid", build_grid(SCALES[:1], lrs=LRS, batch_sizes=BATCHES)), trials_per_scale=40)
+    assert policy.found("small") == 0.0
+    seen = []
+    while (p := policy.suggest()) is not None:
+        policy.observe(Observation(p, *bowl(p)))
+        seen.append(policy.found("small"))
+    assert 0.0 < seen[0] < 0.9 and seen[-1] == pytest.approx(1.0)  # every point run: the best is among them
+    assert seen[3] > seen[0]  # the runs around the optimum make it surer

@@ -636,7 +636,8 @@ def last_checkpoints(results_dir: Path) -> dict[tuple, str]:
 
     Single-process trials keep theirs in the Tune trial folder (``tune*/trial_<id>/checkpoint_*``); multi-worker
     trials in their Ray Train run beside it (``tune*/ray_train/train-<id>/checkpoint_*``, every worker's shards
-    gathered in one folder).
+    gathered in one folder). A folder whose files a killed driver left half-written (:func:`checkpoint_complete`)
+    is passed over for the newest complete one: resuming from it would fail the trial.
     """
     found: dict[tuple, tuple[float, str]] = {}
     for params in results_dir.glob("tune*/*/params.json"):
@@ -648,10 +649,21 @@ def last_checkpoints(results_dir: Path) -> dict[tuple, str]:
         trial_id = params.parent.name.removeprefix("trial_")
         train_run = params.parent.parent / "ray_train" / f"train-{trial_id}"
         for ck in [*params.parent.glob("checkpoint_*/state.pt"), *train_run.glob("checkpoint_*/state.pt")]:
+            if not checkpoint_complete(ck.parent):
+                continue
             mtime = ck.stat().st_mtime
             if key not in found or mtime > found[key][0]:
                 found[key] = (mtime, str(ck.parent))
     return {k: v for k, (_, v) in found.items()}
+
+
+def checkpoint_complete(folder: Path) -> bool:
+    """Whether every tensor file of a checkpoint folder was written to its end: torch.save writes a zip archive
+    whose directory comes last, so a file cut short by a killed process (an empty shard of one worker while the
+    others finished, seen when a driver was killed during Ray Train's checkpoint) is not a readable zip."""
+    import zipfile
+
+    return all(f.stat().st_size > 0 and zipfile.is_zipfile(f) for f in folder.rglob("*.pt"))
 
 
 def _log_summary(tracker: Tracker, summary: SweepSummary, table_path: Path, results_dir: Path) -> None:

@@ -1,0 +1,35 @@
+"""Which checkpoint a resumed sweep continues a trial from (no Ray started: the folders Tune and Ray Train write)."""
+
+import json
+import os
+
+import torch
+
+from orchestrator.tune_runner import checkpoint_complete, last_checkpoints
+
+
+def _checkpoint(folder, when, shard=b""):
+    (folder / "deepspeed").mkdir(parents=True)
+    torch.save({"step": when}, folder / "state.pt")
+    torch.save({"w": torch.zeros(64)}, folder / "deepspeed" / "rank_0.pt")
+    torch.save({"w": torch.zeros(64)}, folder / "deepspeed" / "rank_1.pt")
+    if shard is not None:  # one worker's shard as a killed driver left it
+        data = (folder / "deepspeed" / "rank_1.pt").read_bytes()
+        (folder / "deepspeed" / "rank_1.pt").write_bytes(shard if shard else b"")
+        if shard == b"half":
+            (folder / "deepspeed" / "rank_1.pt").write_bytes(data[: len(data) // 2])
+    for f in folder.rglob("*"):
+        os.utime(f, (when, when))
+
+
+def test_a_resumed_multi_worker_trial_skips_checkpoints_a_killed_driver_left_half_written(tmp_path):
+    trial = tmp_path / "tune" / "trial_abc"
+    trial.mkdir(parents=True)
+    (trial / "params.json").write_text(json.dumps({"scale": "s", "train": {"lr": 0.008, "batch_size": 4, "seed": 0}}))
+    run = tmp_path / "tune" / "ray_train" / "train-abc"
+    _checkpoint(run / "checkpoint_1", 1_000, shard=None)  # complete
+    _checkpoint(run / "checkpoint_2", 2_000, shard=b"")  # a worker's shard created, nothing written
+    _checkpoint(run / "checkpoint_3", 3_000, shard=b"half")  # a worker's shard cut short
+    assert checkpoint_complete(run / "checkpoint_1")
+    assert not checkpoint_complete(run / "checkpoint_2") and not checkpoint_complete(run / "checkpoint_3")
+    assert last_checkpoints(tmp_path) == {("s", 0.008, 4, 0): str(run / "checkpoint_1")}

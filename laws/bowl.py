@@ -54,6 +54,10 @@ class BowlShape:
     n_points: int
     source: str
 
+    def rise(self, dx: float | np.ndarray, dy: float | np.ndarray) -> float | np.ndarray:
+        """Relative loss above the optimum at offsets of ``dx`` octaves of LR and ``dy`` of batch."""
+        return self.lr_curv * dx**2 + self.batch_curv * dy**2
+
 
 #: The Step Law dense grid's bowl (shared/data/steplaw, 17 cells; ``fit_bowl_shape`` on it reproduces these to
 #: the digits given, tests/laws/test_bowl.py): the shape a search starts from before any cell of its own is mapped.
@@ -146,11 +150,8 @@ def best_point_probabilities(
     X, Y = np.meshgrid(gx, gy, indexing="ij")
     logw = -0.5 * ((X - cx) / sx) ** 2 - 0.5 * ((Y - cy) / sy) ** 2 if known else np.zeros_like(X)
 
-    def rise(x: float, y: float) -> np.ndarray:  # the bowl's relative rise at (x, y) for each optimum location
-        return shape.lr_curv * (x - X) ** 2 + shape.batch_curv * (y - Y) ** 2
-
-    if observed:
-        q = np.stack([rise(math.log2(lr), math.log2(b)) for lr, b, _ in observed])
+    if observed:  # the bowl's rise at each run for each optimum location
+        q = np.stack([shape.rise(math.log2(lr) - X, math.log2(b) - Y) for lr, b, _ in observed])
         loss = np.array([v for _, _, v in observed], float)[:, None, None]
         one = 1.0 + q
         floor = (loss * one).sum(0) / (one * one).sum(0)  # each location's best loss, by least squares
@@ -159,11 +160,10 @@ def best_point_probabilities(
     for lr, _ in diverged:
         logw = np.where(X >= math.log2(lr), -np.inf, logw)
     w = np.exp(logw - logw.max()) if np.isfinite(logw.max()) else np.ones_like(logw)
-    rises = np.stack([rise(x, y) for x, y in P])
-    gone = {(math.log2(lr), math.log2(b)) for lr, b in diverged}
-    for i, (x, y) in enumerate(P):  # a run that diverged is nobody's best
-        if any(abs(x - u) < 1e-9 and abs(y - v) < 1e-9 for u, v in gone):
-            rises[i] = np.inf
+    rises = np.stack([shape.rise(x - X, y - Y) for x, y in P])
+    if diverged:  # a run that diverged is nobody's best
+        gone = np.log2(np.asarray(diverged, float))
+        rises[np.isclose(P[:, None, :], gone[None, :, :]).all(axis=2).any(axis=1)] = np.inf
     best = np.argmin(rises, axis=0)
     prob = np.bincount(best.ravel(), weights=w.ravel(), minlength=len(P))
     return prob / prob.sum()

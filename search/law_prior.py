@@ -91,13 +91,14 @@ class LawPrior(SearchPolicy):
     def probabilities(self, key: str) -> dict[tuple[float, int], float]:
         """(LR, batch) -> probability that it is scale ``key``'s best run, given the law and the scale's runs so
         far (laws.bowl.best_point_probabilities)."""
+        at = self._at(key)
         points = sorted({(p[0], p[1]) for p in self.all_points(key)} | {(o.proposal.lr, o.proposal.batch_size)
-                                                                         for o in self._at(key)})
-        seen = [(o.proposal.lr, o.proposal.batch_size, o.loss) for o in self._at(key) if o.status == "ok"
-                and math.isfinite(o.loss)]
-        div = [(o.proposal.lr, o.proposal.batch_size) for o in self._at(key) if o.status == "diverged"]
+                                                                         for o in at})
         if not points:
             return {}
+        seen = [(o.proposal.lr, o.proposal.batch_size, o.loss) for o in at
+                if o.status == "ok" and math.isfinite(o.loss)]
+        div = [(o.proposal.lr, o.proposal.batch_size) for o in at if o.status == "diverged"]
         prob = best_point_probabilities(points, self.predicted(key), self.spread[key], self.bowl, seen, div)
         return dict(zip(points, (float(v) for v in prob)))
 
@@ -121,11 +122,8 @@ class LawPrior(SearchPolicy):
         # ties (points whose share underflowed to 0 far from where the runs point) go nearest the most probable
         # point first, in the bowl's metric
         mx, my = (math.log2(v) for v in max(prob, key=lambda q: prob[q]))
-
-        def rise(p: Point) -> float:
-            return self.bowl.lr_curv * (math.log2(p[0]) - mx) ** 2 + self.bowl.batch_curv * (math.log2(p[1]) - my) ** 2
-
-        todo.sort(key=lambda p: (-prob.get((p[0], p[1]), 0.0), rise(p), p))
+        todo.sort(key=lambda p: (-prob.get((p[0], p[1]), 0.0),
+                                 self.bowl.rise(math.log2(p[0]) - mx, math.log2(p[1]) - my), p))
         if key not in self.searched:
             return todo
         w = np.array([prob.get((p[0], p[1]), 0.0) for p in todo])

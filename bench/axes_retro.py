@@ -2,11 +2,11 @@
 
 Each target is predicted from the cells recorded before it (as `bench/heldout_predictions.py` did when it was
 blind), along the N axis and the D axis, by every estimator; the error is the predicted LR over the target's
-seed-mean best grid point (widths 256 and 320: over the octave grid and the half-octave points), in octaves. Only
-the width-256, 320 and 384 rows were blind to the N x D interaction (their predictions were committed before they
-ran: bench/data/fortunes_predictions_w256.json, _w320.json, _w384.json); the others are retrospective.
+seed-mean best grid point (widths 256-512: over the octave grid and the half-octave points), in octaves. Only
+the rows of widths 256 and up were blind to the N x D interaction (their predictions were committed before they
+ran: bench/data/fortunes_predictions_w256.json, _w320.json, _w384.json, _w512.json); the others are retrospective.
 
-    python bench/axes_retro.py [--with-w256 | --with-w320 | --with-w384]
+    python bench/axes_retro.py [--through 256 | 320 | 384 | 512]
 """
 
 from __future__ import annotations
@@ -40,7 +40,12 @@ W256 = (256, 1580032, [*TARGETS[-1][2], "fortunes_adamw_w192_target.csv", "fortu
         ["fortunes_adamw_w256_target.csv", "fortunes_adamw_w256_half.csv"])
 W320 = (320, 2466560, [*W256[2], *W256[3], "fortunes_adamw_w320.csv"],
         ["fortunes_adamw_w320_target.csv", "fortunes_adamw_w320_target_half.csv"])
-W384 = (384, 3549696, [*W320[2], *W320[3], "fortunes_adamw_w384.csv"], ["fortunes_adamw_w384_target.csv"])
+W384 = (384, 3549696, [*W320[2], *W320[3], "fortunes_adamw_w384.csv"],
+        ["fortunes_adamw_w384_target.csv", "fortunes_adamw_w384_half.csv"])
+W512 = (512, 6305792, [*W384[2], *W384[3], "fortunes_adamw_w512.csv"],
+        ["fortunes_adamw_w512_target.csv", "fortunes_adamw_w512_target_half.csv"])
+#: the widths recorded blind, in order: ``--through W`` adds those up to W
+BLIND = [W256, W320, W384, W512]
 D = 200000.0
 SHOWN = ("posterior", "posterior_straight", "pooled", "curved_N")
 
@@ -73,12 +78,10 @@ def rows(targets) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--with-w256", action="store_true", help="also width 256 (once its target cell is recorded)")
-    p.add_argument("--with-w320", action="store_true", help="also widths 256 and 320")
-    p.add_argument("--with-w384", action="store_true", help="also widths 256, 320 and 384")
+    p.add_argument("--through", type=int, choices=[w[0] for w in BLIND], default=None,
+                   help="also the widths recorded blind, up to this one (default: widths 96-192 only)")
     a = p.parse_args(argv)
-    extra = ([W256, W320, W384] if a.with_w384 else [W256, W320] if a.with_w320 else [W256] if a.with_w256
-             else [])
+    extra = [w for w in BLIND if a.through is not None and w[0] <= a.through]
     print("\n".join(rows(TARGETS + extra)))
     return 0
 

@@ -270,7 +270,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from search.registry import make_policy
 
     grids = cfg.grids()
-    policy = make_policy(cfg.sweep.policy, grids, tuple(cfg.sweep.seeds), trials_per_scale=cfg.sweep.trials_per_scale)
+    policy = make_policy(cfg.sweep.policy, grids, tuple(cfg.sweep.seeds), trials_per_scale=cfg.sweep.trials_per_scale,
+                         **cfg.sweep.policy_options())
     rows = plan_grid(grids, n_seeds=len(cfg.sweep.seeds), budgets={g.scale.key: policy.scale_budget(g.scale.key)
                                                                     for g in grids})
     if args.json:
@@ -286,6 +287,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
             f"{len(r.lrs)} LRs 2^{lo:+.1f}..2^{hi:+.1f}  {list(r.batch_tokens)}"
         )
     print(f"total: {sum(r.trials for r in rows)} trials, {sum(r.flops for r in rows):.3e} FLOPs (6 N D per trial)")
+    if cfg.sweep.stop_when_found is not None:
+        print(f"at most: a searched scale ends sooner once the probability that its best run is among its runs "
+              f"reaches {cfg.sweep.stop_when_found:g} (sweep.stop_when_found)")
     if cfg.sweep.branch_budgets:
         print(_branched_plan(cfg, rows))
     return 0

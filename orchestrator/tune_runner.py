@@ -501,7 +501,8 @@ def run_sweep(cfg: SweepConfig, *, echo: Callable[[str], None] = print,
     """
     t0 = time.monotonic()
     grids = cfg.grids()
-    policy = make_policy(cfg.sweep.policy, grids, tuple(cfg.sweep.seeds), trials_per_scale=cfg.sweep.trials_per_scale)
+    policy = make_policy(cfg.sweep.policy, grids, tuple(cfg.sweep.seeds), trials_per_scale=cfg.sweep.trials_per_scale,
+                         **cfg.sweep.policy_options())
     results_dir, prior, resume_points, tune_name = _results_folder(cfg, policy, resume_dir)
     branched = bool(cfg.sweep.branch_budgets)
     per_point = 1 + len(cfg.sweep.branch_budgets) if branched else 1
@@ -590,9 +591,11 @@ def _report_search(policy: SearchPolicy, tracker: Any, echo: Callable[[str], Non
         if not ran:
             continue
         p = policy.found(key)
+        why = (f"; ended before its budget of {policy.scale_budget(key)} trials by sweep.stop_when_found = "
+               f"{policy.stop_at:g}" if key in policy.stopped else "")
         echo(f"law prior: {key} searched with {ran} of its {len(policy.all_points(key))} grid points; probability "
              f"that its best run is its best grid point {p:.2f}"
-             + ("" if p >= 0.9 else " (more trials there could still find a better one)"))
+             + ("" if p >= 0.9 else " (more trials there could still find a better one)") + why)
         tracker.log_progress({f"found/{key}": p}, step=len(policy.observations))
 
 

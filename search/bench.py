@@ -1,6 +1,7 @@
 """Replay benchmark: every policy against recorded sweeps, at equal compute, over many seeds.
 
     python -m search.bench [--seeds 10] [--json]           # Step Law held-out cells + the reference grid
+    python -m search.bench --stop-when-found 0.9           # the law prior's budget against ending at that probability
     lawsweep bench --table TABLE [--json]                  # any sweep table: target = its largest-compute cell
 
 A replay runner serves the recorded loss of each (LR, batch) point of the target cell instead of training;
@@ -29,7 +30,8 @@ from search.policy import Observation, SearchPolicy
 from search.registry import make_policy
 from search.space import Scale, ScaleGrid
 
-__all__ = ["BENCH_POLICIES", "CellResult", "ReplayCell", "bench_table", "honest_total", "replay", "summarize_results"]
+__all__ = ["BENCH_POLICIES", "CellResult", "ReplayCell", "StopResult", "bench_stop", "bench_table", "honest_total",
+           "replay", "replay_spent", "summarize_results"]
 
 BENCH_POLICIES = ("law_prior", "law_prior:tpe", "random", "tpe", "gp", "grid")
 
@@ -109,6 +111,50 @@ def replay(policy: SearchPolicy, cell: ReplayCell, *, budget_share: float = 0.1)
             break
     share = to_band / n if to_band > 0 else math.inf
     return share, gap, to_band
+
+
+@dataclass(frozen=True)
+class StopResult:
+    """The law prior on one target cell with its live sweep's budget, ending early or not."""
+
+    target: tuple[float, float]
+    grid_size: int
+    stop_at: float | None
+    trials: int
+    """Trials it ran before it stopped proposing (its budget, or fewer where ``stop_at`` ended the scale)."""
+    gap: float
+    """Its best run's loss over the cell's best, minus 1 (0: the cell's best run found)."""
+
+
+def replay_spent(policy: SearchPolicy, cell: ReplayCell) -> tuple[int, float]:
+    """Run ``policy`` on ``cell`` until it stops proposing: (trials run, relative gap of its best run)."""
+    policy.restrict_to({"target": {(lr, bt, 0) for lr, bt in cell.results}})
+    best, trials = math.inf, 0
+    while trials < len(cell.results) and (p := policy.suggest()) is not None:
+        loss, status = cell.run(p.lr, p.batch_size)
+        policy.observe(Observation(p, loss if status == "ok" else math.nan, status))  # type: ignore[arg-type]
+        trials += 1
+        if status == "ok":
+            best = min(best, loss)
+    return trials, (best / cell.best - 1 if math.isfinite(best) else math.inf)
+
+
+def bench_stop(table: SweepTable | pd.DataFrame, targets: list[tuple[float, float]] | None = None, *,
+               stop_at: float = 0.9) -> list[StopResult]:
+    """The law prior (grid base) on each target cell with a live sweep's budget (10% of the grid, at least 4
+    trials), run to its budget and with ``stop_at`` (sweep.stop_when_found): what ending early saves and costs.
+    The prior is fitted on the other cells, as in :func:`bench_table`."""
+    table = SweepTable.of(table)
+    targets = targets or [table.cells()[-1]]
+    out = []
+    for target in targets:
+        cell = cell_from_table(table, *target)
+        prior = _prior_from(table, targets, target)
+        for stop in (None, stop_at):
+            policy = make_policy("law_prior", [cell.grid()], (0,), stop_at=stop, **prior)
+            trials, gap = replay_spent(policy, cell)
+            out.append(StopResult(target=target, grid_size=len(cell.results), stop_at=stop, trials=trials, gap=gap))
+    return out
 
 
 def _prior_from(table: SweepTable, exclude: list[tuple[float, float]], target: tuple[float, float]
@@ -202,7 +248,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="another sweep table (its largest-compute cell held out), e.g. bench/data/fortunes_adamw.csv; "
                    "several CSVs of one grid joined with +")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--stop-when-found", type=float, default=None, metavar="P",
+                   help="instead: the law prior with a live sweep's budget, run to it and ended once the probability "
+                   "that its best run is found reaches P (sweep.stop_when_found)")
     args = p.parse_args(argv)
+    if args.stop_when_found is not None:
+        return _main_stop(args)
     sections = []
     tables: dict[str, tuple[SweepTable, list[tuple[float, float]]]] = {}
     dense = SweepTable(steplaw_table(args.data / "steplaw" / "dense_lr_bs_loss.csv"), "steplaw")
@@ -242,6 +293,45 @@ def main(argv: list[str] | None = None) -> int:
                   f"{100 * honest_total(t, targets, float(np.median(lp))):.0f}% of the target grid's compute "
                   f"({', '.join(f'N={n:.3g}, D={d:.3g}' for n, d in targets)}).")
         print()
+    return 0
+
+
+def _main_stop(args: argparse.Namespace) -> int:
+    """``--stop-when-found P``: one row per target cell, its budget against ending at P."""
+    from laws.bench import steplaw_table
+
+    if not 0.0 < args.stop_when_found < 1.0:
+        raise SystemExit(f"--stop-when-found must be a probability between 0 and 1, got {args.stop_when_found}")
+    dense = SweepTable(steplaw_table(args.data / "steplaw" / "dense_lr_bs_loss.csv"), "steplaw")
+    runs: list[tuple[str, StopResult]] = []
+    for held in _steplaw_targets(dense):
+        for c in held:
+            runs += [("Step Law dense grid", r) for r in bench_stop(dense.without([h for h in held if h != c]), [c],
+                                                                  stop_at=args.stop_when_found)]
+    for path in [args.reference, *args.grid]:
+        if all(q.is_file() for q in table_parts(path)):
+            t = SweepTable(read_tables(path), str(path))
+            label = " + ".join(q.name for q in table_parts(path))
+            runs += [(label, r) for r in bench_stop(t, stop_at=args.stop_when_found)]
+    rows = []
+    for (label, a), (_, b) in zip(runs[::2], runs[1::2]):
+        rows.append({"table": label, "N": a.target[0], "D": a.target[1], "grid_points": a.grid_size,
+                     "budget_trials": a.trials, "budget_gap": a.gap, "stop_at": b.stop_at, "stop_trials": b.trials,
+                     "stop_gap": b.gap})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    p = args.stop_when_found
+    print(f"| table | target cell (N, D) | grid points | budget: trials, gap of its best run | ended at {p:g}: "
+          "trials, gap |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['table']} | {r['N']:.3g}, {r['D']:.3g} | {r['grid_points']} | {r['budget_trials']}, "
+              f"{100 * r['budget_gap']:.3f}% | {r['stop_trials']}, {100 * r['stop_gap']:.3f}% |")
+    spent = sum(r["stop_trials"] for r in rows) / max(sum(r["budget_trials"] for r in rows), 1)
+    print(f"\nEnded at {p:g}, the law prior ran {100 * spent:.0f}% of the trials its budgets allow; "
+          f"{sum(r['stop_gap'] <= NEAR_OPTIMAL_BAND for r in rows)} of {len(rows)} targets ended with a run in the "
+          f"0.25% band ({sum(r['budget_gap'] <= NEAR_OPTIMAL_BAND for r in rows)} with the budget).")
     return 0
 
 

@@ -44,6 +44,8 @@ class LawPrior(SearchPolicy):
         refit: Refit the law (and its spread and the bowl) from the runs seen so far.
         searched: Scales the law prior searches; the others run their whole grid first (mapping their bowls
             for the refit). None: every scale is searched. The "ladder" policy searches only the largest.
+        stop_at: End a searched scale before its budget once the probability that its best run is already among
+            its runs (:meth:`found`) reaches this. None: every searched scale spends its budget.
     """
 
     name = "law_prior"
@@ -59,12 +61,15 @@ class LawPrior(SearchPolicy):
         trials_per_scale: int | None = None,
         refit: bool = True,
         searched: set[str] | None = None,
+        stop_at: float | None = None,
     ) -> None:
         if not 0.0 < mass <= 1.0 or not all(math.isfinite(v) and v > 0 for v in spread):
             raise ValueError(
                 f"LawPrior: mass must be in (0, 1] and spread two positive octaves, got mass={mass}, "
                 f"spread={spread}."
             )
+        if stop_at is not None and not 0.0 < stop_at < 1.0:
+            raise ValueError(f"LawPrior: stop_at must be a probability in (0, 1) or None, got {stop_at!r}.")
         grids = list(base.grids.values())
         keys = {g.scale.key for g in grids}
         self.searched = set(keys if searched is None else searched)
@@ -81,6 +86,9 @@ class LawPrior(SearchPolicy):
         self.bowl = bowl
         self.mass = mass
         self.refit = refit
+        self.stop_at = stop_at
+        #: searched scales ended before their budget by ``stop_at``, with the probability that ended them
+        self.stopped: dict[str, float] = {}
 
     # -- the region ------------------------------------------------------------------------------------
     def predicted(self, key: str) -> tuple[float, float]:
@@ -135,7 +143,14 @@ class LawPrior(SearchPolicy):
     def _scale_budget_left(self, key: str) -> bool:
         if key not in self.searched:
             return len(self._issued[key]) < len(self.all_points(key))
-        return super()._scale_budget_left(key)
+        if not super()._scale_budget_left(key):
+            return False
+        if key in self.stopped:
+            return False
+        if self.stop_at is not None and (p := self.found(key)) >= self.stop_at:
+            self.stopped[key] = p
+            return False
+        return True
 
     def scale_budget(self, key: str) -> int:
         """Every point of a mapped scale, ``trials_per_scale`` of a searched one."""

@@ -78,6 +78,11 @@ def _bad(mutate):
         (lambda r: r.update(gird={}), "unknown key 'gird'. Did you mean 'grid'"),
         (lambda r: r.setdefault("data", {}).update(source="/no/such/corpus.txt"), "data.source: no such file"),
         (lambda r: r["sweep"].update(estimator="median"), "sweep.estimator: unknown estimator 'median'"),
+        (lambda r: r["sweep"].update(policy="law_prior", stop_when_found=1.5),
+         "sweep.stop_when_found must be a probability between 0 and 1 (e.g. 0.9), got 1.5"),
+        (lambda r: r["sweep"].update(policy="grid", stop_when_found=0.9),
+         "sweep.stop_when_found = 0.9 needs a law-prior policy (law_prior, law_prior:BASE or ladder), but sweep.policy "
+         "is 'grid'"),
         (lambda r: r.setdefault("target", {}).update(N=1e9), "give both target.N and target.D"),
         (lambda r: r.update(sweep=[1, 2]), "[sweep] must be a table"),
         (lambda r: r.setdefault("data", {}).update(tokenizer="bpe"),

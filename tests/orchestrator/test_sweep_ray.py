@@ -247,6 +247,24 @@ def test_replay_runner_goes_through_tune_and_mlflow(tmp_path):
     assert len(found) == 8 and all("searched with 3 of its 28 grid points; probability" in line for line in found)
 
 
+def test_stop_when_found_ends_searched_scales_before_their_budget_through_tune(tmp_path):
+    """sweep.stop_when_found on the replayed reference grid: a searched scale whose best run is probably found ends
+    before its budget, Tune is told the search is over, and the sweep says which scales ended and why."""
+    root = RECIPES.parents[1]
+    toml = (RECIPES / "reference.toml").read_text().replace(
+        'policy = "grid"', f'policy = "law_prior"\ntrials_per_scale = 6\nstop_when_found = 0.8\n'
+                           f'replay = "{root / "bench" / "data" / "reference_grid.csv"}"')
+    stdout = run_cli_sweep(tmp_path, toml)
+    (table,) = tmp_path.glob("lawsweep_results/reference-*/sweep.csv")
+    got = pd.read_csv(table)
+    ended = [line for line in stdout.splitlines()
+             if line.startswith("law prior: ") and "ended before its budget of 6 trials by sweep.stop_when_found = 0.8"
+             in line]
+    per_scale = got.groupby(["N", "D"]).size()
+    assert ended and len(got) < 8 * 6
+    assert (per_scale <= 6).all() and (per_scale < 6).sum() == len(ended)
+
+
 def test_a_killed_trial_is_retried_from_its_checkpoint(tmp_path):
     """Kill the trial's worker process mid-run: Tune retries it and it resumes, not restarts."""
     import os

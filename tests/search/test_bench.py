@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from search.bench import ReplayCell, bench_table, cell_from_table, replay, summarize_results
+from search.bench import ReplayCell, bench_stop, bench_table, cell_from_table, replay, summarize_results
 from search.registry import make_policy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,6 +55,20 @@ def test_law_prior_on_held_out_step_law_cells_beats_random_and_tpe():
     for other in ("random", "tpe"):
         assert s["law_prior"]["median_compute_share_to_band"] <= s[other]["median_compute_share_to_band"]
         assert s["law_prior"]["median_final_gap"] <= s[other]["median_final_gap"]
+
+
+def test_ending_a_searched_step_law_cell_at_probability_0_9_saves_target_runs_and_stays_in_the_band():
+    # The 118-point 1.07B cell at 20B tokens, the law fitted without the 1.07B cells: the live sweep's budget is 12
+    # trials (10% of the grid); ended at 0.9, the law prior runs 5 and its best run is 0.045% above the cell's best
+    # (inside the 0.25% band; with the budget it finds the best run itself).
+    from laws.bench import steplaw_table
+    from laws.optimum import NEAR_OPTIMAL_BAND
+
+    dense = steplaw_table(DATA)
+    hidden = dense[[(n, d) != (1073741824.0, 5.69e10) for n, d in zip(dense.N, dense.D)]]
+    full, ended = bench_stop(hidden, [(1073741824.0, 2e10)], stop_at=0.9)
+    assert full.stop_at is None and full.trials == 12 and full.gap == 0.0
+    assert ended.stop_at == 0.9 and 4 <= ended.trials <= 6 and ended.gap <= NEAR_OPTIMAL_BAND
 
 
 @pytest.mark.skipif(not REFERENCE.is_file(), reason="reference grid not recorded")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from laws.steplaw import PUBLISHED, StepLaw
-from search import POLICIES, LawPrior, Observation, Scale, build_grid, make_policy
+from search import POLICIES, LawPrior, Observation, Proposal, Scale, build_grid, make_policy
 
 SCALES = [Scale(key="small", N=100_000, D=300_000, context=64), Scale(key="big", N=400_000, D=1_200_000, context=64)]
 LRS = [2.0**e for e in range(-11, -3)]
@@ -207,3 +207,47 @@ def test_law_prior_says_how_probable_it_is_that_a_scale_s_best_run_is_its_best_p
         seen.append(policy.found("small"))
     assert 0.0 < seen[0] < 0.9 and seen[-1] == pytest.approx(1.0)  # every point run: the best is among them
     assert seen[3] > seen[0]  # the runs around the optimum make it surer
+
+
+def test_law_prior_ends_a_searched_scale_once_its_best_run_is_probably_found():
+    # The same bowl as above, 40 trials allowed: with stop_at the scale ends as soon as found() reaches it, with
+    # the best grid point among the runs; without, it spends its budget.
+    def run(stop_at):
+        policy = LawPrior(make_policy("grid", build_grid(SCALES[:1], lrs=LRS, batch_sizes=BATCHES)),
+                          trials_per_scale=40, stop_at=stop_at)
+        n = 0
+        while (p := policy.suggest()) is not None:
+            policy.observe(Observation(p, *bowl(p)))
+            n += 1
+        return policy, n
+
+    full, n_full = run(None)
+    ended, n_ended = run(0.9)
+    assert n_full == min(40, len(LRS) * len(BATCHES)) and not full.stopped
+    assert 1 < n_ended < n_full
+    assert ended.stopped["small"] == pytest.approx(ended.found("small")) and ended.found("small") >= 0.9
+    ran = min((o for o in ended.observations if o.status == "ok"), key=lambda o: o.loss).proposal
+    grid_best = min(((lr, bs) for lr in LRS for bs in BATCHES),
+                    key=lambda q: np.nan_to_num(bowl(Proposal("small", q[0], q[1], 0))[0], nan=np.inf))
+    assert (ran.lr, ran.batch_size) == grid_best
+    with pytest.raises(ValueError, match="stop_at"):
+        LawPrior(make_policy("grid", build_grid(SCALES[:1], lrs=LRS, batch_sizes=BATCHES)), stop_at=1.0)
+
+
+def test_law_prior_does_not_end_a_scale_early_where_the_law_misses_its_batch():
+    # The law two octaves off in batch (the test above): found() stays below 0.9 until the runs reach the best
+    # point, so ending at 0.9 never ends the scale before it.
+    s = SCALES[0]
+    lo, bo = np.log2(PUBLISHED.lr(s.N, s.D)), np.log2(PUBLISHED.batch_tokens(s.D) / s.context) - 2.0
+
+    def loss(p):
+        return 2.0 * (1 + 0.006 * (np.log2(p.lr) - lo) ** 2 + 0.006 * (np.log2(p.batch_size) - bo) ** 2)
+
+    best = min(((lr, bs) for lr in LRS for bs in BATCHES),
+               key=lambda q: (np.log2(q[0]) - lo) ** 2 + (np.log2(q[1]) - bo) ** 2)
+    policy = LawPrior(make_policy("grid", build_grid([s], lrs=LRS, batch_sizes=BATCHES)), trials_per_scale=20,
+                      spread=(0.5, 1.0), stop_at=0.9)
+    while (p := policy.suggest()) is not None:
+        policy.observe(Observation(p, loss(p), "ok"))
+    assert best in {(o.proposal.lr, o.proposal.batch_size) for o in policy.observations}
+    assert len(policy.observations) < 20  # and it did end early

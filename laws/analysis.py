@@ -627,7 +627,7 @@ def fit_schedules(table: SweepTable, train: dict[str, Any] | None = None,
         (the fit, or None; why not).
     """
     from laws.fitting import FitError
-    from laws.schedule_laws import fit_multipower, rank_schedules
+    from laws.schedule_laws import DECAY_SEEN, NO_DECAY, check_ranking, fit_multipower, rank_schedules
 
     table = SweepTable.of(table)
     train = {**SCHEDULE_DEFAULTS, **{k: v for k, v in (train or {}).items() if k in SCHEDULE_DEFAULTS}}
@@ -638,6 +638,9 @@ def fit_schedules(table: SweepTable, train: dict[str, Any] | None = None,
     for opt in sorted(opts, key=lambda o: -o.N * o.D):
         curves = _cell_curves(table, opt, train)
         if len(curves) < 2:
+            continue
+        if not any(c.lowest_lr_share() <= DECAY_SEEN for c in curves):
+            why = f"schedule law not fitted at N={opt.N:.0f}: {NO_DECAY}"
             continue
         try:
             fit = fit_multipower(curves, block=max(1, len(curves[0].lrs) // 64), every=1)
@@ -657,10 +660,23 @@ def fit_schedules(table: SweepTable, train: dict[str, Any] | None = None,
             "wsd (20% sqrt decay)": lrs("wsd", decay_frac=0.2, decay_shape="sqrt"),
             "wsd (10% cosine decay)": lrs("wsd", decay_frac=0.1, decay_shape="cosine"),
         }
-        ranking = rank_schedules(fit, cands, warmup_steps=int(train["warmup_frac"] * steps_total))
+        try:
+            ranking = check_ranking(rank_schedules(fit, cands, warmup_steps=int(train["warmup_frac"] * steps_total)))
+        except FitError as e:
+            why = f"schedule law not used at N={opt.N:.0f}: {e}"
+            continue
         return ScheduleFit(N=opt.N, D=opt.D, peak_lr=peak, steps=steps_total, fit=fit, curves=curves,
                            ranking=ranking), ""
     return None, why
+
+
+def _one_family_note(table: SweepTable) -> str:
+    """What a ranking fitted on curves of the sweep's own schedule(s) can say of the others."""
+    kinds = sorted({str(v) for v in table.frame["schedule"].dropna()}) if "schedule" in table.frame else []
+    return ((f", fitted on the sweep's {' and '.join(kinds) or 'own'} runs only: the other schedules are the law's "
+             "extrapolation (from cosine runs alone, Spearman 0.52-0.98 at held-out CPU widths, 0.98 on the "
+             "multi-power paper's runs; docs/laws-bench.md); a [grid] schedules axis ranks measured schedules")
+            if len(kinds) <= 1 else "")
 
 
 def recommend_schedule(table: SweepTable | None, target: dict[str, float] | None = None) -> dict[str, Any]:
@@ -670,9 +686,14 @@ def recommend_schedule(table: SweepTable | None, target: dict[str, float] | None
         target: The prediction for the target (keys N, D, lr, batch_tokens). With curves at 2+ sizes the law is
             carried across them to the target's N and ranks schedules of the target's length at its LR
             (laws.schedule_ranking, as ``lawsweep schedules``); otherwise at the largest proxy scale.
+
+    Returns:
+        ``name``, ``why`` and, where a law ranked, ``predicted_loss`` and ``ranking``; ``at_target`` when the
+        ranking is at the target, ``not_at_target`` (the reason) when the law across sizes refused to rank there.
     """
     if table is None or "curve" not in table.frame:
         return {"name": "cosine", "why": "the default; --from a sweep with curves ranks schedules by the schedule law"}
+    not_at_target = refused = ""
     if target is not None:
         from laws.fitting import FitError
         from laws.schedule_ranking import (
@@ -693,7 +714,7 @@ def recommend_schedule(table: SweepTable | None, target: dict[str, float] | None
             else:
                 r = min(ranks, key=lambda r: abs(math.log(r.peak_lr / target["lr"])))
                 best = r.rows[0]
-                return {"name": best["schedule"], "predicted_loss": best["predicted_loss"],
+                return {"name": best["schedule"], "predicted_loss": best["predicted_loss"], "at_target": True,
                         "why": f"ranked first of the {len(r.rows)} schedules the sweep ran, at the target "
                                f"({r.steps} steps of {bt:.0f} tokens) by the {r.law}, the swept peak LR nearest "
                                "the target's",
@@ -704,16 +725,19 @@ def recommend_schedule(table: SweepTable | None, target: dict[str, float] | None
             try:
                 r = rank_schedules_at(curves, target["N"], steps, target["lr"],
                                       int(SCHEDULE_DEFAULTS["warmup_frac"] * steps), SCHEDULE_DEFAULTS["min_lr_ratio"])
-            except FitError:
-                pass
+            except FitError as e:
+                not_at_target = f"not ranked at the target ({e}); "
+                refused = str(e)
             else:
-                return {"name": r.ranking[0][0], "predicted_loss": r.ranking[0][1],
-                        "why": f"ranked first of {len(r.ranking)} at the target ({r.steps} steps) by the {r.law}",
+                return {"name": r.ranking[0][0], "predicted_loss": r.ranking[0][1], "at_target": True,
+                        "why": f"ranked first of {len(r.ranking)} at the target ({r.steps} steps) by the {r.law}"
+                               + _one_family_note(table),
                         "ranking": [{"schedule": n, "predicted_loss": v} for n, v in r.ranking]}
     sf, why = fit_schedules(table)
+    extra = {"not_at_target": refused} if refused else {}
     if sf is None:
-        return {"name": "cosine", "why": f"the default: {why}"}
-    return {"name": sf.ranking[0][0], "predicted_loss": sf.ranking[0][1],
-            "why": f"ranked first of {len(sf.ranking)} by the multi-power law fitted to the curves at "
-                   f"N={sf.N:.3g}, D={sf.D:.3g} (RMSE {sf.fit.rmse:.3f})",
+        return {"name": "cosine", "why": f"the default: {not_at_target}{why}", **extra}
+    return {"name": sf.ranking[0][0], "predicted_loss": sf.ranking[0][1], **extra,
+            "why": f"{not_at_target}ranked first of {len(sf.ranking)} by the multi-power law fitted to the curves at "
+                   f"N={sf.N:.3g}, D={sf.D:.3g} (RMSE {sf.fit.rmse:.3f}), at that scale's own length and LR",
             "ranking": [{"schedule": n, "predicted_loss": v} for n, v in sf.ranking]}

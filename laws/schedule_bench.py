@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from laws.fitting import FitError
 from laws.schedule_laws import (
     MPL_WARMUP,
     N_EXPONENT,
@@ -22,7 +23,7 @@ from laws.schedule_laws import (
     fit_multipower_across_scales,
     load_mpl_curve,
 )
-from laws.schedule_ranking import fit_across, rank_swept_schedules, swept_schedules
+from laws.schedule_ranking import FIT_FROM, fit_across, rank_swept_schedules, swept_schedules
 from laws.table import read_tables
 
 __all__ = [
@@ -388,6 +389,65 @@ def bench_cpu_schedule_grid(path: Path | str, fit_from: tuple[float, ...] = (0.0
     return out, scores
 
 
+#: Schedule families a sweep without a schedule axis may have run (the paper's runs; the CPU grid's variants).
+ONE_FAMILY_MPL = {"every schedule (9)": None, "cosine (24k and 72k steps)": ("cosine_24000", "cosine_72000"),
+                  "wsd (20k of 24k steps stable)": ("wsd_20000_24000",), "constant (24k and 72k steps)":
+                  ("constant_24000", "constant_72000")}
+ONE_FAMILY_GRID = {"every schedule (8), one fit per peak LR": None, "cosine": ("cosine",), "linear": ("linear",),
+                   "wsd, 20% linear cooldown": ("wsd_20_linear",), "constant": ("constant",)}
+
+
+def bench_one_family(data: Path, grid: Path | str, max_ns: tuple[float | None, ...] = (3e5, 5e5, None)
+                     ) -> list[str]:
+    """What a sweep without a schedule axis can rank: the law across sizes fitted on one schedule family's curves
+    (the sweep's own schedule), ranking schedules it never saw at a held-out size. The paper's runs: fit on the 25M
+    and 100M curves of the family, rank 400M's schedules at equal budgets (as :func:`bench_schedules_across_scales`).
+    The CPU grid: fit on the family's curves of every width but the largest (both peak LRs pooled, each curve
+    from its start, as ``predict`` fits them), rank the largest width's 8 schedules at the end, at each peak LR."""
+    load = {s: {q.stem: load_mpl_curve(q) for q in sorted((data / "multipower-law" / f"csv_{s}").glob("*.csv"))}
+            for s in ("25", "100", "400")}
+    cases = equal_budget_cases(load["400"])
+    out = ["## Schedules ranked from one schedule family (a sweep without a schedule axis)", "",
+           "| data (held-out size) | fitted on | top-2 | mean Spearman | final-loss MAE |", "|---|---|---|---|---|"]
+    for label, keep in ONE_FAMILY_MPL.items():
+        fc = {SIZES[s]: [c for k, c in load[s].items() if keep is None or k in keep] for s in ("25", "100")}
+        at = fit_multipower_across_scales(fc, every=2).at(SIZES["400"])
+        sc = score_cases(lambda lrs, f=at: float(f.predict(lrs, warmup_steps=MPL_WARMUP)[0]), cases)
+        out.append(f"| multi-power paper's runs (400M, {sc['ranked_cases']} budgets) | {label} | {sc['top2']:.0%} | "
+                   f"{sc['spearman']:.2f} | {sc['mae']:.4f} |")
+    for max_n in max_ns:
+        frame = read_tables(grid)
+        if max_n is not None:
+            frame = frame[frame.N <= max_n]
+        curves = grid_curves(frame)
+        sizes = sorted({n for n, _ in curves})
+        target, fit_sizes = sizes[-1], sizes[:-1]
+        lrs = sorted({lr for _, lr in curves})
+        finals = final_losses(frame)
+        warm = next(iter(next(iter(curves.values())).values())).warmup_steps
+        for label, keep in ONE_FAMILY_GRID.items():
+            res = []
+            for lr in lrs:
+                fc = ({n: list(curves[(n, lr)].values()) for n in fit_sizes} if keep is None else
+                      {n: [curves[(n, q)][v] for q in lrs for v in keep] for n in fit_sizes})
+                try:
+                    at = fit_across(fc, 0.0 if keep else FIT_FROM)[2].at(target)
+                except FitError:
+                    continue
+                cs = curves[(target, lr)]
+                truth = finals.xs((target, lr), level=("N", "lr"))["mean"]
+                case = [BudgetCase(steps=next(iter(cs.values())).lrs.size,
+                                   candidates={k: (c.lrs, float(truth[k])) for k, c in cs.items()})]
+                res.append(score_cases(lambda q, f=at, w=warm: float(f.predict(q, warmup_steps=w)[0]), case))
+            if not res:
+                out.append(f"| CPU schedule grid (N {target:.3g}) | {label} | not fitted | | |")
+                continue
+            m = {k: float(np.mean([r[k] for r in res])) for k in ("top2", "spearman", "mae")}
+            out.append(f"| CPU schedule grid (N {target:.3g}, {len(res)} peak LRs) | {label} | {m['top2']:.0%} | "
+                       f"{m['spearman']:.2f} | {m['mae']:.4f} |")
+    return out
+
+
 def predict_width(path: Path | str, N: float, fit_from: float = 0.3, max_n: float | None = None
                   ) -> dict[str, object]:
     """Every schedule's predicted final loss for a width not yet recorded (``N`` non-embedding parameters, the
@@ -459,7 +519,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=None, help="where --predict-n writes its JSON")
     p.add_argument("--score", type=Path, default=None,
                    help="score a --predict-n JSON against the width's recorded tables (--grid)")
+    p.add_argument("--one-family", action="store_true",
+                   help="instead: the law fitted on one schedule family (a sweep without a schedule axis) ranking "
+                   "the others, on the paper's runs and on --grid held out at N <= 3e5, <= 5e5 and at its largest "
+                   "width")
+    p.add_argument("--data", type=Path, default=None,
+                   help="the shared/data folder (the multi-power paper's runs; default ../shared/data)")
     args = p.parse_args(argv)
+    if args.one_family:
+        from laws.bench import default_data_dir
+
+        print("\n".join(bench_one_family(args.data or default_data_dir(), args.grid)))
+        return 0
     if args.predict_n is not None:
         if args.out is None:
             p.error("--predict-n needs --out FILE.json")

@@ -25,12 +25,16 @@ from scipy import optimize, signal
 from laws.fitting import FitError, grid, multistart_minimize
 
 __all__ = [
+    "DECAY_SEEN",
+    "NO_DECAY",
     "AnnealingFit",
     "LossCurve",
     "MultiPowerFit",
     "ScaledMultiPowerFit",
     "annealing_areas",
     "candidate_schedules",
+    "check_ranking",
+    "decaying_sizes",
     "fit_annealing",
     "fit_multipower",
     "fit_multipower_across_scales",
@@ -68,6 +72,55 @@ class LossCurve:
         object.__setattr__(self, "lrs", lrs)
         object.__setattr__(self, "steps", steps.astype(np.int64))
         object.__setattr__(self, "loss", loss)
+
+    def lowest_lr_share(self) -> float:
+        """The lowest LR at its measured steps after the warmup, over its peak LR (1: no decay was measured)."""
+        at = self.lrs[self.steps[self.steps > self.warmup_steps] - 1]
+        peak = float(self.lrs.max())
+        return float(at.min() / peak) if at.size and peak > 0 else 1.0
+
+
+#: A model size's curves identify the multi-power law's decay term once one of them was measured at an LR at most
+#: this share of its peak. Fitted on curves without decay (a constant schedule, or a cooldown that began after the
+#: last evaluation kept), the law ranks decaying schedules backwards and can predict negative losses
+#: (docs/laws-bench.md, "Schedules ranked from a sweep without a schedule axis": Spearman -0.87 on the paper's runs,
+#: -0.52 to -0.96 on the CPU grid).
+DECAY_SEEN = 0.75
+
+#: Why a schedule ranking was refused for want of decay in the curves.
+NO_DECAY = ("the loss curves hold no LR decay (at no measured step after the warmup is the LR at most "
+            f"{DECAY_SEEN:.0%} of its peak: a constant schedule, or a cooldown after the last evaluation), so the "
+            "schedule law's decay term is not identified and it would rank decaying schedules backwards; record "
+            "curves of a decaying schedule (cosine, linear, or wsd with evaluations inside its cooldown), or run a "
+            "[grid] schedules axis")
+
+
+def decaying_sizes(curves: dict[float, list[LossCurve]]) -> dict[float, list[LossCurve]]:
+    """The sizes whose curves identify the decay term (:data:`DECAY_SEEN`), each with all its curves.
+
+    Raises:
+        FitError: no size has such a curve (:data:`NO_DECAY`).
+    """
+    kept = {n: cs for n, cs in curves.items() if any(c.lowest_lr_share() <= DECAY_SEEN for c in cs)}
+    if curves and not kept:
+        raise FitError(NO_DECAY)
+    return kept
+
+
+def check_ranking(ranking: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    """``ranking`` as is, unless a schedule's predicted final loss is not positive (a cross-entropy cannot be):
+    the fitted law is then extrapolated past what its curves show, and its ranking is not to be trusted.
+
+    Raises:
+        FitError: naming the schedule and its predicted loss.
+    """
+    bad = [(n, v) for n, v in ranking if not (math.isfinite(v) and v > 0)]
+    if bad:
+        n, v = bad[0]
+        raise FitError(f"the schedule law predicts a final loss of {v:.3g} for {n} at the target: it is "
+                       "extrapolated past what its curves show, so its ranking is not given; record curves of "
+                       "several decaying schedules, or run a [grid] schedules axis")
+    return ranking
 
 
 def annealing_areas(lrs: np.ndarray, lam: float = 0.999) -> tuple[np.ndarray, np.ndarray]:

@@ -26,6 +26,8 @@ from laws.schedule_laws import (
     MultiPowerFit,
     ScaledMultiPowerFit,
     candidate_schedules,
+    check_ranking,
+    decaying_sizes,
     fit_multipower,
     fit_multipower_across_scales,
     rank_schedules,
@@ -99,6 +101,7 @@ def rank_schedules_at(curves: dict[float, list[LossCurve]], N: float, steps: int
     if not 1 <= steps <= MAX_STEPS:
         raise FitError(f"the target's schedule would have {steps} steps; give a budget of 1..{MAX_STEPS} steps "
                        "(tokens / tokens per step).")
+    curves = decaying_sizes(curves)  # sizes whose curves show no decay cannot fit the decay term
     sizes = tuple(sorted(curves))
     shortest = min(c.lrs.size for cs in curves.values() for c in cs)
     block = max(1, shortest // 64)
@@ -109,8 +112,8 @@ def rank_schedules_at(curves: dict[float, list[LossCurve]], N: float, steps: int
         at = fit.at(N)
     else:
         fit = at = fit_multipower(curves[sizes[0]], block=block, every=every)
-    ranking = rank_schedules(at, candidate_schedules(peak_lr, steps, warmup_steps, min_ratio),
-                             warmup_steps=warmup_steps)
+    ranking = check_ranking(rank_schedules(at, candidate_schedules(peak_lr, steps, warmup_steps, min_ratio),
+                                           warmup_steps=warmup_steps))
     return ScheduleRanking(N=float(N), steps=int(steps), peak_lr=float(peak_lr), warmup_steps=int(warmup_steps),
                            sizes=sizes, fit=fit, ranking=ranking)
 

@@ -115,8 +115,10 @@ def _schedules(rep: Report, table: SweepTable, opts, config: dict[str, Any] | No
         t = rep.data["laws"]["target"]
         rec = analysis.recommend_schedule(table, {"N": target[0], "D": target[1], "lr": t["lr"],
                                                   "batch_tokens": t["batch_tokens"]})
-        if "across" in rec["why"]:
+        if rec.get("at_target"):
             rep.data["schedules"]["across_scales"] = {"why": rec["why"], "ranking": rec["ranking"]}
+        elif rec.get("not_at_target"):
+            rep.data["schedules"]["across_scales"] = {"why": f"not ranked: {rec['not_at_target']}", "ranking": []}
 
 
 def build_report(table: SweepTable, *, title: str = "sweep", config_path: Path | None = None,

@@ -118,7 +118,8 @@ def render_html(rep: Report) -> str:
         parts.append(f"<h3>At the target, across scales</h3><p>{html.escape(sc['across_scales']['why'])}.</p>")
         ranking = sc["across_scales"]["ranking"]
         swept = [c for c in ("law_loss", "measured_loss", "peak_lr") if ranking and c in ranking[0]]
-        parts.append(_table(ranking, ["schedule", "predicted_loss", *swept]))
+        if ranking:
+            parts.append(_table(ranking, ["schedule", "predicted_loss", *swept]))
     parts.append(notes("schedules") + "</section>")
 
     if d.get("branches"):

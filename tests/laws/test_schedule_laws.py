@@ -509,3 +509,54 @@ def test_on_a_schedule_axis_sweep_the_largest_scales_law_is_fitted_on_its_best_s
     used = [by_curve[tuple(c.loss)] for c in sf.curves]
     assert {(s, spec) for s, spec, _ in used} == {(best.schedule, best.schedule_spec)}
     assert len({lr for *_, lr in used}) == len(used) >= 2 and max(lr for *_, lr in used) == best.lr
+
+
+def test_a_curve_says_how_far_its_measured_lr_decayed_after_the_warmup():
+    cos, const = _sched("cosine", 1000, min_ratio=0.1), _sched("constant", 1000)
+    steps = np.array([50, 150, 400, 700, 990])  # the first two inside the 200-step warmup: not decay
+    assert LossCurve(lrs=const, steps=steps, loss=np.ones(5), warmup_steps=200).lowest_lr_share() == 1.0
+    assert LossCurve(lrs=cos, steps=steps, loss=np.ones(5), warmup_steps=200).lowest_lr_share() < 0.15
+    # a cooldown that begins after the last measured step shows no decay
+    wsd = _sched("wsd", 1000, decay_frac=0.1)
+    assert LossCurve(lrs=wsd, steps=steps[:4], loss=np.ones(4), warmup_steps=200).lowest_lr_share() == 1.0
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason="shared/data not beside the checkout")
+def test_schedules_are_not_ranked_from_curves_without_decay():
+    """Fitted on the paper's constant runs alone (25M, 100M), the law ranks 400M's decaying schedules backwards
+    (Spearman -0.87; docs/laws-bench.md): rank_schedules_at refuses, saying why; a cosine run of each size is
+    enough to rank (constant last)."""
+    from laws.fitting import FitError
+    from laws.schedule_laws import NO_DECAY, check_ranking, load_mpl_curve
+    from laws.schedule_ranking import rank_schedules_at
+
+    load = {s: {p.stem: load_mpl_curve(p) for p in sorted((DATA / f"csv_{s}").glob("*.csv"))} for s in ("25", "100")}
+    const = {n: [load[s]["constant_24000"], load[s]["constant_72000"]] for n, s in ((25e6, "25"), (1e8, "100"))}
+    with pytest.raises(FitError, match="no LR decay"):
+        rank_schedules_at(const, 4e8, 24000, 2e-3, 2160)
+    assert "[grid] schedules axis" in NO_DECAY
+    cos = {n: [load[s]["cosine_24000"]] for n, s in ((25e6, "25"), (1e8, "100"))}
+    r = rank_schedules_at(cos, 4e8, 24000, 2e-3, 2160)
+    assert r.ranking[-1][0] == "constant" and all(v > 0 for _, v in r.ranking)
+    with pytest.raises(FitError, match="predicts a final loss of -0.5 for cosine"):
+        check_ranking([("linear", 2.0), ("cosine", -0.5)])
+
+
+def test_predict_s_schedule_line_from_a_sweep_without_a_schedule_axis_says_what_it_can_rank():
+    """The CPU schedule grid's widths 32-128 as sweeps of one schedule each (predict's schedule line for width 160):
+    constant runs alone give the default with the reason (before: 'linear' ranked first with predicted losses
+    of -0.69); cosine runs alone rank, and say that the other schedules are the law's extrapolation."""
+    import pandas as pd
+
+    from laws.analysis import recommend_schedule
+    from laws.table import SweepTable
+
+    root = Path(__file__).resolve().parents[2] / "bench" / "data"
+    t = pd.concat([pd.read_csv(root / f) for f in ("schedule_grid.csv", "schedule_grid_w128.csv")],
+                  ignore_index=True)
+    target = {"N": 618880, "D": 100000, "lr": 2.0**-9, "batch_tokens": 128}
+    const = recommend_schedule(SweepTable(t[t.variant == "constant"].drop(columns="variant")), target)
+    assert const["name"] == "cosine" and "no LR decay" in const["why"] and "ranking" not in const
+    cos = recommend_schedule(SweepTable(t[t.variant == "cosine"].drop(columns="variant")), target)
+    assert "fitted on the sweep's cosine runs only" in cos["why"]
+    assert cos["ranking"][-1]["schedule"] == "constant" and all(r["predicted_loss"] > 0 for r in cos["ranking"])

@@ -307,6 +307,20 @@ def _fit_across(curves: dict[tuple[float, float], dict[str, LossCurve]], sizes: 
     return fit_across({n: list(curves[(n, lr)].values()) for n in sizes}, start)
 
 
+def _held_out(path: Path | str, max_n: float | None
+              ) -> tuple[pd.DataFrame, dict[tuple[float, float], dict[str, LossCurve]], float, list[float],
+                         pd.DataFrame, int]:
+    """A CPU schedule grid split for a held-out bench: (its runs up to ``max_n``, their curves per (N, LR), the
+    held-out (largest) N, the smaller Ns, the final losses, the warmup every run shares)."""
+    frame = read_tables(path)
+    if max_n is not None:
+        frame = frame[frame.N <= max_n]
+    curves = grid_curves(frame)
+    sizes = sorted({n for n, _ in curves})
+    warm = next(iter(next(iter(curves.values())).values())).warmup_steps  # one length and warmup for every run
+    return frame, curves, sizes[-1], sizes[:-1], final_losses(frame), warm
+
+
 def bench_cpu_schedule_grid(path: Path | str, fit_from: tuple[float, ...] = (0.0, 0.3), max_n: float | None = None
                             ) -> tuple[list[str], dict[str, dict[str, float]]]:
     """At each peak LR of the grid: fit the law across scales on every width but the largest (curve points from
@@ -318,14 +332,7 @@ def bench_cpu_schedule_grid(path: Path | str, fit_from: tuple[float, ...] = (0.0
     a ranking there: one seed's final losses ranking another's), and the ceiling that gives against the seeds'
     mean. An oracle row fits the law on the held-out width's own curves: what the law's form can rank at all.
     ``max_n``: sizes above it are left out (the held-out width is then the largest at or below it)."""
-    frame = read_tables(path)
-    if max_n is not None:
-        frame = frame[frame.N <= max_n]
-    curves = grid_curves(frame)
-    sizes = sorted({n for n, _ in curves})
-    target, fit_sizes = sizes[-1], sizes[:-1]
-    warm = next(iter(next(iter(curves.values())).values())).warmup_steps  # one length and warmup for every run
-    finals = final_losses(frame)
+    frame, curves, target, fit_sizes, finals, warm = _held_out(path, max_n)
     rows: dict[str, dict[str, list]] = {}
     ceiling, ceiling_inside = [], []
     for lr in sorted({lr for _, lr in curves}):
@@ -416,15 +423,8 @@ def bench_one_family(data: Path, grid: Path | str, max_ns: tuple[float | None, .
         out.append(f"| multi-power paper's runs (400M, {sc['ranked_cases']} budgets) | {label} | {sc['top2']:.0%} | "
                    f"{sc['spearman']:.2f} | {sc['mae']:.4f} |")
     for max_n in max_ns:
-        frame = read_tables(grid)
-        if max_n is not None:
-            frame = frame[frame.N <= max_n]
-        curves = grid_curves(frame)
-        sizes = sorted({n for n, _ in curves})
-        target, fit_sizes = sizes[-1], sizes[:-1]
+        _, curves, target, fit_sizes, finals, warm = _held_out(grid, max_n)
         lrs = sorted({lr for _, lr in curves})
-        finals = final_losses(frame)
-        warm = next(iter(next(iter(curves.values())).values())).warmup_steps
         for label, keep in ONE_FAMILY_GRID.items():
             res = []
             for lr in lrs:

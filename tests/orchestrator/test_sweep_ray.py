@@ -226,16 +226,23 @@ def test_law_prior_with_asha_runs_through_tune(tmp_path):
     assert abs(math.log2(first.lr / PUBLISHED.lr(first.N, first.D))) <= 1.5
 
 
-def test_replay_runner_goes_through_tune_and_mlflow(tmp_path):
-    """The reference recipe served from its recorded table: same policy, Tune and MLflow path, no training."""
-    root = RECIPES.parents[1]
+REFERENCE_GRID = RECIPES.parents[1] / "bench" / "data" / "reference_grid.csv"
+
+
+def _replayed_reference(tmp_path, sweep_settings: str) -> tuple[str, pd.DataFrame]:
+    """The reference recipe served from its recorded table with ``sweep_settings`` in place of its policy, run
+    through the CLI on a real Ray: (its stdout, its sweep table)."""
     toml = (RECIPES / "reference.toml").read_text().replace(
-        'policy = "grid"', f'policy = "law_prior"\ntrials_per_scale = 3\n'
-                           f'replay = "{root / "bench" / "data" / "reference_grid.csv"}"')
+        'policy = "grid"', f'{sweep_settings}\nreplay = "{REFERENCE_GRID}"')
     stdout = run_cli_sweep(tmp_path, toml)
     (table,) = tmp_path.glob("lawsweep_results/reference-*/sweep.csv")
-    got = pd.read_csv(table)
-    ref = pd.read_csv(root / "bench" / "data" / "reference_grid.csv")
+    return stdout, pd.read_csv(table)
+
+
+def test_replay_runner_goes_through_tune_and_mlflow(tmp_path):
+    """The reference recipe served from its recorded table: same policy, Tune and MLflow path, no training."""
+    stdout, got = _replayed_reference(tmp_path, 'policy = "law_prior"\ntrials_per_scale = 3')
+    ref = pd.read_csv(REFERENCE_GRID)
     assert len(got) == 8 * 3
     merged = got.merge(ref, on=["N", "D", "lr", "batch_tokens"], suffixes=("", "_ref"))
     assert len(merged) == len(got)
@@ -250,13 +257,7 @@ def test_replay_runner_goes_through_tune_and_mlflow(tmp_path):
 def test_stop_when_found_ends_searched_scales_before_their_budget_through_tune(tmp_path):
     """sweep.stop_when_found on the replayed reference grid: a searched scale whose best run is probably found ends
     before its budget, Tune is told the search is over, and the sweep says which scales ended and why."""
-    root = RECIPES.parents[1]
-    toml = (RECIPES / "reference.toml").read_text().replace(
-        'policy = "grid"', f'policy = "law_prior"\ntrials_per_scale = 6\nstop_when_found = 0.8\n'
-                           f'replay = "{root / "bench" / "data" / "reference_grid.csv"}"')
-    stdout = run_cli_sweep(tmp_path, toml)
-    (table,) = tmp_path.glob("lawsweep_results/reference-*/sweep.csv")
-    got = pd.read_csv(table)
+    stdout, got = _replayed_reference(tmp_path, 'policy = "law_prior"\ntrials_per_scale = 6\nstop_when_found = 0.8')
     ended = [line for line in stdout.splitlines()
              if line.startswith("law prior: ") and "ended before its budget of 6 trials by sweep.stop_when_found = 0.8"
              in line]

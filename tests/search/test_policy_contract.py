@@ -177,10 +177,9 @@ def test_the_refit_reads_runs_that_diverged_as_bounding_the_bowl_not_as_missing(
     assert first.lr == 2.0**-7
 
 
-def test_law_prior_follows_the_runs_along_the_batch_axis_when_the_law_misses_the_batch():
-    # The law's LR is right at the small scale; its batch is two octaves too high (12 sequences: grid point 16;
-    # the best is 4). A region that looks along the LR first spends its trials there; the runs say batch.
-    s = SCALES[0]
+def _batch_missed_by_two_octaves(s):
+    """A bowl at scale ``s`` whose LR optimum is the published law's and whose batch optimum is two octaves below
+    it: (loss of a proposal, the best grid point)."""
     lo, bo = np.log2(PUBLISHED.lr(s.N, s.D)), np.log2(PUBLISHED.batch_tokens(s.D) / s.context) - 2.0
 
     def loss(p):
@@ -188,6 +187,14 @@ def test_law_prior_follows_the_runs_along_the_batch_axis_when_the_law_misses_the
 
     best = min(((lr, bs) for lr in LRS for bs in BATCHES),
                key=lambda q: (np.log2(q[0]) - lo) ** 2 + (np.log2(q[1]) - bo) ** 2)
+    return loss, best
+
+
+def test_law_prior_follows_the_runs_along_the_batch_axis_when_the_law_misses_the_batch():
+    # The law's LR is right at the small scale; its batch is two octaves too high (12 sequences: grid point 16;
+    # the best is 4). A region that looks along the LR first spends its trials there; the runs say batch.
+    s = SCALES[0]
+    loss, best = _batch_missed_by_two_octaves(s)
     policy = LawPrior(make_policy("grid", build_grid([s], lrs=LRS, batch_sizes=BATCHES)), trials_per_scale=8,
                       spread=(0.5, 1.0))
     seen = []
@@ -238,13 +245,7 @@ def test_law_prior_does_not_end_a_scale_early_where_the_law_misses_its_batch():
     # The law two octaves off in batch (the test above): found() stays below 0.9 until the runs reach the best
     # point, so ending at 0.9 never ends the scale before it.
     s = SCALES[0]
-    lo, bo = np.log2(PUBLISHED.lr(s.N, s.D)), np.log2(PUBLISHED.batch_tokens(s.D) / s.context) - 2.0
-
-    def loss(p):
-        return 2.0 * (1 + 0.006 * (np.log2(p.lr) - lo) ** 2 + 0.006 * (np.log2(p.batch_size) - bo) ** 2)
-
-    best = min(((lr, bs) for lr in LRS for bs in BATCHES),
-               key=lambda q: (np.log2(q[0]) - lo) ** 2 + (np.log2(q[1]) - bo) ** 2)
+    loss, best = _batch_missed_by_two_octaves(s)
     policy = LawPrior(make_policy("grid", build_grid([s], lrs=LRS, batch_sizes=BATCHES)), trials_per_scale=20,
                       spread=(0.5, 1.0), stop_at=0.9)
     while (p := policy.suggest()) is not None:

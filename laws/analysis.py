@@ -627,7 +627,7 @@ def fit_schedules(table: SweepTable, train: dict[str, Any] | None = None,
         (the fit, or None; why not).
     """
     from laws.fitting import FitError
-    from laws.schedule_laws import DECAY_SEEN, NO_DECAY, check_ranking, fit_multipower, rank_schedules
+    from laws.schedule_laws import NO_DECAY, check_ranking, fit_multipower, rank_schedules, shows_decay
 
     table = SweepTable.of(table)
     train = {**SCHEDULE_DEFAULTS, **{k: v for k, v in (train or {}).items() if k in SCHEDULE_DEFAULTS}}
@@ -639,7 +639,7 @@ def fit_schedules(table: SweepTable, train: dict[str, Any] | None = None,
         curves = _cell_curves(table, opt, train)
         if len(curves) < 2:
             continue
-        if not any(c.lowest_lr_share() <= DECAY_SEEN for c in curves):
+        if not shows_decay(curves):
             why = f"schedule law not fitted at N={opt.N:.0f}: {NO_DECAY}"
             continue
         try:
@@ -693,7 +693,7 @@ def recommend_schedule(table: SweepTable | None, target: dict[str, float] | None
     """
     if table is None or "curve" not in table.frame:
         return {"name": "cosine", "why": "the default; --from a sweep with curves ranks schedules by the schedule law"}
-    not_at_target = refused = ""
+    refused = ""  # why the law across sizes would not rank at the target
     if target is not None:
         from laws.fitting import FitError
         from laws.schedule_ranking import (
@@ -726,7 +726,6 @@ def recommend_schedule(table: SweepTable | None, target: dict[str, float] | None
                 r = rank_schedules_at(curves, target["N"], steps, target["lr"],
                                       int(SCHEDULE_DEFAULTS["warmup_frac"] * steps), SCHEDULE_DEFAULTS["min_lr_ratio"])
             except FitError as e:
-                not_at_target = f"not ranked at the target ({e}); "
                 refused = str(e)
             else:
                 return {"name": r.ranking[0][0], "predicted_loss": r.ranking[0][1], "at_target": True,
@@ -735,6 +734,7 @@ def recommend_schedule(table: SweepTable | None, target: dict[str, float] | None
                         "ranking": [{"schedule": n, "predicted_loss": v} for n, v in r.ranking]}
     sf, why = fit_schedules(table)
     extra = {"not_at_target": refused} if refused else {}
+    not_at_target = f"not ranked at the target ({refused}); " if refused else ""
     if sf is None:
         return {"name": "cosine", "why": f"the default: {not_at_target}{why}", **extra}
     return {"name": sf.ranking[0][0], "predicted_loss": sf.ranking[0][1], **extra,

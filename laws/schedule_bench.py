@@ -132,13 +132,18 @@ def score_cases(predict: Callable[[np.ndarray], float], cases: list[BudgetCase],
             "max_abs": float(np.max(errs))}
 
 
+def _mpl_curves(data: Path, sizes: tuple[str, ...]) -> dict[str, dict[str, LossCurve]]:
+    """The multi-power paper's curves of each size (``"25"``, ``"100"``, ``"400"``), by schedule."""
+    return {s: {p.stem: load_mpl_curve(p) for p in sorted((data / "multipower-law" / f"csv_{s}").glob("*.csv"))}
+            for s in sizes}
+
+
 def bench_schedules_across_scales(data: Path, fit_sizes: tuple[str, ...] = ("25", "100"),
                                   target: str = "400") -> tuple[list[str], dict[str, dict[str, float]]]:
     """Fit on ``fit_sizes``' curves, rank ``target``'s schedules at equal budgets; beside the law carried from
     the largest fitted size as is, and the target's own law fitted on its curves (the authors' split: an oracle
     that sees the target size)."""
-    load = {s: {p.stem: load_mpl_curve(p) for p in sorted((data / "multipower-law" / f"csv_{s}").glob("*.csv"))}
-            for s in (*fit_sizes, target)}
+    load = _mpl_curves(data, (*fit_sizes, target))
     cases = equal_budget_cases(load[target])
     n_t = SIZES[target]
     fit_curves = {SIZES[s]: list(load[s].values()) for s in fit_sizes}
@@ -321,6 +326,12 @@ def _held_out(path: Path | str, max_n: float | None
     return frame, curves, sizes[-1], sizes[:-1], final_losses(frame), warm
 
 
+def _end_case(cs: dict[str, LossCurve], truth: pd.Series) -> list[BudgetCase]:
+    """The schedules of one (width, LR) compared at the end of their runs: each one's mean final loss."""
+    return [BudgetCase(steps=next(iter(cs.values())).lrs.size,
+                       candidates={k: (c.lrs, float(truth[k])) for k, c in cs.items()})]
+
+
 def bench_cpu_schedule_grid(path: Path | str, fit_from: tuple[float, ...] = (0.0, 0.3), max_n: float | None = None
                             ) -> tuple[list[str], dict[str, dict[str, float]]]:
     """At each peak LR of the grid: fit the law across scales on every width but the largest (curve points from
@@ -340,8 +351,7 @@ def bench_cpu_schedule_grid(path: Path | str, fit_from: tuple[float, ...] = (0.0
         truth = finals.xs((target, lr), level=("N", "lr"))["mean"]
         if (agree := seed_agreement(finals, target, lr)) is not None:
             ceiling.append(agree)
-        final = [BudgetCase(steps=next(iter(cs.values())).lrs.size,
-                            candidates={k: (c.lrs, float(truth[k])) for k, c in cs.items()})]
+        final = _end_case(cs, truth)
         eval_steps = sorted(set(next(iter(cs.values())).steps.tolist()))
         inner = equal_budget_cases(cs, budgets=tuple(eval_steps[len(eval_steps) // 3:]), tol=0)
         if (agree := seed_agreement_inside(frame, target, lr, tuple(eval_steps[len(eval_steps) // 3:]))) is not None:
@@ -411,8 +421,7 @@ def bench_one_family(data: Path, grid: Path | str, max_ns: tuple[float | None, .
     and 100M curves of the family, rank 400M's schedules at equal budgets (as :func:`bench_schedules_across_scales`).
     The CPU grid: fit on the family's curves of every width but the largest (both peak LRs pooled, each curve
     from its start, as ``predict`` fits them), rank the largest width's 8 schedules at the end, at each peak LR."""
-    load = {s: {q.stem: load_mpl_curve(q) for q in sorted((data / "multipower-law" / f"csv_{s}").glob("*.csv"))}
-            for s in ("25", "100", "400")}
+    load = _mpl_curves(data, ("25", "100", "400"))
     cases = equal_budget_cases(load["400"])
     out = ["## Schedules ranked from one schedule family (a sweep without a schedule axis)", "",
            "| data (held-out size) | fitted on | top-2 | mean Spearman | final-loss MAE |", "|---|---|---|---|---|"]
@@ -436,9 +445,8 @@ def bench_one_family(data: Path, grid: Path | str, max_ns: tuple[float | None, .
                     continue
                 cs = curves[(target, lr)]
                 truth = finals.xs((target, lr), level=("N", "lr"))["mean"]
-                case = [BudgetCase(steps=next(iter(cs.values())).lrs.size,
-                                   candidates={k: (c.lrs, float(truth[k])) for k, c in cs.items()})]
-                res.append(score_cases(lambda q, f=at, w=warm: float(f.predict(q, warmup_steps=w)[0]), case))
+                res.append(score_cases(lambda q, f=at, w=warm: float(f.predict(q, warmup_steps=w)[0]),
+                                       _end_case(cs, truth)))
             if not res:
                 out.append(f"| CPU schedule grid (N {target:.3g}) | {label} | not fitted | | |")
                 continue

@@ -40,6 +40,7 @@ __all__ = [
     "fit_multipower_across_scales",
     "load_mpl_curve",
     "rank_schedules",
+    "shows_decay",
 ]
 
 
@@ -95,13 +96,18 @@ NO_DECAY = ("the loss curves hold no LR decay (at no measured step after the war
             "[grid] schedules axis")
 
 
+def shows_decay(curves: list[LossCurve]) -> bool:
+    """Whether one of ``curves`` was measured at an LR at most :data:`DECAY_SEEN` of its peak (after the warmup)."""
+    return any(c.lowest_lr_share() <= DECAY_SEEN for c in curves)
+
+
 def decaying_sizes(curves: dict[float, list[LossCurve]]) -> dict[float, list[LossCurve]]:
-    """The sizes whose curves identify the decay term (:data:`DECAY_SEEN`), each with all its curves.
+    """The sizes whose curves identify the decay term (:func:`shows_decay`), each with all its curves.
 
     Raises:
         FitError: no size has such a curve (:data:`NO_DECAY`).
     """
-    kept = {n: cs for n, cs in curves.items() if any(c.lowest_lr_share() <= DECAY_SEEN for c in cs)}
+    kept = {n: cs for n, cs in curves.items() if shows_decay(cs)}
     if curves and not kept:
         raise FitError(NO_DECAY)
     return kept

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,6 +83,20 @@ class CellResult:
     grid_size: int
 
 
+def _trials(policy: SearchPolicy, cell: ReplayCell) -> Iterator[tuple[int, float]]:
+    """Serve ``policy``'s proposals from ``cell`` until it stops proposing or the grid is spent; after each trial
+    yield (trials so far, best finished loss so far)."""
+    policy.restrict_to({"target": {(lr, bt, 0) for lr, bt in cell.results}})
+    best, trials = math.inf, 0
+    while trials < len(cell.results) and (p := policy.suggest()) is not None:
+        loss, status = cell.run(p.lr, p.batch_size)
+        policy.observe(Observation(p, loss if status == "ok" else math.nan, status))  # type: ignore[arg-type]
+        trials += 1
+        if status == "ok":
+            best = min(best, loss)
+        yield trials, best
+
+
 def replay(policy: SearchPolicy, cell: ReplayCell, *, budget_share: float = 0.1) -> tuple[float, float, int]:
     """Run ``policy`` on ``cell`` until a run lands in the 0.25% band (or the grid is exhausted).
 
@@ -89,20 +104,11 @@ def replay(policy: SearchPolicy, cell: ReplayCell, *, budget_share: float = 0.1)
         (share of the grid's compute spent to reach the band, relative loss gap of the best run after
         ``budget_share`` of the grid, trials to the band).
     """
-    policy.restrict_to({"target": {(lr, bt, 0) for lr, bt in cell.results}})
     n = len(cell.results)
     budget = max(1, math.ceil(budget_share * n))
     band = cell.best * (1 + NEAR_OPTIMAL_BAND)
-    best, gap, trials, to_band = math.inf, math.nan, 0, -1
-    while trials < n:
-        p = policy.suggest()
-        if p is None:
-            break
-        loss, status = cell.run(p.lr, p.batch_size)
-        policy.observe(Observation(p, loss if status == "ok" else math.nan, status))  # type: ignore[arg-type]
-        trials += 1
-        if status == "ok":
-            best = min(best, loss)
+    gap, to_band = math.nan, -1
+    for trials, best in _trials(policy, cell):
         if trials == budget:
             gap = best / cell.best - 1 if math.isfinite(best) else math.inf
         if to_band < 0 and best <= band:
@@ -128,14 +134,7 @@ class StopResult:
 
 def replay_spent(policy: SearchPolicy, cell: ReplayCell) -> tuple[int, float]:
     """Run ``policy`` on ``cell`` until it stops proposing: (trials run, relative gap of its best run)."""
-    policy.restrict_to({"target": {(lr, bt, 0) for lr, bt in cell.results}})
-    best, trials = math.inf, 0
-    while trials < len(cell.results) and (p := policy.suggest()) is not None:
-        loss, status = cell.run(p.lr, p.batch_size)
-        policy.observe(Observation(p, loss if status == "ok" else math.nan, status))  # type: ignore[arg-type]
-        trials += 1
-        if status == "ok":
-            best = min(best, loss)
+    trials, best = [(0, math.inf), *_trials(policy, cell)][-1]
     return trials, (best / cell.best - 1 if math.isfinite(best) else math.inf)
 
 
@@ -306,7 +305,7 @@ def _main_stop(args: argparse.Namespace) -> int:
     runs: list[tuple[str, StopResult]] = []
     for held in _steplaw_targets(dense):
         for c in held:
-            runs += [("Step Law dense grid", r) for r in bench_stop(dense.without([h for h in held if h != c]), [c],
+            runs += [("Step Law dense grid", r) for r in bench_stop(_hide_group(dense, held, c), [c],
                                                                   stop_at=args.stop_when_found)]
     for path in [args.reference, *args.grid]:
         if all(q.is_file() for q in table_parts(path)):
@@ -338,7 +337,12 @@ def _main_stop(args: argparse.Namespace) -> int:
 def _bench_group(table: SweepTable, held: list[tuple[float, float]], target: tuple[float, float],
                  seeds: int) -> list[CellResult]:
     """Bench one target cell while every cell of its held-out group stays hidden from the prior."""
-    return bench_table(table.without([c for c in held if c != target]), [target], seeds=seeds)
+    return bench_table(_hide_group(table, held, target), [target], seeds=seeds)
+
+
+def _hide_group(table: SweepTable, held: list[tuple[float, float]], target: tuple[float, float]) -> SweepTable:
+    """``table`` without the cells of ``target``'s held-out group other than ``target`` itself."""
+    return table.without([c for c in held if c != target])
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ W512 = (512, 6305792, [*W384[2], *W384[3], "fortunes_adamw_w512.csv"],
 #: the widths recorded blind, in order: ``--through W`` adds those up to W
 BLIND = [W256, W320, W384, W512]
 D = 200000.0
-SHOWN = ("posterior", "posterior_straight", "pooled", "curved_N")
+SHOWN = ("posterior", "posterior_straight", "pooled", "curved_N", "eff_ladder")
 
 
 def rows(targets) -> list[str]:

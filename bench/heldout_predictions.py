@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from laws.bench import nearest_run_gap_at
-from laws.diagnostics import VAGUE_PRIOR, batch_n_trend, curved_lr, effective_lr_observations
+from laws.diagnostics import VAGUE_PRIOR, batch_n_trend, curved_lr, effective_lr_observations, invert_ladder
 from laws.estimators import ESTIMATORS, cell_observations, fit_posterior
 from laws.optimum import scale_optimum
 from laws.sweep import fit_table, predict_target
@@ -79,7 +79,18 @@ def predictions(t: pd.DataFrame, n: float, d: float) -> dict:
                                         "slope": trend.slope, "interval": list(trend.interval),
                                         "significant": trend.significant}
         if _has_eff(rows):
-            out[axis]["eff_lr"] = float(fit_posterior(_eff_observations(rows), [], prior=VAGUE_PRIOR).law.lr(n, d))
+            eff = float(fit_posterior(_eff_observations(rows), [], prior=VAGUE_PRIOR).law.lr(n, d))
+            out[axis]["eff_lr"] = eff
+            # seed 002's way back to a peak LR through the target's own runs at fewer tokens (D axis only)
+            fi = SweepTable.of(rows).fit_rows().fit_inputs()
+            lad = invert_ladder(eff, n, d, *fi.arrays(), fi.eff_lr)
+            if lad is not None:
+                entry = {"from_D": lad.D, "lrs": list(lad.lrs), "slope": lad.inverse.slope}
+                if lad.inverse.ok:
+                    out[axis]["eff_ladder"] = {"lr": lad.inverse.peak_lr,
+                                               "batch_tokens": out[axis][ESTIMATORS[0]]["batch_tokens"], **entry}
+                else:
+                    out[axis]["eff_ladder_refused"] = {"reason": lad.inverse.reason, **entry}
     return out
 
 
@@ -122,7 +133,7 @@ def score(doc: dict, t: pd.DataFrame, target: str | None = None) -> list[str]:
            "loss gap of the nearest run |", "|---|---|---|---|---|---|"]
     for axis, preds in doc["predictions"].items():
         for est, p in preds.items():
-            if est in ("cells", "eff_lr"):
+            if est in ("cells", "eff_lr") or "lr" not in p:
                 continue
             gap = nearest_run_gap_at(g.assign(loss=loss), (n, d), p["lr"], p["batch_tokens"])
             out.append(f"| {axis.replace('_', ' ')} ({preds['cells']}) | {est} | {p['lr']:.4g}, "

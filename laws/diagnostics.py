@@ -32,6 +32,7 @@ __all__ = [
     "AxisCurvature",
     "AxisHoldout",
     "BatchTrend",
+    "LadderInverse",
     "LawDiagnostics",
     "MIN_CALIBRATION_SLOPE",
     "CalibrationInverse",
@@ -40,6 +41,7 @@ __all__ = [
     "curved_lr",
     "effective_lr_observations",
     "invert_calibration",
+    "invert_ladder",
     "lr_law_diagnostics",
     "peak_lr_from_effective",
 ]
@@ -327,6 +329,55 @@ def invert_calibration(eff_target: float, calib_lr: Sequence[float], calib_eff: 
             f"the target effective LR {eff_target:.3g} is reached only at peak LR {peak:.3g}, more than an octave "
             f"outside the calibrated {lo:.3g}..{hi:.3g}"))
     return CalibrationInverse(peak, slope)
+
+
+#: Runs of the ladder cell nearest the target effective LR (in log) that :func:`invert_ladder` draws its line
+#: through: the bracketing pair and one more, so that the line is local where the effective LR saturates.
+LADDER_RUNS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class LadderInverse:
+    """The effective-LR law's target turned into a peak LR through the target model's own runs at fewer tokens."""
+
+    inverse: CalibrationInverse
+    D: float
+    """Tokens of the ladder cell whose runs were inverted (the largest below the target's)."""
+    batch_tokens: float
+    """The batch those runs share (the cell's best run's)."""
+    lrs: tuple[float, ...]
+    """The peak LRs of the runs the line goes through."""
+
+
+def invert_ladder(eff_target: float, N: float, D: float, n: np.ndarray, d: np.ndarray, lr: np.ndarray,
+                  bt: np.ndarray, loss: np.ndarray, eff: np.ndarray) -> LadderInverse | None:
+    """Seed 002's way back from an effective LR to a peak LR at no extra compute, for a D-axis ladder: the target's
+    N was run at fewer tokens, and those runs logged their effective LR at each peak LR. At the largest such D,
+    the runs at the cell's best batch are a calibration already paid for: the :data:`LADDER_RUNS` nearest
+    ``eff_target`` (in log) are inverted as :func:`invert_calibration` does (refused where the effective LR barely
+    follows the peak LR, or the target lies more than an octave outside them). None: no run of N below D logged an
+    effective LR.
+
+    The effective LR per unit of schedule multiplier at a given peak LR moves little with D on the recorded grids
+    (width 512 at batch 128, peak LR 2^-11: 0.0073, 0.0072, 0.0066 at 50k, 100k, 200k tokens), so the ladder's
+    nearest D stands in for the target's.
+    """
+    n, d, lr, bt, loss, eff = (np.asarray(v, dtype=np.float64) for v in (n, d, lr, bt, loss, eff))
+    m = (n == N) & (d < D) & np.isfinite(loss) & np.isfinite(eff) & (eff > 0)
+    if not m.any():
+        return None
+    d_lad = float(d[m].max())
+    cell = (n == N) & (d == d_lad) & np.isfinite(loss)
+    best_bt = float(bt[cell][int(np.argmin(loss[cell]))])
+    k = m & (d == d_lad) & (bt == best_bt)
+    if not k.any():
+        return None
+    # one point per LR (several seeds: their mean effective LR), the nearest LADDER_RUNS to the target in log
+    lrs = np.unique(lr[k])
+    effs = np.array([float(np.exp(np.mean(np.log(eff[k & (lr == v)])))) for v in lrs])
+    near = np.sort(np.argsort(np.abs(np.log(effs) - np.log(eff_target)), kind="stable")[:LADDER_RUNS])
+    return LadderInverse(invert_calibration(eff_target, lrs[near], effs[near]), d_lad, best_bt,
+                         tuple(float(v) for v in lrs[near]))
 
 
 def calibration_cost(N: float, D: float, batch_tokens: float, steps: int = 300, n_lrs: int = 3) -> tuple[float, float]:

@@ -18,6 +18,7 @@ from laws.diagnostics import (
     batch_n_trend,
     calibration_cost,
     effective_lr_observations,
+    invert_ladder,
     lr_law_diagnostics,
 )
 from laws.estimators import (
@@ -338,6 +339,11 @@ def law_report(
                                     "note": "AdamH: the peak LR is the effective LR. AdamW: `lawsweep calibrate` "
                                             f"runs the target model {calib_steps} steps at {calib_lrs} LRs around the "
                                             "Step Law's, logs the effective LR and inverts it."}
+                lad = invert_ladder(e["target_eff_lr"], target[0], target[1], N, D, lr, batch_tokens, loss, eff_lr)
+                if lad is not None:  # a D-axis ladder: the target's own runs at fewer tokens invert it for free
+                    e["ladder"] = {"peak_lr": lad.inverse.peak_lr if lad.inverse.ok else None, "D": lad.D,
+                                   "batch_tokens": lad.batch_tokens, "lrs": list(lad.lrs),
+                                   "slope": lad.inverse.slope, "reason": lad.inverse.reason}
             out["eff_lr_law"] = e
     return out
 

@@ -118,6 +118,13 @@ def format_diagnostics(rep: dict) -> str:
             c = e["calibration"]
             lines.append(f"  target effective LR {e['target_eff_lr']:.4g}; {c['note']} Cost {c['flops']:.3g} FLOPs "
                          f"= {100 * c['share_of_target']:.2f}% of one target run.")
+        if e.get("ladder"):
+            lad = e["ladder"]
+            at = (f"the target's own runs at D={lad['D']:.4g} (batch {lad['batch_tokens']:.0f}, peak LRs "
+                  + ", ".join(f"{v:.3g}" for v in lad["lrs"]) + ")")
+            lines.append(f"  through {at}, no extra run: peak LR {lad['peak_lr']:.4g} (log-log slope "
+                         f"{lad['slope']:.2f})" if lad["peak_lr"] else
+                         f"  through {at}: not inverted ({lad['reason']})")
     return "\n".join(lines)
 
 
@@ -137,6 +144,17 @@ def format_prediction(out: dict[str, Any]) -> str:
         lines.append(f"  extrapolation: {o['N']:.2f} octaves of LR along N, {o['D']:.2f} along D beyond the proxies "
                      f"(leans on {lean['leans_on']})")
     lines += [f"  warning: {w}" for w in out.get("warnings", [])]
+    e = (out.get("diagnostics") or {}).get("eff_lr_law") or {}
+    if "target_eff_lr" in e:
+        lad = e.get("ladder") or {}
+        if lad.get("peak_lr"):
+            lines.append(f"  effective-LR route (seed 002): target effective LR {e['target_eff_lr']:.4g} -> peak LR "
+                         f"{lad['peak_lr']:.4g} ({math.log2(lad['peak_lr'] / out['lr']):+.2f} octave from the above) "
+                         f"through the target's own runs at D={lad['D']:.4g}, no extra run")
+        else:
+            why = f" (its runs at D={lad['D']:.4g} do not invert it: {lad['reason']})" if lad else ""
+            lines.append(f"  effective-LR route (seed 002): target effective LR {e['target_eff_lr']:.4g}; "
+                         f"`lawsweep calibrate` turns it into a peak LR{why}")
     sch = out["schedule"]
     lines.append(f"  schedule: {sch['name']} ({sch['why']})")
     if "cpt" in out:

@@ -322,6 +322,34 @@ def test_calibration_inverts_a_clean_line_and_refuses_a_flat_or_far_one():
     assert not invert_calibration(0.03, [1e-3], [0.01]).ok  # one LR: nothing to fit
 
 
+def test_the_ladder_inverts_the_target_widths_own_runs_at_fewer_tokens():
+    """Seed 002 at no extra compute: the target N ran at 50k and 100k tokens, its effective LR saturating above
+    2^-10 (eff = 8 lr below, flat above). The line goes through the three runs nearest the target effective LR at
+    the largest ladder D and the best batch, so the target 8 * 2^-11.5 needs peak LR 2^-11.5; the other batch and
+    the smaller D (whose effective LRs are 2x) are not read."""
+    from laws.diagnostics import invert_ladder
+
+    lrs = 2.0 ** np.arange(-13, -7)
+    rows = []
+    for d, scale in ((5e4, 2.0), (1e5, 1.0)):
+        for bt, loss0 in ((128, 2.0), (256, 2.1)):
+            for x in lrs:
+                eff = scale * (8 if bt == 128 else 3) * min(x, 2.0**-10)
+                rows.append((1e6, d, x, bt, loss0 + 0.01 * (np.log2(x) + 11) ** 2, eff))
+    n, d, lr, bt, loss, eff = (np.array(c, dtype=float) for c in zip(*rows, strict=True))
+    lad = invert_ladder(8 * 2.0**-11.5, 1e6, 2e5, n, d, lr, bt, loss, eff)
+    assert lad is not None and lad.D == 1e5 and lad.batch_tokens == 128
+    assert lad.inverse.ok and lad.inverse.slope == pytest.approx(1.0)
+    assert np.log2(lad.inverse.peak_lr) == pytest.approx(-11.5, abs=1e-9)
+    assert lad.lrs == (2.0**-13, 2.0**-12, 2.0**-11)
+    # a target only the saturated runs reach: their line is flat, refused
+    flat = invert_ladder(8 * 2.0**-10 * 1.05, 1e6, 2e5, n, d, lr, bt, loss, eff)
+    assert not flat.inverse.ok and np.isnan(flat.inverse.peak_lr) and "grow" in flat.inverse.reason
+    # no run of the target N below its D: no ladder (an N-axis target needs `lawsweep calibrate`)
+    assert invert_ladder(0.01, 2e6, 2e5, n, d, lr, bt, loss, eff) is None
+    assert invert_ladder(0.01, 1e6, 5e4, n, d, lr, bt, loss, eff) is None
+
+
 def test_a_schedule_axis_is_fitted_on_each_points_best_schedule():
     """Two schedules per cell: 'cosine' holds the true bowl; 'constant' is 0.5 nats worse on the grid, its
     optimum 2 octaves higher. The law must come from the best schedule's bowl, not from a mix of the two."""

@@ -62,3 +62,22 @@ def test_a_table_without_effective_lrs_is_refused_with_the_fix():
     assert r.returncode == 2 and "eff_lr" in r.stderr and "rerun the proxies" in r.stderr
     r = lawsweep("calibrate", "tiny", "--from", "bench/data/fortunes_adamw.csv", "--d-model", "64")
     assert r.returncode == 2 and "--d" in r.stderr and "[target]" in r.stderr
+
+
+def test_predict_inverts_the_effective_lr_through_the_target_widths_own_runs(tmp_path):
+    """A D-axis ladder (width 512 recorded at 50k/100k tokens, its 200k cell held out): `predict` turns the
+    effective-LR law's target into a peak LR through those runs, with no extra run; width 96's runs, whose
+    effective LR barely follows the peak LR, are refused with the reason."""
+    t = pd.concat([pd.read_csv(ROOT / "bench/data" / f) for f in
+                   ("fortunes_adamw_w384.csv", "fortunes_adamw_w384_target.csv", "fortunes_adamw_w512.csv")])
+    t.to_csv(tmp_path / "ladder.csv", index=False)
+    r = lawsweep("predict", "--from", str(tmp_path / "ladder.csv"), "--n", "6305792", "--d", "2e5", "--json")
+    assert r.returncode == 0, r.stderr
+    lad = json.loads(r.stdout)["diagnostics"]["eff_lr_law"]["ladder"]
+    assert lad["D"] == 1e5 and lad["reason"] == "" and lad["slope"] >= 0.25
+    assert min(lad["lrs"]) / 2 <= lad["peak_lr"] <= max(lad["lrs"]) * 2
+    text = lawsweep("predict", "--from", str(tmp_path / "ladder.csv"), "--n", "6305792", "--d", "2e5").stdout
+    assert f"peak LR {lad['peak_lr']:.4g}" in text and "no extra run" in text
+    r = lawsweep("predict", "--from", "bench/data/fortunes_adamw.csv", "--n", "223872", "--d", "4e5")
+    assert r.returncode == 0, r.stderr
+    assert "do not invert it: the effective LR barely follows the peak LR" in r.stdout

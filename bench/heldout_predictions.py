@@ -7,6 +7,11 @@ For a target (N, D) not yet in the table, every estimator's optimal (LR, batch) 
     python bench/heldout_predictions.py TABLE.csv [TABLE.csv ...] --n 396800 --d 200000 \\
         --out bench/data/fortunes_predictions_w128.json
 
+Beside every estimator it writes seed 002's effective-LR route: the effective-LR law's target (``eff_lr``), turned
+into a peak LR through the target's own runs at fewer tokens where the D axis has them (``eff_ladder``,
+laws.diagnostics.invert_ladder), and, with ``--calibrated AXIS=FILE``, through a `lawsweep calibrate --json` run of
+the target model on that axis's cells (``eff_calibrate``).
+
 Refuses when the target cell is already in a table (then the predictions would not be blind). The JSON records
 the tables' cells, the estimator version (git commit) and the time. Once the cell is recorded, score what was
 written against it (LR error in octaves against the cell's best run and its band optimum, loss gap of the run
@@ -163,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=float, help="the held-out cell's non-embedding parameters")
     p.add_argument("--d", type=float, help="the held-out cell's tokens")
     p.add_argument("--out", type=Path, help="JSON file to write (commit it before recording)")
+    p.add_argument("--calibrated", action="append", default=[], metavar="AXIS=FILE",
+                   help="with --out: add `lawsweep calibrate --json` output FILE as the effective-LR route on AXIS "
+                        "(N_axis or D_axis; the calibration's table must be that axis's cells)")
     p.add_argument("--score", type=Path, help="a JSON written earlier: score it against the recorded cell")
     p.add_argument("--target", help="with --score, for a file that predicted several cells: which one "
                    "(as keyed there, e.g. N=223872,D=200000)")
@@ -175,11 +183,23 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--n, --d and --out are required to write predictions (or --score FILE to score them)")
     if ((t.N == a.n) & (t.D == a.d)).any():
         p.error(f"--n {a.n:.0f} --d {a.d:.0f}: that cell is already in the tables; a prediction must precede it")
+    preds = predictions(t, a.n, a.d)
+    for spec in a.calibrated:
+        axis, _, f = spec.partition("=")
+        if axis not in preds or not Path(f).is_file():
+            p.error(f"--calibrated {spec!r}: give AXIS=FILE with AXIS N_axis or D_axis and FILE a calibrate JSON")
+        c = json.loads(Path(f).read_text())
+        if (c["N"], c["D"]) != (a.n, a.d):
+            p.error(f"--calibrated {spec!r}: the calibration is for N {c['N']:.0f}, D {c['D']:.0f}, not the target")
+        preds[axis]["eff_calibrate" if not c.get("fallback") else "eff_calibrate_refused"] = {
+            "lr": c["peak_lr"], "batch_tokens": preds[axis][ESTIMATORS[0]]["batch_tokens"],
+            "target_eff_lr": c["target_eff_lr"], "slope": c.get("slope"), "share_of_target": c["share_of_target"],
+            "runs": [(r["lr"], r["eff_lr"]) for r in c["runs"]]} if not c.get("fallback") else {"note": c["note"]}
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     doc = {"written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "commit": commit,
            "tables": [f"{f}: {len(pd.read_csv(f))} runs" for f in a.tables],
            "cells": sorted({f"N={n:.0f},D={d:.0f}" for n, d in zip(t.N, t.D)}),
-           "target": {"N": a.n, "D": a.d}, "predictions": predictions(t, a.n, a.d)}
+           "target": {"N": a.n, "D": a.d}, "predictions": preds}
     a.out.write_text(json.dumps(doc, indent=1) + "\n")
     print(json.dumps(doc["predictions"], indent=1))
     return 0

@@ -4,14 +4,18 @@ Each target is predicted from the cells recorded before it (as `bench/heldout_pr
 blind), along the N axis and the D axis, by every estimator; the error is the predicted LR over the target's
 seed-mean best grid point (widths 256-512: over the octave grid and the half-octave points), in octaves. Only
 the rows of widths 256 and up were blind to the N x D interaction (their predictions were committed before they
-ran: bench/data/fortunes_predictions_w256.json, _w320.json, _w384.json, _w512.json); the others are retrospective.
+ran: bench/data/fortunes_predictions_w256.json, _w320.json, _w384.json, _w512.json, _w640.json); the others are
+retrospective. Only width 640 was blind to the effective-LR routes (``eff_ladder``: the target width's own runs at
+100k tokens invert the effective-LR law's target; ``calibrate``: `lawsweep calibrate` runs of the target model,
+N axis, read from bench/data/fortunes_calibration_retro.json and fortunes_calibration_w640_N.json).
 
-    python bench/axes_retro.py [--through 256 | 320 | 384 | 512]
+    python bench/axes_retro.py [--through 256 | 320 | 384 | 512 | 640]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -45,9 +49,14 @@ W384 = (384, 3549696, [*W320[2], *W320[3], "fortunes_adamw_w384.csv"],
 W512 = (512, 6305792, [*W384[2], *W384[3], "fortunes_adamw_w512.csv"],
         ["fortunes_adamw_w512_target.csv", "fortunes_adamw_w512_target_half.csv"])
 #: the widths recorded blind, in order: ``--through W`` adds those up to W
-BLIND = [W256, W320, W384, W512]
+W640 = (640, 9848320, [*W512[2], *W512[3], "fortunes_adamw_w640.csv"], ["fortunes_adamw_w640_target.csv"])
+BLIND = [W256, W320, W384, W512, W640]
+#: `lawsweep calibrate --json` outputs of the N axis (the target model's short runs; table: the widths below it)
+CALIBRATIONS = {**{int(k[1:4]): v for k, v in json.loads((DATA / "fortunes_calibration_retro.json").read_text())
+                   ["calibrations"].items()},
+                640: json.loads((DATA / "fortunes_calibration_w640_N.json").read_text())}
 D = 200000.0
-SHOWN = ("posterior", "posterior_straight", "pooled", "curved_N", "eff_ladder")
+SHOWN = ("posterior", "posterior_straight", "pooled", "curved_N", "eff_ladder", "calibrate")
 
 
 def rows(targets) -> list[str]:
@@ -63,6 +72,8 @@ def rows(targets) -> list[str]:
         g = SweepTable(raw).seed_mean().frame
         best = scale_optimum(n, D, g.lr.values, g.batch_tokens.values, g.loss.where(g.status == "ok").values).grid_lr
         pred = predictions(t, n, D)
+        if width in CALIBRATIONS and not CALIBRATIONS[width].get("fallback"):
+            pred["N_axis"]["calibrate"] = {"lr": CALIBRATIONS[width]["peak_lr"]}
         for axis in ("N_axis", "D_axis"):
             e = {k: float(np.log2(pred[axis][k]["lr"] / best)) for k in SHOWN if k in pred[axis]}
             for k, v in e.items():

@@ -612,7 +612,7 @@ def test_intervals_average_over_the_settings_so_a_spurious_bend_keeps_zero_insid
 
 
 def _axes_retro_rows(target: str) -> dict[tuple[str, str], list[str]]:
-    """bench/axes_retro.py's rows for one of its held-out cells (``target``: W320, W384, W512), keyed (width, axis)."""
+    """bench/axes_retro.py's rows for one of its held-out cells (``target``: W320 .. W640), keyed (width, axis)."""
     import importlib.util
 
     root = Path(__file__).resolve().parents[2]
@@ -653,3 +653,16 @@ def test_the_blind_width_512_cell_is_scored_as_committed():
     rows = _axes_retro_rows("W512")
     assert rows[("512", "N axis")][:2] == ["-1.08", "-0.51"]
     assert rows[("512", "D axis")][:2] == ["-1.03", "-0.39"]
+
+
+def test_the_blind_width_640_cell_is_scored_as_committed():
+    """bench/axes_retro.py on width 640 at 200k (recorded blind on 2026-12-07 after every prediction, the effective-LR
+    routes included, was committed in bench/data/fortunes_predictions_w640.json): against the cell's two-seed best
+    point (2^-12 at batch 64) the default posterior's LR is -0.22 octave (N axis) and -0.28 (D axis), inside both
+    goals; the straight posterior +0.22 / +0.21; the effective LR through width 640's own 100k runs +0.37 (D axis)
+    and through `lawsweep calibrate` runs of the target model +0.53 (N axis). A change to the estimator that moves
+    these fails here (and must say what it does on this cell)."""
+    rows = _axes_retro_rows("W640")
+    assert rows[("640", "N axis")][:2] == ["-0.22", "+0.22"]
+    assert rows[("640", "D axis")][:2] == ["-0.28", "+0.21"]
+    assert rows[("640", "D axis")][4] == "+0.37" and rows[("640", "N axis")][5] == "+0.53"

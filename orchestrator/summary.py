@@ -150,7 +150,8 @@ def format_prediction(out: dict[str, Any]) -> str:
         if lad.get("peak_lr"):
             lines.append(f"  effective-LR route (seed 002): target effective LR {e['target_eff_lr']:.4g} -> peak LR "
                          f"{lad['peak_lr']:.4g} ({math.log2(lad['peak_lr'] / out['lr']):+.2f} octave from the above) "
-                         f"through the target's own runs at D={lad['D']:.4g}, no extra run")
+                         f"through the target's own runs at D={lad['D']:.4g}, no extra run (a second opinion, less "
+                         "accurate than the law on the fortunes widths: docs/laws-bench.md)")
         else:
             why = f" (its runs at D={lad['D']:.4g} do not invert it: {lad['reason']})" if lad else ""
             lines.append(f"  effective-LR route (seed 002): target effective LR {e['target_eff_lr']:.4g}; "

@@ -34,7 +34,8 @@ class PolicySearcher(Searcher):
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
         p = self.policy.suggest()
         if p is None:
-            return Searcher.FINISHED
+            # a policy may wait for results in flight (LawPrior's stop_at): Tune asks again when one comes in
+            return None if self._live else Searcher.FINISHED
         self._live[trial_id] = p
         return self._materialize(p)
 

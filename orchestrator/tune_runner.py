@@ -591,8 +591,11 @@ def _report_search(policy: SearchPolicy, tracker: Any, echo: Callable[[str], Non
         if not ran:
             continue
         p = policy.found(key)
+        # the law refits as other scales' runs come in, so the probability now may differ from the one that
+        # ended the scale: both are printed
         why = (f"; ended before its budget of {policy.scale_budget(key)} trials by sweep.stop_when_found = "
-               f"{policy.stop_at:g}" if key in policy.stopped else "")
+               f"{policy.stop_at:g} (probability {policy.stopped[key]:.2f} when it ended)"
+               if key in policy.stopped else "")
         echo(f"law prior: {key} searched with {ran} of its {len(policy.all_points(key))} grid points; probability "
              f"that its best run is its best grid point {p:.2f}"
              + ("" if p >= 0.9 else " (more trials there could still find a better one)") + why)

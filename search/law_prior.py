@@ -45,7 +45,10 @@ class LawPrior(SearchPolicy):
         searched: Scales the law prior searches; the others run their whole grid first (mapping their bowls
             for the refit). None: every scale is searched. The "ladder" policy searches only the largest.
         stop_at: End a searched scale before its budget once the probability that its best run is already among
-            its runs (:meth:`found`) reaches this. None: every searched scale spends its budget.
+            its runs (:meth:`found`) reaches this. None: every searched scale spends its budget. With it, a
+            searched scale runs one trial at a time (its next trial waits for its last result, which may end
+            it); scales still run side by side, and :meth:`suggest` returns None while every scale that could
+            run waits (a runner with trials in flight asks again when one finishes).
     """
 
     name = "law_prior"
@@ -140,6 +143,10 @@ class LawPrior(SearchPolicy):
         k = int(np.searchsorted(np.cumsum(w) / w.sum(), self.mass - 1e-12)) + 1
         return todo[:k]
 
+    def in_flight(self, key: str) -> int:
+        """Trials issued at scale ``key`` whose result has not come back yet."""
+        return len(self._issued[key]) - len({o.proposal.point for o in self._at(key)})
+
     def _scale_budget_left(self, key: str) -> bool:
         if key not in self.searched:
             return len(self._issued[key]) < len(self.all_points(key))
@@ -161,6 +168,8 @@ class LawPrior(SearchPolicy):
         if within is not None:
             raise ValueError("LawPrior: chooses its own region per scale; it cannot itself be restricted.")
         for key in self.grids:
+            if self.stop_at is not None and key in self.searched and self.in_flight(key):
+                continue  # whether it goes on at all waits for the result in flight (stop_at)
             if not self._scale_budget_left(key) or not self.candidates(key):
                 continue
             region = self.region(key)

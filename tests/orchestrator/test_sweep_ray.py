@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -264,6 +265,8 @@ def test_stop_when_found_ends_searched_scales_before_their_budget_through_tune(t
     per_scale = got.groupby(["N", "D"]).size()
     assert ended and len(got) < 8 * 6
     assert (per_scale <= 6).all() and (per_scale < 6).sum() == len(ended)
+    # each ended on its own results, all in (a searched scale waits for its trial in flight before the next)
+    assert all(float(re.search(r"\(probability ([0-9.]+) when it ended\)", line)[1]) >= 0.8 for line in ended)
 
 
 def test_a_killed_trial_is_retried_from_its_checkpoint(tmp_path):

@@ -252,3 +252,30 @@ def test_law_prior_does_not_end_a_scale_early_where_the_law_misses_its_batch():
         policy.observe(Observation(p, loss(p), "ok"))
     assert best in {(o.proposal.lr, o.proposal.batch_size) for o in policy.observations}
     assert len(policy.observations) < 20  # and it did end early
+
+
+def test_law_prior_with_stop_at_waits_for_a_scale_s_result_in_flight_before_its_next_trial():
+    # Run in parallel (a runner asks for trials before the last ones finish), a scale that stop_at may end would
+    # otherwise be handed its whole budget before any result came back: with stop_at each searched scale has at
+    # most one trial in flight, the other scales run meanwhile, and suggest() waits (None) while all are waiting.
+    policy = LawPrior(make_policy("grid", build_grid(SCALES[:2], lrs=LRS, batch_sizes=BATCHES)),
+                      trials_per_scale=40, stop_at=0.9)
+    first, second = policy.suggest(), policy.suggest()
+    assert first is not None and second is not None and first.scale != second.scale
+    assert policy.suggest() is None and policy.in_flight(first.scale) == 1  # both scales wait for their result
+    policy.observe(Observation(first, *bowl(first)))
+    assert policy.in_flight(first.scale) == 0
+    nxt = policy.suggest()
+    assert nxt is not None and nxt.scale == first.scale  # its result came back: that scale goes on
+    # run to the end with one result always pending: every scale still ends by stop_at, as run one at a time
+    pending = [second, nxt]
+    while pending:
+        p = pending.pop(0)
+        policy.observe(Observation(p, *bowl(p)))
+        while (q := policy.suggest()) is not None:
+            pending.append(q)
+    assert set(policy.stopped) == {s.key for s in SCALES[:2]}
+    assert all(policy.in_flight(s.key) == 0 for s in SCALES[:2])
+    # without stop_at a scale is handed trials without waiting for their results
+    free = LawPrior(make_policy("grid", build_grid(SCALES[:2], lrs=LRS, batch_sizes=BATCHES)), trials_per_scale=40)
+    assert len({free.suggest().scale for _ in range(3)}) == 1

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from laws.estimators import Estimator
+from laws.estimators import Estimator, LawPrior
 from laws.optimum import NEAR_OPTIMAL_BAND, ScaleOptimum
 from laws.steplaw import PUBLISHED
 from laws.sweep import (
@@ -74,12 +74,12 @@ def _scale_row(n: float, d: float, g: pd.DataFrame, s: ScaleOptimum | None) -> d
 
 
 def summarize(table: SweepTable, target: tuple[float, float] | None = None,
-              estimator: Estimator = "posterior") -> SweepSummary:
+              estimator: Estimator = "posterior", law_prior: LawPrior | None = None) -> SweepSummary:
     """Per-scale optima, the Step Law and (with ``target``) the recommendation; failed and diverged runs count
-    as spent compute, never as optima."""
+    as spent compute, never as optima. ``law_prior``: the posterior's prior (None: the published law's)."""
     table = SweepTable.of(table)
     inputs = table.fit_inputs()
-    fit = fit_table(table, estimator=estimator)
+    fit = fit_table(table, estimator=estimator, law_prior=law_prior)
     opt = {(s.N, s.D): s for s in fit.scales}
     frame = table.frame
     rows = [_scale_row(n, d, g, opt.get((float(n), float(d)))) for (n, d), g in frame.groupby(["N", "D"], sort=False)]

@@ -86,11 +86,85 @@ class LawPrior:
         c = rho * alpha_sd * beta_sd
         return LawPrior(law=law, lr_cov=((alpha_sd**2, c), (c, beta_sd**2)), gamma_var=gamma_sd**2, source=source)
 
+    @staticmethod
+    def from_fit(fit: StepLawFit, source: str) -> LawPrior:
+        """The posterior of an earlier sweep's fit as the prior of a new one: centred on its law (without an N x D
+        interaction, whose prior stays at 0), each exponent's SD from its 95% interval (the published bootstrap's
+        where it has none), the alpha-beta correlation from the draws of the straight law (those with no
+        interaction: a bent draw's alpha at the origin of logs carries the bend's lever arm), else 0."""
+        law = StepLaw(a=fit.law.a, alpha=fit.law.alpha, beta=fit.law.beta, b=fit.law.b, gamma=fit.law.gamma)
+        sd = {}
+        for k, published in zip(("alpha", "beta", "gamma"), _PUBLISHED_SD, strict=True):
+            lo, hi = fit.intervals.get(k, (np.nan, np.nan))
+            sd[k] = (hi - lo) / (2 * 1.959964) if np.isfinite(hi - lo) and hi > lo else published
+        rho = 0.0
+        if fit.draws is not None:
+            d = np.asarray(fit.draws, dtype=np.float64)
+            straight = d[d[:, 5] == 0.0] if d.shape[1] > 5 else d
+            if len(straight) > 50 and np.all(np.std(straight[:, 1:3], axis=0) > 0):
+                rho = float(np.clip(np.corrcoef(straight[:, 1], straight[:, 2])[0, 1], -0.95, 0.95))
+        return LawPrior.from_sd(law, sd["alpha"], sd["beta"], sd["gamma"], rho=rho, source=source)
+
+    @staticmethod
+    def from_mapping(d: dict, source: str) -> LawPrior:
+        """A prior written down: ``{"alpha", "beta", "gamma"[, "a", "b"][, "alpha_sd", "beta_sd", "gamma_sd",
+        "rho"]}``, or the ``lr_law`` / ``batch_law`` of ``lawsweep fit --json`` (SDs from its 95% intervals). The
+        exponents are required; prefactors default to the published law's, SDs (and rho) to the published
+        bootstrap's.
+
+        Raises:
+            ValueError: naming the field, its value and what it should be.
+        """
+        if not isinstance(d, dict):
+            raise ValueError(f"prior {source}: expected a JSON object with alpha, beta and gamma, got "
+                             f"{type(d).__name__}.")
+        flat = dict(d)
+        for part in ("lr_law", "batch_law"):  # lawsweep fit --json
+            sub = d.get(part)
+            if isinstance(sub, dict):
+                flat.update({k: v for k, v in sub.items() if k != "intervals"})
+                for k, iv in (sub.get("intervals") or {}).items():
+                    if k in ("alpha", "beta", "gamma") and f"{k}_sd" not in d and isinstance(iv, list | tuple) \
+                            and len(iv) == 2:
+                        flat[f"{k}_sd"] = (float(iv[1]) - float(iv[0])) / (2 * 1.959964)
+        if d.get("lr_law", 0) is None or d.get("batch_law", 0) is None:
+            raise ValueError(f"prior {source}: its fit has no law (lr_law or batch_law is null): the sweep it came "
+                             "from had too few scales; fit a sweep with optima at two scales or more.")
+        vals: dict[str, float] = {}
+        defaults = {"a": PUBLISHED.a, "b": PUBLISHED.b, "alpha_sd": _PUBLISHED_SD[0], "beta_sd": _PUBLISHED_SD[1],
+                    "gamma_sd": _PUBLISHED_SD[2], "rho": _PUBLISHED_RHO if "alpha_sd" not in flat else 0.0}
+        for k in ("alpha", "beta", "gamma", "a", "b", "alpha_sd", "beta_sd", "gamma_sd", "rho"):
+            if k not in flat:
+                if k in defaults:
+                    vals[k] = float(defaults[k])
+                    continue
+                raise ValueError(f"prior {source}: no {k!r}; give the exponents alpha, beta and gamma (e.g. "
+                                 '{"alpha": -0.713, "beta": 0.307, "gamma": 0.571}), or the output of '
+                                 "`lawsweep fit --json`.")
+            v = flat[k]
+            if isinstance(v, bool) or not isinstance(v, int | float) or not np.isfinite(v):
+                raise ValueError(f"prior {source}: {k} must be a finite number, got {v!r}.")
+            vals[k] = float(v)
+        for k in ("a", "b", "alpha_sd", "beta_sd", "gamma_sd"):
+            if vals[k] <= 0:
+                raise ValueError(f"prior {source}: {k} must be > 0, got {vals[k]!r}.")
+        if not -1.0 < vals["rho"] < 1.0:
+            raise ValueError(f"prior {source}: rho (the alpha-beta correlation) must lie in (-1, 1), got "
+                             f"{vals['rho']!r}.")
+        law = StepLaw(a=vals["a"], alpha=vals["alpha"], beta=vals["beta"], b=vals["b"], gamma=vals["gamma"])
+        return LawPrior.from_sd(law, vals["alpha_sd"], vals["beta_sd"], vals["gamma_sd"], rho=vals["rho"],
+                                source=source)
+
+
+#: SDs of the authors' 1,000 bootstrap fits (alpha, beta, gamma) and the alpha-beta correlation.
+_PUBLISHED_SD = (0.029858, 0.019139, 0.018669)
+_PUBLISHED_RHO = -0.30507
+
 
 #: The published law with the spread of the authors' 1,000 bootstrap fits
 #: (shared/data/steplaw/1004_fitted_lr_bs_scaling_model_parameters.csv: SD of lr_coefN 0.0299, of lr_coefD 0.0191,
 #: their correlation -0.305; SD of bs_coefD 0.0187; tests check these against the file).
-PUBLISHED_PRIOR = LawPrior.from_sd(PUBLISHED, 0.029858, 0.019139, 0.018669, rho=-0.30507,
+PUBLISHED_PRIOR = LawPrior.from_sd(PUBLISHED, *_PUBLISHED_SD, rho=_PUBLISHED_RHO,
                                    source="published Step Law, bootstrap spread of its 1,000 fits")
 
 

@@ -57,6 +57,8 @@ class SweepFit:
     used_on_edge: bool = False
     note: str = ""
     estimator: Estimator = "posterior"
+    law_prior: LawPrior | None = None
+    """The posterior's prior (None: another estimator, or no law)."""
 
 
 def per_scale_optima(
@@ -124,9 +126,9 @@ def fit_sweep(
     if not lr_obs:
         return SweepFit(scales=scales, step_law=None, estimator=estimator,
                         note="no scale swept the LR (one LR per scale); run at least two LRs per scale")
-    fit = fit_posterior(lr_obs, bt_obs, prior=law_prior or prior_for(prior),
-                        interaction=estimator == "posterior")
-    return SweepFit(scales=scales, step_law=fit, used_on_edge=fit.n_bounds > 0, estimator=estimator)
+    used = law_prior or prior_for(prior)
+    fit = fit_posterior(lr_obs, bt_obs, prior=used, interaction=estimator == "posterior")
+    return SweepFit(scales=scales, step_law=fit, used_on_edge=fit.n_bounds > 0, estimator=estimator, law_prior=used)
 
 
 def fit_table(table: SweepTable, **kwargs: Any) -> SweepFit:
@@ -323,7 +325,7 @@ def law_report(
             "lean_octaves": d.lean, "leans_on": d.leans_on,
         }
 
-    out["lr_law"] = diag(lr_obs, sl.law, prior_for(PUBLISHED))
+    out["lr_law"] = diag(lr_obs, sl.law, fit.law_prior or prior_for(PUBLISHED))
     if eff_lr is not None and np.isfinite(np.asarray(eff_lr, float)).any():
         eff_obs = effective_lr_observations(N, D, lr, batch_tokens, loss, eff_lr, lr_obs)
         if len({(o.N, o.D) for o in eff_obs}) >= 2:

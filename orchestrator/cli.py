@@ -100,6 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+#: --prior of fit and predict (orchestrator.commands._load_prior).
+PRIOR_HELP = ("the posterior's prior: published (default), a JSON file (`lawsweep fit --json` of an earlier sweep, "
+              'or {"alpha": A, "beta": B, "gamma": G[, "alpha_sd": S, "beta_sd": S, "gamma_sd": S, "rho": R]}), '
+              "or an earlier sweep's SOURCE, whose posterior becomes the prior (fit other runs than its own)")
+
+
 def _add_analysis_commands(sub: Any) -> None:
     """fit, predict, bench, report: commands that read recorded sweeps."""
     f = sub.add_parser(
@@ -111,6 +117,8 @@ def _add_analysis_commands(sub: Any) -> None:
     f.add_argument("--estimator", choices=ESTIMATORS, default="posterior",
                    help="how the Step Law is fitted (default posterior; posterior_straight = without the N x D "
                         "interaction; pooled = the Step Law authors' fit)")
+    f.add_argument("--prior", default="published", metavar="PRIOR",
+                   help=PRIOR_HELP)
     _tracking_flags(f)
     f.set_defaults(command_fn="cmd_fit")
 
@@ -133,6 +141,8 @@ def _add_analysis_commands(sub: Any) -> None:
     pr.add_argument("--estimator", choices=ESTIMATORS, default="posterior",
                     help="how the Step Law is fitted from --from (default posterior; posterior_straight = without "
                          "the N x D interaction; pooled = the authors' fit)")
+    pr.add_argument("--prior", default="published", metavar="PRIOR",
+                    help="with --from: " + PRIOR_HELP)
     pr.set_defaults(command_fn="cmd_predict")
 
     sc = sub.add_parser("schedules", help="rank LR schedules for a target (N, D) by the schedule law fitted "

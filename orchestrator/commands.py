@@ -32,6 +32,38 @@ def _load_table(source: str, where: str, args: argparse.Namespace) -> Any:
         raise UsageError(f"{where}: {e}") from None
 
 
+def _load_prior(source: str, where: str, estimator: str, args: argparse.Namespace) -> Any:
+    """The posterior's prior named by ``--prior`` (None: the published law's), or a UsageError naming ``where``.
+
+    ``published``; a JSON file (laws.estimators.LawPrior.from_mapping: ``lawsweep fit --json`` of an earlier sweep,
+    or the exponents written down); or any SOURCE ``fit`` reads, whose posterior becomes the prior."""
+    from laws.estimators import LawPrior
+
+    if source == "published":
+        return None
+    if not estimator.startswith("posterior"):
+        raise UsageError(f"{where} {source}: only the posterior estimator has a prior, but --estimator is "
+                         f"{estimator!r}; drop --prior or use --estimator posterior.")
+    path = Path(source)
+    if path.suffix == ".json":
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as e:
+            raise UsageError(f"{where} {source}: cannot read it as JSON ({e}); give a file written by "
+                             "`lawsweep fit --json`, or {\"alpha\": ..., \"beta\": ..., \"gamma\": ...}.") from None
+        try:
+            return LawPrior.from_mapping(raw, source=f"given in {source}")
+        except ValueError as e:
+            raise UsageError(f"{where}: {e}") from None
+    from laws.analysis import summarize
+
+    fit = summarize(_load_table(source, where, args)).fit.step_law
+    if fit is None:
+        raise UsageError(f"{where} {source}: its runs give no law (optima at fewer than two scales); give a sweep "
+                         "with optima at two scales or more, or a JSON prior.")
+    return LawPrior.from_fit(fit, source=f"posterior of the earlier sweep {source}")
+
+
 def _check_tracking(cfg: Any, command: str) -> None:
     """Refuse a sweep whose tracking store is unusable, before Ray starts or a results folder is made."""
     from orchestrator.tracking import StoreError, check_store
@@ -369,7 +401,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from laws.analysis import fit_details, law_diagnostics, summarize
     from orchestrator.summary import format_diagnostics, format_summary
 
-    s = summarize(_load_table(args.table, "fit", args), estimator=args.estimator)
+    prior = _load_prior(args.prior, "fit --prior", args.estimator, args)
+    s = summarize(_load_table(args.table, "fit", args), estimator=args.estimator, law_prior=prior)
     if args.json:
         print(json.dumps(_json_safe(fit_details(s)), indent=2))
     else:
@@ -413,9 +446,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
         except ValueError as e:
             raise UsageError(f"predict: {e}") from None
     table = summary = None
+    if args.prior != "published" and not args.from_table:
+        raise UsageError(f"predict --prior {args.prior}: a prior needs --from TABLE (it is what the fit of those "
+                         "runs starts from); to predict from the earlier sweep alone, pass it as --from.")
     if args.from_table:
+        prior = _load_prior(args.prior, "predict --prior", args.estimator, args)
         table = _load_table(args.from_table, "predict --from", args)
-        summary = summarize(table, estimator=args.estimator)
+        summary = summarize(table, estimator=args.estimator, law_prior=prior)
     try:
         out = prediction(summary, args.n, args.d, source=args.from_table or "")
     except ValueError as e:

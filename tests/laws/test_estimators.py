@@ -666,3 +666,72 @@ def test_the_blind_width_640_cell_is_scored_as_committed():
     assert rows[("640", "N axis")][:2] == ["-0.22", "+0.22"]
     assert rows[("640", "D axis")][:2] == ["-0.28", "+0.21"]
     assert rows[("640", "D axis")][4] == "+0.37" and rows[("640", "N axis")][5] == "+0.53"
+
+
+def test_the_censored_bench_recovers_a_truth_at_the_prior_inside_its_intervals():
+    """laws.estimator_bench.censored_coverage on a truth the prior agrees with, low noise: every coefficient within
+    its 95% interval in every draw, estimates on the truth; a truth 10 prior SDs off, at the same noise, is reached
+    by the data and covered in most draws."""
+    from laws.estimator_bench import censored_coverage
+
+    cover, est = censored_coverage(PUBLISHED, 0.1, 20)
+    assert all(v == 1.0 for v in cover.values()), cover
+    assert all(abs(est[k] - getattr(PUBLISHED, k)) < 0.02 for k in est), est
+    far = StepLaw(a=0.5, alpha=-0.4, beta=0.4, b=0.3, gamma=0.65)
+    cover_far, est_far = censored_coverage(far, 0.1, 20)
+    assert abs(est_far["alpha"] - far.alpha) < 0.05  # the data move it, against a prior 10 SDs off
+    assert min(cover_far.values()) >= 0.85
+
+
+def _one_width_cells(true: StepLaw) -> tuple[list, list]:
+    """Bracketed LR and batch optima of ``true`` at one N over four D: alpha is not identified by them."""
+    lo = [CellObservation(3e5, d, float(np.log(true.lr(3e5, d)))) for d in (1e6, 2e6, 4e6, 8e6)]
+    bo = [CellObservation(3e5, d, float(np.log(true.batch_tokens(d)))) for d in (1e6, 2e6, 4e6, 8e6)]
+    return lo, bo
+
+
+def test_a_prior_written_down_or_from_fit_json_is_what_the_unidentified_exponent_follows():
+    """LawPrior.from_mapping: the exponents a user gives (e.g. from an earlier sweep) centre the posterior where the
+    cells cannot identify a coefficient (alpha from one N), and the data still decide what they identify."""
+    true = StepLaw(a=0.5, alpha=-0.3, beta=0.45, b=0.3, gamma=0.6)
+    lo, bo = _one_width_cells(true)
+    given = LawPrior.from_mapping({"alpha": -0.3, "beta": 0.45, "gamma": 0.6}, source="test")
+    assert given.law.a == PUBLISHED.a and np.sqrt(given.lr_cov[0][0]) == pytest.approx(0.029858)  # published SDs
+    assert given.lr_cov[0][1] == pytest.approx(PUBLISHED_PRIOR.lr_cov[0][1])  # and their correlation
+    mine, published = fit_posterior(lo, bo, prior=given), fit_posterior(lo, bo, prior=PUBLISHED_PRIOR)
+    assert mine.law.alpha == pytest.approx(-0.3, abs=0.02) and mine.data_share["alpha"] < 0.1
+    assert published.law.alpha < -0.65  # the published alpha (moved a little with beta, which it correlates with)
+    assert mine.law.beta == pytest.approx(0.45, abs=0.03) and mine.law.gamma == pytest.approx(0.6, abs=0.03)
+    assert mine.prior_source == "test"
+    # `lawsweep fit --json`'s layout: exponents from lr_law / batch_law, SDs from their 95% intervals
+    doc = {"lr_law": {"a": 0.2, "alpha": -0.4, "beta": 0.3, "intervals": {"alpha": [-0.6, -0.2], "beta": [0.2, 0.4]}},
+           "batch_law": {"b": 0.5, "gamma": 0.6, "intervals": {"gamma": [0.5, 0.7]}}}
+    p = LawPrior.from_mapping(doc, source="fit.json")
+    assert (p.law.a, p.law.alpha, p.law.beta, p.law.b, p.law.gamma) == (0.2, -0.4, 0.3, 0.5, 0.6)
+    assert np.sqrt(p.lr_cov[0][0]) == pytest.approx(0.4 / 3.919928) and p.lr_cov[0][1] == 0.0
+    assert np.sqrt(p.gamma_var) == pytest.approx(0.2 / 3.919928)
+    for bad, field in [({"beta": 0.3, "gamma": 0.5}, "'alpha'"), ({"alpha": "x", "beta": 0.3, "gamma": 0.5}, "alpha"),
+                       ({"alpha": -0.5, "beta": 0.3, "gamma": 0.5, "alpha_sd": -1}, "alpha_sd"),
+                       ({"alpha": -0.5, "beta": 0.3, "gamma": 0.5, "rho": 1.5}, "rho"),
+                       ({"lr_law": None, "batch_law": None}, "no law"), ([1, 2], "JSON object")]:
+        with pytest.raises(ValueError, match=field):
+            LawPrior.from_mapping(bad, source="bad.json")
+
+
+def test_an_earlier_sweep_s_posterior_becomes_the_prior_of_the_next():
+    """LawPrior.from_fit: centred on the earlier fit's law, its spread the earlier posterior's intervals; cells of
+    one width then take alpha from the earlier sweep, not from the published law."""
+    true = StepLaw(a=0.5, alpha=-0.3, beta=0.45, b=0.3, gamma=0.6)
+    earlier_cells = [(n, d) for n in (1e5, 3e5, 1e6) for d in (1e6, 4e6, 1.6e7)]
+    lo = [CellObservation(n, d, float(np.log(true.lr(n, d)))) for n, d in earlier_cells]
+    bo = [CellObservation(n, d, float(np.log(true.batch_tokens(d)))) for n, d in earlier_cells]
+    earlier = fit_posterior(lo, bo, prior=PUBLISHED_PRIOR)
+    prior = LawPrior.from_fit(earlier, source="earlier")
+    assert prior.law.alpha == pytest.approx(earlier.law.alpha) and prior.law.kappa == 0.0
+    sd = np.sqrt(prior.lr_cov[0][0])
+    lo_a, hi_a = earlier.intervals["alpha"]
+    assert sd == pytest.approx((hi_a - lo_a) / 3.919928) and abs(prior.lr_cov[0][1]) < sd * np.sqrt(prior.lr_cov[1][1])
+    lo1, bo1 = _one_width_cells(true)
+    now = fit_posterior(lo1, bo1, prior=prior)
+    assert now.law.alpha == pytest.approx(-0.3, abs=0.05)
+    assert fit_posterior(lo1, bo1, prior=PUBLISHED_PRIOR).law.alpha < -0.65

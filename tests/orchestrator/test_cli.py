@@ -228,3 +228,53 @@ def test_an_interaction_weighed_and_not_admitted_is_reported_with_its_probabilit
     pred = prediction(s, 1.6e6, 2e7)
     assert f"N x D interaction not in the law; its posterior probability over every width, prior widening and " \
            f"noise {p:.2f}" in pred["law"]
+
+
+def _one_width_table(path, true):
+    """Bowls of ``true`` at one width over four token budgets: the cells cannot identify alpha."""
+    rows = []
+    for d in (1e6, 2e6, 4e6, 8e6):
+        lo, bo = np.log2(true.lr(3e5, d)), np.log2(true.batch_tokens(d))
+        for x in range(round(lo) - 3, round(lo) + 4):
+            for y in range(round(bo) - 2, round(bo) + 3):
+                rows.append(dict(N=3e5, D=d, lr=2.0**x, batch_tokens=2.0**y, status="ok",
+                                 loss=3 + 0.04 * (x - lo) ** 2 + 0.02 * (y - bo) ** 2))
+    pd.DataFrame(rows).to_csv(path, index=False)
+
+
+def test_fit_and_predict_take_an_earlier_sweep_or_a_written_prior(tmp_path):
+    """--prior: a `fit --json` of an earlier sweep, the earlier sweep itself, or exponents written down centre the
+    posterior; what the new cells cannot identify (alpha, from one width) follows that prior, and bad priors are
+    refused naming the field."""
+    earlier = tmp_path / "earlier.csv"
+    true = _synthetic_table(earlier)  # two widths: alpha -0.7 identified there
+    r = lawsweep("fit", str(earlier), "--json")
+    (tmp_path / "earlier.json").write_text(r.stdout)
+    one = tmp_path / "one_width.csv"
+    _one_width_table(one, StepLaw(a=1.2, alpha=-0.3, beta=0.15, b=0.5, gamma=0.6))
+    written = tmp_path / "mine.json"
+    written.write_text(json.dumps({"alpha": -0.3, "beta": 0.15, "gamma": 0.6}))
+    for prior, alpha, said in [(written, -0.3, f"given in {written}"),
+                               (tmp_path / "earlier.json", true.alpha, "given in"),
+                               (earlier, true.alpha, f"posterior of the earlier sweep {earlier}")]:
+        r = lawsweep("fit", str(one), "--json", "--prior", str(prior))
+        assert r.returncode == 0, r.stderr
+        out = json.loads(r.stdout)
+        assert out["lr_law"]["alpha"] == pytest.approx(alpha, abs=0.05), prior
+        assert out["diagnostics"]["prior"].startswith(said)
+    assert json.loads(lawsweep("fit", str(one), "--json").stdout)["lr_law"]["alpha"] < -0.6  # published prior
+    text = lawsweep("fit", str(one), "--prior", str(written)).stdout
+    assert f"prior: given in {written}" in text
+    # predict: extrapolated 33x in N, alpha -0.3 instead of about -0.7 puts the LR about two octaves higher
+    def predicted(*extra):
+        return json.loads(lawsweep("predict", "--n", "1e7", "--d", "4e6", "--from", str(one), "--json",
+                                   *extra).stdout)["lr"]
+
+    assert np.log2(predicted("--prior", str(written)) / predicted()) > 1.5
+    (tmp_path / "bad.json").write_text(json.dumps({"alpha": -0.3, "beta": 0.15}))
+    for args, msg in [(["fit", str(one), "--prior", str(tmp_path / "bad.json")], "no 'gamma'"),
+                      (["fit", str(one), "--prior", str(written), "--estimator", "pooled"], "only the posterior"),
+                      (["fit", str(one), "--prior", str(tmp_path / "missing.csv")], "missing.csv"),
+                      (["predict", "--n", "1e7", "--d", "1e8", "--prior", str(written)], "needs --from")]:
+        r = lawsweep(*args)
+        assert r.returncode == 2 and msg in r.stderr, (args, r.stderr)

@@ -33,35 +33,19 @@ def _load_table(source: str, where: str, args: argparse.Namespace) -> Any:
 
 
 def _load_prior(source: str, where: str, estimator: str, args: argparse.Namespace) -> Any:
-    """The posterior's prior named by ``--prior`` (None: the published law's), or a UsageError naming ``where``.
-
-    ``published``; a JSON file (laws.estimators.LawPrior.from_mapping: ``lawsweep fit --json`` of an earlier sweep,
-    or the exponents written down); or any SOURCE ``fit`` reads, whose posterior becomes the prior."""
-    from laws.estimators import LawPrior
+    """orchestrator.priors.load_prior for ``--prior`` (None: the published law's), or a UsageError naming
+    ``where``."""
+    from orchestrator.priors import load_prior
 
     if source == "published":
         return None
     if not estimator.startswith("posterior"):
         raise UsageError(f"{where} {source}: only the posterior estimator has a prior, but --estimator is "
                          f"{estimator!r}; drop --prior or use --estimator posterior.")
-    path = Path(source)
-    if path.suffix == ".json":
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as e:
-            raise UsageError(f"{where} {source}: cannot read it as JSON ({e}); give a file written by "
-                             "`lawsweep fit --json`, or {\"alpha\": ..., \"beta\": ..., \"gamma\": ...}.") from None
-        try:
-            return LawPrior.from_mapping(raw, source=f"given in {source}")
-        except ValueError as e:
-            raise UsageError(f"{where}: {e}") from None
-    from laws.analysis import summarize
-
-    fit = summarize(_load_table(source, where, args)).fit.step_law
-    if fit is None:
-        raise UsageError(f"{where} {source}: its runs give no law (optima at fewer than two scales); give a sweep "
-                         "with optima at two scales or more, or a JSON prior.")
-    return LawPrior.from_fit(fit, source=f"posterior of the earlier sweep {source}")
+    try:
+        return load_prior(source, lambda src: _load_table(src, where, args))
+    except ValueError as e:
+        raise UsageError(f"{where}: {e}") from None
 
 
 def _check_tracking(cfg: Any, command: str) -> None:

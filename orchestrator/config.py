@@ -111,6 +111,11 @@ class SweepSection:
     'posterior_straight' (the same without that N x D interaction: the published form), 'pooled' (the Step Law
     authors' least squares over every run within 0.25% of its cell's best) or 'vertex' (per-cell parabola
     vertices)."""
+    prior: str = ""
+    """The posterior estimator's prior on the exponents: empty or 'published' (the published law with its
+    bootstrap spread), a JSON file (`lawsweep fit --json` of an earlier sweep, or {"alpha", "beta", "gamma"[,
+    "alpha_sd", "beta_sd", "gamma_sd", "rho"]}), or an earlier sweep's table, whose posterior becomes the prior.
+    Relative to this file. The live refit, the law prior's search and the sweep's summary all use it."""
     seeds: list[int] = field(default_factory=lambda: [0])
     """Seeds each grid point is run with."""
     cpus_per_trial: float = 1.0
@@ -276,9 +281,13 @@ class SweepSection:
                 f"sweep.max_concurrent must be >= 0 (0 = as many as fit), got {self.max_concurrent!r}."
             )
 
-    def policy_options(self) -> dict[str, Any]:
-        """Keyword arguments of search.registry.make_policy beyond the name, the seeds and the budget."""
-        return {} if self.stop_when_found is None else {"stop_at": float(self.stop_when_found)}
+    def policy_options(self, law_prior: Any = None) -> dict[str, Any]:
+        """Keyword arguments of search.registry.make_policy beyond the name, the seeds and the budget;
+        ``law_prior``: the loaded [sweep] prior (:func:`sweep_prior`), for the law-prior policies."""
+        out: dict[str, Any] = {} if self.stop_when_found is None else {"stop_at": float(self.stop_when_found)}
+        if law_prior is not None and self.policy.split(":")[0] in ("law_prior", "ladder"):
+            out["exponent_prior"] = law_prior
+        return out
 
 
 @dataclass(kw_only=True, slots=True)
@@ -643,11 +652,31 @@ def _parse_sweep(section: dict[str, Any], source: str) -> SweepSection:
     if sweep.reference_grid:
         sweep.reference_grid = _sweep_file(sweep.reference_grid, source, "reference_grid",
                                            "give a sweep table of the largest scale's full grid, or leave it out.")
+    if sweep.prior and sweep.prior != "published":
+        sweep.prior = _sweep_file(sweep.prior, source, "prior",
+                                  "give a JSON prior (`lawsweep fit --json` of an earlier sweep) or an earlier "
+                                  "sweep's table, or leave it out for the published law.")
+        if not sweep.estimator.startswith("posterior"):
+            raise ConfigError(f"sweep.prior = {sweep.prior!r}: only the posterior estimator has a prior, but "
+                              f"sweep.estimator is {sweep.estimator!r}; set estimator = \"posterior\" or leave "
+                              "prior out.")
+        try:
+            sweep_prior(sweep)
+        except (FileNotFoundError, ValueError) as e:
+            raise ConfigError(f"sweep.prior: {e}") from None
     if sweep.divergence_model:
         sweep.divergence_model = _sweep_file(sweep.divergence_model, source, "divergence_model",
                                              "give a predictor written by python -m laws.divergence_bench --write, "
                                              "or leave it out for the shipped one.")
     return sweep
+
+
+def sweep_prior(sweep: SweepSection) -> Any:
+    """The [sweep] prior as a laws.estimators.LawPrior (None: the published law's); ValueError when unusable."""
+    from orchestrator.priors import load_prior
+    from orchestrator.records import load_table
+
+    return load_prior(sweep.prior, load_table)
 
 
 def _sweep_file(value: str, source: str, key: str, fix: str) -> str:

@@ -28,7 +28,7 @@ from cluster.local import ray_session
 from laws.analysis import SweepSummary, summarize
 from laws.estimators import Estimator
 from orchestrator.branching import branched_observations, branched_tokens, recorded_branches
-from orchestrator.config import SweepConfig
+from orchestrator.config import SweepConfig, sweep_prior
 from orchestrator.records import TrialRecord, read_records, records_table, write_table
 from orchestrator.searchers import BranchedSearcher, PolicySearcher
 from orchestrator.spec import TrialSpec
@@ -58,6 +58,7 @@ class SweepCallback(tune.Callback):
         planned_flops: float = math.nan,
         target: tuple[float, float] | None = None,
         estimator: Estimator = "posterior",
+        law_prior: Any = None,
     ) -> None:
         self.planned_flops = planned_flops
         self.target = target
@@ -80,8 +81,9 @@ class SweepCallback(tune.Callback):
         self._curves: dict[str, list[tuple[float, float]]] = {}
         self._diagnostics: dict[str, list[tuple[float, ...]]] = {}
         self._eff: dict[str, list[float]] = {}
-        #: How the live law refit fits the Step Law (sweep.estimator).
+        #: How the live law refit fits the Step Law (sweep.estimator), under which prior (sweep.prior).
         self.estimator = estimator
+        self.law_prior = law_prior
         self._best: dict[str, tuple[float, float, int]] = {}
         self._t0 = time.monotonic()
 
@@ -222,7 +224,7 @@ class SweepCallback(tune.Callback):
         ok = records_table(self.records).ok()
         if len(ok.cells()) < 2:
             return
-        fit = fit_table(ok, estimator=self.estimator)
+        fit = fit_table(ok, estimator=self.estimator, law_prior=self.law_prior)
         if fit.step_law is None:
             return
         law = fit.step_law.law
@@ -501,8 +503,9 @@ def run_sweep(cfg: SweepConfig, *, echo: Callable[[str], None] = print,
     """
     t0 = time.monotonic()
     grids = cfg.grids()
+    law_prior = sweep_prior(cfg.sweep)  # checked when the config was read
     policy = make_policy(cfg.sweep.policy, grids, tuple(cfg.sweep.seeds), trials_per_scale=cfg.sweep.trials_per_scale,
-                         **cfg.sweep.policy_options())
+                         **cfg.sweep.policy_options(law_prior))
     results_dir, prior, resume_points, tune_name = _results_folder(cfg, policy, resume_dir)
     branched = bool(cfg.sweep.branch_budgets)
     per_point = 1 + len(cfg.sweep.branch_budgets) if branched else 1
@@ -515,7 +518,8 @@ def run_sweep(cfg: SweepConfig, *, echo: Callable[[str], None] = print,
                   * policy.scale_budget(g.scale.key) for g in grids)
     target = (cfg.target.N, cfg.target.D) if cfg.target.N > 0 else None
     callback = SweepCallback(tracker, table_path, policy.budget * per_point, echo, records=prior,
-                             planned_flops=planned, target=target, estimator=cfg.sweep.estimator)
+                             planned_flops=planned, target=target, estimator=cfg.sweep.estimator,
+                             law_prior=law_prior)
 
     def materialize(p: Proposal) -> dict[str, Any]:
         if branched:  # stable runs start over on resume; the branches already recorded are not run again
@@ -554,7 +558,8 @@ def run_sweep(cfg: SweepConfig, *, echo: Callable[[str], None] = print,
             tracker.end_sweep(status)
     _report_early_stops(stopper, callback, tracker, echo)
     _report_search(policy, tracker, echo)
-    summary = summarize(records_table(callback.records, str(table_path)), target, estimator=cfg.sweep.estimator)
+    summary = summarize(records_table(callback.records, str(table_path)), target, estimator=cfg.sweep.estimator,
+                        law_prior=law_prior)
     _log_summary(tracker, summary, table_path, results_dir)
     tracker.end_sweep("FINISHED")
     return SweepOutcome(summary=summary, records=callback.records, table_path=table_path, results_dir=results_dir,

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from laws.bowl import STEPLAW_BOWL, BowlShape, best_point_probabilities, fit_bowl_shape
+from laws.estimators import LawPrior as ExponentPrior
 from laws.steplaw import PUBLISHED, StepLaw
 from laws.sweep import fit_table, predict_target
 from laws.table import SweepTable
@@ -49,6 +50,9 @@ class LawPrior(SearchPolicy):
             searched scale runs one trial at a time (its next trial waits for its last result, which may end
             it); scales still run side by side, and :meth:`suggest` returns None while every scale that could
             run waits (a runner with trials in flight asks again when one finishes).
+        exponent_prior: The refit's Gaussian prior on the exponents (laws.estimators.LawPrior: `[sweep] prior`,
+            e.g. an earlier sweep's posterior); its law replaces ``prior`` as the starting prediction. None: the
+            published law with its bootstrap spread.
     """
 
     name = "law_prior"
@@ -65,6 +69,7 @@ class LawPrior(SearchPolicy):
         refit: bool = True,
         searched: set[str] | None = None,
         stop_at: float | None = None,
+        exponent_prior: ExponentPrior | None = None,
     ) -> None:
         if not 0.0 < mass <= 1.0 or not all(math.isfinite(v) and v > 0 for v in spread):
             raise ValueError(
@@ -83,6 +88,9 @@ class LawPrior(SearchPolicy):
             trials_per_scale = max(4, math.ceil(0.1 * max(sizes) * len(base.seeds)))
         super().__init__(grids, base.seeds, trials_per_scale)
         self.base = base
+        self.exponent_prior = exponent_prior
+        if exponent_prior is not None:
+            prior = exponent_prior.law
         self.prior = prior
         self.law = prior
         self.spread = {k: (float(spread[0]), float(spread[1])) for k in self.grids}
@@ -210,7 +218,7 @@ class LawPrior(SearchPolicy):
         table = SweepTable.from_rows(rows)
         if (shape := fit_bowl_shape(table)) is not None:
             self.bowl = shape
-        fit = fit_table(table, prior=self.prior)
+        fit = fit_table(table, prior=self.prior, law_prior=self.exponent_prior)
         # The posterior reads edge optima as bounds; the vertex fit would have to guess them.
         if fit.step_law is not None and (fit.estimator != "vertex" or not fit.used_on_edge):
             self.law = fit.step_law.law

@@ -36,6 +36,12 @@ def test_plan_prints_scales_grid_and_compute():
          "unknown schedule 'nope'"),
         ("[grid]\nlr = [0.01]\nbatch_size=[2.5]\n[[scales]]\nd_model=32\ntokens=4096\n", "grid.batch_size"),
         ("[grid\n", "not valid TOML"),
+        ("[sweep]\nprior = 'earlier.json'\n[grid]\nlr = [0.01]\nbatch_size=[8]\n[[scales]]\nd_model=32\n"
+         "tokens=4096\n", "sweep.prior: no such file 'earlier.json'"),
+        ("[sweep]\nprior = 'bad.toml'\nestimator = 'pooled'\n[grid]\nlr = [0.01]\nbatch_size=[8]\n[[scales]]\n"
+         "d_model=32\ntokens=4096\n", "only the posterior estimator has a prior"),
+        ("[sweep]\nprior = 'bad.toml'\n[grid]\nlr = [0.01]\nbatch_size=[8]\n[[scales]]\nd_model=32\n"
+         "tokens=4096\n", "sweep.prior: "),
     ],
 )
 def test_bad_config_exits_2_naming_the_field_and_starts_nothing(tmp_path, toml, expected):

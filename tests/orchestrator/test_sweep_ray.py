@@ -255,6 +255,17 @@ def test_replay_runner_goes_through_tune_and_mlflow(tmp_path):
     assert len(found) == 8 and all("searched with 3 of its 28 grid points; probability" in line for line in found)
 
 
+def test_a_sweep_refits_under_the_prior_its_config_names(tmp_path):
+    """[sweep] prior = an earlier sweep's `fit --json`: the live refit, the law prior's search and the summary use
+    it, and the summary says so."""
+    earlier = tmp_path / "earlier.json"
+    earlier.write_text(json.dumps({"alpha": -0.3, "beta": 0.2, "gamma": 0.571, "a": 0.1}))
+    stdout, got = _replayed_reference(tmp_path, f'policy = "law_prior"\ntrials_per_scale = 3\nprior = "{earlier}"')
+    assert len(got) == 8 * 3
+    assert f"prior: given in {earlier}" in stdout
+    assert "prior: published Step Law" not in stdout
+
+
 def test_stop_when_found_ends_searched_scales_before_their_budget_through_tune(tmp_path):
     """sweep.stop_when_found on the replayed reference grid: a searched scale whose best run is probably found ends
     before its budget, Tune is told the search is over, and the sweep says which scales ended and why."""

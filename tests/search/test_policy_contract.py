@@ -279,3 +279,24 @@ def test_law_prior_with_stop_at_waits_for_a_scale_s_result_in_flight_before_its_
     # without stop_at a scale is handed trials without waiting for their results
     free = LawPrior(make_policy("grid", build_grid(SCALES[:2], lrs=LRS, batch_sizes=BATCHES)), trials_per_scale=40)
     assert len({free.suggest().scale for _ in range(3)}) == 1
+
+
+def test_law_prior_starts_from_a_given_exponent_prior_and_refits_under_it():
+    # [sweep] prior: an earlier sweep's law (here alpha -0.3 and its own prefactor) is where the search starts
+    # and what the refit shrinks towards, instead of the published law.
+    from laws.estimators import LawPrior as ExponentPrior
+
+    given = ExponentPrior.from_mapping({"a": 0.05, "alpha": -0.3, "beta": 0.307, "gamma": 0.571}, source="test")
+    grids = build_grid(SCALES, lrs=LRS, batch_sizes=BATCHES)
+    mine = LawPrior(make_policy("grid", grids), trials_per_scale=4, exponent_prior=given)
+    published = LawPrior(make_policy("grid", build_grid(SCALES, lrs=LRS, batch_sizes=BATCHES)), trials_per_scale=4)
+    s = SCALES[0]
+    assert mine.predicted("small")[0] == pytest.approx(given.law.lr(s.N, s.D))
+    assert published.predicted("small")[0] == pytest.approx(PUBLISHED.lr(s.N, s.D))
+    first = mine.suggest()
+    assert abs(np.log2(first.lr / given.law.lr(s.N, s.D))) <= 1.0
+    mine.observe(Observation(first, *bowl(first)))
+    while (p := mine.suggest()) is not None:
+        mine.observe(Observation(p, *bowl(p)))
+    assert mine.law != given.law  # refitted on the runs, under the given prior
+    assert mine.exponent_prior is given

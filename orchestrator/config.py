@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -669,6 +671,30 @@ def _parse_sweep(section: dict[str, Any], source: str) -> SweepSection:
                                              "give a predictor written by python -m laws.divergence_bench --write, "
                                              "or leave it out for the shipped one.")
     return sweep
+
+
+#: [sweep] keys that name a file relative to the sweep file (resolved when the config is read).
+SWEEP_FILE_KEYS = ("prior", "divergence_model", "reference_grid")
+
+
+def portable_config_text(cfg: SweepConfig) -> str:
+    """The sweep file's text with its [sweep] file paths made absolute: the copy a results folder keeps (read by
+    `resume` and `report` from another folder) means the files the sweep used. The text as written where a
+    path cannot be rewritten safely (the rewrite is checked by parsing it back)."""
+    text = Path(cfg.source).read_text(encoding="utf-8")
+    new = text
+    for key in SWEEP_FILE_KEYS:
+        value = getattr(cfg.sweep, key)
+        if value and value != "published":
+            new = re.sub(rf'(?m)^(\s*{key}\s*=\s*)(["\'])[^"\'\n]*\2', lambda m, v=value: m.group(1) + json.dumps(v),
+                         new, count=1)
+    try:
+        doc = tomllib.loads(new).get("sweep", {})
+    except tomllib.TOMLDecodeError:
+        return text
+    ok = all(doc.get(k, "") == getattr(cfg.sweep, k) for k in SWEEP_FILE_KEYS
+             if getattr(cfg.sweep, k) and getattr(cfg.sweep, k) != "published")
+    return new if ok else text
 
 
 def sweep_prior(sweep: SweepSection) -> Any:

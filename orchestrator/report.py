@@ -72,8 +72,26 @@ def _scales(rep: Report, table: SweepTable, opts) -> None:
         rep.data["scales"].append({"key": key, **{k: v for k, v in row.items() if k != "on_edge"}})
 
 
-def _laws(rep: Report, table: SweepTable, opts, target: tuple[float, float] | None) -> None:
-    s = analysis.summarize(table, target)
+def _law_settings(rep: Report, config_path: Path | None) -> tuple[str, Any]:
+    """The sweep's estimator and prior ([sweep] estimator, prior) when its config is known: the report fits the
+    law the sweep fitted. The defaults otherwise, or (with a note) where the config cannot be read."""
+    if config_path is None or not config_path.is_file():
+        return "posterior", None
+    from orchestrator.config import ConfigError, load_config, sweep_prior
+
+    try:
+        cfg = load_config(str(config_path), allow_large=True)
+        return cfg.sweep.estimator, sweep_prior(cfg.sweep)
+    except (ConfigError, FileNotFoundError, ValueError) as e:
+        rep.note("laws", f"the sweep's estimator and prior could not be read ({e}); the law below is the default "
+                         "estimator's under the published prior")
+        return "posterior", None
+
+
+def _laws(rep: Report, table: SweepTable, opts, target: tuple[float, float] | None,
+          config_path: Path | None = None) -> None:
+    estimator, law_prior = _law_settings(rep, config_path)
+    s = analysis.summarize(table, target, estimator=estimator, law_prior=law_prior)
     law = s.fit.step_law
     rep.data["laws"] = {"fitted": law is not None, "note": s.fit.note}
     if law is None:
@@ -84,7 +102,7 @@ def _laws(rep: Report, table: SweepTable, opts, target: tuple[float, float] | No
         "intervals": {k: list(v) for k, v in law.intervals.items()},
         "fixed": list(law.fixed), "n_scales": law.n_scales,
         "lr_rms_octaves": law.lr_rms_log2, "batch_rms_octaves": law.batch_rms_log2,
-        "estimator": law.estimator, "data_share": dict(law.data_share),
+        "estimator": law.estimator, "data_share": dict(law.data_share), "prior": law.prior_source,
         "diagnostics": analysis.law_diagnostics(s),
     })
     if target is not None:
@@ -134,7 +152,7 @@ def build_report(table: SweepTable, *, title: str = "sweep", config_path: Path |
     rep = Report(title=title, data={"title": title})
     opts = analysis.optima(table, n_boot=N_BOOT)
     _scales(rep, table, opts)
-    _laws(rep, table, opts, target)
+    _laws(rep, table, opts, target, config_path)
     rep.data["heldout"] = analysis.heldout_cells(table, opts)
     if rep.data["heldout"]:
         rep.figures["heldout"] = figures.heldout_figure(rep.data["heldout"])

@@ -85,7 +85,8 @@ def render_html(rep: Report) -> str:
                      f"{_fmt(lw['batch_rms_octaves'], 3)} octaves (batch).</p>")
         parts.append(_table(rows, ["coefficient", "value", "95% interval", "published", "held at published",
                                    "share decided by the data"]))
-        parts.append(f"<p>Estimator: {lw['estimator']}.</p><pre>"
+        parts.append(f"<p>Estimator: {lw['estimator']}"
+                     + (f"; prior: {html.escape(str(lw['prior']))}" if lw.get("prior") else "") + ".</p><pre>"
                      + html.escape(format_diagnostics(lw["diagnostics"])) + "</pre>")
         if "target" in lw:
             t = lw["target"]

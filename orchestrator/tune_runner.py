@@ -28,7 +28,7 @@ from cluster.local import ray_session
 from laws.analysis import SweepSummary, summarize
 from laws.estimators import Estimator
 from orchestrator.branching import branched_observations, branched_tokens, recorded_branches
-from orchestrator.config import SweepConfig, sweep_prior
+from orchestrator.config import SweepConfig, portable_config_text, sweep_prior
 from orchestrator.records import TrialRecord, read_records, records_table, write_table
 from orchestrator.searchers import BranchedSearcher, PolicySearcher
 from orchestrator.spec import TrialSpec
@@ -414,7 +414,7 @@ def _open_parent_run(cfg: SweepConfig, tracker: MlflowTracker, policy: SearchPol
                 "results_dir": str(results_dir)},
         tags={"lawsweep.results_dir": str(results_dir)},
     )
-    (results_dir / "config.toml").write_text(Path(cfg.source).read_text(encoding="utf-8"), encoding="utf-8")
+    (results_dir / "config.toml").write_text(portable_config_text(cfg), encoding="utf-8")
     (results_dir / STATE_FILE).write_text(json.dumps({
         "parent_run_id": parent, "tracking_uri": cfg.tracking.uri, "experiment": cfg.tracking.experiment,
         "config": "config.toml", "cwd": str(Path.cwd()), "ray_address": cfg.ray.address,

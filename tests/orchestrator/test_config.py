@@ -225,3 +225,28 @@ def test_the_divergence_predictor_stops_adamw_from_scratch_by_default_and_shadow
     raw["sweep"]["divergence_predictor"] = "yes"
     with pytest.raises(ConfigError, match=r"sweep.divergence_predictor must be true, false, \"shadow\".*got 'yes'"):
         parse_config(copy.deepcopy(raw))
+
+
+def test_a_results_folder_s_copy_of_the_config_keeps_meaning_the_prior_the_sweep_used(tmp_path):
+    """[sweep] prior is relative to the sweep file; the copy a results folder keeps (read by resume and report
+    from elsewhere) names it by its absolute path, comments and the rest of the text untouched."""
+    from orchestrator.config import portable_config_text, sweep_prior
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "earlier.json").write_text(json.dumps({"alpha": -0.4, "beta": 0.3, "gamma": 0.55}))
+    src = tmp_path / "a" / "sweep.toml"
+    src.write_text("[sweep]\nname = 'x'\nprior = 'earlier.json'  # an earlier sweep's fit\n[grid]\nlr = [0.01]\n"
+                   "batch_size = [8]\n[[scales]]\nd_model = 32\ntokens = 4096\n")
+    cfg = load_config(str(src))
+    assert sweep_prior(cfg.sweep).law.alpha == -0.4
+    copy_dir = tmp_path / "results"
+    copy_dir.mkdir()
+    (copy_dir / "config.toml").write_text(portable_config_text(cfg))
+    text = (copy_dir / "config.toml").read_text()
+    assert "# an earlier sweep's fit" in text and "name = 'x'" in text
+    again = load_config(str(copy_dir / "config.toml"))
+    assert again.sweep.prior == cfg.sweep.prior == str((tmp_path / "a" / "earlier.json").resolve())
+    # a verbatim copy would have looked for results/earlier.json
+    (copy_dir / "verbatim.toml").write_text(src.read_text())
+    with pytest.raises(ConfigError, match="sweep.prior: no such file 'earlier.json'"):
+        load_config(str(copy_dir / "verbatim.toml"))

@@ -260,10 +260,19 @@ def test_a_sweep_refits_under_the_prior_its_config_names(tmp_path):
     it, and the summary says so."""
     earlier = tmp_path / "earlier.json"
     earlier.write_text(json.dumps({"alpha": -0.3, "beta": 0.2, "gamma": 0.571, "a": 0.1}))
-    stdout, got = _replayed_reference(tmp_path, f'policy = "law_prior"\ntrials_per_scale = 3\nprior = "{earlier}"')
+    # named relative to the sweep file, as a user would
+    stdout, got = _replayed_reference(tmp_path, 'policy = "law_prior"\ntrials_per_scale = 3\nprior = "earlier.json"')
     assert len(got) == 8 * 3
     assert f"prior: given in {earlier}" in stdout
     assert "prior: published Step Law" not in stdout
+    # the results folder's copy of the config names the prior by its absolute path, and the report fits under it
+    (results,) = tmp_path.glob("lawsweep_results/reference-*")
+    assert f'prior = "{earlier}"' in (results / "config.toml").read_text()
+    r = subprocess.run([sys.executable, "-m", "orchestrator", "report", str(results), "--no-attach"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert f"prior: given in {earlier}" in (results / "report" / "report.html").read_text()
+    assert json.loads((results / "report" / "report.json").read_text())["laws"]["prior"] == f"given in {earlier}"
 
 
 def test_stop_when_found_ends_searched_scales_before_their_budget_through_tune(tmp_path):

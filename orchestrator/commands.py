@@ -139,6 +139,13 @@ def cmd_submit(args: argparse.Namespace) -> int:
         v = raw.get("data", {}).get(key)
         if v and v not in ("pydoc", "fortunes", "byte", "bpe") and not Path(v).is_absolute():
             raise UsageError(f"submit: data.{key}={v!r} is relative; give an absolute path on shared storage.")
+    from orchestrator.config import SWEEP_FILE_KEYS
+
+    for key in SWEEP_FILE_KEYS:  # only sweep.toml travels to the cluster: a file beside it would not
+        v = raw.get("sweep", {}).get(key)
+        if isinstance(v, str) and v and v != "published" and not Path(v).is_absolute():
+            raise UsageError(f"submit: sweep.{key}={v!r} is relative to the sweep file, which travels alone to the "
+                             "job's temporary working directory; give an absolute path on shared storage.")
     address = args.address or os.environ.get("RAY_ADDRESS") or "http://127.0.0.1:8265"
     from urllib.parse import urlparse
 

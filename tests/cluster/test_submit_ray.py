@@ -77,9 +77,12 @@ def test_a_submitted_sweep_runs_as_a_ray_job_on_a_token_authenticated_cluster(tm
         (lambda t: t + '\n[tracking]\nuri = "http://127.0.0.1:1"\n',
          "sweep.results_dir='lawsweep_results' is relative"),
         (lambda t: t.replace("lr = [0.004, 0.016]", "lr = []"), "grid.lr is empty"),
+        (lambda t: t.replace("[sweep]", '[sweep]\nprior = "earlier.json"\nresults_dir = "/shared/r"') + (
+            '\n[tracking]\nuri = "http://127.0.0.1:1"\n'), "sweep.prior='earlier.json' is relative"),
     ],
 )
 def test_submit_checks_the_config_before_contacting_a_cluster(tmp_path, edit, msg):
+    (tmp_path / "earlier.json").write_text('{"alpha": -0.5, "beta": 0.3, "gamma": 0.5}')
     (tmp_path / "sweep.toml").write_text(edit((RECIPES / "tiny.toml").read_text()))
     r = subprocess.run([sys.executable, "-m", "orchestrator", "submit", "sweep.toml", "--address", "http://127.0.0.1:9"],
                        cwd=tmp_path, capture_output=True, text=True, timeout=120)

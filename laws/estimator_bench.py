@@ -27,7 +27,7 @@ from laws.diagnostics import VAGUE_PRIOR, batch_n_trend, effective_lr_observatio
 from laws.estimators import PUBLISHED_PRIOR, CellObservation, LawPrior, cell_observations, fit_pooled, fit_posterior
 from laws.optimum import scale_optimum
 from laws.steplaw import PUBLISHED, StepLaw
-from laws.sweep import fit_sweep, heldout_fit, predict_target
+from laws.sweep import fit_sweep, fit_table, heldout_fit, predict_target
 from laws.table import SweepTable, read_tables, table_parts
 
 __all__ = ["bench_censored", "bench_censored_truths", "censored_coverage", "main"]
@@ -125,7 +125,14 @@ def moe_prior(data: Path) -> LawPrior:
                     gamma_var=float(dr[:, 4].var()), source="Step Law MoE grid, authors' procedure")
 
 
-def bench_subsets(data: Path, n_subsets: int, grids: Sequence[Path] = ()) -> list[str]:
+def sweep_prior(spec: Path) -> LawPrior:
+    """An earlier sweep's posterior as a prior (what `lawsweep fit --prior SWEEP` uses): its table's parts joined."""
+    t = _grid_rows(spec)
+    return LawPrior.from_fit(fit_table(SweepTable.of(t)).step_law, source=f"posterior of {spec}")
+
+
+def bench_subsets(data: Path, n_subsets: int, grids: Sequence[Path] = (), prior_from: Path | None = None
+                  ) -> list[str]:
     dense = steplaw_table(data / "steplaw" / "dense_lr_bs_loss.csv")
     cells = _cells(dense)
     n_max = max(n for n, _ in cells)
@@ -155,6 +162,14 @@ def bench_subsets(data: Path, n_subsets: int, grids: Sequence[Path] = ()) -> lis
         name = " + ".join(p.name for p in table_parts(g))
         out += ["", f"### {name}, published prior (out of sample), the largest-compute cell held out", "",
                 *head, *_subset_rows(t, [target], [c for c in cs if c != target], PUBLISHED_PRIOR, n_subsets)]
+        if prior_from is not None:
+            sp = sweep_prior(prior_from)
+            src = " + ".join(p.name for p in table_parts(prior_from))
+            out += ["", f"### {name}, an earlier sweep's posterior as the prior ({src}: "
+                    f"alpha {sp.law.alpha:+.3f}, beta {sp.law.beta:+.3f}, gamma "
+                    f"{sp.law.gamma:+.3f}, SD {math.sqrt(sp.lr_cov[0][0]):.3f}/{math.sqrt(sp.lr_cov[1][1]):.3f}/"
+                    f"{math.sqrt(sp.gamma_var):.3f}), the largest-compute cell held out", "",
+                    *head, *_subset_rows(t, [target], [c for c in cs if c != target], sp, n_subsets)]
     return out
 
 
@@ -444,6 +459,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--grid", type=Path, action="append", default=[],
                    help="a sweep table to hold out cells of (several CSVs of one grid joined with +)")
     p.add_argument("--subsets", type=int, default=40, help="random subsets per size")
+    p.add_argument("--subsets-prior", type=Path, default=None, metavar="SWEEP",
+                   help="also the --grid subsets under this earlier sweep's posterior as the prior (`lawsweep fit "
+                        "--prior SWEEP`; parts joined with +)")
     p.add_argument("--censored", type=int, default=200, help="synthetic draws")
     p.add_argument("--censored-truths", type=int, default=0, metavar="DRAWS",
                    help="also the censored bench's coverage over 5 truths x 3 noise levels, DRAWS per row (100: "
@@ -462,7 +480,11 @@ def main(argv: list[str] | None = None) -> int:
         if missing := [str(p) for p in table_parts(g) if not p.is_file()]:
             print(f"laws.estimator_bench: error: --grid {g}: no such file {', '.join(missing)}")
             return 2
-    sections = [bench_dense(args.data), bench_subsets(args.data, args.subsets, args.grid),
+    if args.subsets_prior is not None and (missing := [str(p) for p in table_parts(args.subsets_prior)
+                                                        if not p.is_file()]):
+        print(f"laws.estimator_bench: error: --subsets-prior {args.subsets_prior}: no such file {', '.join(missing)}")
+        return 2
+    sections = [bench_dense(args.data), bench_subsets(args.data, args.subsets, args.grid, args.subsets_prior),
                 bench_censored(args.censored)]
     if args.censored_truths:
         sections.append(bench_censored_truths(args.censored_truths))

@@ -59,18 +59,24 @@ D = 200000.0
 SHOWN = ("posterior", "posterior_straight", "pooled", "curved_N", "eff_ladder", "calibrate")
 
 
+def target_cell(width: int, n: float, before: list[str], after: list[str]) -> tuple[pd.DataFrame, float]:
+    """(the runs recorded before the target, the target's seed-mean best grid LR) of one TARGETS / BLIND row."""
+    t = pd.concat([pd.read_csv(DATA / f) for f in before], ignore_index=True)
+    t = t[~((t.N >= n) & (t.D >= D))]  # the target cell, and the cells recorded with it (width 64 at 200k)
+    if width == 96:
+        t = t[~((t.N == 100096) & (t.D == D))]
+    raw = pd.concat([pd.read_csv(DATA / f) for f in after], ignore_index=True)
+    raw = raw[(raw.N == n) & (raw.D == D)]
+    g = SweepTable(raw).seed_mean().frame
+    best = scale_optimum(n, D, g.lr.values, g.batch_tokens.values, g.loss.where(g.status == "ok").values).grid_lr
+    return t, float(best)
+
+
 def rows(targets) -> list[str]:
     out = ["| held-out width at 200k | axis | " + " | ".join(SHOWN) + " |", "|---|---|" + "---|" * len(SHOWN)]
     errs: dict[tuple[str, str], list[float]] = {}
     for width, n, before, after in targets:
-        t = pd.concat([pd.read_csv(DATA / f) for f in before], ignore_index=True)
-        t = t[~((t.N >= n) & (t.D >= D))]  # the target cell, and the cells recorded with it (width 64 at 200k)
-        if width == 96:
-            t = t[~((t.N == 100096) & (t.D == D))]
-        raw = pd.concat([pd.read_csv(DATA / f) for f in after], ignore_index=True)
-        raw = raw[(raw.N == n) & (raw.D == D)]
-        g = SweepTable(raw).seed_mean().frame
-        best = scale_optimum(n, D, g.lr.values, g.batch_tokens.values, g.loss.where(g.status == "ok").values).grid_lr
+        t, best = target_cell(width, n, before, after)
         pred = predictions(t, n, D)
         if width in CALIBRATIONS and not CALIBRATIONS[width].get("fallback"):
             pred["N_axis"]["calibrate"] = {"lr": CALIBRATIONS[width]["peak_lr"]}

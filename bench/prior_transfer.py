@@ -20,11 +20,10 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from axes_retro import BLIND, DATA, TARGETS, D  # noqa: E402
+from axes_retro import BLIND, DATA, TARGETS, D, target_cell  # noqa: E402
 
 from laws.analysis import summarize  # noqa: E402
 from laws.estimators import LawPrior  # noqa: E402
-from laws.optimum import scale_optimum  # noqa: E402
 from laws.sweep import fit_table  # noqa: E402
 from laws.table import SweepTable  # noqa: E402
 
@@ -54,14 +53,7 @@ def main() -> int:
     print("|---|---|" + "---|" * len(PRIORS))
     errs: dict[tuple[str, str], list[float]] = {}
     for width, n, before, after in [*TARGETS, *BLIND]:
-        t = pd.concat([pd.read_csv(DATA / f) for f in before], ignore_index=True)
-        t = t[~((t.N >= n) & (t.D >= D))]
-        if width == 96:
-            t = t[~((t.N == 100096) & (t.D == D))]
-        raw = pd.concat([pd.read_csv(DATA / f) for f in after], ignore_index=True)
-        raw = raw[(raw.N == n) & (raw.D == D)]
-        g = SweepTable(raw).seed_mean().frame
-        best = scale_optimum(n, D, g.lr.values, g.batch_tokens.values, g.loss.where(g.status == "ok").values).grid_lr
+        t, best = target_cell(width, n, before, after)
         for axis, rows in (("N axis", t[t.N < n]), ("D axis", t)):
             cells = []
             for label, _ in PRIORS:

@@ -24,7 +24,7 @@ import numpy as np
 
 from laws.table import SweepTable
 
-__all__ = ["STEPLAW_BOWL", "BowlShape", "best_point_probabilities", "fit_bowl_shape"]
+__all__ = ["BORROWED_SCALES", "STEPLAW_BOWL", "BowlShape", "best_point_probabilities", "fit_bowl_shape"]
 
 #: Runs within this relative gap of their cell's best enter a bowl's fit: the quadratic holds near the optimum,
 #: not on the walls (13-28% above the best three octaves away on our CPU grids).
@@ -63,6 +63,12 @@ class BowlShape:
 #: the digits given, tests/laws/test_bowl.py): the shape a search starts from before any cell of its own is mapped.
 STEPLAW_BOWL = BowlShape(lr_curv=0.00309, batch_curv=0.00270, noise=0.00431, misfit=0.0880, n_points=1470,
                          source="Step Law dense grid (shared/data/steplaw)")
+
+
+#: Curvature factors a bowl measured in another regime is averaged over (:func:`best_point_probabilities`): from
+#: half to 8 times as steep, in octaves. The recorded CPU grids' bowls (fit_bowl_shape on the reference, licenses
+#: and fortunes grids) are 0.65-5.4 times the Step Law grid's along either axis.
+BORROWED_SCALES = tuple(2.0 ** k for k in range(-1, 4))
 
 
 def fit_bowl_shape(table: SweepTable, *, cap: float = BOWL_CAP, min_points: int = 8) -> BowlShape | None:
@@ -120,6 +126,7 @@ def best_point_probabilities(
     shape: BowlShape,
     observed: Sequence[tuple[float, float, float]] = (),
     diverged: Sequence[tuple[float, float]] = (),
+    scales: Sequence[float] = (1.0,),
 ) -> np.ndarray:
     """Probability that each grid point (LR, batch) is the cell's best run.
 
@@ -132,6 +139,10 @@ def best_point_probabilities(
         observed: (LR, batch, loss) of the cell's finished runs so far.
         diverged: (LR, batch) of its runs that diverged: the optimum lies below their LR, and none of them is
             the best.
+        scales: Factors on the bowl's curvature to average over, equally likely a priori (:data:`BORROWED_SCALES`
+            for a bowl measured in another regime, e.g. :data:`STEPLAW_BOWL` on a CPU sweep, whose walls may be
+            several times steeper: without them, runs far up a steep wall read as an optimum many octaves away).
+            (1.0,): the bowl as measured.
 
     Returns:
         One probability per point (summing to 1), in the order given.
@@ -153,10 +164,21 @@ def best_point_probabilities(
     if observed:  # the bowl's rise at each run for each optimum location
         q = np.stack([shape.rise(math.log2(lr) - X, math.log2(b) - Y) for lr, b, _ in observed])
         loss = np.array([v for _, _, v in observed], float)[:, None, None]
-        one = 1.0 + q
-        floor = (loss * one).sum(0) / (one * one).sum(0)  # each location's best loss, by least squares
-        sd = shape.noise + shape.misfit * q
-        logw = logw - 0.5 * (((loss / (floor * one) - 1.0) / sd) ** 2).sum(0)
+        if tuple(scales) == (1.0,):
+            one = 1.0 + q
+            floor = (loss * one).sum(0) / (one * one).sum(0)  # each location's best loss, by least squares
+            sd = shape.noise + shape.misfit * q
+            logw = logw - 0.5 * (((loss / (floor * one) - 1.0) / sd) ** 2).sum(0)
+        else:  # the curvature known up to a factor: each location's likelihood averaged over the factors
+            lls = []
+            for k in scales:
+                one = 1.0 + k * q
+                floor = (loss * one).sum(0) / (one * one).sum(0)
+                sd = shape.noise + shape.misfit * k * q
+                lls.append(-0.5 * (((loss / (floor * one) - 1.0) / sd) ** 2).sum(0) - np.log(sd).sum(0))
+            ll = np.stack(lls)
+            top = ll.max(0)
+            logw = logw + top + np.log(np.exp(ll - top).mean(0))
     for lr, _ in diverged:
         logw = np.where(X >= math.log2(lr), -np.inf, logw)
     w = np.exp(logw - logw.max()) if np.isfinite(logw.max()) else np.ones_like(logw)

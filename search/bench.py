@@ -2,6 +2,7 @@
 
     python -m search.bench [--seeds 10] [--json]           # Step Law held-out cells + the reference grid
     python -m search.bench --stop-when-found 0.9           # the law prior's budget against ending at that probability
+    python -m search.bench --fresh TABLE                   # the law prior searching every cell from scratch
     lawsweep bench --table TABLE [--json]                  # any sweep table: target = its largest-compute cell
 
 A replay runner serves the recorded loss of each (LR, batch) point of the target cell instead of training;
@@ -31,8 +32,8 @@ from search.policy import Observation, SearchPolicy
 from search.registry import make_policy
 from search.space import Scale, ScaleGrid
 
-__all__ = ["BENCH_POLICIES", "CellResult", "ReplayCell", "StopResult", "bench_stop", "bench_table", "honest_total",
-           "replay", "replay_spent", "summarize_results"]
+__all__ = ["BENCH_POLICIES", "CellResult", "FreshResult", "ReplayCell", "StopResult", "bench_fresh", "bench_stop",
+           "bench_table", "honest_total", "replay", "replay_spent", "summarize_results"]
 
 BENCH_POLICIES = ("law_prior", "law_prior:tpe", "random", "tpe", "gp", "grid")
 
@@ -235,6 +236,54 @@ def _steplaw_targets(table: SweepTable) -> list[list[tuple[float, float]]]:
     return [[c for c in cells if c[0] == n_max], [c for c in cells if c[1] == 1e11]]
 
 
+@dataclass(frozen=True)
+class FreshResult:
+    """A sweep searched by the law prior from scratch: every full cell of a table, smallest compute first."""
+
+    cells: int
+    trials_per_cell: int
+    gaps: tuple[float, ...]
+    """Per cell, the best run found over the cell's best grid run, minus 1."""
+
+
+def bench_fresh(table: SweepTable) -> FreshResult:
+    """The law prior as a live `policy = "law_prior"` sweep runs it on ``table``'s full cells (every point
+    recorded, three LRs or more): every cell searched with the default budget (10% of the largest grid, at least
+    4), in compute order, from the published law and the Step Law grid's bowl, refitting both as cells finish; each
+    trial served from the table (several seeds: their mean). No cell is mapped first, so the early cells are
+    searched with a bowl borrowed from another regime: what this replay measures (the held-out replays above
+    fit the bowl on the other cells)."""
+    t = table.seed_mean().frame if "seed" in table.frame and table.frame["seed"].nunique() > 1 else table.frame
+    t = t.assign(batch_tokens=t["batch_tokens"].astype(int))
+    runs: dict[tuple[float, float], dict[tuple[float, int], tuple[float, str]]] = {}
+    for r in t.itertuples():
+        cell = runs.setdefault((float(r.N), float(r.D)), {})
+        cell[(float(r.lr), int(r.batch_tokens))] = (float(r.loss), str(r.status))
+    grids, served = [], {}
+    for (n, d), res in sorted(runs.items()):
+        cell = ReplayCell(n, d, res)
+        g = cell.grid()
+        if len(g.lrs) < 3 or len(res) < g.size or not any(s == "ok" for _, s in res.values()):
+            continue
+        key = f"N{n:.0f}-D{d:.0f}"
+        grids.append(ScaleGrid(scale=Scale(key=key, N=int(n), D=int(d), context=1), lrs=g.lrs,
+                               batch_sizes=g.batch_sizes))
+        served[key] = cell
+    if len(grids) < 2:
+        raise ValueError(f"bench_fresh: {table.source or 'the table'} has {len(grids)} full cell(s); it needs two.")
+    policy = make_policy("law_prior", grids, (0,))
+    while (p := policy.suggest()) is not None:
+        loss, status = served[p.scale].run(p.lr, p.batch_size)
+        ok = status == "ok" and math.isfinite(loss)
+        policy.observe(Observation(p, loss if ok else math.nan, "ok" if ok else
+                                   ("diverged" if status == "diverged" else "failed")))  # type: ignore[arg-type]
+    gaps = []
+    for g in grids:
+        got = [o.loss for o in policy.observations if o.proposal.scale == g.scale.key and o.status == "ok"]
+        gaps.append(min(got) / served[g.scale.key].best - 1.0 if got else math.inf)
+    return FreshResult(cells=len(grids), trials_per_cell=policy.trials_per_scale or 0, gaps=tuple(gaps))
+
+
 def main(argv: list[str] | None = None) -> int:
     from laws.bench import default_data_dir, steplaw_table
 
@@ -250,9 +299,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stop-when-found", type=float, default=None, metavar="P",
                    help="instead: the law prior with a live sweep's budget, run to it and ended once the probability "
                    "that its best run is found reaches P (sweep.stop_when_found)")
+    p.add_argument("--fresh", type=Path, action="append", default=[], metavar="TABLE",
+                   help="instead: the law prior searching every full cell of TABLE from scratch (a live "
+                   "`policy = \"law_prior\"` sweep with no cell mapped first); per table, its cells' best-run gaps")
     args = p.parse_args(argv)
     if args.stop_when_found is not None:
         return _main_stop(args)
+    if args.fresh:
+        print("| table | cells | trials per cell | cells in the 0.25% band | median gap | mean gap | worst |")
+        print("|---|---|---|---|---|---|---|")
+        for path in args.fresh:
+            if missing := [str(q) for q in table_parts(path) if not q.is_file()]:
+                p.error(f"--fresh {path}: no such file {', '.join(missing)}")
+            r = bench_fresh(SweepTable(read_tables(path), str(path)))
+            g = np.array(r.gaps) * 100
+            band = int(np.sum(g <= 100 * NEAR_OPTIMAL_BAND))
+            print(f"| {' + '.join(q.name for q in table_parts(path))} | {r.cells} | {r.trials_per_cell} | {band} | "
+                  f"{np.median(g):.2f}% | {g.mean():.2f}% | {g.max():.2f}% |")
+        return 0
     sections = []
     tables: dict[str, tuple[SweepTable, list[tuple[float, float]]]] = {}
     dense = SweepTable(steplaw_table(args.data / "steplaw" / "dense_lr_bs_loss.csv"), "steplaw")

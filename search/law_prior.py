@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from laws.bowl import STEPLAW_BOWL, BowlShape, best_point_probabilities, fit_bowl_shape
+from laws.bowl import BORROWED_SCALES, STEPLAW_BOWL, BowlShape, best_point_probabilities, fit_bowl_shape
 from laws.estimators import LawPrior as ExponentPrior
 from laws.steplaw import PUBLISHED, StepLaw
 from laws.sweep import fit_table, predict_target
@@ -118,7 +118,9 @@ class LawPrior(SearchPolicy):
         seen = [(o.proposal.lr, o.proposal.batch_size, o.loss) for o in at
                 if o.status == "ok" and math.isfinite(o.loss)]
         div = [(o.proposal.lr, o.proposal.batch_size) for o in at if o.status == "diverged"]
-        prob = best_point_probabilities(points, self.predicted(key), self.spread[key], self.bowl, seen, div)
+        # a bowl borrowed from the Step Law grid (no scale of this sweep mapped yet) is known only up to its scale
+        scales = BORROWED_SCALES if self.bowl is STEPLAW_BOWL else (1.0,)
+        prob = best_point_probabilities(points, self.predicted(key), self.spread[key], self.bowl, seen, div, scales)
         return dict(zip(points, (float(v) for v in prob)))
 
     def found(self, key: str) -> float:

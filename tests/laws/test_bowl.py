@@ -122,3 +122,28 @@ def test_a_law_that_predicts_nothing_usable_leaves_the_runs_to_decide():
     seen = [(lr, bt, loss(lr, bt)) for lr, bt in [(2.0**-9, 64), (2.0**-11, 128), (2.0**-10, 512)]]
     prob = best_point_probabilities(POINTS, (0.0, 0.0), (0.5, 0.5), FLAT, seen)
     assert _top(prob) == [(2.0**-10, 256)]
+
+
+REFERENCE = Path(__file__).resolve().parents[2] / "bench" / "data" / "reference_grid.csv"
+
+
+def test_a_borrowed_bowl_known_up_to_its_scale_does_not_send_the_search_octaves_away():
+    """The reference grid's smallest cell (width 32 at 50k tokens, recorded): the published law says 2^-4.8 at 4.4
+    sequences; the first runs, at 2^-5 and batches 2-8, climb a wall several times steeper than the Step Law
+    grid's bowl. Read with that bowl as measured, their slope put 0.76 of the probability on 2^-10 at batch 1, five
+    octaves from the prediction and two past the cell's best (2^-8); known only up to its scale, the bowl keeps the
+    search near the runs."""
+    from laws.bowl import BORROWED_SCALES
+
+    t = pd.read_csv(REFERENCE)
+    c = t[(t.N == 25472) & (t.D == 50000)]
+    points = sorted({(float(lr), float(bt) / 64) for lr, bt in zip(c.lr, c.batch_tokens)})
+    runs = [(2.0**-5, b, float(c[(c.lr == 2.0**-5) & (c.batch_tokens == 64 * b)].loss.iloc[0])) for b in (2, 4, 8)]
+    centre, spread = (2.0**-4.8, 4.4), (0.49, 0.51)
+
+    def far(scales):
+        p = best_point_probabilities(points, centre, spread, STEPLAW_BOWL, runs, (), scales)
+        return sum(v for q, v in zip(points, p) if q[0] <= 2.0**-10)
+
+    assert far((1.0,)) > 0.5  # the bowl as measured: the runs' slope reads as an optimum far away
+    assert far(BORROWED_SCALES) < 0.05

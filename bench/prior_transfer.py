@@ -22,9 +22,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from axes_retro import BLIND, DATA, TARGETS, D, target_cell  # noqa: E402
 
-from laws.analysis import summarize  # noqa: E402
-from laws.estimators import LawPrior  # noqa: E402
-from laws.sweep import fit_table  # noqa: E402
+from laws.sweep import fit_table, prior_from_sweep  # noqa: E402
 from laws.table import SweepTable  # noqa: E402
 
 #: (label, the earlier sweep whose posterior is the prior; None: the published law)
@@ -42,12 +40,11 @@ def main() -> int:
         if spec is None:
             priors[label] = None
             continue
-        fit = summarize(SweepTable.of(load(spec))).fit.step_law
-        priors[label] = LawPrior.from_fit(fit, source=spec)
-        lc = np.asarray(priors[label].lr_cov)
-        print(f"prior from {label}: alpha {fit.law.alpha:+.3f} (SD {np.sqrt(lc[0, 0]):.3f}), beta "
-              f"{fit.law.beta:+.3f} (SD {np.sqrt(lc[1, 1]):.3f}), gamma {fit.law.gamma:+.3f} (SD "
-              f"{np.sqrt(priors[label].gamma_var):.3f})")
+        pr = priors[label] = prior_from_sweep(SweepTable.of(load(spec)), spec)
+        lc = np.asarray(pr.lr_cov)
+        print(f"prior from {label}: alpha {pr.law.alpha:+.3f} (SD {np.sqrt(lc[0, 0]):.3f}), beta "
+              f"{pr.law.beta:+.3f} (SD {np.sqrt(lc[1, 1]):.3f}), gamma {pr.law.gamma:+.3f} (SD "
+              f"{np.sqrt(pr.gamma_var):.3f})")
     print()
     print("| held-out width at 200k | axis | " + " | ".join(label for label, _ in PRIORS) + " |")
     print("|---|---|" + "---|" * len(PRIORS))

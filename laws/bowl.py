@@ -164,19 +164,19 @@ def best_point_probabilities(
     if observed:  # the bowl's rise at each run for each optimum location
         q = np.stack([shape.rise(math.log2(lr) - X, math.log2(b) - Y) for lr, b, _ in observed])
         loss = np.array([v for _, _, v in observed], float)[:, None, None]
-        if tuple(scales) == (1.0,):
-            one = 1.0 + q
+
+        def misfit(k: float) -> tuple[np.ndarray, np.ndarray]:
+            """Per location, with the curvature times ``k``: the runs' squared standardized misfit, and the log of
+            their scatters (what compares one ``k`` with another)."""
+            one = 1.0 + k * q
             floor = (loss * one).sum(0) / (one * one).sum(0)  # each location's best loss, by least squares
-            sd = shape.noise + shape.misfit * q
-            logw = logw - 0.5 * (((loss / (floor * one) - 1.0) / sd) ** 2).sum(0)
+            sd = shape.noise + shape.misfit * k * q
+            return (((loss / (floor * one) - 1.0) / sd) ** 2).sum(0), np.log(sd).sum(0)
+
+        if tuple(scales) == (1.0,):  # the bowl as measured
+            logw = logw - 0.5 * misfit(1.0)[0]
         else:  # the curvature known up to a factor: each location's likelihood averaged over the factors
-            lls = []
-            for k in scales:
-                one = 1.0 + k * q
-                floor = (loss * one).sum(0) / (one * one).sum(0)
-                sd = shape.noise + shape.misfit * k * q
-                lls.append(-0.5 * (((loss / (floor * one) - 1.0) / sd) ** 2).sum(0) - np.log(sd).sum(0))
-            ll = np.stack(lls)
+            ll = np.stack([-0.5 * chi2 - logsd for chi2, logsd in map(misfit, scales)])
             top = ll.max(0)
             logw = logw + top + np.log(np.exp(ll - top).mean(0))
     for lr, _ in diverged:

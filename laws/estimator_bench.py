@@ -27,7 +27,7 @@ from laws.diagnostics import VAGUE_PRIOR, batch_n_trend, effective_lr_observatio
 from laws.estimators import PUBLISHED_PRIOR, CellObservation, LawPrior, cell_observations, fit_pooled, fit_posterior
 from laws.optimum import scale_optimum
 from laws.steplaw import PUBLISHED, StepLaw
-from laws.sweep import fit_sweep, fit_table, heldout_fit, predict_target
+from laws.sweep import fit_sweep, heldout_fit, predict_target, prior_from_sweep
 from laws.table import SweepTable, read_tables, table_parts
 
 __all__ = ["bench_censored", "bench_censored_truths", "censored_coverage", "main"]
@@ -125,12 +125,6 @@ def moe_prior(data: Path) -> LawPrior:
                     gamma_var=float(dr[:, 4].var()), source="Step Law MoE grid, authors' procedure")
 
 
-def sweep_prior(spec: Path) -> LawPrior:
-    """An earlier sweep's posterior as a prior (what `lawsweep fit --prior SWEEP` uses): its table's parts joined."""
-    t = _grid_rows(spec)
-    return LawPrior.from_fit(fit_table(SweepTable.of(t)).step_law, source=f"posterior of {spec}")
-
-
 def bench_subsets(data: Path, n_subsets: int, grids: Sequence[Path] = (), prior_from: Path | None = None
                   ) -> list[str]:
     dense = steplaw_table(data / "steplaw" / "dense_lr_bs_loss.csv")
@@ -163,7 +157,7 @@ def bench_subsets(data: Path, n_subsets: int, grids: Sequence[Path] = (), prior_
         out += ["", f"### {name}, published prior (out of sample), the largest-compute cell held out", "",
                 *head, *_subset_rows(t, [target], [c for c in cs if c != target], PUBLISHED_PRIOR, n_subsets)]
         if prior_from is not None:
-            sp = sweep_prior(prior_from)
+            sp = prior_from_sweep(SweepTable.of(_grid_rows(prior_from)), str(prior_from))
             src = " + ".join(p.name for p in table_parts(prior_from))
             out += ["", f"### {name}, an earlier sweep's posterior as the prior ({src}: "
                     f"alpha {sp.law.alpha:+.3f}, beta {sp.law.beta:+.3f}, gamma "

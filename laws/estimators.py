@@ -54,6 +54,8 @@ LEVEL_SD = 2.0
 NOISE_FLOOR = 0.1
 #: Per-cell noise (nats) assumed when too few bracketed cells leave nothing to estimate it from.
 NOISE_DEFAULT = 0.25
+#: Two-sided 95% quantile of the normal: a 95% interval is this many SDs either side.
+Z95 = 1.959964
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +98,7 @@ class LawPrior:
         sd = {}
         for k, published in zip(("alpha", "beta", "gamma"), _PUBLISHED_SD, strict=True):
             lo, hi = fit.intervals.get(k, (np.nan, np.nan))
-            sd[k] = (hi - lo) / (2 * 1.959964) if np.isfinite(hi - lo) and hi > lo else published
+            sd[k] = (hi - lo) / (2 * Z95) if np.isfinite(hi - lo) and hi > lo else published
         rho = 0.0
         if fit.draws is not None:
             d = np.asarray(fit.draws, dtype=np.float64)
@@ -126,7 +128,7 @@ class LawPrior:
                 for k, iv in (sub.get("intervals") or {}).items():
                     if k in ("alpha", "beta", "gamma") and f"{k}_sd" not in d and isinstance(iv, list | tuple) \
                             and len(iv) == 2:
-                        flat[f"{k}_sd"] = (float(iv[1]) - float(iv[0])) / (2 * 1.959964)
+                        flat[f"{k}_sd"] = (float(iv[1]) - float(iv[0])) / (2 * Z95)
         if d.get("lr_law", 0) is None or d.get("batch_law", 0) is None:
             raise ValueError(f"prior {source}: its fit has no law (lr_law or batch_law is null): the sweep it came "
                              "from had too few scales; fit a sweep with optima at two scales or more.")
@@ -340,7 +342,7 @@ class _Posterior:
     sigma: float
     n_points: int
     n_bounds: int
-    quantile: float = 1.959964
+    quantile: float = Z95
     """Two-sided 95% quantile: Student's t when the noise was estimated from the cells' residuals."""
     cross_sd: float = 0.0
     """Prior SD of the N x D interaction that empirical Bayes chose (0: no interaction; the last slope is 0)."""
@@ -426,7 +428,7 @@ def _linear_posterior(
             v[K - 1, K - 1] = s**2
         return v
 
-    sigma, quantile = NOISE_DEFAULT, 1.959964
+    sigma, quantile = NOISE_DEFAULT, Z95
     if len(pts) > k + 1:  # residual degrees of freedom: the cells' own scatter about a free fit
         r = yp - Xp[:, :k + 1] @ np.linalg.lstsq(Xp[:, :k + 1], yp, rcond=None)[0]
         sigma = max(NOISE_FLOOR, float(np.sqrt(r @ r / (len(pts) - k - 1))))

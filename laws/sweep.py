@@ -37,7 +37,8 @@ from laws.table import SweepTable
 
 __all__ = [
     "LawPrediction", "SearchOutcome", "SweepFit", "compute_law_cells", "fit_compute_laws", "fit_sweep", "fit_table",
-    "heldout_fit", "law_report", "per_scale_optima", "predict_target", "prior_for", "search_outcome",
+    "heldout_fit", "law_report", "per_scale_optima", "predict_target", "prior_for", "prior_from_sweep",
+    "search_outcome",
 ]
 
 
@@ -147,6 +148,20 @@ def prior_for(law: StepLaw) -> LawPrior:
         return PUBLISHED_PRIOR
     return LawPrior(law=law, lr_cov=PUBLISHED_PRIOR.lr_cov, gamma_var=PUBLISHED_PRIOR.gamma_var,
                     source="given law, published bootstrap spread")
+
+
+def prior_from_sweep(table: SweepTable, source: str) -> LawPrior:
+    """An earlier sweep's posterior (the default estimator under the published prior) as the prior of a new fit
+    (:meth:`LawPrior.from_fit`; `lawsweep fit --prior SWEEP`).
+
+    Raises:
+        ValueError: the sweep's runs give no law.
+    """
+    fit = fit_table(table).step_law
+    if fit is None:
+        raise ValueError(f"{source}: its runs give no law (optima at fewer than two scales); give a sweep with "
+                         "optima at two scales or more, or a JSON prior.")
+    return LawPrior.from_fit(fit, source=f"posterior of the earlier sweep {source}")
 
 
 def _law_from_scales(scales, prior: StepLaw) -> tuple[StepLawFit, bool]:

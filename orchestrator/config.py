@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import json
 import math
 import re
@@ -287,7 +288,7 @@ class SweepSection:
         """Keyword arguments of search.registry.make_policy beyond the name, the seeds and the budget;
         ``law_prior``: the loaded [sweep] prior (:func:`sweep_prior`), for the law-prior policies."""
         out: dict[str, Any] = {} if self.stop_when_found is None else {"stop_at": float(self.stop_when_found)}
-        if law_prior is not None and self.policy.split(":")[0] in ("law_prior", "ladder"):
+        if law_prior is not None and check_policy_name(self.policy)[0]:  # law_prior[:BASE] or ladder[:BASE]
             out["exponent_prior"] = law_prior
         return out
 
@@ -698,11 +699,20 @@ def portable_config_text(cfg: SweepConfig) -> str:
 
 
 def sweep_prior(sweep: SweepSection) -> Any:
-    """The [sweep] prior as a laws.estimators.LawPrior (None: the published law's); ValueError when unusable."""
+    """The [sweep] prior as a laws.estimators.LawPrior (None: the published law's); ValueError when unusable.
+    Loaded once per version of its file (reading the config checks it; the sweep and its report use it)."""
+    if not sweep.prior or sweep.prior == "published":
+        return None
+    path = Path(sweep.prior)
+    return _load_sweep_prior(str(path), path.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_sweep_prior(path: str, mtime_ns: int) -> Any:  # mtime_ns keys the cache: an edited file is read again
     from orchestrator.priors import load_prior
     from orchestrator.records import load_table
 
-    return load_prior(sweep.prior, load_table)
+    return load_prior(path, load_table)
 
 
 def _sweep_file(value: str, source: str, key: str, fix: str) -> str:

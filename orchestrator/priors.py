@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from laws.estimators import LawPrior
+from laws.sweep import prior_from_sweep
 
 __all__ = ["load_prior"]
 
@@ -24,8 +25,6 @@ def load_prior(source: str, load_table: Callable[[str], Any]) -> LawPrior | None
         ValueError: a file that cannot be read, a malformed prior, or a sweep with no law; the message names the
             source and the fix.
     """
-    from laws.analysis import summarize
-
     if source in ("", "published"):
         return None
     path = Path(source)
@@ -36,8 +35,4 @@ def load_prior(source: str, load_table: Callable[[str], Any]) -> LawPrior | None
             raise ValueError(f"{source}: cannot read it as JSON ({e}); give a file written by `lawsweep fit "
                              '--json`, or {"alpha": ..., "beta": ..., "gamma": ...}.') from None
         return LawPrior.from_mapping(raw, source=f"given in {source}")
-    fit = summarize(load_table(source)).fit.step_law
-    if fit is None:
-        raise ValueError(f"{source}: its runs give no law (optima at fewer than two scales); give a sweep with "
-                         "optima at two scales or more, or a JSON prior.")
-    return LawPrior.from_fit(fit, source=f"posterior of the earlier sweep {source}")
+    return prior_from_sweep(load_table(source), source)

@@ -17,7 +17,7 @@ import argparse
 import json
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -266,8 +266,7 @@ def bench_fresh(table: SweepTable) -> FreshResult:
         if len(g.lrs) < 3 or len(res) < g.size or not any(s == "ok" for _, s in res.values()):
             continue
         key = f"N{n:.0f}-D{d:.0f}"
-        grids.append(ScaleGrid(scale=Scale(key=key, N=int(n), D=int(d), context=1), lrs=g.lrs,
-                               batch_sizes=g.batch_sizes))
+        grids.append(replace(g, scale=replace(g.scale, key=key)))
         served[key] = cell
     if len(grids) < 2:
         raise ValueError(f"bench_fresh: {table.source or 'the table'} has {len(grids)} full cell(s); it needs two.")

@@ -312,7 +312,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     print(f"total: {sum(r.trials for r in rows)} trials, {sum(r.flops for r in rows):.3e} FLOPs (6 N D per trial)")
     if cfg.sweep.stop_when_found is not None:
         print(f"at most: a searched scale ends sooner once the probability that its best run is among its runs "
-              f"reaches {cfg.sweep.stop_when_found:g} (sweep.stop_when_found)")
+              f"reaches {cfg.sweep.stop_when_found:g} (sweep.stop_when_found), once the sweep has a bowl of its own "
+              "(a mapped scale run in full, or enough runs near their scales' best to measure one)")
     if cfg.sweep.branch_budgets:
         print(_branched_plan(cfg, rows))
     return 0

@@ -600,7 +600,9 @@ def _report_search(policy: SearchPolicy, tracker: Any, echo: Callable[[str], Non
         # ended the scale: both are printed
         why = (f"; ended before its budget of {policy.scale_budget(key)} trials by sweep.stop_when_found = "
                f"{policy.stop_at:g} (probability {policy.stopped[key]:.2f} when it ended)"
-               if key in policy.stopped else "")
+               if key in policy.stopped else
+               "; not ended early: the sweep never had a bowl of its own to trust the probability with"
+               if policy.stop_at is not None and not policy.stop_trusted() else "")
         echo(f"law prior: {key} searched with {ran} of its {len(policy.all_points(key))} grid points; probability "
              f"that its best run is its best grid point {p:.2f}"
              + ("" if p >= 0.9 else " (more trials there could still find a better one)") + why)

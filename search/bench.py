@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from laws.bowl import fit_bowl_shape
+from laws.bowl import STEPLAW_BOWL, fit_bowl_shape
 from laws.optimum import NEAR_OPTIMAL_BAND
 from laws.steplaw import PUBLISHED
 from laws.sweep import heldout_fit, predict_target
@@ -244,15 +244,23 @@ class FreshResult:
     trials_per_cell: int
     gaps: tuple[float, ...]
     """Per cell, the best run found over the cell's best grid run, minus 1."""
+    trials: tuple[int, ...] = ()
+    """Per cell, the trials it ran."""
+    ended: tuple[bool, ...] = ()
+    """Per cell, whether ``stop_at`` ended it before its budget."""
+    states: tuple[tuple[float, float, bool], ...] = ()
+    """After each finished trial: (the probability that its cell's best run is found, that best run's gap, whether
+    the probability was read through the borrowed bowl)."""
 
 
-def bench_fresh(table: SweepTable) -> FreshResult:
+def bench_fresh(table: SweepTable, *, stop_at: float | None = None) -> FreshResult:
     """The law prior as a live `policy = "law_prior"` sweep runs it on ``table``'s full cells (every point
     recorded, three LRs or more): every cell searched with the default budget (10% of the largest grid, at least
     4), in compute order, from the published law and the Step Law grid's bowl, refitting both as cells finish; each
     trial served from the table (several seeds: their mean). No cell is mapped first, so the early cells are
     searched with a bowl borrowed from another regime: what this replay measures (the held-out replays above
-    fit the bowl on the other cells)."""
+    fit the bowl on the other cells). ``stop_at``: as `sweep.stop_when_found` (a cell ends once the probability
+    that its best run is found reaches it)."""
     t = table.seed_mean().frame if "seed" in table.frame and table.frame["seed"].nunique() > 1 else table.frame
     t = t.assign(batch_tokens=t["batch_tokens"].astype(int))
     runs: dict[tuple[float, float], dict[tuple[float, int], tuple[float, str]]] = {}
@@ -270,17 +278,41 @@ def bench_fresh(table: SweepTable) -> FreshResult:
         served[key] = cell
     if len(grids) < 2:
         raise ValueError(f"bench_fresh: {table.source or 'the table'} has {len(grids)} full cell(s); it needs two.")
-    policy = make_policy("law_prior", grids, (0,))
+    policy = make_policy("law_prior", grids, (0,), **({} if stop_at is None else {"stop_at": stop_at}))
+    states = []
     while (p := policy.suggest()) is not None:
         loss, status = served[p.scale].run(p.lr, p.batch_size)
         ok = status == "ok" and math.isfinite(loss)
         policy.observe(Observation(p, loss if ok else math.nan, "ok" if ok else
                                    ("diverged" if status == "diverged" else "failed")))  # type: ignore[arg-type]
-    gaps = []
+        got = [o.loss for o in policy.observations if o.proposal.scale == p.scale and o.status == "ok"]
+        if got:
+            states.append((policy.found(p.scale), min(got) / served[p.scale].best - 1.0, policy.bowl is STEPLAW_BOWL))
+    gaps, trials = [], []
     for g in grids:
         got = [o.loss for o in policy.observations if o.proposal.scale == g.scale.key and o.status == "ok"]
         gaps.append(min(got) / served[g.scale.key].best - 1.0 if got else math.inf)
-    return FreshResult(cells=len(grids), trials_per_cell=policy.trials_per_scale or 0, gaps=tuple(gaps))
+        trials.append(sum(o.proposal.scale == g.scale.key for o in policy.observations))
+    return FreshResult(cells=len(grids), trials_per_cell=policy.trials_per_scale or 0, gaps=tuple(gaps),
+                       trials=tuple(trials), ended=tuple(g.scale.key in policy.stopped for g in grids),
+                       states=tuple(states))
+
+
+def calibration_rows(results: list[FreshResult], edges=(0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 1.0)) -> list[str]:
+    """How often a fresh sweep's best run so far is in its cell's 0.25% band, against the probability the law
+    prior gave that it is the cell's best point, per bowl (borrowed from the Step Law grid, or measured on the
+    sweep's runs): a markdown table."""
+    out = ["| bowl | probability found | states | mean probability | best point found | in the 0.25% band | "
+           "worst gap |", "|---|---|---|---|---|---|---|"]
+    st = [x for r in results for x in r.states]
+    for borrowed, label in ((True, "borrowed"), (False, "measured")):
+        for lo, hi in zip(edges[:-1], edges[1:]):
+            sel = [(f, g) for f, g, b in st if b == borrowed and lo <= f < hi + (1e-9 if hi == edges[-1] else 0.0)]
+            if sel:
+                f, g = np.array(sel).T
+                out.append(f"| {label} | {lo:.1f}-{hi:.1f} | {len(sel)} | {f.mean():.2f} | {np.mean(g <= 1e-12):.0%} | "
+                           f"{np.mean(g <= NEAR_OPTIMAL_BAND):.0%} | {100 * g.max():.1f}% |")
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -298,24 +330,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stop-when-found", type=float, default=None, metavar="P",
                    help="instead: the law prior with a live sweep's budget, run to it and ended once the probability "
                    "that its best run is found reaches P (sweep.stop_when_found)")
+    p.add_argument("--calibration", action="store_true",
+                   help="with --fresh: also how often the probability that a cell's best run is found was right")
     p.add_argument("--fresh", type=Path, action="append", default=[], metavar="TABLE",
                    help="instead: the law prior searching every full cell of TABLE from scratch (a live "
                    "`policy = \"law_prior\"` sweep with no cell mapped first); per table, its cells' best-run gaps")
     args = p.parse_args(argv)
+    if args.fresh:
+        return _main_fresh(p, args)
     if args.stop_when_found is not None:
         return _main_stop(args)
-    if args.fresh:
-        print("| table | cells | trials per cell | cells in the 0.25% band | median gap | mean gap | worst |")
-        print("|---|---|---|---|---|---|---|")
-        for path in args.fresh:
-            if missing := [str(q) for q in table_parts(path) if not q.is_file()]:
-                p.error(f"--fresh {path}: no such file {', '.join(missing)}")
-            r = bench_fresh(SweepTable(read_tables(path), str(path)))
-            g = np.array(r.gaps) * 100
-            band = int(np.sum(g <= 100 * NEAR_OPTIMAL_BAND))
-            print(f"| {' + '.join(q.name for q in table_parts(path))} | {r.cells} | {r.trials_per_cell} | {band} | "
-                  f"{np.median(g):.2f}% | {g.mean():.2f}% | {g.max():.2f}% |")
-        return 0
     sections = []
     tables: dict[str, tuple[SweepTable, list[tuple[float, float]]]] = {}
     dense = SweepTable(steplaw_table(args.data / "steplaw" / "dense_lr_bs_loss.csv"), "steplaw")
@@ -355,6 +379,35 @@ def main(argv: list[str] | None = None) -> int:
                   f"{100 * honest_total(t, targets, float(np.median(lp))):.0f}% of the target grid's compute "
                   f"({', '.join(f'N={n:.3g}, D={d:.3g}' for n, d in targets)}).")
         print()
+    return 0
+
+
+def _main_fresh(p: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """``--fresh TABLE`` (with ``--stop-when-found P``: each cell may end at P, and the cells it ended are counted,
+    with their gaps)."""
+    stop = args.stop_when_found
+    if stop is not None and not 0.0 < stop < 1.0:
+        p.error(f"--stop-when-found must be a probability between 0 and 1, got {stop}")
+    extra = " trials | ended early | worst gap of an ended cell |" if stop is not None else ""
+    print("| table | cells | trials per cell | cells in the 0.25% band | median gap | mean gap | worst |" + extra)
+    print("|---|---|---|---|---|---|---|" + ("---|---|---|" if stop is not None else ""))
+    results = []
+    for path in args.fresh:
+        if missing := [str(q) for q in table_parts(path) if not q.is_file()]:
+            p.error(f"--fresh {path}: no such file {', '.join(missing)}")
+        r = bench_fresh(SweepTable(read_tables(path), str(path)), stop_at=stop)
+        results.append(r)
+        g = np.array(r.gaps) * 100
+        band = int(np.sum(g <= 100 * NEAR_OPTIMAL_BAND))
+        row = (f"| {' + '.join(q.name for q in table_parts(path))} | {r.cells} | {r.trials_per_cell} | {band} | "
+               f"{np.median(g):.2f}% | {g.mean():.2f}% | {g.max():.2f}% |")
+        if stop is not None:
+            ended = g[np.array(r.ended, bool)]
+            row += f" {sum(r.trials)} | {len(ended)} | {f'{ended.max():.2f}%' if len(ended) else '-'} |"
+        print(row)
+    if args.calibration:
+        print()
+        print("\n".join(calibration_rows(results)))
     return 0
 
 

@@ -27,6 +27,16 @@ def test_plan_prints_scales_grid_and_compute():
     assert [row["trials"] for row in rows] == [2, 2]
 
 
+def test_plan_says_when_stop_when_found_may_end_a_scale(tmp_path):
+    recipes = Path(__file__).parents[2] / "orchestrator" / "recipes"
+    toml = (recipes / "demo.toml").read_text().replace('policy = "ladder"', 'policy = "ladder"\nstop_when_found = 0.9')
+    (tmp_path / "sweep.toml").write_text(toml)
+    (tmp_path / "demo_target_grid.csv").write_bytes((recipes / "demo_target_grid.csv").read_bytes())
+    r = lawsweep("plan", "sweep.toml", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "reaches 0.9 (sweep.stop_when_found), once the sweep has a bowl of its own" in r.stdout
+
+
 @pytest.mark.parametrize(
     "toml, expected",
     [

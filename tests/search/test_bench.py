@@ -117,3 +117,22 @@ def test_a_fresh_law_prior_sweep_reaches_the_band_on_half_the_reference_cells():
     assert sum(g <= 0.0025 for g in r.gaps) >= 4
     with pytest.raises(ValueError, match="full cell"):
         bench_fresh(SweepTable(pd.read_csv(REFERENCE).head(28), "one cell"))
+
+
+def test_a_fresh_sweep_is_not_ended_early_on_the_borrowed_bowl():
+    """sweep.stop_when_found on a sweep searched from scratch: until the sweep has a bowl of its own (or a mapped
+    scale), found() rests on the published law and the Step Law grid's bowl, which read 0.8-1.0 on cells whose best
+    run was 15-21% above the cell's best (fortunes, the first cells: the law 2-3 octaves off). So no cell ends before
+    its budget there, and every cell keeps the gap it has without stop_at."""
+    from laws.table import SweepTable
+    from search.bench import bench_fresh
+
+    path = ROOT / "bench" / "data" / "fortunes_adamw.csv"
+    table = SweepTable(pd.read_csv(path), str(path))
+    budget, ended = bench_fresh(table), bench_fresh(table, stop_at=0.8)
+    assert ended.gaps == budget.gaps and sum(ended.trials) == ended.cells * ended.trials_per_cell
+    assert not any(ended.ended)
+    # AdamH: its bowl is measured from its own runs after the first cells, and then cells end, inside 1% of their best
+    path = ROOT / "bench" / "data" / "fortunes_adamh.csv"
+    adamh = bench_fresh(SweepTable(pd.read_csv(path), str(path)), stop_at=0.8)
+    assert any(adamh.ended) and max(g for g, e in zip(adamh.gaps, adamh.ended) if e) < 0.01

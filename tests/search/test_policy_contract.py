@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from laws.bowl import BowlShape
 from laws.steplaw import PUBLISHED, StepLaw
 from search import POLICIES, LawPrior, Observation, Proposal, Scale, build_grid, make_policy
 
@@ -22,6 +23,11 @@ def bowl(p):
     if x > 2.5:
         return math.nan, "diverged"
     return 2.0 + 0.03 * x * x + 0.01 * y * y, "ok"
+
+
+#: The bowl below as a sweep's mapped scales would measure it (laws.bowl.fit_bowl_shape): with a bowl of its own a
+#: sweep's found() may end a searched scale (stop_at); on the borrowed Step Law bowl alone it may not.
+MEASURED = BowlShape(lr_curv=0.015, batch_curv=0.005, noise=0.004, misfit=0.088, n_points=40, source="mapped scales")
 
 
 def drive(policy, limit=1000):
@@ -221,7 +227,7 @@ def test_law_prior_ends_a_searched_scale_once_its_best_run_is_probably_found():
     # the best grid point among the runs; without, it spends its budget.
     def run(stop_at):
         policy = LawPrior(make_policy("grid", build_grid(SCALES[:1], lrs=LRS, batch_sizes=BATCHES)),
-                          trials_per_scale=40, stop_at=stop_at)
+                          trials_per_scale=40, stop_at=stop_at, bowl=MEASURED)
         n = 0
         while (p := policy.suggest()) is not None:
             policy.observe(Observation(p, *bowl(p)))
@@ -247,11 +253,31 @@ def test_law_prior_does_not_end_a_scale_early_where_the_law_misses_its_batch():
     s = SCALES[0]
     loss, best = _batch_missed_by_two_octaves(s)
     policy = LawPrior(make_policy("grid", build_grid([s], lrs=LRS, batch_sizes=BATCHES)), trials_per_scale=20,
-                      spread=(0.5, 1.0), stop_at=0.9)
+                      spread=(0.5, 1.0), stop_at=0.9, bowl=MEASURED)
     while (p := policy.suggest()) is not None:
         policy.observe(Observation(p, loss(p), "ok"))
     assert best in {(o.proposal.lr, o.proposal.batch_size) for o in policy.observations}
     assert len(policy.observations) < 20  # and it did end early
+
+
+def test_law_prior_ends_no_scale_early_on_the_borrowed_bowl_until_a_scale_is_mapped():
+    # No bowl of the sweep's own: found() rests on the published law and the Step Law grid's bowl, and it may not end
+    # a scale (stop_at) until a mapped scale has run its whole grid.
+    policy = LawPrior(make_policy("grid", build_grid(SCALES, lrs=LRS, batch_sizes=BATCHES)), trials_per_scale=40,
+                      stop_at=0.5, searched={"big"}, refit=False)
+    assert not policy.stop_trusted()
+    mapped = 0
+    while (p := policy.suggest()) is not None:
+        policy.observe(Observation(p, *bowl(p)))
+        if p.scale == "small":
+            mapped += 1
+            assert policy.stop_trusted() == (mapped == len(LRS) * len(BATCHES))
+    assert "big" in policy.stopped  # the mapped scale ran in full first: then found() ended the searched one
+    alone = LawPrior(make_policy("grid", build_grid(SCALES[:1], lrs=LRS, batch_sizes=BATCHES)), trials_per_scale=40,
+                     stop_at=0.5)
+    while (p := alone.suggest()) is not None:
+        alone.observe(Observation(p, *bowl(p)))
+    assert not alone.stopped and len(alone.observations) == 40
 
 
 def test_law_prior_with_stop_at_waits_for_a_scale_s_result_in_flight_before_its_next_trial():
@@ -259,7 +285,7 @@ def test_law_prior_with_stop_at_waits_for_a_scale_s_result_in_flight_before_its_
     # otherwise be handed its whole budget before any result came back: with stop_at each searched scale has at
     # most one trial in flight, the other scales run meanwhile, and suggest() waits (None) while all are waiting.
     policy = LawPrior(make_policy("grid", build_grid(SCALES[:2], lrs=LRS, batch_sizes=BATCHES)),
-                      trials_per_scale=40, stop_at=0.9)
+                      trials_per_scale=40, stop_at=0.9, bowl=MEASURED)
     first, second = policy.suggest(), policy.suggest()
     assert first is not None and second is not None and first.scale != second.scale
     assert policy.suggest() is None and policy.in_flight(first.scale) == 1  # both scales wait for their result

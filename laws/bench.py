@@ -20,11 +20,10 @@ from laws.loss import fit_chinchilla, fit_loss_compute
 from laws.optimum import scale_optimum
 from laws.steplaw import PUBLISHED, StepLaw
 from laws.sweep import fit_sweep, fit_table, heldout_fit
-from laws.table import SweepTable, table_parts
+from laws.table import SweepTable, from_steplaw_release, table_parts
 
 __all__ = ["default_data_dir", "main", "nearest_run_gap", "steplaw_table"]
 
-SEQ = 2048  # Step Law runs: batch in sequences of 2048 tokens
 
 
 def default_data_dir() -> Path:
@@ -32,17 +31,9 @@ def default_data_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-def steplaw_table(path: Path, *, moe: bool = False) -> pd.DataFrame:
-    """A Step Law grid as a sweep table (N, D, lr, batch_tokens, loss, status); MoE uses N = active params."""
-    df = pd.read_csv(path)
-    return pd.DataFrame({
-        "N": (df["Na"] if moe else df["N"]).astype(float),
-        "D": df["D"].astype(float),
-        "lr": df["lr"].astype(float),
-        "batch_tokens": df["bs"].astype(float) * SEQ,
-        "loss": df["smooth loss"].astype(float),
-        "status": "ok",
-    })
+def steplaw_table(path: Path) -> pd.DataFrame:
+    """A Step Law grid as a sweep table (laws.table.from_steplaw_release: MoE runs with N = active parameters)."""
+    return from_steplaw_release(pd.read_csv(path))
 
 
 def _cells(t: pd.DataFrame) -> list[tuple[float, float]]:
@@ -101,7 +92,7 @@ def bench_steplaw(data: Path) -> list[str]:
                 + (f" kappa={f.law.kappa:.3f} {_iv(f.intervals, 'kappa')} (N x D interaction)" if f.law.kappa else "")
                 + " (published: 1.79, -0.713, 0.307, 0.58, 0.571)", ""]
 
-    moe = steplaw_table(data / "steplaw" / "moe_lr_bs_loss.csv", moe=True)
+    moe = steplaw_table(data / "steplaw" / "moe_lr_bs_loss.csv")
     law = f.law
     errs = [(_score(moe, c, law), c) for c in _cells(moe)]
     out += ["## MoE grid as a transfer test (dense law, N = active parameters)", "",

@@ -117,7 +117,7 @@ def _subset_rows(t: pd.DataFrame, targets: list[tuple[float, float]], pool: list
 
 def moe_prior(data: Path) -> LawPrior:
     """A prior the dense grid never saw: the authors' procedure on the Step Law MoE grid (N = active params)."""
-    moe = steplaw_table(data / "steplaw" / "moe_lr_bs_loss.csv", moe=True)
+    moe = steplaw_table(data / "steplaw" / "moe_lr_bs_loss.csv")
     f = fit_pooled(*_arrays(moe), n_boot=1000)
     dr = np.asarray(f.draws)
     cov = np.cov(dr[:, 1:3].T)

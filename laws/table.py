@@ -230,8 +230,39 @@ def table_parts(spec: str | Path) -> list[Path]:
 
 
 def read_tables(spec: str | Path) -> pd.DataFrame:
-    """The rows of every CSV in ``spec`` (see :func:`table_parts`), concatenated; a column one file lacks is NaN."""
+    """The rows of every CSV in ``spec`` (see :func:`table_parts`), concatenated; a column one file lacks is NaN.
+    A file of the Step Law release is read as a sweep table (:func:`from_steplaw_release`)."""
     missing = [str(p) for p in table_parts(spec) if not p.is_file()]
     if missing:
         raise FileNotFoundError(f"sweep table {', '.join(missing)}: no such file")
-    return pd.concat([pd.read_csv(p) for p in table_parts(spec)], ignore_index=True)
+    return pd.concat([as_sweep_frame(pd.read_csv(p)) for p in table_parts(spec)], ignore_index=True)
+
+
+#: Columns that mark a file of the Step Law authors' release (step-law/steplaw ``data/*_lr_bs_loss.csv``).
+STEPLAW_RELEASE_COLUMNS = ("N", "D", "lr", "bs", "smooth loss")
+#: Tokens per sequence of the Step Law runs where the file has no ``seq_len`` column (the dense grid).
+STEPLAW_SEQ = 2048
+
+
+def from_steplaw_release(df: pd.DataFrame) -> pd.DataFrame:
+    """A Step Law release file (one row per run: ``bs`` in sequences of ``seq_len`` tokens, 2048 where absent; the
+    paper's target ``smooth loss``; an MoE file's active parameters ``Na``) as sweep-table rows: N (``Na`` where
+    given: the dense law's N is what a token sees), D, lr, batch_tokens, loss, status ok (the release has finished
+    runs only)."""
+    seq = df["seq_len"].astype(float) if "seq_len" in df.columns else STEPLAW_SEQ
+    return pd.DataFrame({
+        "N": (df["Na"] if "Na" in df.columns else df["N"]).astype(float),
+        "D": df["D"].astype(float),
+        "lr": df["lr"].astype(float),
+        "batch_tokens": df["bs"].astype(float) * seq,
+        "loss": df["smooth loss"].astype(float),
+        "status": "ok",
+    })
+
+
+def as_sweep_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` as sweep-table rows: a Step Law release file converted (:func:`from_steplaw_release`), any other
+    frame as it is."""
+    if "batch_tokens" not in df.columns and all(c in df.columns for c in STEPLAW_RELEASE_COLUMNS):
+        return from_steplaw_release(df)
+    return df

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from laws.table import STATUSES, TABLE_COLUMNS, SweepTable, source_parts
+from laws.table import STATUSES, TABLE_COLUMNS, SweepTable, as_sweep_frame, source_parts
 
 __all__ = ["TABLE_COLUMNS", "TrialRecord", "load_table", "parse_record", "read_records", "read_table",
            "read_tune_experiment", "records_table", "write_table"]
@@ -139,7 +139,7 @@ def read_table(path: str | Path) -> SweepTable:
         if "sweep table" in str(e):
             raise
         raise ValueError(f"sweep table {str(p)!r} cannot be read ({str(e)[:200]}).") from None
-    return SweepTable(df, str(p))
+    return SweepTable(as_sweep_frame(df), str(p))
 
 
 #: Columns a table from an earlier version may lack (each then takes its default).

@@ -18,15 +18,20 @@ def format_summary(s: SweepSummary) -> str:
     """Plain-text tables a person reads at a glance."""
     lines = ["", "Per-scale optima (grid best; vertex of the fitted bowl; edge: axes whose optimum the grid does not "
                  "bracket)"]
-    hdr = (f"{'N':>9} {'D':>10} {'trials':>6} {'ok/div/fail':>11} {'PFLOP':>8}  {'best loss':>9}  {'best LR':>17} "
-           f"{'best B':>7}  {'fitted LR*':>17} {'B*':>7}  edge")
+    # columns as wide as their widest entry (a CPU sweep's N in the thousands, the Step Law grid's in the billions)
+    ps = s.per_scale
+    wn = max([9, *(len(f"{v:,}") for v in ps["N"])])
+    wd = max([10, *(len(f"{v:,}") for v in ps["D"])])
+    wb = max([7, *(len(f"{v:.0f}") for v in (*ps["best_batch_tokens"], *ps["opt_batch_tokens"]))])
+    hdr = (f"{'N':>{wn}} {'D':>{wd}} {'trials':>6} {'ok/div/fail':>11} {'PFLOP':>8}  {'best loss':>9}  {'best LR':>17} "
+           f"{'best B':>{wb}}  {'fitted LR*':>17} {'B*':>{wb}}  edge")
     lines.append(hdr)
     lines.append("-" * len(hdr))
-    for r in s.per_scale.itertuples():
+    for r in ps.itertuples():
         lines.append(
-            f"{r.N:>9,} {r.D:>10,} {r.trials:>6} {f'{r.ok}/{r.diverged}/{r.failed}':>11} {r.flops / 1e15:>8.3f}  "
-            f"{r.best_loss:>9.4f}  {_lr(r.best_lr):>17} {r.best_batch_tokens:>7.0f}  {_lr(r.opt_lr):>17} "
-            f"{r.opt_batch_tokens:>7.0f}  {r.edge}"
+            f"{r.N:>{wn},} {r.D:>{wd},} {r.trials:>6} {f'{r.ok}/{r.diverged}/{r.failed}':>11} "
+            f"{r.flops / 1e15:>8.3g}  {r.best_loss:>9.4f}  {_lr(r.best_lr):>17} {r.best_batch_tokens:>{wb}.0f}  "
+            f"{_lr(r.opt_lr):>17} {r.opt_batch_tokens:>{wb}.0f}  {r.edge}"
         )
     total = s.per_scale["flops"].sum()
     lines.append(f"total compute: {total:.3e} FLOPs (6 N D per trial)")

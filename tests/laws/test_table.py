@@ -93,3 +93,30 @@ def test_fit_inputs_mark_a_diverged_run_inf_and_a_failed_one_nan_and_the_seed_me
     m = SweepTable.from_rows(rows).seed_mean()
     assert list(m.frame.status.iloc[-2:]) == ["ok", "diverged"]
     assert m.fit_inputs().loss[-1] == np.inf
+
+
+STEPLAW = __import__("pathlib").Path(__file__).resolve().parents[3] / "shared" / "data" / "steplaw"
+
+
+def test_the_step_law_release_files_read_as_sweep_tables():
+    # The authors' files as released (batch `bs` in sequences, the paper's target `smooth loss`, MoE `Na`): every
+    # fit and benchmark reads them as sweep tables, so `lawsweep fit dense_lr_bs_loss.csv` works as it is.
+    from laws.table import SweepTable
+
+    raw = pd.read_csv(STEPLAW / "dense_lr_bs_loss.csv")
+    t = SweepTable(read_tables(STEPLAW / "dense_lr_bs_loss.csv"))
+    assert len(t) == len(raw) == 1911 and len(t.cells()) == 17
+    assert np.allclose(t.frame.batch_tokens, raw.bs * 2048) and np.allclose(t.frame.loss, raw["smooth loss"])
+    assert (t.frame.status == "ok").all() and t.frame.N.max() == 1073741824
+    moe_raw = pd.read_csv(STEPLAW / "moe_lr_bs_loss.csv")
+    moe = read_tables(STEPLAW / "moe_lr_bs_loss.csv")
+    assert np.allclose(moe.N, moe_raw.Na) and np.allclose(moe.batch_tokens, moe_raw.bs * moe_raw.seq_len)
+
+
+def test_a_table_with_batch_tokens_is_read_as_it_is(tmp_path):
+    # a sweep table that also has a column named bs is not taken for the Step Law release
+    f = tmp_path / "t.csv"
+    pd.DataFrame({"N": [1.0], "D": [2.0], "lr": [0.1], "bs": [4], "smooth loss": [3.0], "batch_tokens": [256],
+                  "loss": [2.5], "status": ["ok"]}).to_csv(f, index=False)
+    t = read_tables(f)
+    assert t.batch_tokens.tolist() == [256] and t.loss.tolist() == [2.5]

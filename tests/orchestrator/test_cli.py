@@ -294,3 +294,11 @@ def test_fit_and_predict_take_an_earlier_sweep_or_a_written_prior(tmp_path):
                       (["predict", "--n", "1e7", "--d", "1e8", "--prior", str(written)], "needs --from")]:
         r = lawsweep(*args)
         assert r.returncode == 2 and msg in r.stderr, (args, r.stderr)
+
+
+def test_fit_reads_the_step_law_release_as_it_is():
+    dense = Path(__file__).resolve().parents[3] / "shared" / "data" / "steplaw" / "dense_lr_bs_loss.csv"
+    r = lawsweep("fit", str(dense))
+    assert r.returncode == 0, r.stderr
+    assert "Step Law posterior fit on 17 scales" in r.stdout
+    assert "1,073,741,824  56,900,000,000" in r.stdout  # the per-scale table's columns widen to the billions

@@ -494,6 +494,15 @@ def cmd_schedules(args: argparse.Namespace) -> int:
     hint = ""
     if src.is_dir() and (args.manifest or (src / "manifest.toml").is_file()):
         target = _curve_folder_target(src, args)
+    elif src.is_dir() and (sizes := sorted(d.name for d in src.iterdir() if d.is_dir() and any(d.glob("*.csv")))) \
+            and not any(src.rglob("params.json")):
+        # a folder of curve CSVs (one subfolder per model size, as shared/data/multipower-law) without its manifest
+        raise UsageError(
+            f"schedules: {src} looks like a curve folder (size folders {', '.join(sizes)}) but has no manifest.toml; "
+            "give each size folder's N in one (--manifest FILE, or manifest.toml in the folder), e.g.\n"
+            "  warmup_steps = 2160\n  min_lr_ratio = 0.1\n  [sizes]\n"
+            + "".join(f"  {n} = <non-embedding parameters>\n" for n in sizes[:3])
+            + "(bench/data/multipower-law-manifest.toml is the one for ../shared/data/multipower-law)")
     else:
         table = _load_table(args.source, "schedules", args)
         from laws.schedule_ranking import swept_schedules

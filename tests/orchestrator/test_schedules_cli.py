@@ -77,6 +77,15 @@ def test_bad_manifests_exit_2_naming_the_field(tmp_path, manifest, flags, msg):
     assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == before
 
 
+def test_a_curve_folder_without_its_manifest_is_named_with_the_manifest_it_needs(tmp_path):
+    root = _folder(tmp_path / "curves")
+    (root / "manifest.toml").unlink()
+    r = lawsweep("schedules", str(root), "--n", "4e8", "--steps", "3000")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert "looks like a curve folder (size folders s100, s25) but has no manifest.toml" in r.stderr
+    assert "s25 = <non-embedding parameters>" in r.stderr
+
+
 def test_one_size_ranks_without_scale_terms_and_says_so(tmp_path):
     root = _folder(tmp_path / "curves", sizes=(("s100", 1e8),))
     r = lawsweep("schedules", str(root), "--n", "1e8", "--steps", "3000")

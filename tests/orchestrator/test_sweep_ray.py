@@ -276,17 +276,26 @@ def test_a_sweep_refits_under_the_prior_its_config_names(tmp_path):
 
 
 def test_stop_when_found_ends_searched_scales_before_their_budget_through_tune(tmp_path):
-    """sweep.stop_when_found on the replayed reference grid: a searched scale whose best run is probably found ends
-    before its budget, Tune is told the search is over, and the sweep says which scales ended and why."""
-    stdout, got = _replayed_reference(tmp_path, 'policy = "law_prior"\ntrials_per_scale = 6\nstop_when_found = 0.8')
-    ended = [line for line in stdout.splitlines()
-             if line.startswith("law prior: ") and "ended before its budget of 6 trials by sweep.stop_when_found = 0.8"
-             in line]
+    """sweep.stop_when_found on the replayed reference grid, as a ladder (widths 64 at 50k and 100k tokens mapped,
+    width 96 at 100k searched): once the mapped scales give the sweep a bowl of its own, the searched scale whose best
+    run is probably found ends before its budget, Tune is told the search is over, and the sweep says why. (A sweep
+    searched from scratch ends nothing on the borrowed bowl: tests/search/test_bench.py.)"""
+    toml = (RECIPES / "reference.toml").read_text()
+    head, rest = toml.split("[[scales]]", 1)
+    grid = rest[rest.index("[grid]"):]
+    scales = "".join(f"[[scales]]\nd_model = {w}\ntokens = {d}\n\n" for w, d in ((64, 50_000), (64, 100_000),
+                                                                                  (96, 100_000)))
+    toml = head.replace('policy = "grid"', 'policy = "ladder"\ntrials_per_scale = 6\nstop_when_found = 0.8\n'
+                        f'replay = "{REFERENCE_GRID}"') + scales + grid
+    stdout = run_cli_sweep(tmp_path, toml)
+    (table,) = tmp_path.glob("lawsweep_results/reference-*/sweep.csv")
+    got = pd.read_csv(table)
+    (ended,) = [line for line in stdout.splitlines() if line.startswith("law prior: ")]
+    assert "ended before its budget of 6 trials by sweep.stop_when_found = 0.8" in ended, ended
     per_scale = got.groupby(["N", "D"]).size()
-    assert ended and len(got) < 8 * 6
-    assert (per_scale <= 6).all() and (per_scale < 6).sum() == len(ended)
-    # each ended on its own results, all in (a searched scale waits for its trial in flight before the next)
-    assert all(float(re.search(r"\(probability ([0-9.]+) when it ended\)", line)[1]) >= 0.8 for line in ended)
+    assert per_scale[(223872, 100000)] < 6 and (per_scale.drop((223872, 100000)) == 28).all()
+    # it ended on its own results, all in (a searched scale waits for its trial in flight before the next)
+    assert float(re.search(r"\(probability ([0-9.]+) when it ended\)", ended)[1]) >= 0.8
 
 
 def test_a_killed_trial_is_retried_from_its_checkpoint(tmp_path):

@@ -36,9 +36,10 @@ from laws.divergence import (
     divergence_verdict,
     early_features,
     fit_divergence_predictor,
+    leads_cell,
     load_predictor,
 )
-from laws.divergence_tables import label, replay, shadow, table_training_runs
+from laws.divergence_tables import label, read_table, replay, shadow, table_judgments, table_training_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "bench" / "data" / "divergence_runs.csv"
@@ -280,6 +281,94 @@ def bench_loco(runs: Path = RUNS, used: tuple[str, ...] = SHIPPED_FEATURES
     return out, scores
 
 
+def _split_judgments(spec: str, frac: float, judges=None) -> tuple[list, list, object]:
+    """A grid's judged runs split by scale: (those at its smaller half of widths, those at its larger half, the
+    table). Each entry: (row label, features, judgment share, loss there, the cell's earlier runs)."""
+    t = read_table(spec)
+    ns = sorted(set(t.frame.N.astype(float)))
+    cut = ns[(len(ns) - 1) // 2]  # the smaller half trains (the middle width with it, where the count is odd)
+    small, large = [], []
+    for g in table_judgments(t, frac, judges):
+        (small if float(t.frame.N[g[0]]) <= cut else large).append(g)
+    return small, large, t
+
+
+def bench_heldout_scales(runs: Path = RUNS, used: tuple[str, ...] = SHIPPED_FEATURES, frac: float = 0.2
+                         ) -> tuple[list[str], dict[str, dict[str, float]]]:
+    """The shipped procedure on scales it never trained on, in every regime: trained on the pydoc runs' small
+    widths (:data:`TRAIN_WIDTHS`) and on the smaller half of each recorded grid's widths (:data:`TRAINING_GRIDS`,
+    judged as the live stopper judges them, labelled on the high-LR side as shipped), then judging the larger half
+    of each grid's widths as a live sweep would (its bounds and the cell-leader guard included), and the pydoc runs'
+    larger widths at ``frac``. Returns the table's lines and the scores per grid."""
+    f = label(pd.read_csv(runs))
+    train, test = f[f.d_model.isin(TRAIN_WIDTHS)], f[f.d_model.isin(TEST_WIDTHS)]
+    law = _law(train)
+    X, y, band = features(train, frac, law), train.diverged.to_numpy(), train.in_band.to_numpy()
+    held = {}
+    for name, (_, spec) in TRAINING_GRIDS.items():
+        small, large, t = _split_judgments(spec, frac)
+        lab = label(t.frame)
+        idx = [g[0] for g in small]
+        X = np.vstack([X, np.array([g[1] for g in small])])
+        y = np.concatenate([y, lab.diverged_high[idx].to_numpy(bool)])
+        band = np.concatenate([band, lab.in_band[idx].to_numpy(bool)])
+        held[name] = (large, t, lab, sorted(set(t.frame.N[[g[0] for g in large]].astype(float))))
+    pred = dataclasses.replace(fit_divergence_predictor(X, y, band, frac, used), min_steps=MIN_STEPS,
+                               min_tokens=MIN_TOKENS)
+    out = ["## Held-out scales in every regime: the divergence predictor judging widths it never trained on", "",
+           f"Trained on the pydoc divergence runs at widths {TRAIN_WIDTHS} and the smaller half of each recorded "
+           "grid's widths (the shipped features and label); scored on the larger half of each grid's widths, judged "
+           f"once at their first evaluation past {frac:.0%} as a live sweep judges them, and on the pydoc runs at "
+           f"widths {TEST_WIDTHS}. Precision, recall and F1 by the label (a final loss more than "
+           f"{DIVERGED_ABOVE_BEST:.0%} above the cell's best); high-LR side: without the undertrained low-LR runs.", "",
+           "| grid | held-out N | runs judged | diverging | stopped | precision | recall | F1 | high-LR side F1 | "
+           "stopped inside the 0.25% band | compute saved |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    scores: dict[str, dict[str, float]] = {}
+    tp = called = pos = tp_h = pos_h = in_band = 0
+    for name, (large, t, lab, ns) in held.items():
+        stop = [g[0] for g in large if pred.judges(max(1, round(float(t.frame.D[g[0]]) / float(
+            t.frame.batch_tokens[g[0]]))), float(t.frame.D[g[0]])) and pred.diverging(g[1])
+            and not leads_cell(g[3], g[2], g[4])]
+        judged = [g[0] for g in large]
+        flops = 6.0 * t.frame.N[judged] * t.frame.D[judged]
+        saved = sum(6.0 * float(t.frame.N[g[0]]) * float(t.frame.D[g[0]]) * (1 - g[2]) for g in large if g[0] in stop)
+        s = {"runs": len(judged), "diverging": int(lab.diverged[judged].sum()), "stopped": len(stop),
+             "labelled": int(lab.diverged[stop].sum()) if stop else 0,
+             "labelled_high": int(lab.diverged_high[stop].sum()) if stop else 0,
+             "diverging_high": int(lab.diverged_high[judged].sum()),
+             "in_band": int(lab.in_band[stop].sum()) if stop else 0,
+             "saved": saved / float(flops.sum()) if len(judged) else float("nan")}
+        s.update(_prf(s["labelled"], s["stopped"], s["diverging"]))
+        s["f1_high"] = _prf(s["labelled_high"], s["stopped"], s["diverging_high"])["f1"]
+        scores[name] = s
+        tp, called, pos, tp_h, pos_h = (tp + s["labelled"], called + s["stopped"], pos + s["diverging"],
+                                        tp_h + s["labelled_high"], pos_h + s["diverging_high"])
+        in_band += s["in_band"]
+        out.append(f"| {name} | {', '.join(f'{n:.3g}' for n in ns)} | {s['runs']} | {s['diverging']} | {s['stopped']} "
+                   f"| {s['precision']:.2f} | {s['recall']:.2f} | {s['f1']:.2f} | {s['f1_high']:.2f} | {s['in_band']} "
+                   f"| {s['saved']:.1%} |")
+    verdict = np.array([pred.diverging(x) for x in features(test, frac, law)])
+    r = _scores(verdict, test, frac)
+    scores["pydoc divergence runs"] = r
+    out.append(f"| pydoc divergence runs (at {frac:.0%} of each run) | widths {TEST_WIDTHS} | {r['runs']} | "
+               f"{r['positives']} | {int(verdict.sum())} | {r['precision']:.2f} | {r['recall']:.2f} | {r['f1']:.2f} | "
+               f"- | {r['good_stopped']} | {r['saved']:.1%} |")
+    tot = _prf(tp + int((verdict & test.diverged.to_numpy(bool)).sum()), called + int(verdict.sum()),
+               pos + r["positives"])
+    scores["all"] = {**tot, "in_band": in_band + r["good_stopped"]}
+    out.append(f"| **all held-out scales** | | | {pos + r['positives']} | {called + int(verdict.sum())} | "
+               f"{tot['precision']:.2f} | {tot['recall']:.2f} | **{tot['f1']:.2f}** | "
+               f"{_prf(tp_h, called, pos_h)['f1']:.2f} (grids) | {in_band + r['good_stopped']} | |")
+    return out, scores
+
+
+def _prf(tp: int, called: int, positives: int) -> dict[str, float]:
+    prec = tp / called if called else float("nan")
+    rec = tp / positives if positives else float("nan")
+    return {"precision": prec, "recall": rec,
+            "f1": 2 * prec * rec / (prec + rec) if called and positives and prec + rec else float("nan")}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m laws.divergence_bench", description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=Path, default=RUNS)
@@ -288,6 +377,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="also replay the shipped predictor on the recorded grids (REPLAY_GRIDS)")
     ap.add_argument("--loco", action="store_true",
                     help="also leave each corpus of the training grids out in turn and replay on it")
+    ap.add_argument("--heldout-scales", action="store_true",
+                    help="also train on the smaller half of every grid's widths and judge the larger half")
     ap.add_argument("--train-table", metavar="TABLE", action="append", default=[],
                     help="also train on the runs of a recorded sweep (sweep tables joined by +) as the live stopper "
                     "judged them; --features all needs its rows' diagnostics (sweeps recorded since they are "
@@ -326,6 +417,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {args.out}: {write_model(args.runs, tables=tables, used=used, out=args.out).to_dict()}")
         if args.loco:
             print("\n" + "\n".join(bench_loco(args.runs, used)[0]))
+        if args.heldout_scales:
+            print("\n" + "\n".join(bench_heldout_scales(args.runs, used)[0]))
     except (OSError, ValueError) as e:
         print(f"laws.divergence_bench: error: {e}")
         return 2

@@ -101,7 +101,7 @@ def replay(spec: str, frac: float = 0.2, predictor: DivergencePredictor | None =
     the grid's largest cell), and, by the label, the diverging runs judged, recall and F1 (``*_high``: by the
     label on the high-LR side, :func:`label`)."""
     pred = predictor or load_predictor()
-    t = _table(spec)
+    t = read_table(spec)
     lab = label(t.frame)
     stopped, saved, judged, diverging, high = [], 0.0, 0, 0, 0
     for i, x, at, now, others in table_judgments(t, frac, pred.judges):
@@ -127,7 +127,8 @@ def _recall_f1(tp: int, called: int, diverging: int) -> dict[str, float]:
     return {"recall": rec, "f1": 2 * prec * rec / (prec + rec) if prec + rec > 0 else float("nan")}
 
 
-def _table(spec: str):
+def read_table(spec: str):
+    """A recorded sweep (tables joined by +; a path relative to the repository root where not found here), clean."""
     from laws.table import SweepTable, read_tables
 
     return SweepTable(read_tables(ROOT / spec if not Path(spec).exists() else spec), spec).clean()
@@ -146,7 +147,7 @@ def table_training_runs(spec: str, frac: float = 0.2, used: tuple[str, ...] = FE
         ValueError: ``used`` reads the optimizer's features but no row kept its diagnostics (a table recorded
             before they were), so they would all be unknown.
     """
-    t = _table(spec)
+    t = read_table(spec)
     kept = "diagnostics" in t.frame and t.frame.diagnostics.fillna("").astype(str).str.len().gt(2).any()
     if set(used) & set(OPTIMIZER_FEATURES) and not kept:
         raise ValueError(f"{spec}: no row has diagnostics (gradient norms, update sizes per evaluation); train on "

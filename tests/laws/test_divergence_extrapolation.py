@@ -324,3 +324,17 @@ def test_the_bench_retrains_on_a_recorded_sweep_and_refuses_features_its_table_n
     assert "no row has diagnostics" in capsys.readouterr().out
     assert main(["--features", "all", "--runs-only", "--train-table", str(data / "licenses_shadow.csv")]) == 2
     assert "no row has diagnostics" in capsys.readouterr().out and MODEL_PATH.read_bytes() == shipped
+
+
+def test_the_held_out_scales_split_holds_each_grid_s_larger_widths_out():
+    """laws.divergence_bench --heldout-scales: a grid's judged runs split by width, the smaller half (the middle width
+    with it where the count is odd) to train on, the larger half held out; every judged run is in exactly one."""
+    from laws.divergence_bench import TRAINING_GRIDS, _split_judgments
+    from laws.divergence_tables import read_table, table_judgments
+
+    spec = TRAINING_GRIDS["pydoc reference grid"][1]  # widths 32, 48, 64, 96: 32 and 48 train, 64 and 96 held out
+    small, large, t = _split_judgments(spec, 0.2)
+    n_small = {float(t.frame.N[g[0]]) for g in small}
+    n_large = {float(t.frame.N[g[0]]) for g in large}
+    assert n_small == {25472.0, 56640.0} and n_large == {100096.0, 223872.0}
+    assert sorted(g[0] for g in small + large) == sorted(g[0] for g in table_judgments(read_table(spec), 0.2))

@@ -601,11 +601,15 @@ def _report_search(policy: SearchPolicy, tracker: Any, echo: Callable[[str], Non
         why = (f"; ended before its budget of {policy.scale_budget(key)} trials by sweep.stop_when_found = "
                f"{policy.stop_at:g} (probability {policy.stopped[key]:.2f} when it ended)"
                if key in policy.stopped else
-               "; not ended early: the sweep never had a bowl of its own to trust the probability with"
+               "; not ended early (sweep.stop_when_found waits for a bowl of the sweep's own)"
                if policy.stop_at is not None and not policy.stop_trusted() else "")
+        # on the borrowed bowl (no scale mapped, no bowl measured) the probability is not calibrated: say so
+        borrowed = "" if policy.stop_trusted() else (
+            ", read through the Step Law grid's bowl (the sweep measured none of its own): on sweeps searched from "
+            "scratch such readings of 0.8-1.0 went with best runs up to 31% above their scale's best")
         echo(f"law prior: {key} searched with {ran} of its {len(policy.all_points(key))} grid points; probability "
              f"that its best run is its best grid point {p:.2f}"
-             + ("" if p >= 0.9 else " (more trials there could still find a better one)") + why)
+             + ("" if p >= 0.9 else " (more trials there could still find a better one)") + borrowed + why)
         tracker.log_progress({f"found/{key}": p}, step=len(policy.observations))
 
 

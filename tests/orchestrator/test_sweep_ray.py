@@ -253,6 +253,9 @@ def test_replay_runner_goes_through_tune_and_mlflow(tmp_path):
     # every searched scale says how sure the law prior is that its best run is its best grid point
     found = [line for line in stdout.splitlines() if line.startswith("law prior: ")]
     assert len(found) == 8 and all("searched with 3 of its 28 grid points; probability" in line for line in found)
+    # searched from scratch, 3 runs a scale measure no bowl: each line says its probability is read through the
+    # borrowed one, which is not calibrated there
+    assert all("read through the Step Law grid's bowl (the sweep measured none of its own)" in line for line in found)
 
 
 def test_a_sweep_refits_under_the_prior_its_config_names(tmp_path):

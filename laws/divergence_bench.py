@@ -315,7 +315,8 @@ def bench_heldout_scales(runs: Path = RUNS, used: tuple[str, ...] = SHIPPED_FEAT
         held[name] = (large, t, lab, sorted(set(t.frame.N[[g[0] for g in large]].astype(float))))
     pred = dataclasses.replace(fit_divergence_predictor(X, y, band, frac, used), min_steps=MIN_STEPS,
                                min_tokens=MIN_TOKENS)
-    out = ["## Held-out scales in every regime: the divergence predictor judging widths it never trained on", "",
+    out = [f"## Held-out scales in every regime, k = {frac:.0%}: the divergence predictor judging widths it never "
+           "trained on", "",
            f"Trained on the pydoc divergence runs at widths {TRAIN_WIDTHS} and the smaller half of each recorded "
            "grid's widths (the shipped features and label); scored on the larger half of each grid's widths, judged "
            f"once at their first evaluation past {frac:.0%} as a live sweep judges them, and on the pydoc runs at "
@@ -418,7 +419,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.loco:
             print("\n" + "\n".join(bench_loco(args.runs, used)[0]))
         if args.heldout_scales:
-            print("\n" + "\n".join(bench_heldout_scales(args.runs, used)[0]))
+            for frac in (0.1, 0.2):  # the k; the shipped model is the 20% one
+                print("\n" + "\n".join(bench_heldout_scales(args.runs, used, frac)[0]))
     except (OSError, ValueError) as e:
         print(f"laws.divergence_bench: error: {e}")
         return 2

@@ -36,10 +36,18 @@ from laws.divergence import (
     divergence_verdict,
     early_features,
     fit_divergence_predictor,
-    leads_cell,
     load_predictor,
 )
-from laws.divergence_tables import label, read_table, replay, shadow, table_judgments, table_training_runs
+from laws.divergence_tables import (
+    call_runs,
+    label,
+    precision_recall_f1,
+    read_table,
+    replay,
+    shadow,
+    table_judgments,
+    table_training_runs,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "bench" / "data" / "divergence_runs.csv"
@@ -281,14 +289,14 @@ def bench_loco(runs: Path = RUNS, used: tuple[str, ...] = SHIPPED_FEATURES
     return out, scores
 
 
-def _split_judgments(spec: str, frac: float, judges=None) -> tuple[list, list, object]:
+def _split_judgments(spec: str, frac: float) -> tuple[list, list, object]:
     """A grid's judged runs split by scale: (those at its smaller half of widths, those at its larger half, the
     table). Each entry: (row label, features, judgment share, loss there, the cell's earlier runs)."""
     t = read_table(spec)
     ns = sorted(set(t.frame.N.astype(float)))
     cut = ns[(len(ns) - 1) // 2]  # the smaller half trains (the middle width with it, where the count is odd)
     small, large = [], []
-    for g in table_judgments(t, frac, judges):
+    for g in table_judgments(t, frac):
         (small if float(t.frame.N[g[0]]) <= cut else large).append(g)
     return small, large, t
 
@@ -312,7 +320,7 @@ def bench_heldout_scales(runs: Path = RUNS, used: tuple[str, ...] = SHIPPED_FEAT
         X = np.vstack([X, np.array([g[1] for g in small])])
         y = np.concatenate([y, lab.diverged_high[idx].to_numpy(bool)])
         band = np.concatenate([band, lab.in_band[idx].to_numpy(bool)])
-        held[name] = (large, t, lab, sorted(set(t.frame.N[[g[0] for g in large]].astype(float))))
+        held[name] = (large, t, sorted(set(t.frame.N[[g[0] for g in large]].astype(float))))
     pred = dataclasses.replace(fit_divergence_predictor(X, y, band, frac, used), min_steps=MIN_STEPS,
                                min_tokens=MIN_TOKENS)
     out = [f"## Held-out scales in every regime, k = {frac:.0%}: the divergence predictor judging widths it never "
@@ -326,21 +334,12 @@ def bench_heldout_scales(runs: Path = RUNS, used: tuple[str, ...] = SHIPPED_FEAT
            "stopped inside the 0.25% band | compute saved |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     scores: dict[str, dict[str, float]] = {}
     tp = called = pos = tp_h = pos_h = in_band = 0
-    for name, (large, t, lab, ns) in held.items():
-        stop = [g[0] for g in large if pred.judges(max(1, round(float(t.frame.D[g[0]]) / float(
-            t.frame.batch_tokens[g[0]]))), float(t.frame.D[g[0]])) and pred.diverging(g[1])
-            and not leads_cell(g[3], g[2], g[4])]
-        judged = [g[0] for g in large]
-        flops = 6.0 * t.frame.N[judged] * t.frame.D[judged]
-        saved = sum(6.0 * float(t.frame.N[g[0]]) * float(t.frame.D[g[0]]) * (1 - g[2]) for g in large if g[0] in stop)
-        s = {"runs": len(judged), "diverging": int(lab.diverged[judged].sum()), "stopped": len(stop),
-             "labelled": int(lab.diverged[stop].sum()) if stop else 0,
-             "labelled_high": int(lab.diverged_high[stop].sum()) if stop else 0,
-             "diverging_high": int(lab.diverged_high[judged].sum()),
-             "in_band": int(lab.in_band[stop].sum()) if stop else 0,
-             "saved": saved / float(flops.sum()) if len(judged) else float("nan")}
-        s.update(_prf(s["labelled"], s["stopped"], s["diverging"]))
-        s["f1_high"] = _prf(s["labelled_high"], s["stopped"], s["diverging_high"])["f1"]
+    for name, (large, t, ns) in held.items():
+        judged = [g for g in large if pred.judges(max(1, round(float(t.frame.D[g[0]]) / float(
+            t.frame.batch_tokens[g[0]]))), float(t.frame.D[g[0]]))]
+        _, s = call_runs(t, judged, pred)
+        rows = [g[0] for g in judged]
+        s["saved"] = s.pop("saved_flops") / float((6.0 * t.frame.N[rows] * t.frame.D[rows]).sum())
         scores[name] = s
         tp, called, pos, tp_h, pos_h = (tp + s["labelled"], called + s["stopped"], pos + s["diverging"],
                                         tp_h + s["labelled_high"], pos_h + s["diverging_high"])
@@ -354,20 +353,13 @@ def bench_heldout_scales(runs: Path = RUNS, used: tuple[str, ...] = SHIPPED_FEAT
     out.append(f"| pydoc divergence runs (at {frac:.0%} of each run) | widths {TEST_WIDTHS} | {r['runs']} | "
                f"{r['positives']} | {int(verdict.sum())} | {r['precision']:.2f} | {r['recall']:.2f} | {r['f1']:.2f} | "
                f"- | {r['good_stopped']} | {r['saved']:.1%} |")
-    tot = _prf(tp + int((verdict & test.diverged.to_numpy(bool)).sum()), called + int(verdict.sum()),
+    tot = precision_recall_f1(tp + int((verdict & test.diverged.to_numpy(bool)).sum()), called + int(verdict.sum()),
                pos + r["positives"])
     scores["all"] = {**tot, "in_band": in_band + r["good_stopped"]}
     out.append(f"| **all held-out scales** | | | {pos + r['positives']} | {called + int(verdict.sum())} | "
                f"{tot['precision']:.2f} | {tot['recall']:.2f} | **{tot['f1']:.2f}** | "
-               f"{_prf(tp_h, called, pos_h)['f1']:.2f} (grids) | {in_band + r['good_stopped']} | |")
+               f"{precision_recall_f1(tp_h, called, pos_h)['f1']:.2f} (grids) | {in_band + r['good_stopped']} | |")
     return out, scores
-
-
-def _prf(tp: int, called: int, positives: int) -> dict[str, float]:
-    prec = tp / called if called else float("nan")
-    rec = tp / positives if positives else float("nan")
-    return {"precision": prec, "recall": rec,
-            "f1": 2 * prec * rec / (prec + rec) if called and positives and prec + rec else float("nan")}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -102,9 +102,20 @@ def replay(spec: str, frac: float = 0.2, predictor: DivergencePredictor | None =
     label on the high-LR side, :func:`label`)."""
     pred = predictor or load_predictor()
     t = read_table(spec)
+    stopped, s = call_runs(t, table_judgments(t, frac, pred.judges), pred)
+    saved = s.pop("saved_flops")
+    return {**s, "saved": saved / float((6.0 * t.frame.N * t.frame.D).sum()), **_stop_effect(t, stopped)}
+
+
+def call_runs(t, judgments, pred: DivergencePredictor) -> tuple[list, dict[str, float]]:
+    """The predictor's calls on judged runs of the table ``t`` (:func:`table_judgments` entries), as the live
+    stopper makes them (a run that leads its cell is never stopped): (the row labels it stops, and the runs judged,
+    those stopped, how many of them carry the label and how many ended inside their cell's 0.25% band, the
+    diverging runs judged, precision, recall and F1, the same by the high-LR label (``*_high``), and the FLOPs the
+    stops leave untrained (``saved_flops``))."""
     lab = label(t.frame)
     stopped, saved, judged, diverging, high = [], 0.0, 0, 0, 0
-    for i, x, at, now, others in table_judgments(t, frac, pred.judges):
+    for i, x, at, now, others in judgments:
         judged += 1
         diverging += bool(lab.diverged[i])
         high += bool(lab.diverged_high[i])
@@ -113,18 +124,19 @@ def replay(spec: str, frac: float = 0.2, predictor: DivergencePredictor | None =
             saved += 6.0 * float(t.frame.N[i]) * float(t.frame.D[i]) * (1 - at)
     labels = int(lab.diverged[stopped].sum()) if stopped else 0
     labels_high = int(lab.diverged_high[stopped].sum()) if stopped else 0
-    f = t.frame
-    return {"runs": judged, "stopped": len(stopped), "labelled": labels,
-            "in_band": int(lab.in_band[stopped].sum()) if stopped else 0, "diverging": diverging,
-            **_recall_f1(labels, len(stopped), diverging), "diverging_high": high, "labelled_high": labels_high,
-            **{f"{k}_high": v for k, v in _recall_f1(labels_high, len(stopped), high).items()},
-            "saved": saved / float((6.0 * f.N * f.D).sum()), **_stop_effect(t, stopped)}
+    return stopped, {
+        "runs": judged, "stopped": len(stopped), "labelled": labels,
+        "in_band": int(lab.in_band[stopped].sum()) if stopped else 0, "diverging": diverging,
+        **precision_recall_f1(labels, len(stopped), diverging), "diverging_high": high, "labelled_high": labels_high,
+        **{f"{k}_high": v for k, v in precision_recall_f1(labels_high, len(stopped), high).items()},
+        "saved_flops": saved}
 
 
-def _recall_f1(tp: int, called: int, diverging: int) -> dict[str, float]:
+def precision_recall_f1(tp: int, called: int, diverging: int) -> dict[str, float]:
+    """Precision, recall and F1 of ``called`` calls of which ``tp`` carry the label, of ``diverging`` labelled."""
     prec = tp / called if called else float("nan")
     rec = tp / diverging if diverging else float("nan")
-    return {"recall": rec, "f1": 2 * prec * rec / (prec + rec) if prec + rec > 0 else float("nan")}
+    return {"precision": prec, "recall": rec, "f1": 2 * prec * rec / (prec + rec) if prec + rec > 0 else float("nan")}
 
 
 def read_table(spec: str):
@@ -209,5 +221,5 @@ def shadow(spec: str) -> dict[str, float]:
     saved = float((flops * (1 - f.divergence_at.astype(float).to_numpy()))[called].sum())
     return {"runs": int(judged.sum()), "stopped": int(called.sum()), "labelled": tp,
             "in_band": int((called & band).sum()), "diverging": int((judged & y).sum()),
-            **_recall_f1(tp, int(called.sum()), int((judged & y).sum())),
+            **precision_recall_f1(tp, int(called.sum()), int((judged & y).sum())),
             "saved": saved / float(flops.sum()), **_stop_effect(t, list(f.index[called]))}

@@ -25,7 +25,6 @@ from laws.table import SweepTable, from_steplaw_release, table_parts
 __all__ = ["default_data_dir", "main", "nearest_run_gap", "steplaw_table"]
 
 
-
 def default_data_dir() -> Path:
     """``../shared/data`` beside the repository (the layout every checkout of lawsweep has)."""
     return Path(__file__).resolve().parents[2] / "shared" / "data"

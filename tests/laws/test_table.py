@@ -1,5 +1,7 @@
 """laws.table: joined table specs (one grid recorded in several sweeps)."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -95,7 +97,7 @@ def test_fit_inputs_mark_a_diverged_run_inf_and_a_failed_one_nan_and_the_seed_me
     assert m.fit_inputs().loss[-1] == np.inf
 
 
-STEPLAW = __import__("pathlib").Path(__file__).resolve().parents[3] / "shared" / "data" / "steplaw"
+STEPLAW = Path(__file__).resolve().parents[3] / "shared" / "data" / "steplaw"
 
 
 def test_the_step_law_release_files_read_as_sweep_tables():

@@ -181,6 +181,8 @@ def _add_analysis_commands(sub: Any) -> None:
     b = sub.add_parser("bench", help="replay every search policy on recorded sweeps at equal compute")
     b.add_argument("--table", default=None, help="sweep table or folder; target = its largest-compute cell "
                    "(default: the Step Law held-out cells and the reference grid)")
+    b.add_argument("--target", default=None, metavar="N:D",
+                   help="with --table: hold out the cell with N non-embedding parameters and D tokens instead")
     b.add_argument("--seeds", type=number(1, 1000, integer=True), default=10)
     b.add_argument("--policies", default=None, help="comma-separated, e.g. law_prior,random,tpe")
     b.add_argument("--json", action="store_true")

@@ -611,18 +611,21 @@ def _sweep_target(args: argparse.Namespace, table: Any, hint: str = "") -> dict[
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from search.bench import BENCH_POLICIES, bench_table, summarize_results
+    from search.bench import BENCH_POLICIES, bench_table, summarize_results, target_cell
 
     if args.seeds < 1:
         raise UsageError(f"bench: --seeds must be >= 1, got {args.seeds}.")
     policies = tuple(p for p in args.policies.split(",") if p) if args.policies else BENCH_POLICIES
     if args.table is None:
+        if args.target is not None:
+            raise UsageError("bench: --target names a cell of --table; give the table too.")
         from search.bench import main as bench_main
 
         return bench_main(["--seeds", str(args.seeds)] + (["--json"] if args.json else []))
     table = _load_table(args.table, "bench", args)
     try:
-        rows = summarize_results(bench_table(table, policies=policies, seeds=args.seeds))
+        rows = summarize_results(bench_table(table, [target_cell(table, args.target)], policies=policies,
+                                             seeds=args.seeds))
     except ValueError as e:
         raise UsageError(f"bench: {e}") from None
     if args.json:

@@ -3,7 +3,8 @@
     python -m search.bench [--seeds 10] [--json]           # Step Law held-out cells + the reference grid
     python -m search.bench --stop-when-found 0.9           # the law prior's budget against ending at that probability
     python -m search.bench --fresh TABLE                   # the law prior searching every cell from scratch
-    lawsweep bench --table TABLE [--json]                  # any sweep table: target = its largest-compute cell
+    python -m search.bench --grid TABLE --target N:D       # a table's cell (N, D) held out instead of its largest
+    lawsweep bench --table TABLE [--target N:D] [--json]   # any sweep table: target = its largest-compute cell
 
 A replay runner serves the recorded loss of each (LR, batch) point of the target cell instead of training;
 the policies are the same objects a live sweep uses. The law prior sees only laws fitted on the *other*
@@ -198,6 +199,28 @@ def bench_table(
     return out
 
 
+def target_cell(table: SweepTable | pd.DataFrame, spec: str | None) -> tuple[float, float]:
+    """The cell a replay holds out: ``spec`` "N:D" (e.g. "1580032:400000", exponents allowed), or None for the
+    table's largest-compute cell.
+
+    Raises:
+        ValueError: ``spec`` is not N:D, or names no cell of the table (the message lists its cells).
+    """
+    cells = SweepTable.of(table).cells()
+    if spec is None:
+        return cells[-1]
+    try:
+        n, d = (float(x) for x in spec.split(":"))
+    except ValueError:
+        raise ValueError(f"target {spec!r}: give the held-out cell as N:D (non-embedding parameters and tokens), "
+                         "e.g. 1580032:400000.") from None
+    for c in cells:
+        if math.isclose(c[0], n, rel_tol=1e-6) and math.isclose(c[1], d, rel_tol=1e-6):
+            return c
+    raise ValueError(f"target {spec!r}: no cell N={n:.6g}, D={d:.6g} in the table; its cells (N:D): "
+                     + ", ".join(f"{c[0]:.0f}:{c[1]:.0f}" for c in cells) + ".")
+
+
 def summarize_results(results: list[CellResult]) -> list[dict]:
     """One row per policy: medians over seeds and cells (the JSON of ``lawsweep bench``)."""
     rows = []
@@ -326,6 +349,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--grid", type=Path, action="append", default=[],
                    help="another sweep table (its largest-compute cell held out), e.g. bench/data/fortunes_adamw.csv; "
                    "several CSVs of one grid joined with +")
+    p.add_argument("--target", default=None, metavar="N:D",
+                   help="with --grid: hold out this cell of each grid (N non-embedding parameters, D tokens) instead "
+                   "of its largest-compute cell")
     p.add_argument("--json", action="store_true")
     p.add_argument("--stop-when-found", type=float, default=None, metavar="P",
                    help="instead: the law prior with a live sweep's budget, run to it and ended once the probability "
@@ -356,9 +382,14 @@ def main(argv: list[str] | None = None) -> int:
     for path, label in [(args.reference, "lawsweep reference grid")] + grids:
         if all(p.is_file() for p in table_parts(path)):
             t = SweepTable(read_tables(path), str(path))
-            name = f"{label} (largest-compute cell held out)"
-            sections.append((name, bench_table(t, seeds=args.seeds)))
-            tables[name] = (t, [t.cells()[-1]])
+            try:
+                held = target_cell(t, args.target if path != args.reference else None)
+            except ValueError as e:
+                p.error(f"--grid {path}: {e}")
+            name = (f"{label} (largest-compute cell held out)" if held == t.cells()[-1] else
+                    f"{label} (cell N={held[0]:.6g}, D={held[1]:.6g} held out)")
+            sections.append((name, bench_table(t, [held], seeds=args.seeds)))
+            tables[name] = (t, [held])
     if args.json:
         print(json.dumps({name: summarize_results(r) for name, r in sections}, indent=2))
         return 0

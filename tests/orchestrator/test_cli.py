@@ -201,6 +201,18 @@ def test_bench_json_on_the_reference_grid():
     assert lawsweep("bench", "--table", str(ref), "--seeds", "0").returncode == 2
 
 
+def test_bench_holds_out_the_cell_given_by_target():
+    fortunes = Path(__file__).resolve().parents[2] / "bench" / "data" / "fortunes_adamw.csv"
+    r = lawsweep("bench", "--table", str(fortunes), "--target", "223872:100000", "--json", "--seeds", "1",
+                 "--policies", "law_prior,grid")
+    assert r.returncode == 0, r.stderr
+    rows = {row["policy"]: row for row in json.loads(r.stdout)}
+    assert rows["law_prior"]["median_compute_share_to_band"] < rows["grid"]["median_compute_share_to_band"]
+    bad = lawsweep("bench", "--table", str(fortunes), "--target", "2e5:1e5")
+    assert bad.returncode == 2 and "no cell N=200000, D=100000" in bad.stderr and "223872:100000" in bad.stderr
+    assert lawsweep("bench", "--target", "2e5:1e5").returncode == 2  # a target needs its table
+
+
 def test_a_bent_fit_reaches_fit_json_predict_json_and_the_printed_summary():
     """The fortunes widths 32-192 bend (the D exponent falls with N): `fit --json` gives kappa with its interval,
     `predict --json` its coefficients with the centre, and the printed fit a line of its own; the prediction is

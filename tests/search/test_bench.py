@@ -6,7 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from search.bench import ReplayCell, bench_stop, bench_table, cell_from_table, replay, summarize_results
+from search.bench import (
+    ReplayCell,
+    bench_stop,
+    bench_table,
+    cell_from_table,
+    replay,
+    summarize_results,
+    target_cell,
+)
 from search.registry import make_policy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,6 +41,19 @@ def test_a_replayed_point_with_several_seeds_serves_their_mean_loss():
     assert cell.run(1e-3, 64) == (pytest.approx(2.1), "ok")
     assert cell.run(2e-3, 64) == (pytest.approx(2.05), "ok") and cell.best == pytest.approx(2.05)
     assert cell.run(4e-3, 64)[1] == "diverged"
+
+
+def test_a_replay_holds_out_the_cell_it_is_told_and_names_the_cells_when_there_is_none():
+    t = pd.read_csv(ROOT / "bench" / "data" / "fortunes_adamw.csv")
+    assert target_cell(t, None) == (223872.0, 200000.0)  # the largest-compute cell
+    assert target_cell(t, "223872:1e5") == (223872.0, 100000.0)
+    with pytest.raises(ValueError, match=r"no cell N=200000, D=100000.*223872:100000"):
+        target_cell(t, "2e5:1e5")
+    with pytest.raises(ValueError, match="give the held-out cell as N:D"):
+        target_cell(t, "223872")
+    # the law prior then never sees the held-out cell: width 96 at 100k, searched from the other eleven cells
+    got = _summary(t, targets=[target_cell(t, "223872:100000")], policies=("law_prior", "grid"), seeds=1)
+    assert got["law_prior"]["median_compute_share_to_band"] < got["grid"]["median_compute_share_to_band"]
 
 
 def _summary(table, **kw):

@@ -8,10 +8,10 @@ The cell's runs seen so far update the weights (Bayes: a location is as likely a
 the losses measured), so the search moves where the runs point, along whichever axis they point.
 
 A bowl here is the relative loss above a cell's best run, ``lr_curv dx^2 + batch_curv dy^2`` for offsets of
-dx, dy octaves: the Step Law paper's convex, broad optimum, to second order. Its tilt (a cross term dx dy: the
-optimal LR rising with the batch) is measurable on our grids and was left out: with it the first trial on the
-reference grid moved off the best run, and on no other replayed cell did it find the band sooner
-(docs/search-bench.md).
+dx, dy octaves: the Step Law paper's convex, broad optimum, to second order. Its tilt (a cross term ``cross dx dy``:
+the optimal LR rising with the batch) is measurable on our grids and is left out by default: with it the first
+trial on the reference grid moved off the best run, and on no other replayed cell did it find the band sooner
+(docs/search-bench.md). ``fit_bowl_shape(tilt=True)`` measures it, for the law prior's candidate that reads it.
 """
 
 from __future__ import annotations
@@ -45,6 +45,9 @@ class BowlShape:
             the optimal LR than below, which a quadratic misses.
         n_points: Runs the shape was fitted on.
         source: Where it was measured.
+        cross: The tilt, relative loss per octave of LR times octave of batch (negative: the optimal LR rises
+            with the batch); 0 unless measured with ``fit_bowl_shape(tilt=True)``. Always inside the bowl:
+            ``cross**2 < 4 lr_curv batch_curv``.
     """
 
     lr_curv: float
@@ -53,10 +56,11 @@ class BowlShape:
     misfit: float
     n_points: int
     source: str
+    cross: float = 0.0
 
     def rise(self, dx: float | np.ndarray, dy: float | np.ndarray) -> float | np.ndarray:
         """Relative loss above the optimum at offsets of ``dx`` octaves of LR and ``dy`` of batch."""
-        return self.lr_curv * dx**2 + self.batch_curv * dy**2
+        return self.lr_curv * dx**2 + self.batch_curv * dy**2 + self.cross * dx * dy
 
 
 #: The Step Law dense grid's bowl (shared/data/steplaw, 17 cells; ``fit_bowl_shape`` on it reproduces these to
@@ -71,7 +75,13 @@ STEPLAW_BOWL = BowlShape(lr_curv=0.00309, batch_curv=0.00270, noise=0.00431, mis
 BORROWED_SCALES = tuple(2.0 ** k for k in range(-1, 4))
 
 
-def fit_bowl_shape(table: SweepTable, *, cap: float = BOWL_CAP, min_points: int = 8) -> BowlShape | None:
+#: A measured tilt is kept this far inside the bowl (``cross**2 <= TILT_LIMIT**2 * 4 lr_curv batch_curv``): at the
+#: limit the bowl would be a ridge along which the loss does not rise at all.
+TILT_LIMIT = 0.9
+
+
+def fit_bowl_shape(table: SweepTable, *, cap: float = BOWL_CAP, min_points: int = 8, tilt: bool = False
+                   ) -> BowlShape | None:
     """The bowl pooled over every cell of ``table``.
 
     Each finished run's relative loss above its cell's best run, for runs within ``cap`` of it (several seeds:
@@ -80,7 +90,9 @@ def fit_bowl_shape(table: SweepTable, *, cap: float = BOWL_CAP, min_points: int 
     every cell, the level and the vertex (``c``, ``u``, ``v``) each cell's own, so that a best run off its cell's
     vertex does not flatten the bowl. ``noise`` and ``misfit`` are the residuals' scale at the vertex and its
     growth with the bowl's rise (least squares of their absolute values on the rise). An axis no cell varies takes
-    the other axis's curvature. None with fewer than ``min_points`` runs, or no residual degrees of freedom."""
+    the other axis's curvature. ``tilt``: the cross term ``cross dx dy`` is fitted too (shared like the
+    curvatures; 0 where no cell varies both axes), and held inside the bowl (:data:`TILT_LIMIT`). None with fewer
+    than ``min_points`` runs, or no residual degrees of freedom."""
     f = table.fit_rows().frame
     loss = np.asarray(f["loss"], float)
     ok = (f["status"].astype(str).to_numpy() == "ok") & np.isfinite(loss)
@@ -99,11 +111,13 @@ def fit_bowl_shape(table: SweepTable, *, cap: float = BOWL_CAP, min_points: int 
         return None
     R = np.array(rows)
     idx = R[:, 0].astype(int)
-    X = np.zeros((len(R), 2 + 3 * len(cells)))
+    X = np.zeros((len(R), 3 + 3 * len(cells)))  # column 2: the tilt, left empty (0) unless asked for
     X[:, 0], X[:, 1] = R[:, 1] ** 2, R[:, 2] ** 2
-    X[np.arange(len(R)), 2 + 3 * idx] = 1.0
-    X[np.arange(len(R)), 3 + 3 * idx] = R[:, 1]
-    X[np.arange(len(R)), 4 + 3 * idx] = R[:, 2]
+    if tilt:
+        X[:, 2] = R[:, 1] * R[:, 2]
+    X[np.arange(len(R)), 3 + 3 * idx] = 1.0
+    X[np.arange(len(R)), 4 + 3 * idx] = R[:, 1]
+    X[np.arange(len(R)), 5 + 3 * idx] = R[:, 2]
     on = np.any(X != 0, axis=0)
     if len(R) <= on.sum():
         return None
@@ -112,11 +126,13 @@ def fit_bowl_shape(table: SweepTable, *, cap: float = BOWL_CAP, min_points: int 
     resid = R[:, 3] - X @ coef
     curv = np.where(on[:2], coef[:2], np.nan)
     curv = np.maximum(np.where(np.isfinite(curv), curv, np.nanmean(curv)), 1e-6)  # a bowl: never a ridge
-    rise = X[:, :2] @ curv
+    limit = TILT_LIMIT * 2.0 * math.sqrt(curv[0] * curv[1])
+    cross = float(np.clip(coef[2], -limit, limit)) if on[2] else 0.0
+    rise = X[:, :2] @ curv + cross * X[:, 2]
     s0, k = np.linalg.lstsq(np.column_stack([np.ones(len(R)), rise]), np.abs(resid) * math.sqrt(math.pi / 2),
                             rcond=None)[0]
     return BowlShape(lr_curv=float(curv[0]), batch_curv=float(curv[1]), noise=float(max(s0, 1e-4)),
-                     misfit=float(max(k, 0.0)), n_points=len(R), source=table.source or "a table")
+                     misfit=float(max(k, 0.0)), n_points=len(R), source=table.source or "a table", cross=cross)
 
 
 def best_point_probabilities(

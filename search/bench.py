@@ -158,18 +158,26 @@ def bench_stop(table: SweepTable | pd.DataFrame, targets: list[tuple[float, floa
     return out
 
 
-def _prior_from(table: SweepTable, exclude: list[tuple[float, float]], target: tuple[float, float]
-                ) -> dict[str, object]:
+def _prior_from(table: SweepTable, exclude: list[tuple[float, float]], target: tuple[float, float],
+                tilt: bool = False) -> dict[str, object]:
     """The law prior's settings from every cell but ``exclude``: the law, its predictive spread at ``target``
-    (octaves; the default where the fit gives no interval) and the bowl's shape (the default where too few runs)."""
+    (octaves; the default where the fit gives no interval) and the bowl's shape (the default where too few runs;
+    ``tilt``: with its tilt, :data:`TILTED`)."""
     fit = heldout_fit(table, exclude)
     kw: dict[str, object] = {"prior": fit.step_law.law if fit.step_law is not None else PUBLISHED}
     if fit.step_law is not None:
         if (spread := predict_target(fit, *target, n_boot=0).spread_octaves()) is not None:
             kw["spread"] = spread
-    if (shape := fit_bowl_shape(table.without(exclude))) is not None:
+    if (shape := fit_bowl_shape(table.without(exclude), tilt=tilt)) is not None:
         kw["bowl"] = shape
+    if tilt:
+        kw["tilt"] = True
     return kw
+
+
+#: A candidate replayed beside the shipped policies (``--tilt``): the law prior (grid base) whose bowl carries its
+#: tilt (laws.bowl.fit_bowl_shape ``tilt``), measured on the proxies and refitted as the shipped one is.
+TILTED = "law_prior+tilt"
 
 
 def bench_table(
@@ -187,12 +195,14 @@ def bench_table(
     for target in targets:
         cell = cell_from_table(table, *target)
         prior = _prior_from(table, targets, target)
+        tilted = _prior_from(table, targets, target, tilt=True) if TILTED in policies else {}
         grid = cell.grid()
         for name in policies:
-            n_seeds = 1 if name in ("grid", "law_prior") else (min(seeds, 3) if "gp" in name else seeds)
+            n_seeds = 1 if name in ("grid", "law_prior", TILTED) else (min(seeds, 3) if "gp" in name else seeds)
             for seed in range(n_seeds):
-                kw = {**prior, "trials_per_scale": len(cell.results)} if name.startswith("law_prior") else {}
-                policy = make_policy(name, [grid], (0,), rng_seed=seed, **kw)
+                kw = ({**(tilted if name == TILTED else prior), "trials_per_scale": len(cell.results)}
+                      if name.startswith("law_prior") else {})
+                policy = make_policy("law_prior" if name == TILTED else name, [grid], (0,), rng_seed=seed, **kw)
                 share, gap, to_band = replay(policy, cell, budget_share=budget_share)
                 out.append(CellResult(policy=name, seed=seed, share_to_band=share, gap_at_budget=gap,
                                       trials_to_band=to_band, grid_size=len(cell.results)))
@@ -353,6 +363,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="with --grid: hold out this cell of each grid (N non-embedding parameters, D tokens) instead "
                    "of its largest-compute cell")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--tilt", action="store_true",
+                   help=f"also replay the candidate {TILTED!r}: the law prior with the bowl's tilt (the optimal LR "
+                   "rising with the batch)")
     p.add_argument("--stop-when-found", type=float, default=None, metavar="P",
                    help="instead: the law prior with a live sweep's budget, run to it and ended once the probability "
                    "that its best run is found reaches P (sweep.stop_when_found)")
@@ -362,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="instead: the law prior searching every full cell of TABLE from scratch (a live "
                    "`policy = \"law_prior\"` sweep with no cell mapped first); per table, its cells' best-run gaps")
     args = p.parse_args(argv)
+    pols = BENCH_POLICIES + ((TILTED,) if args.tilt else ())
     if args.fresh:
         return _main_fresh(p, args)
     if args.stop_when_found is not None:
@@ -373,8 +387,8 @@ def main(argv: list[str] | None = None) -> int:
     for held in _steplaw_targets(dense):
         # Each held-out group is predicted from a law fitted on the other cells only.
         for c in held:
-            res += (bench_table(dense, [c], seeds=args.seeds) if len(held) == 1
-                    else _bench_group(dense, held, c, args.seeds))
+            res += (bench_table(dense, [c], seeds=args.seeds, policies=pols) if len(held) == 1
+                    else _bench_group(dense, held, c, args.seeds, pols))
     name = "Step Law dense grid, held-out cells (largest N; D = 100B)"
     sections.append((name, res))
     tables[name] = (dense, _steplaw_targets(dense)[0])
@@ -388,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
                 p.error(f"--grid {path}: {e}")
             name = (f"{label} (largest-compute cell held out)" if held == t.cells()[-1] else
                     f"{label} (cell N={held[0]:.6g}, D={held[1]:.6g} held out)")
-            sections.append((name, bench_table(t, [held], seeds=args.seeds)))
+            sections.append((name, bench_table(t, [held], seeds=args.seeds, policies=pols)))
             tables[name] = (t, [held])
     if args.json:
         print(json.dumps({name: summarize_results(r) for name, r in sections}, indent=2))
@@ -482,9 +496,9 @@ def _main_stop(args: argparse.Namespace) -> int:
 
 
 def _bench_group(table: SweepTable, held: list[tuple[float, float]], target: tuple[float, float],
-                 seeds: int) -> list[CellResult]:
+                 seeds: int, policies: tuple[str, ...] = BENCH_POLICIES) -> list[CellResult]:
     """Bench one target cell while every cell of its held-out group stays hidden from the prior."""
-    return bench_table(_hide_group(table, held, target), [target], seeds=seeds)
+    return bench_table(_hide_group(table, held, target), [target], seeds=seeds, policies=policies)
 
 
 def _hide_group(table: SweepTable, held: list[tuple[float, float]], target: tuple[float, float]) -> SweepTable:

@@ -53,6 +53,8 @@ class LawPrior(SearchPolicy):
         exponent_prior: The refit's Gaussian prior on the exponents (laws.estimators.LawPrior: `[sweep] prior`,
             e.g. an earlier sweep's posterior); its law replaces ``prior`` as the starting prediction. None: the
             published law with its bootstrap spread.
+        tilt: Refit the bowl with its tilt (laws.bowl.fit_bowl_shape ``tilt``: the optimal LR rising with the
+            batch), a candidate measured by ``python -m search.bench --tilt``; off by default.
     """
 
     name = "law_prior"
@@ -70,6 +72,7 @@ class LawPrior(SearchPolicy):
         searched: set[str] | None = None,
         stop_at: float | None = None,
         exponent_prior: ExponentPrior | None = None,
+        tilt: bool = False,
     ) -> None:
         if not 0.0 < mass <= 1.0 or not all(math.isfinite(v) and v > 0 for v in spread):
             raise ValueError(
@@ -98,6 +101,7 @@ class LawPrior(SearchPolicy):
         self.mass = mass
         self.refit = refit
         self.stop_at = stop_at
+        self.tilt = tilt
         #: searched scales ended before their budget by ``stop_at``, with the probability that ended them
         self.stopped: dict[str, float] = {}
 
@@ -229,7 +233,7 @@ class LawPrior(SearchPolicy):
                          # best schedule (SweepTable.schedule_envelope)
                          "schedule": o.proposal.scale.partition("/")[2]})
         table = SweepTable.from_rows(rows)
-        if (shape := fit_bowl_shape(table)) is not None:
+        if (shape := fit_bowl_shape(table, tilt=self.tilt)) is not None:
             self.bowl = shape
         fit = fit_table(table, prior=self.prior, law_prior=self.exponent_prior)
         # The posterior reads edge optima as bounds; the vertex fit would have to guess them.

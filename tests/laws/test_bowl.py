@@ -1,5 +1,6 @@
 """laws.bowl: the bowl's shape from recorded cells, and which grid point of a cell is its best."""
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -15,9 +16,9 @@ LRS = [2.0**e for e in range(-12, -5)]
 BATCHES = [32, 64, 128, 256, 512]
 
 
-def _cells(a: float, b: float, noise: float = 0.0, seed: int = 0) -> SweepTable:
+def _cells(a: float, b: float, noise: float = 0.0, seed: int = 0, c: float = 0.0) -> SweepTable:
     """Cells whose optima sit between grid points (so a best run is off its cell's vertex), loss = L (1 + a dx^2 +
-    b dy^2) in octaves from the vertex."""
+    b dy^2 + c dx dy) in octaves from the vertex."""
     rng = np.random.default_rng(seed)
     rows = []
     for k, (n, x0, y0, level) in enumerate([(1e5, -9.3, 6.4, 3.0), (2e5, -9.8, 6.8, 2.9), (4e5, -10.4, 7.3, 2.8),
@@ -25,7 +26,7 @@ def _cells(a: float, b: float, noise: float = 0.0, seed: int = 0) -> SweepTable:
         for lr in LRS:
             for bt in BATCHES:
                 dx, dy = math.log2(lr) - x0, math.log2(bt) - y0
-                loss = level * (1 + a * dx * dx + b * dy * dy) * (1 + noise * rng.standard_normal())
+                loss = level * (1 + a * dx * dx + b * dy * dy + c * dx * dy) * (1 + noise * rng.standard_normal())
                 rows.append({"N": n, "D": 1e6 * (k + 1), "lr": lr, "batch_tokens": bt, "loss": loss, "status": "ok"})
     return SweepTable(pd.DataFrame(rows), "synthetic")
 
@@ -36,6 +37,22 @@ def test_the_bowl_of_cells_whose_optima_lie_between_grid_points_is_recovered():
     assert shape.noise < 1e-3
     noisy = fit_bowl_shape(_cells(0.006, 0.002, noise=0.003))
     assert noisy.lr_curv == pytest.approx(0.006, rel=0.2) and noisy.noise == pytest.approx(0.003, rel=0.5)
+
+
+def test_the_tilt_is_measured_when_asked_for_and_kept_inside_the_bowl():
+    tilted = _cells(0.006, 0.004, c=-0.004)  # the optimal LR rises with the batch: dx* = -c dy / 2a
+    shape = fit_bowl_shape(tilted, tilt=True)
+    assert shape.cross == pytest.approx(-0.004, rel=0.05) and shape.lr_curv == pytest.approx(0.006, rel=0.05)
+    assert fit_bowl_shape(tilted).cross == 0.0  # the default bowl has none
+    # a fitted ridge (cross^2 >= 4ab) is held inside the bowl: the loss rises along every direction
+    ridge = fit_bowl_shape(_cells(0.002, 0.002, c=-0.0039), tilt=True)
+    assert ridge.cross ** 2 < 4 * ridge.lr_curv * ridge.batch_curv
+    # with the tilt, the best grid point of a location below the batch grid's step moves up in LR with the batch
+    t = BowlShape(lr_curv=0.006, batch_curv=0.004, noise=0.001, misfit=0.0, n_points=0, source="t", cross=-0.006)
+    pts = [(2.0**-10, 128), (2.0**-9.5, 128)]
+    flat = best_point_probabilities(pts, (2.0**-9.8, 100.0), (0.05, 0.05), dataclasses.replace(t, cross=0.0))
+    assert flat[0] > flat[1]  # nearest in LR: 2^-10
+    assert best_point_probabilities(pts, (2.0**-9.8, 100.0), (0.05, 0.05), t)[1] > 0.5  # at batch 128, 2^-9.5
 
 
 def test_an_axis_no_cell_varies_takes_the_other_axis_curvature_and_too_few_runs_give_none():

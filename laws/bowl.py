@@ -8,10 +8,11 @@ The cell's runs seen so far update the weights (Bayes: a location is as likely a
 the losses measured), so the search moves where the runs point, along whichever axis they point.
 
 A bowl here is the relative loss above a cell's best run, ``lr_curv dx^2 + batch_curv dy^2`` for offsets of
-dx, dy octaves: the Step Law paper's convex, broad optimum, to second order. Its tilt (a cross term ``cross dx dy``:
-the optimal LR rising with the batch) is measurable on our grids and is left out by default: with it the first
-trial on the reference grid moved off the best run, and on no other replayed cell did it find the band sooner
-(docs/search-bench.md). ``fit_bowl_shape(tilt=True)`` measures it, for the law prior's candidate that reads it.
+dx, dy octaves: the Step Law paper's convex, broad optimum, to second order, and its tilt (a cross term
+``cross dx dy``: the optimal LR rising with the batch) where asked for (``fit_bowl_shape(tilt=True)``). The law
+prior reads the tilt since 2026-12-07: left out at first (a first version moved the reference grid's first trial off
+its best run), it was put back as a candidate and adopted by a rule written before the blind cell that decided it
+(docs/search-bench.md, "A cell along D, and the bowl's tilt").
 """
 
 from __future__ import annotations

@@ -159,10 +159,10 @@ def bench_stop(table: SweepTable | pd.DataFrame, targets: list[tuple[float, floa
 
 
 def _prior_from(table: SweepTable, exclude: list[tuple[float, float]], target: tuple[float, float],
-                tilt: bool = False) -> dict[str, object]:
+                tilt: bool = True) -> dict[str, object]:
     """The law prior's settings from every cell but ``exclude``: the law, its predictive spread at ``target``
     (octaves; the default where the fit gives no interval) and the bowl's shape (the default where too few runs;
-    ``tilt``: with its tilt, :data:`TILTED`)."""
+    with its tilt unless ``tilt`` is False, :data:`UNTILTED`)."""
     fit = heldout_fit(table, exclude)
     kw: dict[str, object] = {"prior": fit.step_law.law if fit.step_law is not None else PUBLISHED}
     if fit.step_law is not None:
@@ -170,14 +170,13 @@ def _prior_from(table: SweepTable, exclude: list[tuple[float, float]], target: t
             kw["spread"] = spread
     if (shape := fit_bowl_shape(table.without(exclude), tilt=tilt)) is not None:
         kw["bowl"] = shape
-    if tilt:
-        kw["tilt"] = True
+    kw["tilt"] = tilt
     return kw
 
 
-#: A candidate replayed beside the shipped policies (``--tilt``): the law prior (grid base) whose bowl carries its
-#: tilt (laws.bowl.fit_bowl_shape ``tilt``), measured on the proxies and refitted as the shipped one is.
-TILTED = "law_prior+tilt"
+#: The former order replayed beside the shipped policies (``--untilted``): the law prior (grid base) whose bowl has no
+#: tilt, the default until 2026-12-07 (laws.bowl.fit_bowl_shape ``tilt``; docs/search-bench.md).
+UNTILTED = "law_prior-untilted"
 
 
 def bench_table(
@@ -195,14 +194,14 @@ def bench_table(
     for target in targets:
         cell = cell_from_table(table, *target)
         prior = _prior_from(table, targets, target)
-        tilted = _prior_from(table, targets, target, tilt=True) if TILTED in policies else {}
+        untilted = _prior_from(table, targets, target, tilt=False) if UNTILTED in policies else {}
         grid = cell.grid()
         for name in policies:
-            n_seeds = 1 if name in ("grid", "law_prior", TILTED) else (min(seeds, 3) if "gp" in name else seeds)
+            n_seeds = 1 if name in ("grid", "law_prior", UNTILTED) else (min(seeds, 3) if "gp" in name else seeds)
             for seed in range(n_seeds):
-                kw = ({**(tilted if name == TILTED else prior), "trials_per_scale": len(cell.results)}
+                kw = ({**(untilted if name == UNTILTED else prior), "trials_per_scale": len(cell.results)}
                       if name.startswith("law_prior") else {})
-                policy = make_policy("law_prior" if name == TILTED else name, [grid], (0,), rng_seed=seed, **kw)
+                policy = make_policy("law_prior" if name == UNTILTED else name, [grid], (0,), rng_seed=seed, **kw)
                 share, gap, to_band = replay(policy, cell, budget_share=budget_share)
                 out.append(CellResult(policy=name, seed=seed, share_to_band=share, gap_at_budget=gap,
                                       trials_to_band=to_band, grid_size=len(cell.results)))
@@ -363,9 +362,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="with --grid: hold out this cell of each grid (N non-embedding parameters, D tokens) instead "
                    "of its largest-compute cell")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--tilt", action="store_true",
-                   help=f"also replay the candidate {TILTED!r}: the law prior with the bowl's tilt (the optimal LR "
-                   "rising with the batch)")
+    p.add_argument("--untilted", action="store_true",
+                   help=f"also replay {UNTILTED!r}: the law prior whose bowl has no tilt (the optimal LR rising with "
+                   "the batch), the default until 2026-12-07")
     p.add_argument("--stop-when-found", type=float, default=None, metavar="P",
                    help="instead: the law prior with a live sweep's budget, run to it and ended once the probability "
                    "that its best run is found reaches P (sweep.stop_when_found)")
@@ -375,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="instead: the law prior searching every full cell of TABLE from scratch (a live "
                    "`policy = \"law_prior\"` sweep with no cell mapped first); per table, its cells' best-run gaps")
     args = p.parse_args(argv)
-    pols = BENCH_POLICIES + ((TILTED,) if args.tilt else ())
+    pols = BENCH_POLICIES + ((UNTILTED,) if args.untilted else ())
     if args.fresh:
         return _main_fresh(p, args)
     if args.stop_when_found is not None:

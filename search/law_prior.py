@@ -54,7 +54,9 @@ class LawPrior(SearchPolicy):
             e.g. an earlier sweep's posterior); its law replaces ``prior`` as the starting prediction. None: the
             published law with its bootstrap spread.
         tilt: Refit the bowl with its tilt (laws.bowl.fit_bowl_shape ``tilt``: the optimal LR rising with the
-            batch), a candidate measured by ``python -m search.bench --tilt``; off by default.
+            batch). On by default since 2026-12-07, by a rule written before the blind cell that decided it
+            (docs/search-bench.md, "A cell along D, and the bowl's tilt"); ``python -m search.bench --untilted``
+            replays the former order beside it.
     """
 
     name = "law_prior"
@@ -72,7 +74,7 @@ class LawPrior(SearchPolicy):
         searched: set[str] | None = None,
         stop_at: float | None = None,
         exponent_prior: ExponentPrior | None = None,
-        tilt: bool = False,
+        tilt: bool = True,
     ) -> None:
         if not 0.0 < mass <= 1.0 or not all(math.isfinite(v) and v > 0 for v in spread):
             raise ValueError(

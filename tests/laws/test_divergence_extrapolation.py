@@ -303,6 +303,20 @@ def test_the_high_lr_side_label_leaves_out_runs_that_end_high_because_their_lr_i
     assert lab.in_band.tolist() == [False, True, False, False, False, False, False]
 
 
+def _same_model(a: dict, b: dict) -> bool:
+    """Two predictor files with the same fields, their numbers equal to 1e-9 relative."""
+    if a.keys() != b.keys():
+        return False
+    for k in a:
+        x, y = a[k], b[k]
+        if isinstance(x, float) or (isinstance(x, list) and x and isinstance(x[0], float)):
+            if not np.allclose(np.atleast_1d(x), np.atleast_1d(y), rtol=1e-9, atol=1e-12):
+                return False
+        elif x != y:
+            return False
+    return True
+
+
 def test_the_bench_retrains_on_a_recorded_sweep_and_refuses_features_its_table_never_kept(tmp_path, capsys):
     """`--train-table` adds a recorded sweep's judged runs to the shipped model's training data; the model goes
     where --out says (the shipped file untouched); `--write` alone rebuilds the shipped model exactly. Asking for
@@ -315,7 +329,9 @@ def test_the_bench_retrains_on_a_recorded_sweep_and_refuses_features_its_table_n
     table = str(data / "fortunes_adamh.csv")  # not among TRAINING_GRIDS
     out = tmp_path / "model.json"
     assert main(["--write", "--out", str(out)]) == 0
-    assert out.read_bytes() == shipped  # the shipped model is what the bench writes
+    # the shipped model is what the bench writes (to the last few bits: summation order differs across numpy and
+    # pandas releases, which moved the features' mean by one unit in the last place on 2026-12-07)
+    assert _same_model(json.loads(out.read_text()), json.loads(shipped))
     assert main(["--train-table", table, "--write", "--out", str(out)]) == 0
     p = load_predictor(out)
     assert p.used == RELATIVE_FEATURES and p != load_predictor()  # more runs, another fit

@@ -158,20 +158,28 @@ def bench_stop(table: SweepTable | pd.DataFrame, targets: list[tuple[float, floa
     return out
 
 
-def _prior_from(table: SweepTable, exclude: list[tuple[float, float]], target: tuple[float, float],
-                tilt: bool = True) -> dict[str, object]:
+def _prior_from(table: SweepTable, exclude: list[tuple[float, float]], target: tuple[float, float]
+                ) -> dict[str, object]:
     """The law prior's settings from every cell but ``exclude``: the law, its predictive spread at ``target``
-    (octaves; the default where the fit gives no interval) and the bowl's shape (the default where too few runs;
-    with its tilt unless ``tilt`` is False, :data:`UNTILTED`)."""
+    (octaves; the default where the fit gives no interval) and the bowl's shape, its tilt included (the default
+    where too few runs)."""
     fit = heldout_fit(table, exclude)
     kw: dict[str, object] = {"prior": fit.step_law.law if fit.step_law is not None else PUBLISHED}
     if fit.step_law is not None:
         if (spread := predict_target(fit, *target, n_boot=0).spread_octaves()) is not None:
             kw["spread"] = spread
-    if (shape := fit_bowl_shape(table.without(exclude), tilt=tilt)) is not None:
+    if (shape := fit_bowl_shape(table.without(exclude), tilt=True)) is not None:
         kw["bowl"] = shape
-    kw["tilt"] = tilt
     return kw
+
+
+def _untilted(prior: dict[str, object], proxies: SweepTable) -> dict[str, object]:
+    """``prior`` (:func:`_prior_from`) for the former order, :data:`UNTILTED`: the same law and spread, the bowl
+    refitted without its tilt, and refits without it."""
+    kw = {k: v for k, v in prior.items() if k != "bowl"}
+    if (shape := fit_bowl_shape(proxies)) is not None:
+        kw["bowl"] = shape
+    return {**kw, "tilt": False}
 
 
 #: The former order replayed beside the shipped policies (``--untilted``): the law prior (grid base) whose bowl has no
@@ -194,7 +202,7 @@ def bench_table(
     for target in targets:
         cell = cell_from_table(table, *target)
         prior = _prior_from(table, targets, target)
-        untilted = _prior_from(table, targets, target, tilt=False) if UNTILTED in policies else {}
+        untilted = _untilted(prior, table.without(targets)) if UNTILTED in policies else {}
         grid = cell.grid()
         for name in policies:
             n_seeds = 1 if name in ("grid", "law_prior", UNTILTED) else (min(seeds, 3) if "gp" in name else seeds)

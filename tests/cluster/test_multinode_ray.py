@@ -62,7 +62,7 @@ def _results(work):
 
 def test_trials_spread_over_the_nodes_that_have_their_resource(tmp_path, cluster):
     c, nodes = cluster
-    (tmp_path / "sweep.toml").write_text(SWEEP.format(eval_every=100, tokens=1_000_000))
+    (tmp_path / "sweep.toml").write_text(SWEEP.format(eval_every=100, tokens=250_000))
     r = subprocess.run([sys.executable, "-m", "orchestrator", "run", "sweep.toml", "--address", c.address],
                        cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]

@@ -31,6 +31,7 @@ def _status(url: str, token: str | None = None) -> int:
         return e.code
 
 
+@pytest.mark.slow  # a token-authenticated head with its job server and dashboard: ~45 s on 2 cores
 def test_a_submitted_sweep_runs_as_a_ray_job_on_a_token_authenticated_cluster(tmp_path):
     """The head starts as the shipped configs start it (RAY_AUTH_MODE=token, the token from a file): strangers
     are refused, `lawsweep submit` without a token exits 2 before contact, with --token-file the sweep runs."""

@@ -16,7 +16,8 @@ from mlflow.tracking import MlflowClient
 
 from tests.servers import mlflow_server, postgres
 
-pytestmark = pytest.mark.ray
+# A PostgreSQL and an MLflow server started for one sweep: ~45 s on 2 cores, so in the slow tier (.ci/run runs it).
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -33,7 +33,14 @@ import numpy as np
 import pandas as pd
 
 from laws.bench import nearest_run_gap_at
-from laws.diagnostics import VAGUE_PRIOR, batch_n_trend, curved_lr, effective_lr_observations, invert_ladder
+from laws.diagnostics import (
+    VAGUE_PRIOR,
+    batch_n_trend,
+    batch_same_n,
+    curved_lr,
+    effective_lr_observations,
+    invert_ladder,
+)
 from laws.estimators import ESTIMATORS, cell_observations, fit_posterior
 from laws.optimum import scale_optimum
 from laws.sweep import fit_table, predict_target
@@ -56,7 +63,8 @@ def predictions(t: pd.DataFrame, n: float, d: float) -> dict:
     """Per axis: every estimator's (LR, batch) at (n, d), the law bent along N (``curved_N``, where 3+ widths allow
     it), the default's LR with the batch of the cells' batch-against-N trend (``batch_trend``), and the effective
     LR's law (seed 002) where the runs logged one (``eff_lr``: the optimum's update size
-    over weight norm, fitted with a vague prior)."""
+    over weight norm, fitted with a vague prior); on the D axis, the default's LR with the batch offset of the
+    target's own model at fewer tokens (``batch_same_N``, laws.diagnostics.batch_same_n)."""
     out: dict = {}
     for axis, rows in (("N_axis", t[t.N < n]), ("D_axis", t)):
         cells = sorted({(float(a), float(b)) for a, b in zip(rows.N, rows.D)})
@@ -83,6 +91,13 @@ def predictions(t: pd.DataFrame, n: float, d: float) -> dict:
                                         "batch_tokens": float(default.batch_tokens(d)) * trend.factor(n),
                                         "slope": trend.slope, "interval": list(trend.interval),
                                         "significant": trend.significant}
+        # the default's LR with the batch offset of the target's own model at fewer tokens (D axis only): a
+        # candidate recorded blind, against B*(D)'s batch
+        same = batch_same_n(bt_obs, default, n)
+        if same is not None:
+            out[axis]["batch_same_N"] = {"lr": float(default.lr(n, d)),
+                                         "batch_tokens": float(default.batch_tokens(d) * np.exp(same)),
+                                         "offset_octaves": same / np.log(2)}
         if _has_eff(rows):
             eff = float(fit_posterior(_eff_observations(rows), [], prior=VAGUE_PRIOR).law.lr(n, d))
             out[axis]["eff_lr"] = eff

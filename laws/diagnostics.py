@@ -37,6 +37,7 @@ __all__ = [
     "MIN_CALIBRATION_SLOPE",
     "CalibrationInverse",
     "batch_n_trend",
+    "batch_same_n",
     "calibration_cost",
     "curved_lr",
     "effective_lr_observations",
@@ -235,6 +236,19 @@ def batch_n_trend(bt_obs: Sequence[CellObservation], law: StepLaw) -> BatchTrend
     t = float(stats.t.ppf(0.975, dof))
     return BatchTrend(float(coef[1]), (float(coef[1] - t * se), float(coef[1] + t * se)), float(coef[0]), centre,
                       len(use), sum(o.side != 0 for o in use))
+
+
+def batch_same_n(bt_obs: Sequence[CellObservation], law: StepLaw, n: float) -> float | None:
+    """How far the batch optima of the cells at ``n`` (the target's own model at fewer tokens: seed 002's D-axis
+    ladder) sit above the law's B*(D): the mean of their bracketed log residuals (natural log), None where no cell
+    at ``n`` brackets its batch. B*(D) has no N term, so a model whose batch optimum sits off the law at every D
+    it was swept at says so here; ``law.batch_tokens(D) * exp(offset)`` carries that offset to a new D.
+
+    A candidate recorded beside the default for the blind cells along D (bench/heldout_predictions.py): on the
+    fortunes grid every bracketed cell's batch optimum sits 0.1-1.1 octave above the law, which the small widths'
+    lower-edge cells (at or below 64 tokens) pull down (docs/laws-bench.md)."""
+    r = [o.value - math.log(law.batch_tokens(o.D)) for o in bt_obs if o.side == 0 and o.N == n]
+    return float(np.mean(r)) if r else None
 
 
 def effective_lr_observations(

@@ -8,6 +8,7 @@ import pytest
 
 from laws.diagnostics import (
     batch_n_trend,
+    batch_same_n,
     calibration_cost,
     curved_lr,
     effective_lr_observations,
@@ -194,6 +195,19 @@ def test_the_law_bent_along_n_extrapolates_the_bend_and_needs_three_widths():
     with_bound = [*bent, CellObservation(3e6, 1e6, 0.0, side=+1)]
     assert curved_lr(with_bound, 1e7, 3e7) == pytest.approx(curved_lr(bent, 1e7, 3e7), rel=1e-12)
     assert curved_lr([o for o in bent if o.N < 1e6], 1e7, 3e7) is None
+
+
+def test_the_batch_offset_of_the_targets_own_model_is_the_mean_of_its_bracketed_cells():
+    """batch_same_n: the cells at the target's N whose batch optimum is bracketed, each read against B*(D) at its
+    own D; their mean offset, in natural log. Edge cells and other widths do not count; no bracketed cell, None."""
+    n = 3e5
+    obs = [CellObservation(n, 1e7, float(np.log(TRUE.batch_tokens(1e7) * 2.0))),     # one octave above the law
+           CellObservation(n, 4e7, float(np.log(TRUE.batch_tokens(4e7) * 1.0))),     # on it
+           CellObservation(n, 1.6e8, float(np.log(TRUE.batch_tokens(1.6e8) / 8)), -1),  # a lower-edge bound
+           CellObservation(1e6, 1e7, float(np.log(TRUE.batch_tokens(1e7) * 16.0)))]  # another width
+    assert batch_same_n(obs, TRUE, n) == pytest.approx(0.5 * np.log(2.0), abs=1e-12)
+    assert batch_same_n(obs, TRUE, 1e6) == pytest.approx(4 * np.log(2.0), abs=1e-12)
+    assert batch_same_n(obs[2:3], TRUE, n) is None and batch_same_n(obs, TRUE, 3e6) is None
 
 
 def test_a_batch_optimum_that_moves_with_n_is_measured_and_warned_about():

@@ -35,6 +35,7 @@ import pandas as pd
 from laws.bench import nearest_run_gap_at
 from laws.diagnostics import (
     VAGUE_PRIOR,
+    anchored_d_ladder,
     batch_n_trend,
     batch_same_n,
     curved_lr,
@@ -64,7 +65,8 @@ def predictions(t: pd.DataFrame, n: float, d: float) -> dict:
     it), the default's LR with the batch of the cells' batch-against-N trend (``batch_trend``), and the effective
     LR's law (seed 002) where the runs logged one (``eff_lr``: the optimum's update size
     over weight norm, fitted with a vague prior); on the D axis, the default's LR with the batch offset of the
-    target's own model at fewer tokens (``batch_same_N``, laws.diagnostics.batch_same_n)."""
+    target's own model at fewer tokens (``batch_same_N``, laws.diagnostics.batch_same_n), and the default's LR
+    anchored on that model's largest-D cell (``anchored_D``, laws.diagnostics.anchored_d_ladder)."""
     out: dict = {}
     for axis, rows in (("N_axis", t[t.N < n]), ("D_axis", t)):
         cells = sorted({(float(a), float(b)) for a, b in zip(rows.N, rows.D)})
@@ -98,6 +100,11 @@ def predictions(t: pd.DataFrame, n: float, d: float) -> dict:
             out[axis]["batch_same_N"] = {"lr": float(default.lr(n, d)),
                                          "batch_tokens": float(default.batch_tokens(d) * np.exp(same)),
                                          "offset_octaves": same / np.log(2)}
+        # the default's LR anchored on the target's own model at its largest D (D axis only): a candidate
+        anchored = anchored_d_ladder(lr_obs, default, n, d)
+        if anchored is not None:
+            out[axis]["anchored_D"] = {"lr": anchored[0], "batch_tokens": float(default.batch_tokens(d)),
+                                       "from_D": anchored[1]}
         if _has_eff(rows):
             eff = float(fit_posterior(_eff_observations(rows), [], prior=VAGUE_PRIOR).law.lr(n, d))
             out[axis]["eff_lr"] = eff

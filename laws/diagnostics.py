@@ -38,6 +38,7 @@ __all__ = [
     "CalibrationInverse",
     "batch_n_trend",
     "batch_same_n",
+    "anchored_d_ladder",
     "calibration_cost",
     "curved_lr",
     "effective_lr_observations",
@@ -249,6 +250,24 @@ def batch_same_n(bt_obs: Sequence[CellObservation], law: StepLaw, n: float) -> f
     lower-edge cells (at or below 64 tokens) pull down (docs/laws-bench.md)."""
     r = [o.value - math.log(law.batch_tokens(o.D)) for o in bt_obs if o.side == 0 and o.N == n]
     return float(np.mean(r)) if r else None
+
+
+def anchored_d_ladder(lr_obs: Sequence[CellObservation], law: StepLaw, n: float, d: float
+                      ) -> tuple[float, float] | None:
+    """The law's peak LR at (n, d), anchored on the target's own model at fewer tokens (seed 002's D-axis ladder):
+    ``law.lr(n, d)`` times the ratio of the measured optimum to ``law.lr`` at the largest D below ``d`` where a cell
+    at ``n`` brackets its LR. The law carries the step in D; the cell sets the level. Returns (LR, that cell's D),
+    or None where no cell at ``n`` below ``d`` is bracketed.
+
+    A candidate recorded beside the default for the blind cells along D (bench/heldout_predictions.py): on the five
+    fortunes cells along D recorded before it was written, every law rose too fast with D at these widths (the
+    default +0.29..+0.78 octave high), while each width's own largest-D cell sat 0.2-0.5 octave below the law
+    (docs/laws-bench.md, "An anchored D ladder"); the widths at 200k tokens, anchored on 100k, gain nothing."""
+    same = [o for o in lr_obs if o.side == 0 and o.N == n and o.D < d]
+    if not same:
+        return None
+    top = max(same, key=lambda o: o.D)
+    return float(law.lr(n, d) * math.exp(top.value - math.log(law.lr(n, top.D)))), float(top.D)
 
 
 def effective_lr_observations(

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from laws.diagnostics import (
+    anchored_d_ladder,
     batch_n_trend,
     batch_same_n,
     calibration_cost,
@@ -195,6 +196,21 @@ def test_the_law_bent_along_n_extrapolates_the_bend_and_needs_three_widths():
     with_bound = [*bent, CellObservation(3e6, 1e6, 0.0, side=+1)]
     assert curved_lr(with_bound, 1e7, 3e7) == pytest.approx(curved_lr(bent, 1e7, 3e7), rel=1e-12)
     assert curved_lr([o for o in bent if o.N < 1e6], 1e7, 3e7) is None
+
+
+def test_the_anchored_d_ladder_takes_its_level_from_the_targets_largest_bracketed_cell_below_its_d():
+    """anchored_d_ladder: the law's LR at the target times measured / law at the target N's largest-D bracketed
+    cell below the target's D (a bound, a cell at the target's D or beyond, and other widths do not count)."""
+    n = 3e5
+    obs = [CellObservation(n, 1e7, float(np.log(TRUE.lr(n, 1e7) * 2.0))),           # one octave above the law
+           CellObservation(n, 4e7, float(np.log(TRUE.lr(n, 4e7) / 2.0))),           # one below: the largest D
+           CellObservation(n, 1.6e8, float(np.log(TRUE.lr(n, 1.6e8) * 8)), +1),      # a bound at a larger D
+           CellObservation(n, 6.4e8, float(np.log(TRUE.lr(n, 6.4e8) * 8))),          # at the target's D
+           CellObservation(1e6, 4e7, float(np.log(TRUE.lr(1e6, 4e7) * 16.0)))]       # another width
+    lr, at = anchored_d_ladder(obs, TRUE, n, 6.4e8)
+    assert at == 4e7 and lr == pytest.approx(TRUE.lr(n, 6.4e8) / 2.0, rel=1e-12)
+    assert anchored_d_ladder(obs, TRUE, n, 2e7)[1] == 1e7  # only cells below the target's D
+    assert anchored_d_ladder(obs, TRUE, n, 1e7) is None and anchored_d_ladder(obs, TRUE, 3e6, 6.4e8) is None
 
 
 def test_the_batch_offset_of_the_targets_own_model_is_the_mean_of_its_bracketed_cells():

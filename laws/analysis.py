@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from laws.estimators import Estimator, LawPrior
+from laws.diagnostics import anchored_d_ladder
+from laws.estimators import Estimator, LawPrior, cell_observations
 from laws.optimum import NEAR_OPTIMAL_BAND, ScaleOptimum
 from laws.steplaw import PUBLISHED
 from laws.sweep import (
@@ -191,6 +192,12 @@ def target_prediction(fit: SweepFit, N: float, D: float) -> dict[str, Any]:
 def prediction(s: SweepSummary | None, N: float, D: float, source: str = "") -> dict[str, Any]:
     """What ``lawsweep predict`` says for (N, D): from the summary's fitted law, else the published one.
 
+    Where the table holds the target's own model at fewer tokens (seed 002's D-axis ladder, what `lawsweep plan`
+    prefers), the LR is anchored on it (laws.diagnostics.anchored_d_ladder: the law's LR times measured / law at
+    that model's largest-D bracketed cell; ``anchored`` says where and by how much), and its interval moves with it.
+    Adopted by a rule written before the blind cell that decided it (width 160 at 800k tokens; docs/laws-bench.md,
+    "An anchored D ladder").
+
     Raises:
         ValueError: the summary has too few scales to fit the Step Law.
     """
@@ -213,6 +220,13 @@ def prediction(s: SweepSummary | None, N: float, D: float, source: str = "") -> 
         # (fortunes widths 32-128, 14 cells: bent, p_bent 0.41).
         law += (f" (N x D interaction {'in' if fit.law.kappa else 'not in'} the law; its posterior probability "
                 f"over every width, prior widening and noise {fit.p_bent:.2f}; the intervals average over both)")
+    anchor = anchored_d_ladder(cell_observations(*s.table.fit_rows().fit_inputs().arrays())[0], fit.law, N, D)
+    if anchor is not None:  # the target's own model swept at fewer tokens sets the level, the law the step in D
+        k = anchor[0] / p["lr"]
+        out["anchored"] = {"D": anchor[1], "law_lr": p["lr"], "octaves": math.log2(k)}
+        p = {**p, "lr": anchor[0], "lr_interval": [v * k for v in p["lr_interval"]]}
+        law += (f"; LR anchored on the target's own runs at D={anchor[1]:.4g} ({math.log2(k):+.2f} octave from the "
+                "law, which carries the step in D)")
     out.update(lr=p["lr"], lr_interval=p["lr_interval"], batch_tokens=p["batch_tokens"],
                batch_interval=p["batch_interval"], law=law,
                coefficients={k: getattr(fit.law, k) for k in COEFFICIENTS}, estimator=fit.estimator,

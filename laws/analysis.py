@@ -194,8 +194,9 @@ def prediction(s: SweepSummary | None, N: float, D: float, source: str = "") -> 
 
     Where the table holds the target's own model at fewer tokens (seed 002's D-axis ladder, what `lawsweep plan`
     prefers), the LR is anchored on it (laws.diagnostics.anchored_d_ladder: the law's LR times measured / law at
-    that model's largest-D bracketed cell; ``anchored`` says where and by how much), and its interval moves with it.
-    Adopted by a rule written before the blind cell that decided it (width 160 at 800k tokens; docs/laws-bench.md,
+    that model's largest-D bracketed cell; ``anchored`` says where and by how much), and its interval moves with it;
+    for the posterior estimators (pooled and vertex stay as their procedures give them). Adopted by a rule written
+    before the blind cell that decided it (width 160 at 800k tokens; docs/laws-bench.md,
     "An anchored D ladder").
 
     Raises:
@@ -220,7 +221,10 @@ def prediction(s: SweepSummary | None, N: float, D: float, source: str = "") -> 
         # (fortunes widths 32-128, 14 cells: bent, p_bent 0.41).
         law += (f" (N x D interaction {'in' if fit.law.kappa else 'not in'} the law; its posterior probability "
                 f"over every width, prior widening and noise {fit.p_bent:.2f}; the intervals average over both)")
-    anchor = anchored_d_ladder(cell_observations(*s.table.fit_rows().fit_inputs().arrays())[0], fit.law, N, D)
+    # the posterior estimators only: --estimator pooled is the authors' procedure as they publish it, vertex the old
+    # default as it was
+    anchor = (anchored_d_ladder(cell_observations(*s.table.fit_rows().fit_inputs().arrays())[0], fit.law, N, D)
+              if fit.estimator.startswith("posterior") else None)
     if anchor is not None:  # the target's own model swept at fewer tokens sets the level, the law the step in D
         k = anchor[0] / p["lr"]
         out["anchored"] = {"D": anchor[1], "law_lr": p["lr"], "octaves": math.log2(k)}

@@ -238,6 +238,8 @@ def test_predict_anchors_the_lr_on_the_target_models_own_runs_at_fewer_tokens():
     assert p["lr"] == pytest.approx(p["anchored"]["law_lr"] * 2 ** p["anchored"]["octaves"], rel=1e-12)
     assert p["lr_interval"][0] < p["lr"] < p["lr_interval"][1]
     assert "anchored" not in prediction(s, 8e5, 1.6e7)
+    pooled = summarize(SweepTable(pd.DataFrame(rows)), estimator="pooled")  # the authors' procedure as published
+    assert "anchored" not in prediction(pooled, n0, 1.6e7)
 
 
 def test_the_batch_offset_of_the_targets_own_model_is_the_mean_of_its_bracketed_cells():

@@ -180,24 +180,35 @@ def fit_details(s: SweepSummary, n_boot: int = 200) -> dict[str, Any]:
     return out
 
 
-def target_prediction(fit: SweepFit, N: float, D: float) -> dict[str, Any]:
-    """The law's LR and batch at (N, D) with 95% predictive intervals (and the law's own, ``*_law_interval``)."""
+def target_prediction(fit: SweepFit, N: float, D: float, table: SweepTable | None = None) -> dict[str, Any]:
+    """The law's LR and batch at (N, D) with 95% predictive intervals (and the law's own, ``*_law_interval``).
+
+    With the ``table`` the fit came from, a posterior fit's LR is anchored where the table holds the target's own
+    model at fewer tokens (laws.diagnostics.anchored_d_ladder: the law's LR times measured / law at that model's
+    largest-D bracketed cell; ``anchored`` says where and by how much), and its interval moves with it. Pooled and
+    vertex fits stay as their procedures give them. Adopted by a rule written before the blind cell that decided it
+    (width 160 at 800k tokens; docs/laws-bench.md, "An anchored D ladder")."""
     p = predict_target(fit, N, D)
-    return {"N": N, "D": D, "lr": p.lr, "lr_interval": list(p.lr_interval), "batch_tokens": p.batch_tokens,
-            "batch_interval": list(p.batch_interval), "n_boot": p.n_boot,
-            "lr_law_interval": list(p.lr_law_interval), "batch_law_interval": list(p.batch_law_interval),
-            **({"p_bent": fit.step_law.p_bent} if fit.step_law and math.isfinite(fit.step_law.p_bent) else {})}
+    out = {"N": N, "D": D, "lr": p.lr, "lr_interval": list(p.lr_interval), "batch_tokens": p.batch_tokens,
+           "batch_interval": list(p.batch_interval), "n_boot": p.n_boot,
+           "lr_law_interval": list(p.lr_law_interval), "batch_law_interval": list(p.batch_law_interval),
+           **({"p_bent": fit.step_law.p_bent} if fit.step_law and math.isfinite(fit.step_law.p_bent) else {})}
+    law = fit.step_law
+    if table is None or law is None or not law.estimator.startswith("posterior"):
+        return out
+    anchor = anchored_d_ladder(cell_observations(*table.fit_rows().fit_inputs().arrays())[0], law.law, N, D)
+    if anchor is not None:  # the target's own model swept at fewer tokens sets the level, the law the step in D
+        k = anchor[0] / p.lr
+        out.update(lr=anchor[0], lr_interval=[v * k for v in out["lr_interval"]],
+                   anchored={"D": anchor[1], "law_lr": p.lr, "octaves": math.log2(k)})
+    return out
 
 
 def prediction(s: SweepSummary | None, N: float, D: float, source: str = "") -> dict[str, Any]:
     """What ``lawsweep predict`` says for (N, D): from the summary's fitted law, else the published one.
 
     Where the table holds the target's own model at fewer tokens (seed 002's D-axis ladder, what `lawsweep plan`
-    prefers), the LR is anchored on it (laws.diagnostics.anchored_d_ladder: the law's LR times measured / law at
-    that model's largest-D bracketed cell; ``anchored`` says where and by how much), and its interval moves with it;
-    for the posterior estimators (pooled and vertex stay as their procedures give them). Adopted by a rule written
-    before the blind cell that decided it (width 160 at 800k tokens; docs/laws-bench.md,
-    "An anchored D ladder").
+    prefers), a posterior fit's LR is anchored on it (:func:`target_prediction`) and the law line says so.
 
     Raises:
         ValueError: the summary has too few scales to fit the Step Law.
@@ -211,7 +222,7 @@ def prediction(s: SweepSummary | None, N: float, D: float, source: str = "") -> 
     fit = s.fit.step_law
     if fit is None:
         raise ValueError("the table has too few scales to fit the Step Law.")
-    p = target_prediction(s.fit, N, D)
+    p = target_prediction(s.fit, N, D, s.table)
     law = f"Step Law {fit.estimator} fit on {fit.n_scales} scales of {source}"
     if fit.fixed:
         law += f" (held at published: {', '.join(fit.fixed)})"
@@ -221,15 +232,10 @@ def prediction(s: SweepSummary | None, N: float, D: float, source: str = "") -> 
         # (fortunes widths 32-128, 14 cells: bent, p_bent 0.41).
         law += (f" (N x D interaction {'in' if fit.law.kappa else 'not in'} the law; its posterior probability "
                 f"over every width, prior widening and noise {fit.p_bent:.2f}; the intervals average over both)")
-    # the posterior estimators only: --estimator pooled is the authors' procedure as they publish it, vertex the old
-    # default as it was
-    anchor = (anchored_d_ladder(cell_observations(*s.table.fit_rows().fit_inputs().arrays())[0], fit.law, N, D)
-              if fit.estimator.startswith("posterior") else None)
-    if anchor is not None:  # the target's own model swept at fewer tokens sets the level, the law the step in D
-        k = anchor[0] / p["lr"]
-        out["anchored"] = {"D": anchor[1], "law_lr": p["lr"], "octaves": math.log2(k)}
-        p = {**p, "lr": anchor[0], "lr_interval": [v * k for v in p["lr_interval"]]}
-        law += (f"; LR anchored on the target's own runs at D={anchor[1]:.4g} ({math.log2(k):+.2f} octave from the "
+    if "anchored" in p:
+        a = p["anchored"]
+        out["anchored"] = a
+        law += (f"; LR anchored on the target's own runs at D={a['D']:.4g} ({a['octaves']:+.2f} octave from the "
                 "law, which carries the step in D)")
     out.update(lr=p["lr"], lr_interval=p["lr_interval"], batch_tokens=p["batch_tokens"],
                batch_interval=p["batch_interval"], law=law,

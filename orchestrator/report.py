@@ -106,7 +106,11 @@ def _laws(rep: Report, table: SweepTable, opts, target: tuple[float, float] | No
         "diagnostics": analysis.law_diagnostics(s),
     })
     if target is not None:
-        rep.data["laws"]["target"] = analysis.target_prediction(s.fit, *target)
+        rep.data["laws"]["target"] = t = analysis.target_prediction(s.fit, *target, table)
+        if "anchored" in t:
+            a = t["anchored"]
+            rep.note("laws", f"Target LR anchored on the target model's own runs at D={a['D']:.4g} "
+                             f"({a['octaves']:+.2f} octave from the law, which carries the step in D).")
         for w in analysis.bend_warnings(rep.data["laws"]["diagnostics"]):
             rep.note("laws", f"Warning: {w}")
     rep.figures["laws"] = figures.laws_figure(opts, law, rep.data["laws"].get("target"))

@@ -238,6 +238,11 @@ def test_predict_anchors_the_lr_on_the_target_models_own_runs_at_fewer_tokens():
     assert p["lr"] == pytest.approx(p["anchored"]["law_lr"] * 2 ** p["anchored"]["octaves"], rel=1e-12)
     assert p["lr_interval"][0] < p["lr"] < p["lr_interval"][1]
     assert "anchored" not in prediction(s, 8e5, 1.6e7)
+    # the report's target line (target_prediction with the table) says the same; without the table, the law
+    from laws.analysis import target_prediction
+
+    assert target_prediction(s.fit, n0, 1.6e7, s.table)["lr"] == pytest.approx(p["lr"], rel=1e-12)
+    assert "anchored" not in target_prediction(s.fit, n0, 1.6e7)
     pooled = summarize(SweepTable(pd.DataFrame(rows)), estimator="pooled")  # the authors' procedure as published
     assert "anchored" not in prediction(pooled, n0, 1.6e7)
 

@@ -100,7 +100,8 @@ def predictions(t: pd.DataFrame, n: float, d: float) -> dict:
             out[axis]["batch_same_N"] = {"lr": float(default.lr(n, d)),
                                          "batch_tokens": float(default.batch_tokens(d) * np.exp(same)),
                                          "offset_octaves": same / np.log(2)}
-        # the default's LR anchored on the target's own model at its largest D (D axis only): a candidate
+        # the default's LR anchored on the target's own model at its largest D (D axis only): predict's LR since the
+        # rule in bench/grids/fortunes_adamw_w160_800k.toml passed
         anchored = anchored_d_ladder(lr_obs, default, n, d)
         if anchored is not None:
             out[axis]["anchored_D"] = {"lr": anchored[0], "batch_tokens": float(default.batch_tokens(d)),

@@ -263,8 +263,7 @@ def anchored_d_ladder(lr_obs: Sequence[CellObservation], law: StepLaw, n: float,
     widths (the default +0.29..+0.78 octave high), while each width's own largest-D cell sat 0.2-0.5 octave below
     the law; the widths at 200k tokens, anchored on 100k, gain nothing. `lawsweep predict` and the report use
     it (laws.analysis.target_prediction) since the blind cell its rule named (width 160 at 800k: +0.25 against
-    the default's
-    +0.33; docs/laws-bench.md, "An anchored D ladder")."""
+    the default's +0.33; docs/laws-bench.md, "An anchored D ladder")."""
     same = [o for o in lr_obs if o.side == 0 and o.N == n and o.D < d]
     if not same:
         return None

@@ -17,7 +17,7 @@ import pandas as pd
 from laws.diagnostics import anchored_d_ladder
 from laws.estimators import Estimator, LawPrior, cell_observations
 from laws.optimum import NEAR_OPTIMAL_BAND, ScaleOptimum
-from laws.steplaw import PUBLISHED
+from laws.steplaw import PUBLISHED, StepLaw
 from laws.sweep import (
     SweepFit,
     compute_law_cells,
@@ -31,9 +31,9 @@ from laws.sweep import (
 from laws.table import SweepTable
 
 __all__ = [
-    "SCHEDULE_DEFAULTS", "CPTLaws", "ScheduleFit", "SweepSummary", "coverage", "cpt_prediction", "curve_points",
-    "diverged_runs", "divergence_predictions", "fit_cpt_laws", "fit_details", "fit_schedules", "heldout_cells",
-    "law_diagnostics", "optima", "prediction", "schedule_settings",
+    "SCHEDULE_DEFAULTS", "CPTLaws", "ScheduleFit", "SweepSummary", "anchored_lr", "coverage", "cpt_prediction",
+    "curve_points", "diverged_runs", "divergence_predictions", "fit_cpt_laws", "fit_details", "fit_schedules",
+    "heldout_cells", "law_diagnostics", "optima", "prediction", "schedule_settings",
     "recommend_schedule", "scale_rows", "seed_spread", "summarize", "target_prediction",
 ]
 
@@ -180,6 +180,16 @@ def fit_details(s: SweepSummary, n_boot: int = 200) -> dict[str, Any]:
     return out
 
 
+def anchored_lr(law: StepLaw, table: SweepTable, N: float, D: float) -> tuple[float, float] | None:
+    """``law``'s peak LR at (N, D) anchored on the table's cells of the target's own model at fewer tokens
+    (laws.diagnostics.anchored_d_ladder on the table's per-cell optima): (LR, the anchor cell's D), or None where
+    no cell at N below D brackets its LR (or the table has nothing to fit)."""
+    rows = table.fit_rows()
+    if len(rows) == 0:
+        return None
+    return anchored_d_ladder(cell_observations(*rows.fit_inputs().arrays())[0], law, N, D)
+
+
 def target_prediction(fit: SweepFit, N: float, D: float, table: SweepTable | None = None) -> dict[str, Any]:
     """The law's LR and batch at (N, D) with 95% predictive intervals (and the law's own, ``*_law_interval``).
 
@@ -196,8 +206,8 @@ def target_prediction(fit: SweepFit, N: float, D: float, table: SweepTable | Non
     law = fit.step_law
     if table is None or law is None or not law.estimator.startswith("posterior"):
         return out
-    anchor = anchored_d_ladder(cell_observations(*table.fit_rows().fit_inputs().arrays())[0], law.law, N, D)
-    if anchor is not None:  # the target's own model swept at fewer tokens sets the level, the law the step in D
+    # the target's own model swept at fewer tokens sets the level, the law the step in D
+    if (anchor := anchored_lr(law.law, table, N, D)) is not None:
         k = anchor[0] / p.lr
         out.update(lr=anchor[0], lr_interval=[v * k for v in out["lr_interval"]],
                    anchored={"D": anchor[1], "law_lr": p.lr, "octaves": math.log2(k)})

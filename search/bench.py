@@ -185,6 +185,9 @@ def _untilted(prior: dict[str, object], proxies: SweepTable) -> dict[str, object
 #: The former order replayed beside the shipped policies (``--untilted``): the law prior (grid base) whose bowl has no
 #: tilt, the default until 2026-12-07 (laws.bowl.fit_bowl_shape ``tilt``; docs/search-bench.md).
 UNTILTED = "law_prior-untilted"
+#: A candidate replayed beside them (``--anchored``): the law prior (grid base) whose LR centre is anchored on the
+#: target's own model at fewer tokens in the proxy table, as `lawsweep predict` anchors it (LawPrior ``anchor``).
+ANCHORED = "law_prior-anchored"
 
 
 def bench_table(
@@ -202,14 +205,16 @@ def bench_table(
     for target in targets:
         cell = cell_from_table(table, *target)
         prior = _prior_from(table, targets, target)
-        untilted = _untilted(prior, table.without(targets)) if UNTILTED in policies else {}
+        variants = {"law_prior": prior,
+                    UNTILTED: _untilted(prior, table.without(targets)) if UNTILTED in policies else {},
+                    ANCHORED: {**prior, "anchor": True, "history": table.without(targets)}}
         grid = cell.grid()
         for name in policies:
-            n_seeds = 1 if name in ("grid", "law_prior", UNTILTED) else (min(seeds, 3) if "gp" in name else seeds)
+            n_seeds = 1 if name in ("grid", *variants) else (min(seeds, 3) if "gp" in name else seeds)
             for seed in range(n_seeds):
-                kw = ({**(untilted if name == UNTILTED else prior), "trials_per_scale": len(cell.results)}
+                kw = ({**variants.get(name, prior), "trials_per_scale": len(cell.results)}
                       if name.startswith("law_prior") else {})
-                policy = make_policy("law_prior" if name == UNTILTED else name, [grid], (0,), rng_seed=seed, **kw)
+                policy = make_policy("law_prior" if name in variants else name, [grid], (0,), rng_seed=seed, **kw)
                 share, gap, to_band = replay(policy, cell, budget_share=budget_share)
                 out.append(CellResult(policy=name, seed=seed, share_to_band=share, gap_at_budget=gap,
                                       trials_to_band=to_band, grid_size=len(cell.results)))
@@ -373,6 +378,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--untilted", action="store_true",
                    help=f"also replay {UNTILTED!r}: the law prior whose bowl has no tilt (the optimal LR rising with "
                    "the batch), the default until 2026-12-07")
+    p.add_argument("--anchored", action="store_true",
+                   help=f"also replay {ANCHORED!r}: the law prior whose LR centre is anchored on the target's own "
+                   "model at fewer tokens, as `lawsweep predict` anchors it (a candidate)")
     p.add_argument("--stop-when-found", type=float, default=None, metavar="P",
                    help="instead: the law prior with a live sweep's budget, run to it and ended once the probability "
                    "that its best run is found reaches P (sweep.stop_when_found)")
@@ -382,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="instead: the law prior searching every full cell of TABLE from scratch (a live "
                    "`policy = \"law_prior\"` sweep with no cell mapped first); per table, its cells' best-run gaps")
     args = p.parse_args(argv)
-    pols = BENCH_POLICIES + ((UNTILTED,) if args.untilted else ())
+    pols = BENCH_POLICIES + ((UNTILTED,) if args.untilted else ()) + ((ANCHORED,) if args.anchored else ())
     if args.fresh:
         return _main_fresh(p, args)
     if args.stop_when_found is not None:

@@ -16,7 +16,9 @@ import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 
+from laws.analysis import anchored_lr
 from laws.bowl import BORROWED_SCALES, STEPLAW_BOWL, BowlShape, best_point_probabilities, fit_bowl_shape
 from laws.estimators import LawPrior as ExponentPrior
 from laws.steplaw import PUBLISHED, StepLaw
@@ -53,6 +55,12 @@ class LawPrior(SearchPolicy):
         exponent_prior: The refit's Gaussian prior on the exponents (laws.estimators.LawPrior: `[sweep] prior`,
             e.g. an earlier sweep's posterior); its law replaces ``prior`` as the starting prediction. None: the
             published law with its bootstrap spread.
+        anchor: Centre each searched scale's LR on the law anchored as ``lawsweep predict`` anchors it
+            (laws.analysis.anchored_lr: the law's LR times measured / law at the scale's own model's largest-D cell
+            below it, from the sweep's runs and ``history``); a scale with no such cell reads the law as fitted. A
+            candidate (``python -m search.bench --anchored``), off by default.
+        history: Runs recorded before this sweep (a sweep table) whose cells may anchor the searched scales; they
+            do not enter the refit.
         tilt: Refit the bowl with its tilt (laws.bowl.fit_bowl_shape ``tilt``: the optimal LR rising with the
             batch). On by default since 2026-12-07, by a rule written before the blind cell that decided it
             (docs/search-bench.md, "A cell along D, and the bowl's tilt"); ``python -m search.bench --untilted``
@@ -75,6 +83,8 @@ class LawPrior(SearchPolicy):
         stop_at: float | None = None,
         exponent_prior: ExponentPrior | None = None,
         tilt: bool = True,
+        anchor: bool = False,
+        history: SweepTable | None = None,
     ) -> None:
         if not 0.0 < mass <= 1.0 or not all(math.isfinite(v) and v > 0 for v in spread):
             raise ValueError(
@@ -106,12 +116,32 @@ class LawPrior(SearchPolicy):
         self.tilt = tilt
         #: searched scales ended before their budget by ``stop_at``, with the probability that ended them
         self.stopped: dict[str, float] = {}
+        self.anchor = anchor
+        self.history = history
+        #: searched scale -> the anchored LR over the law's (``anchor``); a scale not here reads the law as fitted
+        self.anchors: dict[str, float] = {}
+        if anchor:
+            self._anchor(None)
 
     # -- the region ------------------------------------------------------------------------------------
     def predicted(self, key: str) -> tuple[float, float]:
         """(LR, batch size in sequences) the current law predicts at scale ``key``."""
         s = self.grids[key].scale
-        return float(self.law.lr(s.N, s.D)), float(self.law.batch_tokens(s.D)) / s.context
+        return float(self.law.lr(s.N, s.D)) * self.anchors.get(key, 1.0), float(self.law.batch_tokens(s.D)) / s.context
+
+    def _anchor(self, table: SweepTable | None) -> None:
+        """Recompute :attr:`anchors` for the current law from ``table`` (the sweep's runs) and :attr:`history`."""
+        cols = ["N", "D", "lr", "batch_tokens", "loss", "status", "seed"]
+        frames = [t.run_rows().frame.assign(**({} if "seed" in t.frame else {"seed": 0}))[cols]
+                  for t in (self.history, table) if t is not None and len(t)]
+        self.anchors.clear()
+        if not frames:
+            return
+        both = SweepTable(pd.concat(frames, ignore_index=True))
+        for key in self.searched:
+            s = self.grids[key].scale
+            if (a := anchored_lr(self.law, both, s.N, s.D)) is not None:
+                self.anchors[key] = a[0] / float(self.law.lr(s.N, s.D))
 
     def probabilities(self, key: str) -> dict[tuple[float, int], float]:
         """(LR, batch) -> probability that it is scale ``key``'s best run, given the law and the scale's runs so
@@ -245,3 +275,5 @@ class LawPrior(SearchPolicy):
                 s = self.grids[key].scale
                 if (spread := predict_target(fit, s.N, s.D, n_boot=0).spread_octaves()) is not None:
                     self.spread[key] = spread
+            if self.anchor:
+                self._anchor(table)

@@ -326,3 +326,36 @@ def test_law_prior_starts_from_a_given_exponent_prior_and_refits_under_it():
         mine.observe(Observation(p, *bowl(p)))
     assert mine.law != given.law  # refitted on the runs, under the given prior
     assert mine.exponent_prior is given
+
+
+def _bowl_rows(cells, off):
+    """Octave-grid bowls whose optimum sits ``off[N]`` octaves off the published law (0 where not given)."""
+    import pandas as pd
+
+    from laws.table import SweepTable
+    rows = []
+    for n, d in cells:
+        lo, bo = np.log2(PUBLISHED.lr(n, d)) + off.get(n, 0.0), np.log2(PUBLISHED.batch_tokens(d))
+        for x in range(round(lo) - 3, round(lo) + 4):
+            for y in range(round(bo) - 2, round(bo) + 3):
+                rows.append(dict(N=n, D=d, lr=2.0**x, batch_tokens=2.0**y, status="ok", seed=0,
+                                 loss=3 + 0.04 * (x - lo) ** 2 + 0.02 * (y - bo) ** 2))
+    return SweepTable(pd.DataFrame(rows))
+
+
+def test_law_prior_anchors_its_lr_centre_on_the_searched_model_at_fewer_tokens():
+    """anchor: the searched scale's LR centre is the law's step in D from the same model's largest-D cell in the
+    history (one octave below the law there, so the centre moves an octave down and the first trial with it); a
+    scale whose model the history holds at no smaller D reads the law as fitted; without anchor, the law."""
+    history = _bowl_rows([(100_000, 300_000), (400_000, 75_000), (400_000, 300_000)], {400_000: -1.0})
+    grids = build_grid(SCALES, lrs=LRS, batch_sizes=BATCHES)
+    big = SCALES[1]
+    truth = PUBLISHED.lr(big.N, big.D) / 2
+    plain = LawPrior(make_policy("grid", grids), trials_per_scale=4)
+    anchored = LawPrior(make_policy("grid", grids), trials_per_scale=4, anchor=True, history=history)
+    assert plain.predicted("big")[0] == pytest.approx(PUBLISHED.lr(big.N, big.D))
+    assert abs(math.log2(anchored.predicted("big")[0] / truth)) < 0.15
+    assert "small" not in anchored.anchors and anchored.predicted("small") == plain.predicted("small")
+    assert anchored.predicted("big")[1] == plain.predicted("big")[1]  # the batch is the law's
+    first = next(p for p in drive(anchored) if p.scale == "big")
+    assert abs(math.log2(first.lr / truth)) <= 0.5 < abs(math.log2(plain.region("big")[0][0] / truth))

@@ -35,6 +35,7 @@ import pandas as pd
 from laws.bench import nearest_run_gap_at
 from laws.diagnostics import (
     VAGUE_PRIOR,
+    anchored_batch,
     anchored_d_ladder,
     batch_n_trend,
     batch_same_n,
@@ -106,6 +107,10 @@ def predictions(t: pd.DataFrame, n: float, d: float) -> dict:
         if anchored is not None:
             out[axis]["anchored_D"] = {"lr": anchored[0], "batch_tokens": float(default.batch_tokens(d)),
                                        "from_D": anchored[1]}
+            # with the batch anchored the same way (a candidate, written before width 192 at 800k's results)
+            ab = anchored_batch(bt_obs, default, n, d)
+            if ab is not None:
+                out[axis]["anchored_D_batch"] = {"lr": anchored[0], "batch_tokens": ab[0], "from_D": ab[1]}
         if _has_eff(rows):
             eff = float(fit_posterior(_eff_observations(rows), [], prior=VAGUE_PRIOR).law.lr(n, d))
             out[axis]["eff_lr"] = eff

@@ -38,6 +38,7 @@ __all__ = [
     "CalibrationInverse",
     "batch_n_trend",
     "batch_same_n",
+    "anchored_batch",
     "anchored_d_ladder",
     "calibration_cost",
     "curved_lr",
@@ -269,6 +270,23 @@ def anchored_d_ladder(lr_obs: Sequence[CellObservation], law: StepLaw, n: float,
         return None
     top = max(same, key=lambda o: o.D)
     return float(law.lr(n, d) * math.exp(top.value - math.log(law.lr(n, top.D)))), float(top.D)
+
+
+def anchored_batch(bt_obs: Sequence[CellObservation], law: StepLaw, n: float, d: float
+                   ) -> tuple[float, float] | None:
+    """B*(d) anchored as :func:`anchored_d_ladder` anchors the LR: ``law.batch_tokens(d)`` times measured / law at
+    the largest D below ``d`` where a cell at ``n`` brackets its batch optimum. Returns (batch tokens, that cell's
+    D), or None where no cell at ``n`` below ``d`` is bracketed.
+
+    A candidate recorded beside the default for the blind cell width 192 at 800k tokens (bench/heldout_predictions
+    .py, ``anchored_D_batch``), written while that cell ran and before any of its results were read: B*(D) has no N
+    term, and post hoc on the six earlier fortunes cells along D its nearest grid batch was the best batch on three,
+    this one's on five (docs/laws-bench.md, "An anchored D ladder")."""
+    same = [o for o in bt_obs if o.side == 0 and o.N == n and o.D < d]
+    if not same:
+        return None
+    top = max(same, key=lambda o: o.D)
+    return float(law.batch_tokens(d) * math.exp(top.value - math.log(law.batch_tokens(top.D)))), float(top.D)
 
 
 def effective_lr_observations(

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from laws.diagnostics import (
+    anchored_batch,
     anchored_d_ladder,
     batch_n_trend,
     batch_same_n,
@@ -799,3 +800,18 @@ def test_an_earlier_sweep_s_posterior_becomes_the_prior_of_the_next():
     now = fit_posterior(lo1, bo1, prior=prior)
     assert now.law.alpha == pytest.approx(-0.3, abs=0.05)
     assert fit_posterior(lo1, bo1, prior=PUBLISHED_PRIOR).law.alpha < -0.65
+
+
+def test_the_anchored_batch_takes_its_level_from_the_targets_largest_bracketed_batch_cell_below_its_d():
+    """anchored_batch: B*(D) at the target times measured / law at the target N's largest-D cell whose batch is
+    bracketed (a bound, a cell at the target's D and other widths do not count)."""
+    n = 3e5
+    obs = [CellObservation(n, 1e7, float(np.log(TRUE.batch_tokens(1e7) / 2.0))),
+           CellObservation(n, 4e7, float(np.log(TRUE.batch_tokens(4e7) * 2.0))),         # the largest D: x2
+           CellObservation(n, 1.6e8, float(np.log(TRUE.batch_tokens(1.6e8) * 8)), -1),   # a bound
+           CellObservation(n, 6.4e8, float(np.log(TRUE.batch_tokens(6.4e8) * 8))),      # at the target's D
+           CellObservation(1e6, 4e7, float(np.log(TRUE.batch_tokens(4e7) * 16.0)))]      # another width
+    bt, at = anchored_batch(obs, TRUE, n, 6.4e8)
+    assert at == 4e7 and bt == pytest.approx(TRUE.batch_tokens(6.4e8) * 2.0, rel=1e-12)
+    assert anchored_batch(obs, TRUE, n, 2e7) == (pytest.approx(TRUE.batch_tokens(2e7) / 2.0, rel=1e-12), 1e7)
+    assert anchored_batch(obs, TRUE, n, 1e7) is None and anchored_batch(obs, TRUE, 3e6, 6.4e8) is None

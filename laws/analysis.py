@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from laws.diagnostics import anchored_d_ladder
+from laws.diagnostics import anchored_batch, anchored_d_ladder
 from laws.estimators import Estimator, LawPrior, cell_observations
 from laws.optimum import NEAR_OPTIMAL_BAND, ScaleOptimum
 from laws.steplaw import PUBLISHED, StepLaw
@@ -31,7 +31,7 @@ from laws.sweep import (
 from laws.table import SweepTable
 
 __all__ = [
-    "SCHEDULE_DEFAULTS", "CPTLaws", "ScheduleFit", "SweepSummary", "anchored_lr", "coverage", "cpt_prediction",
+    "SCHEDULE_DEFAULTS", "CPTLaws", "ScheduleFit", "SweepSummary", "anchored_at", "coverage", "cpt_prediction",
     "curve_points", "diverged_runs", "divergence_predictions", "fit_cpt_laws", "fit_details", "fit_schedules",
     "heldout_cells", "law_diagnostics", "optima", "prediction", "schedule_settings",
     "recommend_schedule", "scale_rows", "seed_spread", "summarize", "target_prediction",
@@ -180,14 +180,16 @@ def fit_details(s: SweepSummary, n_boot: int = 200) -> dict[str, Any]:
     return out
 
 
-def anchored_lr(law: StepLaw, table: SweepTable, N: float, D: float) -> tuple[float, float] | None:
-    """``law``'s peak LR at (N, D) anchored on the table's cells of the target's own model at fewer tokens
-    (laws.diagnostics.anchored_d_ladder on the table's per-cell optima): (LR, the anchor cell's D), or None where
-    no cell at N below D brackets its LR (or the table has nothing to fit)."""
+def anchored_at(law: StepLaw, table: SweepTable, N: float, D: float
+                ) -> tuple[tuple[float, float] | None, tuple[float, float] | None]:
+    """``law``'s (LR, batch) at (N, D) anchored on the table's cells of the target's own model at fewer tokens
+    (laws.diagnostics.anchored_d_ladder and anchored_batch on the table's per-cell optima): each (value, the anchor
+    cell's D), or None where no cell at N below D brackets it (or the table has nothing to fit)."""
     rows = table.fit_rows()
     if len(rows) == 0:
-        return None
-    return anchored_d_ladder(cell_observations(*rows.fit_inputs().arrays())[0], law, N, D)
+        return None, None
+    lr_obs, bt_obs = cell_observations(*rows.fit_inputs().arrays())
+    return anchored_d_ladder(lr_obs, law, N, D), anchored_batch(bt_obs, law, N, D)
 
 
 def target_prediction(fit: SweepFit, N: float, D: float, table: SweepTable | None = None) -> dict[str, Any]:
@@ -195,9 +197,10 @@ def target_prediction(fit: SweepFit, N: float, D: float, table: SweepTable | Non
 
     With the ``table`` the fit came from, a posterior fit's LR is anchored where the table holds the target's own
     model at fewer tokens (laws.diagnostics.anchored_d_ladder: the law's LR times measured / law at that model's
-    largest-D bracketed cell; ``anchored`` says where and by how much), and its interval moves with it. Pooled and
-    vertex fits stay as their procedures give them. Adopted by a rule written before the blind cell that decided it
-    (width 160 at 800k tokens; docs/laws-bench.md, "An anchored D ladder")."""
+    largest-D bracketed cell; ``anchored`` says where and by how much), and its interval moves with it; so is its
+    batch where such a cell brackets its batch (laws.diagnostics.anchored_batch). Pooled and vertex fits stay as
+    their procedures give them. Each adopted by a rule written before the blind cell that decided it (the LR:
+    width 160 at 800k tokens; the batch: width 192 at 800k; docs/laws-bench.md, "An anchored D ladder")."""
     p = predict_target(fit, N, D)
     out = {"N": N, "D": D, "lr": p.lr, "lr_interval": list(p.lr_interval), "batch_tokens": p.batch_tokens,
            "batch_interval": list(p.batch_interval), "n_boot": p.n_boot,
@@ -207,10 +210,15 @@ def target_prediction(fit: SweepFit, N: float, D: float, table: SweepTable | Non
     if table is None or law is None or not law.estimator.startswith("posterior"):
         return out
     # the target's own model swept at fewer tokens sets the level, the law the step in D
-    if (anchor := anchored_lr(law.law, table, N, D)) is not None:
+    anchor, batch = anchored_at(law.law, table, N, D)
+    if anchor is not None:
         k = anchor[0] / p.lr
         out.update(lr=anchor[0], lr_interval=[v * k for v in out["lr_interval"]],
                    anchored={"D": anchor[1], "law_lr": p.lr, "octaves": math.log2(k)})
+        if batch is not None:
+            kb = batch[0] / p.batch_tokens
+            out.update(batch_tokens=batch[0], batch_interval=[v * kb for v in out["batch_interval"]])
+            out["anchored"].update(batch_D=batch[1], law_batch_tokens=p.batch_tokens, batch_octaves=math.log2(kb))
     return out
 
 
@@ -247,6 +255,8 @@ def prediction(s: SweepSummary | None, N: float, D: float, source: str = "") -> 
         out["anchored"] = a
         law += (f"; LR anchored on the target's own runs at D={a['D']:.4g} ({a['octaves']:+.2f} octave from the "
                 "law, which carries the step in D)")
+        if "batch_D" in a:
+            law += f", batch at D={a['batch_D']:.4g} ({a['batch_octaves']:+.2f} octave from B*(D))"
     out.update(lr=p["lr"], lr_interval=p["lr_interval"], batch_tokens=p["batch_tokens"],
                batch_interval=p["batch_interval"], law=law,
                coefficients={k: getattr(fit.law, k) for k in COEFFICIENTS}, estimator=fit.estimator,

@@ -161,8 +161,8 @@ def bench_stop(table: SweepTable | pd.DataFrame, targets: list[tuple[float, floa
 def _prior_from(table: SweepTable, exclude: list[tuple[float, float]], target: tuple[float, float]
                 ) -> dict[str, object]:
     """The law prior's settings from every cell but ``exclude``: the law, its predictive spread at ``target``
-    (octaves; the default where the fit gives no interval) and the bowl's shape, its tilt included (the default
-    where too few runs)."""
+    (octaves; the default where the fit gives no interval), the bowl's shape, its tilt included (the default
+    where too few runs), and those cells as the history its LR centre is anchored on."""
     fit = heldout_fit(table, exclude)
     kw: dict[str, object] = {"prior": fit.step_law.law if fit.step_law is not None else PUBLISHED}
     if fit.step_law is not None:
@@ -170,24 +170,30 @@ def _prior_from(table: SweepTable, exclude: list[tuple[float, float]], target: t
             kw["spread"] = spread
     if (shape := fit_bowl_shape(table.without(exclude), tilt=True)) is not None:
         kw["bowl"] = shape
+    # the proxies stand in for a live ladder's own runs: the law prior anchors the target's LR on its model's cells
+    kw["history"] = table.without(exclude)
     return kw
 
 
 def _untilted(prior: dict[str, object], proxies: SweepTable) -> dict[str, object]:
     """``prior`` (:func:`_prior_from`) for the former order, :data:`UNTILTED`: the same law and spread, the bowl
-    refitted without its tilt, and refits without it."""
-    kw = {k: v for k, v in prior.items() if k != "bowl"}
+    refitted without its tilt, and refits without it; the LR centre not anchored (as before 2026-12-08)."""
+    kw = {k: v for k, v in prior.items() if k not in ("bowl", "history")}
     if (shape := fit_bowl_shape(proxies)) is not None:
         kw["bowl"] = shape
-    return {**kw, "tilt": False}
+    return {**kw, "tilt": False, "anchor": False}
 
 
 #: The former order replayed beside the shipped policies (``--untilted``): the law prior (grid base) whose bowl has no
 #: tilt, the default until 2026-12-07 (laws.bowl.fit_bowl_shape ``tilt``; docs/search-bench.md).
 UNTILTED = "law_prior-untilted"
-#: A candidate replayed beside them (``--anchored``): the law prior (grid base) whose LR centre is anchored on the
-#: target's own model at fewer tokens in the proxy table, as `lawsweep predict` anchors it (LawPrior ``anchor``).
-ANCHORED = "law_prior-anchored"
+#: The former centre replayed beside them (``--unanchored``): the law prior (grid base) whose LR centre is the law as
+#: fitted, the default until 2026-12-08; the shipped one is anchored on the target's own model at fewer tokens in
+#: the proxy table, as `lawsweep predict` anchors it (LawPrior ``anchor``; docs/search-bench.md).
+UNANCHORED = "law_prior-unanchored"
+#: A candidate replayed beside them (``--anchored-batch``): the law prior whose batch centre is anchored too, as
+#: `lawsweep predict` anchors the batch (LawPrior ``anchor_batch``).
+ANCHORED_BATCH = "law_prior-anchored-batch"
 
 
 def bench_table(
@@ -207,7 +213,8 @@ def bench_table(
         prior = _prior_from(table, targets, target)
         variants = {"law_prior": prior,
                     UNTILTED: _untilted(prior, table.without(targets)) if UNTILTED in policies else {},
-                    ANCHORED: {**prior, "anchor": True, "history": table.without(targets)}}
+                    UNANCHORED: {**prior, "anchor": False},
+                    ANCHORED_BATCH: {**prior, "anchor_batch": True}}
         grid = cell.grid()
         for name in policies:
             n_seeds = 1 if name in ("grid", *variants) else (min(seeds, 3) if "gp" in name else seeds)
@@ -378,9 +385,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--untilted", action="store_true",
                    help=f"also replay {UNTILTED!r}: the law prior whose bowl has no tilt (the optimal LR rising with "
                    "the batch), the default until 2026-12-07")
-    p.add_argument("--anchored", action="store_true",
-                   help=f"also replay {ANCHORED!r}: the law prior whose LR centre is anchored on the target's own "
-                   "model at fewer tokens, as `lawsweep predict` anchors it (a candidate)")
+    p.add_argument("--unanchored", action="store_true",
+                   help=f"also replay {UNANCHORED!r}: the law prior whose LR centre is the law as fitted, not anchored "
+                   "on the target's own model at fewer tokens (the default until 2026-12-08)")
+    p.add_argument("--anchored-batch", action="store_true",
+                   help=f"also replay {ANCHORED_BATCH!r}: the law prior whose batch centre is anchored too, as "
+                   "`lawsweep predict` anchors the batch (a candidate)")
     p.add_argument("--stop-when-found", type=float, default=None, metavar="P",
                    help="instead: the law prior with a live sweep's budget, run to it and ended once the probability "
                    "that its best run is found reaches P (sweep.stop_when_found)")
@@ -390,7 +400,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="instead: the law prior searching every full cell of TABLE from scratch (a live "
                    "`policy = \"law_prior\"` sweep with no cell mapped first); per table, its cells' best-run gaps")
     args = p.parse_args(argv)
-    pols = BENCH_POLICIES + ((UNTILTED,) if args.untilted else ()) + ((ANCHORED,) if args.anchored else ())
+    pols = (BENCH_POLICIES + ((UNTILTED,) if args.untilted else ()) + ((UNANCHORED,) if args.unanchored else ())
+            + ((ANCHORED_BATCH,) if args.anchored_batch else ()))
     if args.fresh:
         return _main_fresh(p, args)
     if args.stop_when_found is not None:

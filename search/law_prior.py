@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from laws.analysis import anchored_lr
+from laws.analysis import anchored_at
 from laws.bowl import BORROWED_SCALES, STEPLAW_BOWL, BowlShape, best_point_probabilities, fit_bowl_shape
 from laws.estimators import LawPrior as ExponentPrior
 from laws.steplaw import PUBLISHED, StepLaw
@@ -56,11 +56,16 @@ class LawPrior(SearchPolicy):
             e.g. an earlier sweep's posterior); its law replaces ``prior`` as the starting prediction. None: the
             published law with its bootstrap spread.
         anchor: Centre each searched scale's LR on the law anchored as ``lawsweep predict`` anchors it
-            (laws.analysis.anchored_lr: the law's LR times measured / law at the scale's own model's largest-D cell
-            below it, from the sweep's runs and ``history``); a scale with no such cell reads the law as fitted. A
-            candidate (``python -m search.bench --anchored``), off by default.
+            (laws.analysis.anchored_at: the law's LR times measured / law at the scale's own model's largest-D cell
+            below it, from the sweep's runs and ``history``: a D-axis ladder, what `lawsweep plan` prefers); a
+            scale with no such cell reads the law as fitted. On by default since 2026-12-08, by a rule written
+            before the blind cell that decided it (docs/search-bench.md, "The law prior's centre anchored");
+            ``python -m search.bench --unanchored`` replays the former centre beside it.
+        anchor_batch: With ``anchor``, centre the batch too on B*(D) anchored as ``lawsweep predict`` anchors it
+            (laws.diagnostics.anchored_batch) where the scale's LR is anchored. A candidate (``python -m
+            search.bench --anchored-batch``), off by default.
         history: Runs recorded before this sweep (a sweep table) whose cells may anchor the searched scales; they
-            do not enter the refit.
+            do not enter the refit (the replay benchmark passes the proxies it fitted the law on).
         tilt: Refit the bowl with its tilt (laws.bowl.fit_bowl_shape ``tilt``: the optimal LR rising with the
             batch). On by default since 2026-12-07, by a rule written before the blind cell that decided it
             (docs/search-bench.md, "A cell along D, and the bowl's tilt"); ``python -m search.bench --untilted``
@@ -83,7 +88,8 @@ class LawPrior(SearchPolicy):
         stop_at: float | None = None,
         exponent_prior: ExponentPrior | None = None,
         tilt: bool = True,
-        anchor: bool = False,
+        anchor: bool = True,
+        anchor_batch: bool = False,
         history: SweepTable | None = None,
     ) -> None:
         if not 0.0 < mass <= 1.0 or not all(math.isfinite(v) and v > 0 for v in spread):
@@ -117,9 +123,12 @@ class LawPrior(SearchPolicy):
         #: searched scales ended before their budget by ``stop_at``, with the probability that ended them
         self.stopped: dict[str, float] = {}
         self.anchor = anchor
+        self.anchor_batch = anchor and anchor_batch
         self.history = history
         #: searched scale -> the anchored LR over the law's (``anchor``); a scale not here reads the law as fitted
         self.anchors: dict[str, float] = {}
+        #: searched scale -> the anchored batch over B*(D) (``anchor_batch``)
+        self.batch_anchors: dict[str, float] = {}
         if anchor:
             self._anchor(None)
 
@@ -127,7 +136,8 @@ class LawPrior(SearchPolicy):
     def predicted(self, key: str) -> tuple[float, float]:
         """(LR, batch size in sequences) the current law predicts at scale ``key``."""
         s = self.grids[key].scale
-        return float(self.law.lr(s.N, s.D)) * self.anchors.get(key, 1.0), float(self.law.batch_tokens(s.D)) / s.context
+        return (float(self.law.lr(s.N, s.D)) * self.anchors.get(key, 1.0),
+                float(self.law.batch_tokens(s.D)) / s.context * self.batch_anchors.get(key, 1.0))
 
     def _anchor(self, table: SweepTable | None) -> None:
         """Recompute :attr:`anchors` for the current law from ``table`` (the sweep's runs) and :attr:`history`."""
@@ -135,13 +145,17 @@ class LawPrior(SearchPolicy):
         frames = [t.run_rows().frame.assign(**({} if "seed" in t.frame else {"seed": 0}))[cols]
                   for t in (self.history, table) if t is not None and len(t)]
         self.anchors.clear()
+        self.batch_anchors.clear()
         if not frames:
             return
         both = SweepTable(pd.concat(frames, ignore_index=True))
         for key in self.searched:
             s = self.grids[key].scale
-            if (a := anchored_lr(self.law, both, s.N, s.D)) is not None:
+            a, b = anchored_at(self.law, both, s.N, s.D)
+            if a is not None:
                 self.anchors[key] = a[0] / float(self.law.lr(s.N, s.D))
+                if b is not None and self.anchor_batch:
+                    self.batch_anchors[key] = b[0] / float(self.law.batch_tokens(s.D))
 
     def probabilities(self, key: str) -> dict[tuple[float, int], float]:
         """(LR, batch) -> probability that it is scale ``key``'s best run, given the law and the scale's runs so

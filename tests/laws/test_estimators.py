@@ -216,9 +216,9 @@ def test_the_anchored_d_ladder_takes_its_level_from_the_targets_largest_brackete
 
 def test_predict_anchors_the_lr_on_the_target_models_own_runs_at_fewer_tokens():
     """laws.analysis.prediction: where the table holds the target's own model at fewer tokens, whose optimum sits an
-    octave below a law the other widths follow, the LR is the law's step in D from that model's largest-D cell
-    (within 0.15 octave of the truth, where the law alone is further off), its interval moved with it; a target
-    model not in the table gets the law as fitted."""
+    octave below a law the other widths follow (its batch an octave above), the LR and the batch are the law's step
+    in D from that model's largest-D cell (within 0.15 octave of the truth, where the law alone is further off),
+    their intervals moved with them; a target model not in the table gets the law as fitted."""
     from laws.analysis import prediction, summarize
     from laws.table import SweepTable
 
@@ -226,7 +226,7 @@ def test_predict_anchors_the_lr_on_the_target_models_own_runs_at_fewer_tokens():
     n0 = 4e5
     for n, d in [(1e5, 1e6), (2e5, 1e6), (1e5, 4e6), (2e5, 4e6), (1e5, 1.6e7), (2e5, 1.6e7), (n0, 1e6), (n0, 4e6)]:
         lo = np.log2(TRUE.lr(n, d)) - (1.0 if n == n0 else 0.0)
-        bo = np.log2(TRUE.batch_tokens(d))
+        bo = np.log2(TRUE.batch_tokens(d)) + (1.0 if n == n0 else 0.0)
         for x in range(round(lo) - 3, round(lo) + 4):
             for y in range(round(bo) - 2, round(bo) + 3):
                 rows.append(dict(N=n, D=d, lr=2.0**x, batch_tokens=2.0**y, status="ok",
@@ -235,6 +235,11 @@ def test_predict_anchors_the_lr_on_the_target_models_own_runs_at_fewer_tokens():
     truth = TRUE.lr(n0, 1.6e7) / 2
     p = prediction(s, n0, 1.6e7)
     assert p["anchored"]["D"] == 4e6 and "anchored on the target's own runs at D=4e+06" in p["law"]
+    # the batch likewise: that model's batch optimum sits an octave above B*(D), which has no N term
+    truth_b = TRUE.batch_tokens(1.6e7) * 2
+    assert p["anchored"]["batch_D"] == 4e6 and ", batch at D=4e+06" in p["law"]
+    assert abs(np.log2(p["batch_tokens"] / truth_b)) < 0.15 < abs(np.log2(p["anchored"]["law_batch_tokens"] / truth_b))
+    assert p["batch_interval"][0] < p["batch_tokens"] < p["batch_interval"][1]
     assert abs(np.log2(p["lr"] / truth)) < 0.15 < abs(np.log2(p["anchored"]["law_lr"] / truth))
     assert p["lr"] == pytest.approx(p["anchored"]["law_lr"] * 2 ** p["anchored"]["octaves"], rel=1e-12)
     assert p["lr_interval"][0] < p["lr"] < p["lr_interval"][1]

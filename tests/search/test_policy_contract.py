@@ -328,14 +328,16 @@ def test_law_prior_starts_from_a_given_exponent_prior_and_refits_under_it():
     assert mine.exponent_prior is given
 
 
-def _bowl_rows(cells, off):
-    """Octave-grid bowls whose optimum sits ``off[N]`` octaves off the published law (0 where not given)."""
+def _bowl_rows(cells, off, boff=None):
+    """Octave-grid bowls whose optimum sits ``off[N]`` octaves off the published law's LR (0 where not given) and
+    ``boff[N]`` off its batch."""
     import pandas as pd
 
     from laws.table import SweepTable
     rows = []
     for n, d in cells:
-        lo, bo = np.log2(PUBLISHED.lr(n, d)) + off.get(n, 0.0), np.log2(PUBLISHED.batch_tokens(d))
+        lo = np.log2(PUBLISHED.lr(n, d)) + off.get(n, 0.0)
+        bo = np.log2(PUBLISHED.batch_tokens(d)) + (boff or {}).get(n, 0.0)
         for x in range(round(lo) - 3, round(lo) + 4):
             for y in range(round(bo) - 2, round(bo) + 3):
                 rows.append(dict(N=n, D=d, lr=2.0**x, batch_tokens=2.0**y, status="ok", seed=0,
@@ -359,3 +361,19 @@ def test_law_prior_anchors_its_lr_centre_on_the_searched_model_at_fewer_tokens()
     assert anchored.predicted("big")[1] == plain.predicted("big")[1]  # the batch is the law's
     first = next(p for p in drive(anchored) if p.scale == "big")
     assert abs(math.log2(first.lr / truth)) <= 0.5 < abs(math.log2(plain.region("big")[0][0] / truth))
+
+
+def test_law_prior_anchors_its_batch_centre_too_when_asked():
+    """anchor_batch: where the searched model's largest-D cell in the history has its batch optimum an octave above
+    B*(D) (which has no N term), the batch centre moves an octave up with it; by default it stays on B*(D)."""
+    history = _bowl_rows([(100_000, 300_000), (400_000, 75_000), (400_000, 300_000)], {400_000: -1.0},
+                         {400_000: 1.0})
+    grids = build_grid(SCALES, lrs=LRS, batch_sizes=BATCHES)
+    plain = LawPrior(make_policy("grid", grids), trials_per_scale=4, history=history)
+    both = LawPrior(make_policy("grid", grids), trials_per_scale=4, history=history, anchor_batch=True)
+    big = SCALES[1]
+    law_batch = PUBLISHED.batch_tokens(big.D) / big.context
+    assert plain.predicted("big")[1] == pytest.approx(law_batch)
+    assert abs(math.log2(both.predicted("big")[1] / (2 * law_batch))) < 0.15
+    assert both.predicted("big")[0] == pytest.approx(plain.predicted("big")[0])  # the LR anchored alike
+    assert not LawPrior(make_policy("grid", grids), anchor=False, anchor_batch=True, history=history).batch_anchors

@@ -187,13 +187,14 @@ def _untilted(prior: dict[str, object], proxies: SweepTable) -> dict[str, object
 #: The former order replayed beside the shipped policies (``--untilted``): the law prior (grid base) whose bowl has no
 #: tilt, the default until 2026-12-07 (laws.bowl.fit_bowl_shape ``tilt``; docs/search-bench.md).
 UNTILTED = "law_prior-untilted"
-#: The former centre replayed beside them (``--unanchored``): the law prior (grid base) whose LR centre is the law as
-#: fitted, the default until 2026-12-08; the shipped one is anchored on the target's own model at fewer tokens in
-#: the proxy table, as `lawsweep predict` anchors it (LawPrior ``anchor``; docs/search-bench.md).
+#: The former centre replayed beside them (``--unanchored``): the law prior (grid base) whose LR and batch centre is
+#: the law as fitted, the default until 2026-12-08; the shipped one is anchored on the target's own model at fewer
+#: tokens in the proxy table, as `lawsweep predict` anchors it (LawPrior ``anchor``; docs/search-bench.md).
 UNANCHORED = "law_prior-unanchored"
-#: A candidate replayed beside them (``--anchored-batch``): the law prior whose batch centre is anchored too, as
-#: `lawsweep predict` anchors the batch (LawPrior ``anchor_batch``).
-ANCHORED_BATCH = "law_prior-anchored-batch"
+#: The LR-only anchoring replayed beside them (``--batch-unanchored``): the law prior whose batch centre is B*(D), the
+#: default until width 160 at 1.6M tokens (2026-12-08); the shipped one anchors the batch as `lawsweep predict` does
+#: (LawPrior ``anchor_batch``).
+BATCH_UNANCHORED = "law_prior-batch-unanchored"
 
 
 def bench_table(
@@ -214,7 +215,7 @@ def bench_table(
         variants = {"law_prior": prior,
                     UNTILTED: _untilted(prior, table.without(targets)) if UNTILTED in policies else {},
                     UNANCHORED: {**prior, "anchor": False},
-                    ANCHORED_BATCH: {**prior, "anchor_batch": True}}
+                    BATCH_UNANCHORED: {**prior, "anchor_batch": False}}
         grid = cell.grid()
         for name in policies:
             n_seeds = 1 if name in ("grid", *variants) else (min(seeds, 3) if "gp" in name else seeds)
@@ -388,9 +389,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--unanchored", action="store_true",
                    help=f"also replay {UNANCHORED!r}: the law prior whose LR centre is the law as fitted, not anchored "
                    "on the target's own model at fewer tokens (the default until 2026-12-08)")
-    p.add_argument("--anchored-batch", action="store_true",
-                   help=f"also replay {ANCHORED_BATCH!r}: the law prior whose batch centre is anchored too, as "
-                   "`lawsweep predict` anchors the batch (a candidate)")
+    p.add_argument("--batch-unanchored", action="store_true",
+                   help=f"also replay {BATCH_UNANCHORED!r}: the law prior whose batch centre is B*(D), its LR centre "
+                   "anchored (the default until 2026-12-08)")
     p.add_argument("--stop-when-found", type=float, default=None, metavar="P",
                    help="instead: the law prior with a live sweep's budget, run to it and ended once the probability "
                    "that its best run is found reaches P (sweep.stop_when_found)")
@@ -401,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
                    "`policy = \"law_prior\"` sweep with no cell mapped first); per table, its cells' best-run gaps")
     args = p.parse_args(argv)
     pols = (BENCH_POLICIES + ((UNTILTED,) if args.untilted else ()) + ((UNANCHORED,) if args.unanchored else ())
-            + ((ANCHORED_BATCH,) if args.anchored_batch else ()))
+            + ((BATCH_UNANCHORED,) if args.batch_unanchored else ()))
     if args.fresh:
         return _main_fresh(p, args)
     if args.stop_when_found is not None:

@@ -62,8 +62,9 @@ class LawPrior(SearchPolicy):
             before the blind cell that decided it (docs/search-bench.md, "The law prior's centre anchored");
             ``python -m search.bench --unanchored`` replays the former centre beside it.
         anchor_batch: With ``anchor``, centre the batch too on B*(D) anchored as ``lawsweep predict`` anchors it
-            (laws.diagnostics.anchored_batch) where the scale's LR is anchored. A candidate (``python -m
-            search.bench --anchored-batch``), off by default.
+            (laws.diagnostics.anchored_batch) where the scale's LR is anchored. On by default since 2026-12-08, by a
+            rule written before the blind cell that decided it (width 160 at 1.6M tokens); ``python -m search.bench
+            --batch-unanchored`` replays the LR-only anchoring beside it.
         history: Runs recorded before this sweep (a sweep table) whose cells may anchor the searched scales; they
             do not enter the refit (the replay benchmark passes the proxies it fitted the law on).
         tilt: Refit the bowl with its tilt (laws.bowl.fit_bowl_shape ``tilt``: the optimal LR rising with the
@@ -89,7 +90,7 @@ class LawPrior(SearchPolicy):
         exponent_prior: ExponentPrior | None = None,
         tilt: bool = True,
         anchor: bool = True,
-        anchor_batch: bool = False,
+        anchor_batch: bool = True,
         history: SweepTable | None = None,
     ) -> None:
         if not 0.0 < mass <= 1.0 or not all(math.isfinite(v) and v > 0 for v in spread):

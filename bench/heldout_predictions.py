@@ -107,7 +107,7 @@ def predictions(t: pd.DataFrame, n: float, d: float) -> dict:
         if anchored is not None:
             out[axis]["anchored_D"] = {"lr": anchored[0], "batch_tokens": float(default.batch_tokens(d)),
                                        "from_D": anchored[1]}
-            # with the batch anchored the same way (a candidate, written before width 192 at 800k's results)
+            # with the batch anchored the same way: predict's batch since width 192 at 800k (its rule passed there)
             ab = anchored_batch(bt_obs, default, n, d)
             if ab is not None:
                 out[axis]["anchored_D_batch"] = {"lr": anchored[0], "batch_tokens": ab[0], "from_D": ab[1]}

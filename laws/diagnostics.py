@@ -264,7 +264,8 @@ def anchored_d_ladder(lr_obs: Sequence[CellObservation], law: StepLaw, n: float,
     widths (the default +0.29..+0.78 octave high), while each width's own largest-D cell sat 0.2-0.5 octave below
     the law; the widths at 200k tokens, anchored on 100k, gain nothing. `lawsweep predict` and the report use
     it (laws.analysis.target_prediction) since the blind cell its rule named (width 160 at 800k: +0.25 against
-    the default's +0.33; docs/laws-bench.md, "An anchored D ladder")."""
+    the default's +0.33; docs/laws-bench.md, "An anchored D ladder"), and the law prior's LR centre since width 192 at
+    800k (search.law_prior, ``anchor``)."""
     same = [o for o in lr_obs if o.side == 0 and o.N == n and o.D < d]
     if not same:
         return None
@@ -278,10 +279,12 @@ def anchored_batch(bt_obs: Sequence[CellObservation], law: StepLaw, n: float, d:
     the largest D below ``d`` where a cell at ``n`` brackets its batch optimum. Returns (batch tokens, that cell's
     D), or None where no cell at ``n`` below ``d`` is bracketed.
 
-    A candidate recorded beside the default for the blind cell width 192 at 800k tokens (bench/heldout_predictions
-    .py, ``anchored_D_batch``), written while that cell ran and before any of its results were read: B*(D) has no N
-    term, and post hoc on the six earlier fortunes cells along D its nearest grid batch was the best batch on three,
-    this one's on five (docs/laws-bench.md, "An anchored D ladder")."""
+    B*(D) has no N term, and on the fortunes cells along D each width's batch optimum sat above it. Recorded beside
+    the default for the blind cell width 192 at 800k tokens (bench/heldout_predictions.py, ``anchored_D_batch``),
+    written while that cell ran and before any of its results were read (post hoc on the six earlier cells its
+    nearest grid batch was the best batch on five, B*(D)'s on three); it passed its rule there, so `lawsweep
+    predict` anchors the batch wherever it anchors the LR (laws.analysis.target_prediction), and the law prior's
+    batch centre follows since width 160 at 1.6M (docs/laws-bench.md, "An anchored D ladder")."""
     same = [o for o in bt_obs if o.side == 0 and o.N == n and o.D < d]
     if not same:
         return None

@@ -31,9 +31,9 @@ from laws.sweep import (
 from laws.table import SweepTable
 
 __all__ = [
-    "SCHEDULE_DEFAULTS", "CPTLaws", "ScheduleFit", "SweepSummary", "anchored_at", "coverage", "cpt_prediction",
-    "curve_points", "diverged_runs", "divergence_predictions", "fit_cpt_laws", "fit_details", "fit_schedules",
-    "heldout_cells", "law_diagnostics", "optima", "prediction", "schedule_settings",
+    "SCHEDULE_DEFAULTS", "CPTLaws", "ScheduleFit", "SweepSummary", "anchored_at", "anchoring_text", "coverage",
+    "cpt_prediction", "curve_points", "diverged_runs", "divergence_predictions", "fit_cpt_laws", "fit_details",
+    "fit_schedules", "heldout_cells", "law_diagnostics", "optima", "prediction", "schedule_settings",
     "recommend_schedule", "scale_rows", "seed_spread", "summarize", "target_prediction",
 ]
 
@@ -192,6 +192,16 @@ def anchored_at(law: StepLaw, table: SweepTable, N: float, D: float
     return anchored_d_ladder(lr_obs, law, N, D), anchored_batch(bt_obs, law, N, D)
 
 
+def anchoring_text(a: dict[str, Any]) -> str:
+    """Where and by how much :func:`target_prediction` anchored (its ``anchored``), as `predict` and the report
+    say it after "LR"."""
+    out = (f"anchored on the target's own runs at D={a['D']:.4g} ({a['octaves']:+.2f} octave from the law, which "
+           "carries the step in D)")
+    if "batch_D" in a:
+        out += f", batch at D={a['batch_D']:.4g} ({a['batch_octaves']:+.2f} octave from B*(D))"
+    return out
+
+
 def target_prediction(fit: SweepFit, N: float, D: float, table: SweepTable | None = None) -> dict[str, Any]:
     """The law's LR and batch at (N, D) with 95% predictive intervals (and the law's own, ``*_law_interval``).
 
@@ -226,7 +236,7 @@ def prediction(s: SweepSummary | None, N: float, D: float, source: str = "") -> 
     """What ``lawsweep predict`` says for (N, D): from the summary's fitted law, else the published one.
 
     Where the table holds the target's own model at fewer tokens (seed 002's D-axis ladder, what `lawsweep plan`
-    prefers), a posterior fit's LR is anchored on it (:func:`target_prediction`) and the law line says so.
+    prefers), a posterior fit's LR and batch are anchored on it (:func:`target_prediction`) and the law line says so.
 
     Raises:
         ValueError: the summary has too few scales to fit the Step Law.
@@ -251,12 +261,8 @@ def prediction(s: SweepSummary | None, N: float, D: float, source: str = "") -> 
         law += (f" (N x D interaction {'in' if fit.law.kappa else 'not in'} the law; its posterior probability "
                 f"over every width, prior widening and noise {fit.p_bent:.2f}; the intervals average over both)")
     if "anchored" in p:
-        a = p["anchored"]
-        out["anchored"] = a
-        law += (f"; LR anchored on the target's own runs at D={a['D']:.4g} ({a['octaves']:+.2f} octave from the "
-                "law, which carries the step in D)")
-        if "batch_D" in a:
-            law += f", batch at D={a['batch_D']:.4g} ({a['batch_octaves']:+.2f} octave from B*(D))"
+        out["anchored"] = p["anchored"]
+        law += f"; LR {anchoring_text(p['anchored'])}"
     out.update(lr=p["lr"], lr_interval=p["lr_interval"], batch_tokens=p["batch_tokens"],
                batch_interval=p["batch_interval"], law=law,
                coefficients={k: getattr(fit.law, k) for k in COEFFICIENTS}, estimator=fit.estimator,

@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -266,11 +266,18 @@ def anchored_d_ladder(lr_obs: Sequence[CellObservation], law: StepLaw, n: float,
     it (laws.analysis.target_prediction) since the blind cell its rule named (width 160 at 800k: +0.25 against
     the default's +0.33; docs/laws-bench.md, "An anchored D ladder"), and the law prior's LR centre since width 192 at
     800k (search.law_prior, ``anchor``)."""
-    same = [o for o in lr_obs if o.side == 0 and o.N == n and o.D < d]
+    return _anchored(lr_obs, lambda at: float(law.lr(n, at)), n, d)
+
+
+def _anchored(obs: Sequence[CellObservation], law_at: Callable[[float], float], n: float, d: float
+              ) -> tuple[float, float] | None:
+    """``law_at(d)`` times measured / ``law_at`` at the largest D below ``d`` where a cell at ``n`` brackets the
+    observed optimum (log values): (the anchored value, that cell's D), or None where there is no such cell."""
+    same = [o for o in obs if o.side == 0 and o.N == n and o.D < d]
     if not same:
         return None
     top = max(same, key=lambda o: o.D)
-    return float(law.lr(n, d) * math.exp(top.value - math.log(law.lr(n, top.D)))), float(top.D)
+    return float(law_at(d) * math.exp(top.value - math.log(law_at(top.D)))), float(top.D)
 
 
 def anchored_batch(bt_obs: Sequence[CellObservation], law: StepLaw, n: float, d: float
@@ -285,11 +292,7 @@ def anchored_batch(bt_obs: Sequence[CellObservation], law: StepLaw, n: float, d:
     nearest grid batch was the best batch on five, B*(D)'s on three); it passed its rule there, so `lawsweep
     predict` anchors the batch wherever it anchors the LR (laws.analysis.target_prediction), and the law prior's
     batch centre follows since width 160 at 1.6M (docs/laws-bench.md, "An anchored D ladder")."""
-    same = [o for o in bt_obs if o.side == 0 and o.N == n and o.D < d]
-    if not same:
-        return None
-    top = max(same, key=lambda o: o.D)
-    return float(law.batch_tokens(d) * math.exp(top.value - math.log(law.batch_tokens(top.D)))), float(top.D)
+    return _anchored(bt_obs, lambda at: float(law.batch_tokens(at)), n, d)
 
 
 def effective_lr_observations(

@@ -108,11 +108,7 @@ def _laws(rep: Report, table: SweepTable, opts, target: tuple[float, float] | No
     if target is not None:
         rep.data["laws"]["target"] = t = analysis.target_prediction(s.fit, *target, table)
         if "anchored" in t:
-            a = t["anchored"]
-            rep.note("laws", f"Target LR anchored on the target model's own runs at D={a['D']:.4g} "
-                             f"({a['octaves']:+.2f} octave from the law, which carries the step in D)"
-                             + (f"; batch at D={a['batch_D']:.4g} ({a['batch_octaves']:+.2f} octave from B*(D))"
-                                if "batch_D" in a else "") + ".")
+            rep.note("laws", f"Target LR {analysis.anchoring_text(t['anchored'])}.")
         for w in analysis.bend_warnings(rep.data["laws"]["diagnostics"]):
             rep.note("laws", f"Warning: {w}")
     rep.figures["laws"] = figures.laws_figure(opts, law, rep.data["laws"].get("target"))

@@ -162,7 +162,7 @@ def _prior_from(table: SweepTable, exclude: list[tuple[float, float]], target: t
                 ) -> dict[str, object]:
     """The law prior's settings from every cell but ``exclude``: the law, its predictive spread at ``target``
     (octaves; the default where the fit gives no interval), the bowl's shape, its tilt included (the default
-    where too few runs), and those cells as the history its LR centre is anchored on."""
+    where too few runs), and those cells as the history its LR and batch centre are anchored on."""
     fit = heldout_fit(table, exclude)
     kw: dict[str, object] = {"prior": fit.step_law.law if fit.step_law is not None else PUBLISHED}
     if fit.step_law is not None:
@@ -170,7 +170,7 @@ def _prior_from(table: SweepTable, exclude: list[tuple[float, float]], target: t
             kw["spread"] = spread
     if (shape := fit_bowl_shape(table.without(exclude), tilt=True)) is not None:
         kw["bowl"] = shape
-    # the proxies stand in for a live ladder's own runs: the law prior anchors the target's LR on its model's cells
+    # the proxies stand in for a live ladder's own runs: the law prior anchors the target's centre on its model's cells
     kw["history"] = table.without(exclude)
     return kw
 

@@ -141,7 +141,8 @@ class LawPrior(SearchPolicy):
                 float(self.law.batch_tokens(s.D)) / s.context * self.batch_anchors.get(key, 1.0))
 
     def _anchor(self, table: SweepTable | None) -> None:
-        """Recompute :attr:`anchors` for the current law from ``table`` (the sweep's runs) and :attr:`history`."""
+        """Recompute :attr:`anchors` and :attr:`batch_anchors` for the current law from ``table`` (the sweep's runs)
+        and :attr:`history`."""
         cols = ["N", "D", "lr", "batch_tokens", "loss", "status", "seed"]
         frames = [t.run_rows().frame.assign(**({} if "seed" in t.frame else {"seed": 0}))[cols]
                   for t in (self.history, table) if t is not None and len(t)]
